@@ -1,0 +1,1 @@
+//! The rule language (placeholder until implemented; see docs/rule-language-spec.md).
