@@ -4,7 +4,12 @@
 //! Nothing here touches a database: the store compiles what this crate checks.
 #![forbid(unsafe_code)]
 
+pub mod diag;
+pub mod model;
+pub mod presets;
 pub mod rule;
 pub mod value;
 
+pub use diag::Diagnostic;
+pub use model::{Model, ModelError};
 pub use value::{Date, DateTime, FieldType, Value};

@@ -56,6 +56,12 @@ impl FieldType {
     }
 }
 
+impl Serialize for FieldType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl fmt::Display for FieldType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -106,8 +112,9 @@ fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    s.iter()
-        .try_fold(0u32, |acc, b| acc.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+    s.iter().try_fold(0u32, |acc, b| {
+        acc.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+    })
 }
 
 impl Date {
@@ -263,9 +270,9 @@ impl Value {
                     .map_err(|_| err("expected integer minor units (cents), e.g. 1250"))?,
             ),
             FieldType::Date => Value::Date(Date::parse(text).ok_or(err("expected YYYY-MM-DD"))?),
-            FieldType::DateTime => Value::DateTime(
-                DateTime::parse(text).ok_or(err("expected YYYY-MM-DD HH:MM:SS"))?,
-            ),
+            FieldType::DateTime => {
+                Value::DateTime(DateTime::parse(text).ok_or(err("expected YYYY-MM-DD HH:MM:SS"))?)
+            }
             FieldType::Bool => match text {
                 "1" | "true" => Value::Bool(true),
                 "0" | "false" => Value::Bool(false),
@@ -365,11 +372,24 @@ mod tests {
 
     #[test]
     fn dates_round_trip_and_reject_impossible_days() {
-        for s in ["1970-01-01", "2024-02-29", "1999-12-31", "0001-01-01", "9999-12-31"] {
+        for s in [
+            "1970-01-01",
+            "2024-02-29",
+            "1999-12-31",
+            "0001-01-01",
+            "9999-12-31",
+        ] {
             assert_eq!(Date::parse(s).map(|d| d.to_string()).as_deref(), Some(s));
         }
         assert_eq!(Date::parse("1970-01-02").map(Date::days), Some(1));
-        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "2024-01-32", "abcd-ef-gh", ""] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "2024-01-32",
+            "abcd-ef-gh",
+            "",
+        ] {
             assert_eq!(Date::parse(bad), None, "{bad}");
         }
     }
@@ -391,8 +411,14 @@ mod tests {
 
     #[test]
     fn cells_parse_by_type() {
-        assert_eq!(Value::parse_cell(FieldType::Money, "-1250"), Ok(Value::Money(-1250)));
-        assert_eq!(Value::parse_cell(FieldType::Bool, "1"), Ok(Value::Bool(true)));
+        assert_eq!(
+            Value::parse_cell(FieldType::Money, "-1250"),
+            Ok(Value::Money(-1250))
+        );
+        assert_eq!(
+            Value::parse_cell(FieldType::Bool, "1"),
+            Ok(Value::Bool(true))
+        );
         assert_eq!(Value::parse_cell(FieldType::Int, ""), Ok(Value::Null));
         assert!(Value::parse_cell(FieldType::Int, "12a").is_err());
         assert!(Value::parse_cell(FieldType::Money, "12.50").is_err());

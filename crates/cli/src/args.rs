@@ -1,0 +1,163 @@
+//! The command line: global options and every subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "offboard",
+    version,
+    about = "Take customers out of a business system safely: deactivate, delete, restore, transfer, merge and erase."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Database: sqlite://FILE (default sqlite://offboard.db) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "OFFBOARD_DB",
+        default_value = "sqlite://offboard.db"
+    )]
+    pub db: String,
+    /// The model file (when it does not exist, the model recorded in the database is used).
+    #[arg(long, global = true, default_value = "offboard.toml")]
+    pub model: PathBuf,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a preset's model file and create the database.
+    Init {
+        /// The preset to start from (see `offboard presets`).
+        #[arg(long)]
+        preset: String,
+        /// Overwrite an existing model file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the shipped presets.
+    Presets,
+    /// Check a model file and print every problem with line and column.
+    Check {
+        /// The model file (default: --model).
+        file: Option<PathBuf>,
+    },
+    /// Load CSV files (customers.csv and one <kind>.csv per record kind) from a directory.
+    Import { dir: PathBuf },
+    /// Write realistic, deterministic sample data as CSV files.
+    Demo(DemoArgs),
+    /// Find, show, add and edit customers.
+    #[command(subcommand)]
+    Customers(CustomersCmd),
+    /// Add, show, list and edit records.
+    #[command(subcommand)]
+    Records(RecordsCmd),
+    /// Count customers by status and records by kind.
+    Stats,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The preset whose schema the data has (default: the --model file).
+    #[arg(long)]
+    pub preset: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    pub customers: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory to write the CSV files to (created if missing).
+    #[arg(long, default_value = "data")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct Paging {
+    /// At most this many (0: every match, streamed).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
+    /// Skip this many first.
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomersCmd {
+    /// List customers of a view, optionally searched.
+    List {
+        /// active, deactivated, current (both), deleted (the recycle bin) or all.
+        #[arg(long)]
+        view: Option<String>,
+        /// Name or email containing this (any case), or this exact number.
+        #[arg(long, short)]
+        search: Option<String>,
+        /// Only customers of this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only customers with an id above this (keyset paging).
+        #[arg(long)]
+        after: Option<i64>,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Show one customer (by id, or by number) and its records per kind.
+    Show { customer: String },
+    /// Add a customer.
+    Add {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// A number given by hand (default: the next in sequence).
+        #[arg(long)]
+        number: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// Other fields and links: --set company_id=17 --set phone=555-0100
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+    },
+    /// Change a customer's fields (deleted customers too).
+    Edit {
+        customer: String,
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordsCmd {
+    /// Add a record: offboard records add order --set customer_id=17 --set stage=OPEN
+    Add {
+        kind: String,
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+    },
+    /// Show one record.
+    Show { kind: String, id: i64 },
+    /// List a customer's records of a kind.
+    List {
+        kind: String,
+        #[arg(long)]
+        customer: String,
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// Change a record's fields.
+    Edit {
+        kind: String,
+        id: i64,
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+    },
+}

@@ -1,0 +1,5 @@
+//! The `offboard` command as a user runs it, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod basics;
+mod helpers;

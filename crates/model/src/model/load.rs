@@ -1,0 +1,956 @@
+//! Reading a model file: TOML into the raw shape, then every check, each problem a diagnostic.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+
+use toml::Spanned;
+
+use super::raw::{self, Name, OneOrMany, RawField, RawModel, StringOr};
+use super::*;
+use crate::rule::{self, RuleKind, Scope};
+
+/// A model file that cannot be used: every problem found, each with file, line and column.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ModelError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "error: {d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Names of tables offboard keeps for itself.
+const RESERVED_TABLES: [&str; 2] = [CUSTOMERS_TABLE, "offboard"];
+
+struct Loader<'a> {
+    file: &'a str,
+    src: &'a str,
+    errors: Vec<Diagnostic>,
+}
+
+impl Loader<'_> {
+    fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
+        self.errors
+            .push(Diagnostic::at(self.file, self.src, span, msg));
+    }
+
+    /// Checks that `name` is a lower-case identifier usable as a table or column name.
+    fn ident(&mut self, name: &Name, what: &str) -> bool {
+        let s = name.get_ref();
+        let ok = s.len() <= 48
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !ok {
+            self.err(
+                name.span(),
+                format!(
+                    "{what} `{s}` must start with a-z and use only a-z, 0-9 and _ (at most 48)"
+                ),
+            );
+        }
+        ok
+    }
+
+    fn one_of<T: Copy>(
+        &mut self,
+        value: &Option<Spanned<String>>,
+        options: &[(&str, T)],
+        default: T,
+        what: &str,
+    ) -> T {
+        let Some(v) = value else { return default };
+        match options.iter().find(|(n, _)| n == v.get_ref()) {
+            Some((_, t)) => *t,
+            None => {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                self.err(
+                    v.span(),
+                    format!(
+                        "unknown {what} `{}`; expected one of: {}",
+                        v.get_ref(),
+                        names.join(", ")
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    fn field(&mut self, name: &Name, spec: &Spanned<StringOr<RawField>>) -> Option<Field> {
+        if !self.ident(name, "field name") {
+            return None;
+        }
+        let (ty_name, values, demo) = match spec.get_ref() {
+            StringOr::Str(t) => (t.as_str(), None, raw::RawFieldDemo::default()),
+            StringOr::Table(t) => (
+                t.ty.as_str(),
+                t.values.clone(),
+                t.demo.clone().unwrap_or_default(),
+            ),
+        };
+        let Some(ty) = FieldType::parse(ty_name) else {
+            let names: Vec<&str> = FieldType::ALL.iter().map(|t| t.name()).collect();
+            self.err(
+                spec.span(),
+                format!(
+                    "field `{}` has unknown type `{ty_name}`; expected one of: {}",
+                    name.get_ref(),
+                    names.join(", ")
+                ),
+            );
+            return None;
+        };
+        if values.is_some() && ty != FieldType::Text {
+            self.err(
+                spec.span(),
+                format!(
+                    "`values` applies to text fields; `{}` is {ty}",
+                    name.get_ref()
+                ),
+            );
+        }
+        Some(Field {
+            name: name.get_ref().clone(),
+            ty,
+            values,
+            demo: FieldDemo {
+                values: demo.values.unwrap_or_default(),
+                weights: demo.weights.unwrap_or_default(),
+                min: demo.min,
+                max: demo.max,
+                zero: demo.zero.unwrap_or(0.0),
+                null: demo.null.unwrap_or(0.0),
+                gen: demo.gen,
+            },
+        })
+    }
+
+    fn kinds_in(&mut self, list: &Option<Vec<Name>>, kinds: &[String], what: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for k in list.iter().flatten() {
+            if kinds.contains(k.get_ref()) {
+                out.push(k.get_ref().clone());
+            } else {
+                self.err(
+                    k.span(),
+                    format!(
+                        "{what}: unknown customer kind `{}`; kinds are: {}",
+                        k.get_ref(),
+                        kinds.join(", ")
+                    ),
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Where a TOML string's text starts, given the span of the whole string value.
+fn content_start(src: &str, span: &Range<usize>) -> usize {
+    let rest = &src[span.start.min(src.len())..];
+    if rest.starts_with("'''") || rest.starts_with("\"\"\"") {
+        let after = span.start + 3;
+        match src[after..].chars().next() {
+            Some('\n') => after + 1,
+            _ if src[after..].starts_with("\r\n") => after + 2,
+            _ => after,
+        }
+    } else {
+        span.start + 1
+    }
+}
+
+/// The fields a rule may name: one table's columns, and qualified ones of a second kind.
+struct TableScope {
+    kind: String,
+    columns: Vec<(String, FieldType)>,
+    qualified: Option<(String, Vec<(String, FieldType)>)>,
+}
+
+impl TableScope {
+    fn new(kind: &str, cols: Vec<Column>) -> Self {
+        TableScope {
+            kind: kind.to_string(),
+            columns: cols.into_iter().map(|c| (c.name, c.ty)).collect(),
+            qualified: None,
+        }
+    }
+
+    fn cols(&self, qualifier: Option<&str>) -> Option<&[(String, FieldType)]> {
+        match qualifier {
+            None => Some(&self.columns),
+            Some(q) => match &self.qualified {
+                Some((name, cols)) if name == q => Some(cols),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl Scope for TableScope {
+    fn field(&self, qualifier: Option<&str>, name: &str) -> Option<FieldType> {
+        self.cols(qualifier)?
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t)
+    }
+
+    fn field_names(&self, qualifier: Option<&str>) -> Vec<String> {
+        self.cols(qualifier)
+            .map(|c| c.iter().map(|(n, _)| n.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn kind_name(&self, qualifier: Option<&str>) -> String {
+        qualifier.unwrap_or(&self.kind).to_string()
+    }
+}
+
+impl Model {
+    /// Reads a model file from disk.
+    pub fn load(path: &std::path::Path) -> Result<Model, ModelError> {
+        let file = path.display().to_string();
+        let src = std::fs::read_to_string(path).map_err(|e| ModelError {
+            diagnostics: vec![Diagnostic {
+                file: file.clone(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the model file: {e}"),
+                snippet: String::new(),
+            }],
+        })?;
+        Model::parse(&file, &src)
+    }
+
+    /// Parses and checks a model file's text; `file` names it in diagnostics.
+    pub fn parse(file: &str, src: &str) -> Result<Model, ModelError> {
+        let mut l = Loader {
+            file,
+            src,
+            errors: Vec::new(),
+        };
+        let raw: RawModel = match toml::from_str(src) {
+            Ok(r) => r,
+            Err(e) => {
+                let span = e.span().unwrap_or(0..0);
+                l.err(span, e.message().to_string());
+                return Err(ModelError {
+                    diagnostics: l.errors,
+                });
+            }
+        };
+        let model = build(&mut l, raw);
+        if l.errors.is_empty() {
+            Ok(Model {
+                source: src.to_string(),
+                ..model
+            })
+        } else {
+            Err(ModelError {
+                diagnostics: l.errors,
+            })
+        }
+    }
+}
+
+fn build(l: &mut Loader, raw: RawModel) -> Model {
+    let m = &raw.model;
+    let delete = l.one_of(
+        &m.delete,
+        &[
+            ("soft", DeleteMode::Soft),
+            ("hard", DeleteMode::Hard),
+            ("deactivate", DeleteMode::Deactivate),
+        ],
+        DeleteMode::Soft,
+        "delete mode",
+    );
+    let purge = l.one_of(
+        &m.purge,
+        &[
+            ("per-customer", PurgeMode::PerCustomer),
+            ("all-or-nothing", PurgeMode::AllOrNothing),
+            ("none", PurgeMode::None),
+        ],
+        PurgeMode::PerCustomer,
+        "purge mode",
+    );
+    let views = [
+        ("active", View::Active),
+        ("deactivated", View::Deactivated),
+        ("current", View::Current),
+        ("deleted", View::Deleted),
+        ("all", View::All),
+    ];
+    let default_view = l.one_of(&m.default_view, &views, View::Active, "view");
+
+    let customer = build_customer(l, &raw.customer);
+    let records = build_records(l, &raw.record, &customer);
+    let mut model = Model {
+        name: m.name.get_ref().clone(),
+        delete,
+        purge,
+        purge_retention_days: m.purge_retention_days,
+        default_view,
+        customer,
+        records,
+        rules: Vec::new(),
+        permissions: Permissions {
+            allowed: Vec::new(),
+        },
+        source: String::new(),
+    };
+    model.rules = build_rules(l, &raw.rule, &model);
+    model.permissions = build_permissions(l, &raw.permissions);
+    model
+}
+
+fn build_customer(l: &mut Loader, raw: &Spanned<raw::RawCustomer>) -> CustomerModel {
+    let c = raw.get_ref();
+    let mut kinds = Vec::new();
+    for k in &c.kinds {
+        if l.ident(k, "customer kind") {
+            if kinds.contains(k.get_ref()) {
+                l.err(
+                    k.span(),
+                    format!("customer kind `{}` is listed twice", k.get_ref()),
+                );
+            }
+            kinds.push(k.get_ref().clone());
+        }
+    }
+    if kinds.is_empty() {
+        l.err(
+            raw.span(),
+            "[customer] needs at least one kind, e.g. kinds = [\"company\", \"person\"]",
+        );
+    }
+    let mut taken: HashSet<String> = CUSTOMER_CORE_COLUMNS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let mut links = Vec::new();
+    for (name, spec) in &c.links {
+        if !l.ident(name, "link name") {
+            continue;
+        }
+        let s = spec.get_ref();
+        let column = format!("{}_id", name.get_ref());
+        if !taken.insert(column.clone()) {
+            l.err(
+                name.span(),
+                format!(
+                    "link `{}` makes column `{column}`, which exists already",
+                    name.get_ref()
+                ),
+            );
+        }
+        let on_erase = l.one_of(
+            &s.on_erase,
+            &[("block", LinkErase::Block), ("detach", LinkErase::Detach)],
+            LinkErase::Block,
+            "on_erase for a customer link",
+        );
+        links.push(CustomerLink {
+            link: Link {
+                name: name.get_ref().clone(),
+                column,
+                target: Target::Customer,
+                on_erase,
+                demo: s.demo.unwrap_or(0.0),
+            },
+            kinds: l.kinds_in(&s.kinds, &kinds, "kinds"),
+            target_kinds: l.kinds_in(&s.target_kinds, &kinds, "target_kinds"),
+        });
+    }
+    let mut fields = Vec::new();
+    for (name, spec) in &c.fields {
+        if !taken.insert(name.get_ref().clone()) {
+            l.err(
+                name.span(),
+                format!(
+                    "customer field `{}` clashes with a built-in column or link",
+                    name.get_ref()
+                ),
+            );
+            continue;
+        }
+        fields.extend(l.field(name, spec));
+    }
+    let mut reasons = Vec::new();
+    for (kind, list) in &c.reasons {
+        if !kinds.contains(kind.get_ref()) {
+            l.err(
+                kind.span(),
+                format!(
+                    "reasons for unknown customer kind `{}`; kinds are: {}",
+                    kind.get_ref(),
+                    kinds.join(", ")
+                ),
+            );
+        }
+        reasons.push((kind.get_ref().clone(), list.clone()));
+    }
+    let (prefix, width) = c.number.as_ref().map_or((String::from("C"), 8), |n| {
+        (n.prefix.clone(), n.width.clamp(1, 18))
+    });
+    let demo = c.demo.as_ref();
+    CustomerModel {
+        demo_kinds: demo
+            .map(|d| d.kinds.iter().map(|(k, w)| (k.clone(), *w)).collect())
+            .filter(|v: &Vec<_>| !v.is_empty())
+            .unwrap_or_else(|| kinds.iter().map(|k| (k.clone(), 1)).collect()),
+        demo_status: demo
+            .map(|d| d.status.iter().map(|(k, w)| (k.clone(), *w)).collect())
+            .filter(|v: &Vec<_>| !v.is_empty())
+            .unwrap_or_else(|| {
+                vec![
+                    ("active".into(), 85),
+                    ("deactivated".into(), 5),
+                    ("deleted".into(), 10),
+                ]
+            }),
+        kinds,
+        number_prefix: prefix,
+        number_width: width,
+        fields,
+        links,
+        reasons,
+    }
+}
+
+fn build_records(
+    l: &mut Loader,
+    raw: &BTreeMap<Name, Spanned<raw::RawRecord>>,
+    customer: &CustomerModel,
+) -> Vec<RecordKind> {
+    let names: Vec<&String> = raw.keys().map(|k| k.get_ref()).collect();
+    let target = |l: &mut Loader, t: &Name| -> Option<Target> {
+        if t.get_ref() == "customer" {
+            Some(Target::Customer)
+        } else if names.contains(&t.get_ref()) {
+            Some(Target::Record(t.get_ref().clone()))
+        } else {
+            let list: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+            l.err(
+                t.span(),
+                format!(
+                    "unknown kind `{}`: a link points at \"customer\" or a record kind ({})",
+                    t.get_ref(),
+                    list.join(", ")
+                ),
+            );
+            None
+        }
+    };
+    let mut kinds = Vec::new();
+    let mut spans = BTreeMap::new();
+    for (name, rec) in raw {
+        if !l.ident(name, "record kind") {
+            continue;
+        }
+        if RESERVED_TABLES
+            .iter()
+            .any(|r| name.get_ref() == r || name.get_ref().starts_with("offboard_"))
+        {
+            l.err(
+                name.span(),
+                format!(
+                    "`{}` is reserved for offboard's own tables; choose another name",
+                    name.get_ref()
+                ),
+            );
+            continue;
+        }
+        let r = rec.get_ref();
+        let mut taken: HashSet<String> = HashSet::from(["id".to_string()]);
+        let Some(owner_target) = target(l, &r.owner) else {
+            continue;
+        };
+        let owner_name = r.owner_link.as_ref().map_or_else(
+            || {
+                if owner_target == Target::Customer {
+                    "customer".to_string()
+                } else {
+                    r.owner.get_ref().clone()
+                }
+            },
+            |n| n.get_ref().clone(),
+        );
+        let owner = Link {
+            column: format!("{owner_name}_id"),
+            name: owner_name,
+            target: owner_target,
+            on_erase: LinkErase::Block,
+            demo: 1.0,
+        };
+        taken.insert(owner.column.clone());
+        let mut links = Vec::new();
+        for (lname, spec) in &r.links {
+            if !l.ident(lname, "link name") {
+                continue;
+            }
+            let (t, on_erase, demo) = match spec.get_ref() {
+                StringOr::Str(s) => (Spanned::new(spec.span(), s.clone()), None, 1.0),
+                StringOr::Table(t) => (t.target.clone(), t.on_erase.clone(), t.demo.unwrap_or(1.0)),
+            };
+            let Some(t) = target(l, &t) else { continue };
+            let column = format!("{}_id", lname.get_ref());
+            if !taken.insert(column.clone()) {
+                l.err(
+                    lname.span(),
+                    format!(
+                        "link `{}` makes column `{column}`, which exists already",
+                        lname.get_ref()
+                    ),
+                );
+            }
+            let on_erase = l.one_of(
+                &on_erase,
+                &[("block", LinkErase::Block), ("detach", LinkErase::Detach)],
+                LinkErase::Block,
+                "on_erase for a link",
+            );
+            links.push(Link {
+                name: lname.get_ref().clone(),
+                column,
+                target: t,
+                on_erase,
+                demo,
+            });
+        }
+        let mut fields = Vec::new();
+        for (fname, spec) in &r.fields {
+            if !taken.insert(fname.get_ref().clone()) {
+                l.err(
+                    fname.span(),
+                    format!(
+                        "field `{}` of `{}` is declared twice or clashes with a link column",
+                        fname.get_ref(),
+                        name.get_ref()
+                    ),
+                );
+                continue;
+            }
+            fields.extend(l.field(fname, spec));
+        }
+        let on_erase = l.one_of(
+            &r.on_erase,
+            &[
+                ("block", OnErase::Block),
+                ("cascade", OnErase::Cascade),
+                ("detach", OnErase::Detach),
+            ],
+            OnErase::Block,
+            "on_erase",
+        );
+        let mut order_by = Vec::new();
+        for f in r.order_by.iter().flatten() {
+            if f.get_ref() == "id" || fields.iter().any(|x: &Field| &x.name == f.get_ref()) {
+                order_by.push(f.get_ref().clone());
+            } else {
+                l.err(
+                    f.span(),
+                    format!(
+                        "order_by: `{}` has no field `{}`",
+                        name.get_ref(),
+                        f.get_ref()
+                    ),
+                );
+            }
+        }
+        let numbered = r.numbered.as_ref().and_then(|n| {
+            let nr = n.get_ref();
+            let per_owner = match nr.per.as_ref().map(|p| p.get_ref().as_str()) {
+                None | Some("all") => false,
+                Some("owner") => true,
+                Some(other) => {
+                    l.err(
+                        n.span(),
+                        format!("numbered.per must be \"owner\" or \"all\", not `{other}`"),
+                    );
+                    false
+                }
+            };
+            match fields.iter().find(|f| &f.name == nr.field.get_ref()) {
+                Some(f) if f.ty == FieldType::Int => Some(Numbered {
+                    field: f.name.clone(),
+                    per_owner,
+                }),
+                Some(f) => {
+                    l.err(
+                        nr.field.span(),
+                        format!("numbered field `{}` must be int, not {}", f.name, f.ty),
+                    );
+                    None
+                }
+                None => {
+                    l.err(
+                        nr.field.span(),
+                        format!(
+                            "numbered: `{}` has no field `{}`",
+                            name.get_ref(),
+                            nr.field.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        spans.insert(name.get_ref().clone(), r.owner.span());
+        kinds.push(RecordKind {
+            name: name.get_ref().clone(),
+            owner,
+            links,
+            fields,
+            on_erase,
+            transferable: r.transferable,
+            order_by,
+            numbered,
+            demo_weights: r
+                .demo
+                .as_ref()
+                .map_or_else(|| vec![1, 1, 1], |d| d.weights.clone()),
+        });
+    }
+    let _ = customer;
+    order_kinds(l, kinds, &spans)
+}
+
+/// Orders kinds so that every kind comes after the kinds it links to; a cycle is an error.
+fn order_kinds(
+    l: &mut Loader,
+    mut pending: Vec<RecordKind>,
+    spans: &BTreeMap<String, Range<usize>>,
+) -> Vec<RecordKind> {
+    let mut done: Vec<RecordKind> = Vec::new();
+    while !pending.is_empty() {
+        let ready = |k: &RecordKind, done: &[RecordKind]| {
+            k.all_links().all(|lk| match &lk.target {
+                Target::Customer => true,
+                Target::Record(t) => done.iter().any(|d| &d.name == t),
+            })
+        };
+        let before = pending.len();
+        let mut i = 0;
+        while i < pending.len() {
+            if ready(&pending[i], &done) {
+                done.push(pending.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        if pending.len() == before {
+            let names: Vec<&str> = pending.iter().map(|k| k.name.as_str()).collect();
+            let span = spans.get(&pending[0].name).cloned().unwrap_or(0..0);
+            l.err(
+                span,
+                format!(
+                    "ownership or links form a cycle among: {}",
+                    names.join(", ")
+                ),
+            );
+            break;
+        }
+    }
+    done
+}
+
+fn build_rules(l: &mut Loader, raw: &[Spanned<raw::RawRule>], model: &Model) -> Vec<RuleDef> {
+    let mut out = Vec::new();
+    let mut ids = HashSet::new();
+    let customer_cols = model.customer.columns();
+    for spanned in raw {
+        let r = spanned.get_ref();
+        let id = r.id.get_ref();
+        if !ids.insert(id.clone()) {
+            l.err(r.id.span(), format!("rule id `{id}` is used twice"));
+        }
+        let mut on = Vec::new();
+        for o in &r.on {
+            match Operation::parse(o.get_ref()) {
+                Some(op @ (Operation::Deactivate | Operation::Delete | Operation::Purge | Operation::Transfer)) => on.push(op),
+                _ => l.err(o.span(), format!("rule `{id}`: `{}` is not an operation rules apply to; use deactivate, delete, purge or transfer", o.get_ref())),
+            }
+        }
+        // Which rows the rule reads, and the scope its expressions are checked against.
+        let (subject, scope, kind) = match (&r.kind, &r.customers) {
+            (Some(_), Some(c)) | (None, Some(c)) if r.kind.is_some() => {
+                l.err(
+                    c.span(),
+                    format!("rule `{id}` names both `kind` and `customers`; give one"),
+                );
+                continue;
+            }
+            (None, Some(link)) => {
+                if !model
+                    .customer
+                    .links
+                    .iter()
+                    .any(|cl| &cl.link.name == link.get_ref())
+                {
+                    let names: Vec<&str> = model
+                        .customer
+                        .links
+                        .iter()
+                        .map(|c| c.link.name.as_str())
+                        .collect();
+                    l.err(
+                        link.span(),
+                        format!(
+                            "rule `{id}`: customers have no link `{}`; links are: {}",
+                            link.get_ref(),
+                            names.join(", ")
+                        ),
+                    );
+                    continue;
+                }
+                (
+                    RuleSubject::Customers {
+                        link: link.get_ref().clone(),
+                    },
+                    TableScope::new("customer", customer_cols.clone()),
+                    None,
+                )
+            }
+            (Some(k), None) => {
+                let Some(kind) = model.record(k.get_ref()) else {
+                    let names: Vec<&str> = model.records.iter().map(|r| r.name.as_str()).collect();
+                    l.err(
+                        k.span(),
+                        format!(
+                            "rule `{id}`: unknown record kind `{}`; kinds are: {}",
+                            k.get_ref(),
+                            names.join(", ")
+                        ),
+                    );
+                    continue;
+                };
+                let mut scope = TableScope::new(&kind.name, kind.columns());
+                let subject = if let Some(rec) = &r.record {
+                    let Some(subject_kind) = model.record(rec.get_ref()) else {
+                        l.err(
+                            rec.span(),
+                            format!("rule `{id}`: unknown record kind `{}`", rec.get_ref()),
+                        );
+                        continue;
+                    };
+                    match r.scope.as_ref().map(|s| s.get_ref().as_str()) {
+                        Some("siblings") if subject_kind.owner.target == kind.owner.target => {}
+                        Some("siblings") => {
+                            l.err(rec.span(), format!("rule `{id}`: `{}` and `{}` have different owners, so they are not siblings", subject_kind.name, kind.name));
+                            continue;
+                        }
+                        _ => {
+                            l.err(
+                                spanned.span(),
+                                format!(
+                                    "rule `{id}` has `record`, so it needs scope = \"siblings\""
+                                ),
+                            );
+                            continue;
+                        }
+                    }
+                    scope.qualified = Some((
+                        subject_kind.name.clone(),
+                        subject_kind
+                            .columns()
+                            .into_iter()
+                            .map(|c| (c.name, c.ty))
+                            .collect(),
+                    ));
+                    RuleSubject::Siblings {
+                        record: subject_kind.name.clone(),
+                        kind: kind.name.clone(),
+                    }
+                } else {
+                    let link = match &r.link {
+                        Some(lk) => match kind.all_links().find(|x| &x.name == lk.get_ref()) {
+                            Some(x) if x.target == Target::Customer => Some(x.name.clone()),
+                            _ => {
+                                l.err(
+                                    lk.span(),
+                                    format!(
+                                        "rule `{id}`: `{}` has no link `{}` to customers",
+                                        kind.name,
+                                        lk.get_ref()
+                                    ),
+                                );
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    RuleSubject::Records {
+                        kind: kind.name.clone(),
+                        link,
+                    }
+                };
+                (subject, scope, Some(kind))
+            }
+            (None, None) => {
+                l.err(
+                    r.id.span(),
+                    format!(
+                        "rule `{id}` needs `kind = \"<record kind>\"` or `customers = \"<link>\"`"
+                    ),
+                );
+                continue;
+            }
+            (Some(_), Some(_)) => continue,
+        };
+        let mut compile = |text: &Option<Spanned<String>>, rk: RuleKind| {
+            let t = text.as_ref()?;
+            match rule::compile(t.get_ref(), &scope, rk) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    let start = content_start(l.src, &t.span());
+                    l.err(
+                        start + e.span.start..start + e.span.end,
+                        format!("rule `{id}`: {}", e.message),
+                    );
+                    None
+                }
+            }
+        };
+        let when = compile(&r.when, RuleKind::Row);
+        let having = compile(&r.having, RuleKind::Aggregate);
+        if r.when.is_none() && r.having.is_none() && !matches!(subject, RuleSubject::Records { .. })
+        {
+            l.err(r.id.span(), format!("rule `{id}` needs a `when` condition"));
+        }
+        let amount = r.amount.as_ref().and_then(|a| {
+            let ty = scope.field(None, a.get_ref());
+            match ty {
+                Some(FieldType::Money | FieldType::Int) => Some(a.get_ref().clone()),
+                Some(t) => {
+                    l.err(
+                        a.span(),
+                        format!(
+                            "rule `{id}`: amount `{}` must be money, not {t}",
+                            a.get_ref()
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    l.err(
+                        a.span(),
+                        format!(
+                            "rule `{id}`: `{}` has no field `{}`",
+                            scope.kind,
+                            a.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        let resolve = r.resolve.as_ref().and_then(|res| {
+            let Some(kind) = kind else {
+                l.err(
+                    res.span(),
+                    format!("rule `{id}`: only rules on records can be resolved"),
+                );
+                return None;
+            };
+            let mut complete = Vec::new();
+            for (f, v) in &res.get_ref().complete {
+                let Some(field) = kind.field(f.get_ref()) else {
+                    l.err(
+                        f.span(),
+                        format!(
+                            "rule `{id}`: `{}` has no field `{}`",
+                            kind.name,
+                            f.get_ref()
+                        ),
+                    );
+                    continue;
+                };
+                let text = match v.get_ref() {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => (if *b { "1" } else { "0" }).to_string(),
+                    other => format!("{other:?}"),
+                };
+                match Value::parse_cell(field.ty, &text) {
+                    Ok(val) => complete.push((field.name.clone(), val)),
+                    Err(e) => l.err(v.span(), format!("rule `{id}`: {e}")),
+                }
+            }
+            Some(Resolve { complete })
+        });
+        let mut customer_kinds = Vec::new();
+        for k in r.customer_kinds.iter().flatten() {
+            if model.customer.kinds.contains(k.get_ref()) {
+                customer_kinds.push(k.get_ref().clone());
+            } else {
+                l.err(
+                    k.span(),
+                    format!("rule `{id}`: unknown customer kind `{}`", k.get_ref()),
+                );
+            }
+        }
+        out.push(RuleDef {
+            id: id.clone(),
+            on,
+            subject,
+            customer_kinds,
+            when,
+            having,
+            message: r
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("{{count}} {id}")),
+            amount,
+            resolve,
+        });
+    }
+    out
+}
+
+fn build_permissions(l: &mut Loader, raw: &BTreeMap<Name, Spanned<OneOrMany>>) -> Permissions {
+    let mut allowed = Vec::new();
+    for (op, roles) in raw {
+        let Some(operation) = Operation::parse(op.get_ref()) else {
+            let names: Vec<&str> = Operation::ALL.iter().map(|o| o.name()).collect();
+            l.err(
+                op.span(),
+                format!(
+                    "unknown operation `{}`; operations are: {}",
+                    op.get_ref(),
+                    names.join(", ")
+                ),
+            );
+            continue;
+        };
+        let parse = |l: &mut Loader, r: &str| {
+            let role = Role::parse(r);
+            if role.is_none() {
+                l.err(
+                    roles.span(),
+                    format!("unknown role `{r}`; roles are: viewer, clerk, manager, admin"),
+                );
+            }
+            role
+        };
+        let list = match roles.get_ref() {
+            OneOrMany::One(r) => parse(l, r)
+                .map(|min| Role::ALL.into_iter().filter(|x| *x >= min).collect())
+                .unwrap_or_default(),
+            OneOrMany::Many(rs) => rs.iter().filter_map(|r| parse(l, r)).collect(),
+        };
+        allowed.push((operation, list));
+    }
+    Permissions { allowed }
+}

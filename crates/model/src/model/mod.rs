@@ -1,0 +1,535 @@
+//! The model file: a business's customer kinds, record kinds, links, rules and permissions.
+//!
+//! [`Model::parse`] reads and checks a model file; every problem becomes a [`Diagnostic`] with
+//! the file, line and column. The checked [`Model`] is plain data the store and engine read.
+
+mod load;
+mod raw;
+
+use serde::Serialize;
+
+use crate::diag::Diagnostic;
+use crate::rule::Rule;
+use crate::value::{FieldType, Value};
+
+pub use load::ModelError;
+
+/// What `delete` does to a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeleteMode {
+    /// To the recycle bin: status deleted, restorable until purged.
+    Soft,
+    /// Erase at once, refused while anything depends on the customer.
+    Hard,
+    /// Only inactivate (the customer is deactivated; nothing is erased).
+    Deactivate,
+}
+
+/// How purge (the cleanup of deleted customers) chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PurgeMode {
+    /// Each deleted customer is erased unless blocked.
+    PerCustomer,
+    /// Every deleted customer at once, or none when any is blocked.
+    AllOrNothing,
+    /// This business never purges.
+    None,
+}
+
+/// Which customers a list shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum View {
+    Active,
+    Deactivated,
+    /// Active and deactivated: everything but the recycle bin.
+    Current,
+    /// The recycle bin.
+    Deleted,
+    All,
+}
+
+impl View {
+    pub const NAMES: &'static str = "active, deactivated, current, deleted, all";
+
+    pub fn parse(s: &str) -> Option<View> {
+        Some(match s {
+            "active" => View::Active,
+            "deactivated" => View::Deactivated,
+            "current" => View::Current,
+            "deleted" => View::Deleted,
+            "all" => View::All,
+            _ => return None,
+        })
+    }
+
+    /// The customer statuses this view shows.
+    pub fn statuses(self) -> &'static [&'static str] {
+        match self {
+            View::Active => &["active"],
+            View::Deactivated => &["deactivated"],
+            View::Current => &["active", "deactivated"],
+            View::Deleted => &["deleted"],
+            View::All => &["active", "deactivated", "deleted"],
+        }
+    }
+}
+
+/// An operation a role may be allowed to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    View,
+    Edit,
+    Import,
+    Deactivate,
+    Reactivate,
+    Delete,
+    Undelete,
+    Purge,
+    Transfer,
+    Merge,
+    Records,
+    Audit,
+    Users,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 13] = [
+        Operation::View,
+        Operation::Edit,
+        Operation::Import,
+        Operation::Deactivate,
+        Operation::Reactivate,
+        Operation::Delete,
+        Operation::Undelete,
+        Operation::Purge,
+        Operation::Transfer,
+        Operation::Merge,
+        Operation::Records,
+        Operation::Audit,
+        Operation::Users,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::View => "view",
+            Operation::Edit => "edit",
+            Operation::Import => "import",
+            Operation::Deactivate => "deactivate",
+            Operation::Reactivate => "reactivate",
+            Operation::Delete => "delete",
+            Operation::Undelete => "undelete",
+            Operation::Purge => "purge",
+            Operation::Transfer => "transfer",
+            Operation::Merge => "merge",
+            Operation::Records => "records",
+            Operation::Audit => "audit",
+            Operation::Users => "users",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.name() == s)
+    }
+
+    /// The least role allowed when the model does not say.
+    fn default_min_role(self) -> Role {
+        match self {
+            Operation::View => Role::Viewer,
+            Operation::Edit
+            | Operation::Deactivate
+            | Operation::Reactivate
+            | Operation::Delete
+            | Operation::Undelete
+            | Operation::Records => Role::Clerk,
+            Operation::Transfer | Operation::Merge | Operation::Audit => Role::Manager,
+            Operation::Purge | Operation::Import | Operation::Users => Role::Admin,
+        }
+    }
+}
+
+/// A user's role, from least to most trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Viewer,
+    Clerk,
+    Manager,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Clerk, Role::Manager, Role::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Clerk => "clerk",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// Which roles may run which operation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Permissions {
+    pub allowed: Vec<(Operation, Vec<Role>)>,
+}
+
+impl Permissions {
+    pub fn roles(&self, op: Operation) -> Vec<Role> {
+        self.allowed
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| {
+                let min = op.default_min_role();
+                Role::ALL.into_iter().filter(|r| *r >= min).collect()
+            })
+    }
+
+    pub fn allows(&self, role: Role, op: Operation) -> bool {
+        self.roles(op).contains(&role)
+    }
+}
+
+/// What a link points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Customer,
+    Record(String),
+}
+
+impl Target {
+    /// The table the link references.
+    pub fn table(&self) -> &str {
+        match self {
+            Target::Customer => CUSTOMERS_TABLE,
+            Target::Record(k) => k,
+        }
+    }
+}
+
+/// What erasing the target does to a row that points at it through this link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkErase {
+    /// The row protects its target: the target cannot be erased while the row survives.
+    Block,
+    /// The link is cleared and the row kept.
+    Detach,
+}
+
+/// What erasing a customer does to the records it owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnErase {
+    /// The customer cannot be erased while it has such records.
+    Block,
+    /// The records are erased with it.
+    Cascade,
+    /// The records stay as history with the owner link cleared.
+    Detach,
+}
+
+/// The name of the customers table.
+pub const CUSTOMERS_TABLE: &str = "customers";
+
+/// A link column: `<name>_id`, pointing at a customer or a record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub name: String,
+    pub column: String,
+    pub target: Target,
+    pub on_erase: LinkErase,
+    /// Demo data: the share of rows that have this link set.
+    pub demo: f64,
+}
+
+/// A customer-to-customer link (a person's company, a bill-to customer, a parent company).
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerLink {
+    pub link: Link,
+    /// Kinds of customer that may have the link (all when empty).
+    pub kinds: Vec<String>,
+    /// Kinds of customer it may point at (all when empty).
+    pub target_kinds: Vec<String>,
+}
+
+/// How demo data fills a field.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FieldDemo {
+    pub values: Vec<String>,
+    pub weights: Vec<u32>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+    pub zero: f64,
+    pub null: f64,
+    pub gen: Option<String>,
+}
+
+/// A typed field of a customer or record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Field {
+    pub name: String,
+    pub ty: FieldType,
+    /// The values a text field may hold (any when `None`).
+    pub values: Option<Vec<String>>,
+    #[serde(skip)]
+    pub demo: FieldDemo,
+}
+
+/// A column of a generated table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    pub ty: FieldType,
+    /// Set for link columns: what they reference.
+    pub link: Option<Target>,
+}
+
+/// A sequentially numbered field.
+#[derive(Debug, Clone, Serialize)]
+pub struct Numbered {
+    pub field: String,
+    /// Numbers count per owner (payment numbers per contract) rather than across the kind.
+    pub per_owner: bool,
+}
+
+/// A kind of record (`[record.NAME]`): one table.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordKind {
+    pub name: String,
+    pub owner: Link,
+    pub links: Vec<Link>,
+    pub fields: Vec<Field>,
+    pub on_erase: OnErase,
+    pub transferable: bool,
+    pub order_by: Vec<String>,
+    pub numbered: Option<Numbered>,
+    /// Demo data: weights of having 0, 1, 2, ... such records per owner.
+    #[serde(skip)]
+    pub demo_weights: Vec<u32>,
+}
+
+impl RecordKind {
+    /// Every link: the owner first.
+    pub fn all_links(&self) -> impl Iterator<Item = &Link> {
+        std::iter::once(&self.owner).chain(self.links.iter())
+    }
+
+    /// The table's columns in order: `id`, the links, the fields.
+    pub fn columns(&self) -> Vec<Column> {
+        let mut cols = vec![Column {
+            name: "id".into(),
+            ty: FieldType::Int,
+            link: None,
+        }];
+        cols.extend(self.all_links().map(|l| Column {
+            name: l.column.clone(),
+            ty: FieldType::Int,
+            link: Some(l.target.clone()),
+        }));
+        cols.extend(self.fields.iter().map(|f| Column {
+            name: f.name.clone(),
+            ty: f.ty,
+            link: None,
+        }));
+        cols
+    }
+
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// The customer: kinds, numbering, extra fields, links to other customers, reasons.
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerModel {
+    pub kinds: Vec<String>,
+    pub number_prefix: String,
+    pub number_width: usize,
+    pub fields: Vec<Field>,
+    pub links: Vec<CustomerLink>,
+    /// Deactivation reasons per customer kind.
+    pub reasons: Vec<(String, Vec<String>)>,
+    #[serde(skip)]
+    pub demo_kinds: Vec<(String, u32)>,
+    #[serde(skip)]
+    pub demo_status: Vec<(String, u32)>,
+}
+
+/// Customer columns every model has, in table order, before links and extra fields.
+pub const CUSTOMER_CORE_COLUMNS: [(&str, FieldType); 11] = [
+    ("id", FieldType::Int),
+    ("number", FieldType::Text),
+    ("kind", FieldType::Text),
+    ("name", FieldType::Text),
+    ("status", FieldType::Text),
+    ("email", FieldType::Text),
+    ("created_at", FieldType::DateTime),
+    ("deactivated_on", FieldType::Date),
+    ("deactivation_reason", FieldType::Text),
+    ("deleted_at", FieldType::DateTime),
+    ("status_before_delete", FieldType::Text),
+];
+
+impl CustomerModel {
+    /// The customers table's columns: the core ones, the links, the extra fields.
+    pub fn columns(&self) -> Vec<Column> {
+        let mut cols: Vec<Column> = CUSTOMER_CORE_COLUMNS
+            .iter()
+            .map(|(n, t)| Column {
+                name: (*n).into(),
+                ty: *t,
+                link: None,
+            })
+            .collect();
+        cols.extend(self.links.iter().map(|l| Column {
+            name: l.link.column.clone(),
+            ty: FieldType::Int,
+            link: Some(Target::Customer),
+        }));
+        cols.extend(self.fields.iter().map(|f| Column {
+            name: f.name.clone(),
+            ty: f.ty,
+            link: None,
+        }));
+        cols
+    }
+
+    /// Formats a customer number: prefix and zero-padded sequence (`M0001042`).
+    pub fn format_number(&self, n: i64) -> String {
+        format!(
+            "{}{:0width$}",
+            self.number_prefix,
+            n,
+            width = self.number_width
+        )
+    }
+
+    /// The sequence part of a number in this model's format, if it is one.
+    pub fn parse_number(&self, number: &str) -> Option<i64> {
+        let digits = number.strip_prefix(self.number_prefix.as_str())?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    }
+
+    pub fn reasons_for(&self, kind: &str) -> &[String] {
+        self.reasons
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map_or(&[], |(_, r)| r.as_slice())
+    }
+}
+
+/// Which rows a rule looks at for a customer (or, for record deletion, for a record).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleSubject {
+    /// Records of `kind` that belong to the customer: through `link` when given (a link of the
+    /// kind that points at customers), otherwise along the owner chain.
+    Records { kind: String, link: Option<String> },
+    /// Customers whose link `link` points at this customer (a company's subsidiaries).
+    Customers { link: String },
+    /// Deleting a record of kind `record`: records of `kind` under the same owner.
+    Siblings { record: String, kind: String },
+}
+
+/// How a user may resolve a rule's items during the operation instead of being blocked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolve {
+    /// `complete` sets these fields.
+    pub complete: Vec<(String, Value)>,
+}
+
+/// A `[[rule]]`: a blocker of some operations.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleDef {
+    pub id: String,
+    pub on: Vec<Operation>,
+    pub subject: RuleSubject,
+    /// Customer kinds the rule applies to (all when empty).
+    pub customer_kinds: Vec<String>,
+    /// Row predicate: which rows count.
+    #[serde(serialize_with = "ser_rule")]
+    pub when: Option<Rule>,
+    /// Aggregate condition over the counted rows.
+    #[serde(serialize_with = "ser_rule")]
+    pub having: Option<Rule>,
+    /// Message template: `{count}` and `{amount}` are filled in.
+    pub message: String,
+    /// The money field summed for the dialog.
+    pub amount: Option<String>,
+    pub resolve: Option<Resolve>,
+}
+
+fn ser_rule<S: serde::Serializer>(r: &Option<Rule>, s: S) -> Result<S::Ok, S::Error> {
+    match r {
+        Some(r) => s.serialize_str(r.source()),
+        None => s.serialize_none(),
+    }
+}
+
+/// A checked model file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    pub name: String,
+    pub delete: DeleteMode,
+    pub purge: PurgeMode,
+    pub purge_retention_days: u32,
+    pub default_view: View,
+    pub customer: CustomerModel,
+    /// Record kinds, every kind after the kinds it links to.
+    pub records: Vec<RecordKind>,
+    pub rules: Vec<RuleDef>,
+    pub permissions: Permissions,
+    /// The model file's text, as read.
+    #[serde(skip)]
+    pub source: String,
+}
+
+impl Model {
+    pub fn record(&self, name: &str) -> Option<&RecordKind> {
+        self.records.iter().find(|r| r.name == name)
+    }
+
+    /// The chain of kinds from `kind` up to the customer: `[process, contract, application]`.
+    pub fn owner_chain<'a>(&'a self, kind: &'a RecordKind) -> Vec<&'a RecordKind> {
+        let mut chain = vec![kind];
+        let mut current = kind;
+        while let Target::Record(owner) = &current.owner.target {
+            match self.record(owner) {
+                Some(next) if chain.len() <= self.records.len() => {
+                    chain.push(next);
+                    current = next;
+                }
+                _ => break,
+            }
+        }
+        chain
+    }
+
+    /// Record kinds owned directly by `target`.
+    pub fn owned_by<'a>(&'a self, target: &'a Target) -> impl Iterator<Item = &'a RecordKind> {
+        self.records
+            .iter()
+            .filter(move |r| &r.owner.target == target)
+    }
+
+    /// Rules that apply to an operation.
+    pub fn rules_for(&self, op: Operation) -> impl Iterator<Item = &RuleDef> {
+        self.rules.iter().filter(move |r| r.on.contains(&op))
+    }
+}

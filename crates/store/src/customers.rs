@@ -1,0 +1,532 @@
+//! Customers: create, read, update, list with views, search and paging, sequential numbers.
+
+use serde::Serialize;
+
+use offboard_model::model::{Column, Model, View, CUSTOMERS_TABLE};
+use offboard_model::rule::Dialect;
+use offboard_model::{DateTime, FieldType, Value};
+
+use crate::db::{ph, q, Db};
+use crate::error::StoreError;
+use crate::Store;
+
+/// A customer as lists and `show` return it: the core columns, then the model's links
+/// (`company_id`) and extra fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Customer {
+    pub id: i64,
+    pub number: String,
+    pub kind: String,
+    pub name: String,
+    pub status: String,
+    pub email: Option<String>,
+    pub created_at: Value,
+    pub deactivated_on: Value,
+    pub deactivation_reason: Option<String>,
+    pub deleted_at: Value,
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The columns a customer is read with, in order.
+fn read_columns(model: &Model) -> Vec<Column> {
+    model
+        .customer
+        .columns()
+        .into_iter()
+        .filter(|c| c.name != "status_before_delete")
+        .collect()
+}
+
+fn select_list(cols: &[Column], alias: &str) -> String {
+    cols.iter()
+        .map(|c| format!("{alias}.{}", q(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+fn from_row(cols: &[Column], row: Vec<Value>) -> Customer {
+    let mut c = Customer {
+        id: 0,
+        number: String::new(),
+        kind: String::new(),
+        name: String::new(),
+        status: String::new(),
+        email: None,
+        created_at: Value::Null,
+        deactivated_on: Value::Null,
+        deactivation_reason: None,
+        deleted_at: Value::Null,
+        fields: serde_json::Map::new(),
+    };
+    for (col, v) in cols.iter().zip(row) {
+        match col.name.as_str() {
+            "id" => c.id = v.as_i64().unwrap_or(0),
+            "number" => c.number = text(&v).unwrap_or_default(),
+            "kind" => c.kind = text(&v).unwrap_or_default(),
+            "name" => c.name = text(&v).unwrap_or_default(),
+            "status" => c.status = text(&v).unwrap_or_default(),
+            "email" => c.email = text(&v),
+            "created_at" => c.created_at = v,
+            "deactivated_on" => c.deactivated_on = v,
+            "deactivation_reason" => c.deactivation_reason = text(&v),
+            "deleted_at" => c.deleted_at = v,
+            other => {
+                let json = serde_json::to_value(&v).unwrap_or(serde_json::Value::Null);
+                c.fields.insert(other.to_string(), json);
+            }
+        }
+    }
+    c
+}
+
+/// What `customers list` asks for.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub view: View,
+    /// Matches a name or email containing it (any case), or a number exactly.
+    pub search: Option<String>,
+    pub kind: Option<String>,
+    /// At most this many (`None`: every match).
+    pub limit: Option<u64>,
+    pub offset: u64,
+    /// Only customers with a greater id (keyset paging).
+    pub after: Option<i64>,
+}
+
+impl ListQuery {
+    pub fn view(view: View) -> Self {
+        ListQuery {
+            view,
+            search: None,
+            kind: None,
+            limit: None,
+            offset: 0,
+            after: None,
+        }
+    }
+}
+
+/// A new customer: kind and name, optional number (the next free one when `None`), email and
+/// other fields as text cells (`company_id = "17"`).
+#[derive(Debug, Clone, Default)]
+pub struct NewCustomer {
+    pub kind: String,
+    pub name: String,
+    pub number: Option<String>,
+    pub email: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
+const NUMBER_SEQUENCE: &str = "customer_number";
+
+impl Store {
+    /// Reads customer `id`.
+    pub fn customer(&mut self, id: i64) -> Result<Customer, StoreError> {
+        self.find_customer(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("there is no customer with id {id}")))
+    }
+
+    /// Reads customer `id`, if it exists.
+    pub fn find_customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
+        let (model, db) = self.parts();
+        let cols = read_columns(model);
+        let sql = format!(
+            "SELECT {} FROM customers c WHERE c.id = {}",
+            select_list(&cols, "c"),
+            ph(db.dialect(), 1)
+        );
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let row = db
+            .query(&sql, &[Value::Int(id)], &types)?
+            .into_iter()
+            .next();
+        Ok(row.map(|r| from_row(&cols, r)))
+    }
+
+    /// Reads a customer by its number.
+    pub fn customer_by_number(&mut self, number: &str) -> Result<Option<Customer>, StoreError> {
+        let (model, db) = self.parts();
+        let cols = read_columns(model);
+        let sql = format!(
+            "SELECT {} FROM customers c WHERE c.number = {}",
+            select_list(&cols, "c"),
+            ph(db.dialect(), 1)
+        );
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let row = db
+            .query(&sql, &[Value::Text(number.into())], &types)?
+            .into_iter()
+            .next();
+        Ok(row.map(|r| from_row(&cols, r)))
+    }
+
+    /// Lists customers in id order, calling `each` per customer (streamed, never all in memory).
+    pub fn list_customers(
+        &mut self,
+        query: &ListQuery,
+        each: &mut dyn FnMut(Customer) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (model, db) = self.parts();
+        let cols = read_columns(model);
+        let (filter, params) = list_filter(db.dialect(), query);
+        let mut sql = format!(
+            "SELECT {} FROM customers c WHERE {filter} ORDER BY c.id",
+            select_list(&cols, "c")
+        );
+        if let Some(limit) = query.limit {
+            sql.push_str(&format!(" LIMIT {limit}"));
+        } else if query.offset > 0 && db.dialect() == Dialect::Sqlite {
+            sql.push_str(" LIMIT -1");
+        }
+        if query.offset > 0 {
+            sql.push_str(&format!(" OFFSET {}", query.offset));
+        }
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        db.query_each(&sql, &params, &types, &mut |row| each(from_row(&cols, row)))
+    }
+
+    /// How many customers a query matches, ignoring paging.
+    pub fn count_customers(&mut self, query: &ListQuery) -> Result<i64, StoreError> {
+        let db = self.db();
+        let (filter, params) = list_filter(db.dialect(), query);
+        db.query_i64(
+            &format!("SELECT count(*) FROM customers c WHERE {filter}"),
+            &params,
+        )
+    }
+
+    /// Creates a customer; the number is the next in sequence unless given, and a number in use
+    /// is refused.
+    pub fn create_customer(&mut self, new: NewCustomer) -> Result<Customer, StoreError> {
+        let (model, db) = self.parts();
+        if !model.customer.kinds.contains(&new.kind) {
+            return Err(StoreError::Invalid(format!(
+                "unknown customer kind `{}`; kinds are: {}",
+                new.kind,
+                model.customer.kinds.join(", ")
+            )));
+        }
+        if new.name.trim().is_empty() {
+            return Err(StoreError::Invalid("a customer needs a name".into()));
+        }
+        let mut cols = vec![
+            ("kind".to_string(), Value::Text(new.kind.clone())),
+            ("name".to_string(), Value::Text(new.name.clone())),
+            ("status".to_string(), Value::Text("active".into())),
+            (
+                "email".to_string(),
+                new.email.clone().map_or(Value::Null, Value::Text),
+            ),
+            ("created_at".to_string(), Value::DateTime(DateTime::now())),
+        ];
+        cols.extend(customer_cells(model, db, &new.kind, &new.fields)?);
+        let id = db.transaction(|tx| {
+            let number = match &new.number {
+                Some(n) => {
+                    ensure_number_free(tx, n, None)?;
+                    n.clone()
+                }
+                None => next_number(model, tx)?,
+            };
+            cols.push(("number".into(), Value::Text(number)));
+            insert_returning_id(tx, CUSTOMERS_TABLE, &cols)
+        })?;
+        self.customer(id)
+    }
+
+    /// Changes a customer's fields (name, email, kind, number, links, extra fields), given as
+    /// text cells. Deleted customers stay editable; status changes go through the lifecycle.
+    pub fn update_customer(
+        &mut self,
+        id: i64,
+        changes: &[(String, String)],
+    ) -> Result<Customer, StoreError> {
+        let current = self.customer(id)?;
+        let (model, db) = self.parts();
+        let mut sets = Vec::new();
+        let mut extra = Vec::new();
+        for (k, v) in changes {
+            match k.as_str() {
+                "name" if v.trim().is_empty() => {
+                    return Err(StoreError::Invalid("a customer needs a name".into()))
+                }
+                "name" | "email" => sets.push((
+                    k.clone(),
+                    if v.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::Text(v.clone())
+                    },
+                )),
+                "kind" if !model.customer.kinds.contains(v) => {
+                    return Err(StoreError::Invalid(format!(
+                        "unknown customer kind `{v}`; kinds are: {}",
+                        model.customer.kinds.join(", ")
+                    )))
+                }
+                "kind" => sets.push((k.clone(), Value::Text(v.clone()))),
+                "number" => {
+                    ensure_number_free(db, v, Some(id))?;
+                    sets.push((k.clone(), Value::Text(v.clone())));
+                }
+                "id"
+                | "status"
+                | "created_at"
+                | "deactivated_on"
+                | "deactivation_reason"
+                | "deleted_at"
+                | "status_before_delete" => {
+                    return Err(StoreError::Invalid(format!(
+                        "`{k}` cannot be edited; the lifecycle commands change it"
+                    )))
+                }
+                _ => extra.push((k.clone(), v.clone())),
+            }
+        }
+        let kind = sets
+            .iter()
+            .find(|(k, _)| k == "kind")
+            .and_then(|(_, v)| v.as_str().map(str::to_string))
+            .unwrap_or(current.kind.clone());
+        let linked = customer_cells(model, db, &kind, &extra)?;
+        if linked
+            .iter()
+            .any(|(c, v)| v.as_i64() == Some(id) && c.ends_with("_id"))
+        {
+            return Err(StoreError::Invalid(format!(
+                "customer {id} cannot link to itself"
+            )));
+        }
+        sets.extend(linked);
+        if sets.is_empty() {
+            return Ok(current);
+        }
+        let d = db.dialect();
+        let assigns: Vec<String> = sets
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| format!("{} = {}", q(c), ph(d, i + 1)))
+            .collect();
+        let mut params: Vec<Value> = sets.into_iter().map(|(_, v)| v).collect();
+        params.push(Value::Int(id));
+        let sql = format!(
+            "UPDATE customers SET {} WHERE id = {}",
+            assigns.join(", "),
+            ph(d, params.len())
+        );
+        db.transaction(|tx| tx.execute(&sql, &params))?;
+        self.customer(id)
+    }
+}
+
+/// The WHERE clause and parameters of a list query.
+fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
+    let mut params: Vec<Value> = Vec::new();
+    let push = |params: &mut Vec<Value>, v: Value| {
+        params.push(v);
+        ph(d, params.len())
+    };
+    let statuses: Vec<String> = query
+        .view
+        .statuses()
+        .iter()
+        .map(|s| push(&mut params, Value::Text((*s).into())))
+        .collect();
+    let mut filter = format!("c.status IN ({})", statuses.join(", "));
+    if let Some(kind) = &query.kind {
+        let p = push(&mut params, Value::Text(kind.clone()));
+        filter.push_str(&format!(" AND c.kind = {p}"));
+    }
+    if let Some(s) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", s.to_lowercase());
+        let p1 = push(&mut params, Value::Text(pattern));
+        let p2 = push(&mut params, Value::Text(s.to_string()));
+        filter.push_str(&format!(
+            " AND (lower(c.name) LIKE {p1} OR lower(c.email) LIKE {p1} OR c.number = {p2})"
+        ));
+    }
+    if let Some(after) = query.after {
+        let p = push(&mut params, Value::Int(after));
+        filter.push_str(&format!(" AND c.id > {p}"));
+    }
+    (filter, params)
+}
+
+/// Checks and converts a customer's link and extra-field cells.
+fn customer_cells(
+    model: &Model,
+    db: &mut dyn Db,
+    kind: &str,
+    cells: &[(String, String)],
+) -> Result<Vec<(String, Value)>, StoreError> {
+    let mut out = Vec::new();
+    for (name, text) in cells {
+        if let Some(link) = model
+            .customer
+            .links
+            .iter()
+            .find(|l| &l.link.column == name || &l.link.name == name)
+        {
+            let value = Value::parse_cell(FieldType::Int, text)
+                .map_err(|e| StoreError::Invalid(format!("`{name}`: {e}")))?;
+            if let Some(target_id) = value.as_i64() {
+                if !link.kinds.is_empty() && !link.kinds.iter().any(|k| k == kind) {
+                    return Err(StoreError::Invalid(format!(
+                        "a {kind} has no `{}` link (only {})",
+                        link.link.name,
+                        link.kinds.join(", ")
+                    )));
+                }
+                let d = db.dialect();
+                let row = db.query(
+                    &format!("SELECT kind, status FROM customers WHERE id = {}", ph(d, 1)),
+                    &[Value::Int(target_id)],
+                    &[FieldType::Text, FieldType::Text],
+                )?;
+                let Some([tkind, status]) = row
+                    .into_iter()
+                    .next()
+                    .and_then(|r| <[Value; 2]>::try_from(r).ok())
+                else {
+                    return Err(StoreError::NotFound(format!(
+                        "`{name}`: there is no customer with id {target_id}"
+                    )));
+                };
+                if status.as_str() == Some("deleted") {
+                    return Err(StoreError::Refused(format!(
+                        "`{name}`: customer {target_id} is deleted; undelete it first or choose another"
+                    )));
+                }
+                let tkind = tkind.as_str().unwrap_or_default();
+                if !link.target_kinds.is_empty() && !link.target_kinds.iter().any(|k| k == tkind) {
+                    return Err(StoreError::Invalid(format!(
+                        "`{name}` must point at a {}, but customer {target_id} is a {tkind}",
+                        link.target_kinds.join(" or ")
+                    )));
+                }
+            }
+            out.push((link.link.column.clone(), value));
+        } else if let Some(field) = model.customer.fields.iter().find(|f| &f.name == name) {
+            let value = Value::parse_cell(field.ty, text)
+                .map_err(|e| StoreError::Invalid(format!("`{name}`: {e}")))?;
+            out.push((field.name.clone(), value));
+        } else {
+            let mut names: Vec<&str> = vec!["name", "email", "kind", "number"];
+            names.extend(model.customer.links.iter().map(|l| l.link.column.as_str()));
+            names.extend(model.customer.fields.iter().map(|f| f.name.as_str()));
+            return Err(StoreError::Invalid(format!(
+                "customers have no field `{name}`; fields are: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses a customer number that another customer holds.
+fn ensure_number_free(
+    db: &mut dyn Db,
+    number: &str,
+    except: Option<i64>,
+) -> Result<(), StoreError> {
+    if number.trim().is_empty() {
+        return Err(StoreError::Invalid(
+            "a customer number cannot be empty".into(),
+        ));
+    }
+    let d = db.dialect();
+    let holder = db.query_value(
+        &format!("SELECT id FROM customers WHERE number = {}", ph(d, 1)),
+        &[Value::Text(number.into())],
+        FieldType::Int,
+    )?;
+    match holder.and_then(|v| v.as_i64()) {
+        Some(id) if Some(id) != except => Err(StoreError::Refused(format!(
+            "customer number {number} is in use by customer {id}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Takes the next number from the customer sequence, skipping numbers given by hand.
+fn next_number(model: &Model, db: &mut dyn Db) -> Result<String, StoreError> {
+    let d = db.dialect();
+    let mut n = db.query_i64(
+        &format!(
+            "SELECT next FROM offboard_sequences WHERE name = {}",
+            ph(d, 1)
+        ),
+        &[Value::Text(NUMBER_SEQUENCE.into())],
+    )?;
+    if n == 0 {
+        n = 1 + max_number(model, db)?;
+    }
+    loop {
+        let number = model.customer.format_number(n);
+        let taken = db.query_i64(
+            &format!("SELECT count(*) FROM customers WHERE number = {}", ph(d, 1)),
+            &[Value::Text(number.clone())],
+        )?;
+        n += 1;
+        if taken == 0 {
+            set_sequence(db, NUMBER_SEQUENCE, n)?;
+            return Ok(number);
+        }
+    }
+}
+
+/// The largest sequence part among customer numbers in the model's format.
+pub(crate) fn max_number(model: &Model, db: &mut dyn Db) -> Result<i64, StoreError> {
+    let mut max = 0;
+    db.query_each(
+        "SELECT number FROM customers",
+        &[],
+        &[FieldType::Text],
+        &mut |r| {
+            if let Some(n) = r[0].as_str().and_then(|s| model.customer.parse_number(s)) {
+                max = max.max(n);
+            }
+            Ok(())
+        },
+    )?;
+    Ok(max)
+}
+
+/// Sets a sequence's next value.
+pub(crate) fn set_sequence(db: &mut dyn Db, name: &str, next: i64) -> Result<(), StoreError> {
+    let d = db.dialect();
+    db.execute(
+        &format!(
+            "INSERT INTO offboard_sequences (name, next) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE SET next = excluded.next",
+            ph(d, 1),
+            ph(d, 2)
+        ),
+        &[Value::Text(name.into()), Value::Int(next)],
+    )?;
+    Ok(())
+}
+
+/// Inserts a row and returns its id.
+pub(crate) fn insert_returning_id(
+    db: &mut dyn Db,
+    table: &str,
+    cols: &[(String, Value)],
+) -> Result<i64, StoreError> {
+    let d = db.dialect();
+    let names: Vec<String> = cols.iter().map(|(c, _)| q(c)).collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| ph(d, i)).collect();
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({}) RETURNING id",
+        q(table),
+        names.join(", "),
+        marks.join(", ")
+    );
+    let params: Vec<Value> = cols.iter().map(|(_, v)| v.clone()).collect();
+    let id = db.query_i64(&sql, &params)?;
+    Ok(id)
+}

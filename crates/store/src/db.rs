@@ -1,0 +1,142 @@
+//! One connection to SQLite or PostgreSQL behind one small interface: statements with typed
+//! parameters, rows decoded to [`Value`]s, transactions and bulk loading. Everything above this
+//! file is written once for both backends; only the dialect's spelling differs.
+
+use offboard_model::rule::Dialect;
+use offboard_model::{Date, DateTime, FieldType, Value};
+
+use crate::error::StoreError;
+
+/// A bulk loader for one table: rows in, one at a time, as fast as the backend allows
+/// (a prepared INSERT reused in SQLite, binary COPY in PostgreSQL).
+pub trait BulkSink {
+    fn write(&mut self, row: &[Value]) -> Result<(), StoreError>;
+    fn finish(self: Box<Self>) -> Result<u64, StoreError>;
+}
+
+/// A database connection.
+pub trait Db: Send {
+    fn dialect(&self) -> Dialect;
+    /// Runs statements without parameters (DDL, several separated by `;`).
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// Runs one statement; returns the rows changed.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+    /// Runs a query, calling `each` per row with values decoded as `types` say.
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        types: &[FieldType],
+        each: &mut dyn FnMut(Vec<Value>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Starts loading rows into `table`'s `columns` (inside the current transaction).
+    fn bulk<'a>(
+        &'a mut self,
+        table: &str,
+        columns: &[(String, FieldType)],
+    ) -> Result<Box<dyn BulkSink + 'a>, StoreError>;
+}
+
+impl dyn Db + '_ {
+    /// All rows of a query.
+    pub fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        types: &[FieldType],
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        let mut rows = Vec::new();
+        self.query_each(sql, params, types, &mut |r| {
+            rows.push(r);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// The first column of the first row, if any.
+    pub fn query_value(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        ty: FieldType,
+    ) -> Result<Option<Value>, StoreError> {
+        Ok(self
+            .query(sql, params, &[ty])?
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next()))
+    }
+
+    /// A count or other integer from the first column of the first row (0 when none or null).
+    pub fn query_i64(&mut self, sql: &str, params: &[Value]) -> Result<i64, StoreError> {
+        Ok(self
+            .query_value(sql, params, FieldType::Int)?
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0))
+    }
+
+    /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise.
+    pub fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let begin = match self.dialect() {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        };
+        self.batch(begin)?;
+        match f(self) {
+            Ok(v) => {
+                self.batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                // The rollback's own failure would hide the error that caused it.
+                let _ = self.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The placeholder for parameter `n` (1-based).
+pub fn ph(dialect: Dialect, n: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => format!("?{n}"),
+        Dialect::Postgres => format!("${n}"),
+    }
+}
+
+/// A quoted identifier. Names come from the checked model (a-z, 0-9, _), never from users.
+pub fn q(name: &str) -> String {
+    format!("\"{name}\"")
+}
+
+/// The column type a field is stored as.
+pub fn sql_type(dialect: Dialect, ty: FieldType) -> &'static str {
+    match (dialect, ty) {
+        (Dialect::Sqlite, FieldType::Text | FieldType::Date | FieldType::DateTime) => "TEXT",
+        (Dialect::Sqlite, _) => "INTEGER",
+        (Dialect::Postgres, FieldType::Text) => "TEXT",
+        (Dialect::Postgres, FieldType::Int | FieldType::Money) => "BIGINT",
+        (Dialect::Postgres, FieldType::Bool) => "BOOLEAN",
+        (Dialect::Postgres, FieldType::Date) => "DATE",
+        (Dialect::Postgres, FieldType::DateTime) => "TIMESTAMP",
+    }
+}
+
+/// Turns a value as a backend returned it into the field's type (SQLite keeps dates as text
+/// and flags as integers; sums come back as integers).
+pub fn coerce(v: Value, ty: FieldType) -> Value {
+    match (v, ty) {
+        (Value::Int(i), FieldType::Money) => Value::Money(i),
+        (Value::Money(i), FieldType::Int) => Value::Int(i),
+        (Value::Int(i), FieldType::Bool) => Value::Bool(i != 0),
+        (Value::Text(s), FieldType::Date) => Date::parse(&s).map_or(Value::Text(s), Value::Date),
+        (Value::Text(s), FieldType::DateTime) => {
+            DateTime::parse(&s).map_or(Value::Text(s), Value::DateTime)
+        }
+        (Value::DateTime(d), FieldType::Date) => Value::Date(d.date()),
+        (v, _) => v,
+    }
+}

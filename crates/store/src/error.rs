@@ -1,0 +1,80 @@
+//! The store's errors: what a caller can tell a user, and database failures.
+
+use std::fmt;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The request was understood and refused: a number in use, a customer that is not active.
+    #[error("{0}")]
+    Refused(String),
+    /// Something named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Bad input: a value of the wrong type, an unknown field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The model changes the schema in a way that would lose data.
+    #[error("the model cannot be applied to this database:\n{}", .0.iter().map(|s| format!("  - {s}")).collect::<Vec<_>>().join("\n"))]
+    Schema(Vec<String>),
+    /// An import with invalid rows: nothing was imported.
+    #[error("{0}")]
+    Import(ImportErrors),
+    #[error("database URL `{0}` is not understood; use sqlite://FILE or postgres://USER@HOST/DB")]
+    Url(String),
+    #[error("SQLite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+/// One bad cell or row of an import: file, line, column (1-based) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RowError {
+    pub file: String,
+    pub line: u64,
+    pub column: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(c) => write!(
+                f,
+                "{}:{}: column `{c}`: {}",
+                self.file, self.line, self.message
+            ),
+            None => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+        }
+    }
+}
+
+/// Every problem an import found (up to a limit), and how many there were in all.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ImportErrors {
+    pub errors: Vec<RowError>,
+    pub total: u64,
+}
+
+impl fmt::Display for ImportErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "nothing was imported: {} problem(s) found", self.total)?;
+        for e in &self.errors {
+            writeln!(f, "  {e}")?;
+        }
+        if self.total > self.errors.len() as u64 {
+            writeln!(
+                f,
+                "  ... and {} more",
+                self.total - self.errors.len() as u64
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,608 @@
+//! `offboard import DIR`: one CSV file per table (`customers.csv`, `<kind>.csv`), streamed
+//! into the database in one transaction. Every bad cell or row is reported with file, line
+//! and column, and nothing is imported unless everything is valid.
+//!
+//! Speed: rows go through a reused prepared INSERT (SQLite) or binary COPY (PostgreSQL);
+//! tables that start empty have their secondary indexes (and, in PostgreSQL, foreign keys)
+//! dropped during the load and rebuilt set-based afterwards. Links are checked in memory
+//! against compact id sets, so memory stays bounded whatever the size.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use offboard_model::model::{Column, Model, CUSTOMERS_TABLE};
+use offboard_model::rule::Dialect;
+use offboard_model::{DateTime, FieldType, Value};
+
+use crate::customers::set_sequence;
+use crate::db::{q, Db};
+use crate::error::{ImportErrors, RowError, StoreError};
+use crate::schema::{self, fk_name, Table};
+use crate::Store;
+
+/// At most this many problems are listed; the rest are counted.
+const MAX_LISTED: usize = 100;
+
+/// What an import loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub tables: Vec<TableReport>,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableReport {
+    pub table: String,
+    pub file: String,
+    pub rows: u64,
+}
+
+/// A set of ids: a bitmap for the dense small ids real data has, a hash set for the rest.
+#[derive(Default)]
+pub struct IdSet {
+    bits: Vec<u64>,
+    others: HashSet<i64>,
+}
+
+const DENSE_LIMIT: i64 = 1 << 28;
+
+impl IdSet {
+    /// Adds an id; false if it was there already.
+    pub fn insert(&mut self, id: i64) -> bool {
+        if (0..DENSE_LIMIT).contains(&id) {
+            let (w, b) = ((id >> 6) as usize, id & 63);
+            if w >= self.bits.len() {
+                self.bits.resize((w + 1).next_power_of_two(), 0);
+            }
+            let had = self.bits[w] & (1 << b) != 0;
+            self.bits[w] |= 1 << b;
+            !had
+        } else {
+            self.others.insert(id)
+        }
+    }
+
+    pub fn contains(&self, id: i64) -> bool {
+        if (0..DENSE_LIMIT).contains(&id) {
+            let w = (id >> 6) as usize;
+            w < self.bits.len() && self.bits[w] & (1 << (id & 63)) != 0
+        } else {
+            self.others.contains(&id)
+        }
+    }
+}
+
+struct Problems {
+    list: Vec<RowError>,
+    total: u64,
+}
+
+impl Problems {
+    fn add(&mut self, file: &str, line: u64, column: Option<&str>, message: String) {
+        self.total += 1;
+        if self.list.len() < MAX_LISTED {
+            self.list.push(RowError {
+                file: file.to_string(),
+                line,
+                column: column.map(str::to_string),
+                message,
+            });
+        }
+    }
+}
+
+/// One file's plan: which CSV column feeds which table column.
+struct FilePlan {
+    table: Table,
+    file: String,
+    path: std::path::PathBuf,
+    /// For each table column loaded, the index of the CSV column.
+    mapping: Vec<(Column, usize)>,
+    was_empty: bool,
+}
+
+const STATUSES: [&str; 3] = ["active", "deactivated", "deleted"];
+
+impl Store {
+    /// Imports every `<table>.csv` in `dir`. `progress(table, rows)` is called now and then.
+    pub fn import_dir(
+        &mut self,
+        dir: &Path,
+        progress: &mut dyn FnMut(&str, u64),
+    ) -> Result<ImportReport, StoreError> {
+        let started = Instant::now();
+        let model = self.shared_model();
+        let db = self.db();
+        let mut problems = Problems {
+            list: Vec::new(),
+            total: 0,
+        };
+        let plans = plan_files(&model, db, dir, &mut problems)?;
+        if plans.is_empty() && problems.total == 0 {
+            return Err(StoreError::Invalid(format!(
+                "{} holds no CSV file offboard knows: expected customers.csv or one of {}",
+                dir.display(),
+                model
+                    .records
+                    .iter()
+                    .map(|r| format!("{}.csv", r.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let d = db.dialect();
+        if d == Dialect::Sqlite {
+            db.batch("PRAGMA foreign_keys = OFF")?;
+        }
+        // Header problems do not stop the rows from being checked: the user sees everything.
+        let result = db.transaction(|tx| load(&model, tx, &plans, problems, progress));
+        if d == Dialect::Sqlite {
+            db.batch("PRAGMA foreign_keys = ON")?;
+        }
+        let tables = result?;
+        let rows = tables.iter().map(|t| t.rows).sum();
+        if d == Dialect::Postgres {
+            for p in &plans {
+                db.batch(&format!("ANALYZE {}", q(&p.table.name)))?;
+            }
+        }
+        Ok(ImportReport {
+            tables,
+            rows,
+            seconds: started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+fn plan_files(
+    model: &Model,
+    db: &mut dyn Db,
+    dir: &Path,
+    problems: &mut Problems,
+) -> Result<Vec<FilePlan>, StoreError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| StoreError::Io {
+        context: format!("cannot read directory {}", dir.display()),
+        source: e,
+    })?;
+    let tables = schema::tables(model);
+    let mut present = HashSet::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".csv") {
+            if tables.iter().any(|t| t.name == stem) {
+                present.insert(stem.to_string());
+            } else {
+                problems.add(
+                    &name,
+                    1,
+                    None,
+                    format!(
+                        "no table is called `{stem}`; files are customers.csv and {}",
+                        model
+                            .records
+                            .iter()
+                            .map(|r| format!("{}.csv", r.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    let mut plans = Vec::new();
+    for table in tables.into_iter().filter(|t| present.contains(&t.name)) {
+        let file = format!("{}.csv", table.name);
+        let path = dir.join(&file);
+        let mut reader =
+            csv::ReaderBuilder::new()
+                .from_path(&path)
+                .map_err(|e| StoreError::Io {
+                    context: format!("cannot open {}", path.display()),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        let header = reader
+            .headers()
+            .map_err(|e| StoreError::Invalid(format!("{file}:1: {e}")))?
+            .clone();
+        let mut mapping = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, h) in header.iter().enumerate() {
+            let h = h.trim();
+            if !seen.insert(h.to_string()) {
+                problems.add(
+                    &file,
+                    1,
+                    Some(h),
+                    "the column appears twice in the header".into(),
+                );
+                continue;
+            }
+            match table
+                .columns
+                .iter()
+                .find(|c| c.name == h && c.name != "status_before_delete")
+            {
+                Some(c) => mapping.push((c.clone(), i)),
+                None => problems.add(
+                    &file,
+                    1,
+                    Some(h),
+                    format!(
+                        "unknown column; {} has: {}",
+                        table.name,
+                        table
+                            .columns
+                            .iter()
+                            .filter(|c| c.name != "status_before_delete")
+                            .map(|c| c.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        let required: &[&str] = if table.name == CUSTOMERS_TABLE {
+            &["id", "number", "kind", "name"]
+        } else {
+            &["id"]
+        };
+        for r in required {
+            if !mapping.iter().any(|(c, _)| c.name == *r) {
+                problems.add(
+                    &file,
+                    1,
+                    Some(r),
+                    "this column is required but missing from the header".into(),
+                );
+            }
+        }
+        let was_empty = db.query_i64(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {} LIMIT 1) x",
+                q(&table.name)
+            ),
+            &[],
+        )? == 0;
+        plans.push(FilePlan {
+            table,
+            file,
+            path,
+            mapping,
+            was_empty,
+        });
+    }
+    Ok(plans)
+}
+
+/// Loads every file in one transaction; on any problem returns them all (rolled back).
+fn load(
+    model: &Model,
+    db: &mut dyn Db,
+    plans: &[FilePlan],
+    mut problems: Problems,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<Vec<TableReport>, StoreError> {
+    let d = db.dialect();
+    // Ids of every table: for duplicates and for links.
+    let mut ids: HashMap<String, IdSet> = HashMap::new();
+    for table in schema::tables(model) {
+        let mut set = IdSet::default();
+        if !plans
+            .iter()
+            .any(|p| p.table.name == table.name && p.was_empty)
+        {
+            db.query_each(
+                &format!("SELECT id FROM {}", q(&table.name)),
+                &[],
+                &[FieldType::Int],
+                &mut |r| {
+                    if let Some(i) = r[0].as_i64() {
+                        set.insert(i);
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        ids.insert(table.name.clone(), set);
+    }
+    // Secondary indexes and foreign keys of empty tables go during the load.
+    let mut rebuild = Vec::new();
+    for p in plans.iter().filter(|p| p.was_empty) {
+        for ix in schema::indexes(&p.table) {
+            db.batch(&format!("DROP INDEX IF EXISTS {}", q(&ix.name)))?;
+            rebuild.push(ix.create);
+        }
+        if d == Dialect::Postgres {
+            for c in p.table.columns.iter().filter(|c| c.link.is_some()) {
+                let name = fk_name(&p.table.name, &c.name);
+                db.batch(&format!(
+                    "ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}",
+                    q(&p.table.name),
+                    q(&name)
+                ))?;
+                if let Some(t) = &c.link {
+                    rebuild.push(format!(
+                        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} (\"id\") DEFERRABLE INITIALLY DEFERRED",
+                        q(&p.table.name), q(&name), q(&c.name), q(t.table())
+                    ));
+                }
+            }
+        }
+    }
+    let mut numbers: HashSet<String> = HashSet::new();
+    if plans
+        .iter()
+        .any(|p| p.table.name == CUSTOMERS_TABLE && !p.was_empty)
+    {
+        db.query_each(
+            "SELECT number FROM customers",
+            &[],
+            &[FieldType::Text],
+            &mut |r| {
+                if let Some(n) = r[0].as_str() {
+                    numbers.insert(n.to_string());
+                }
+                Ok(())
+            },
+        )?;
+    }
+    let mut max_number = 0i64;
+    let mut reports = Vec::new();
+    for plan in plans {
+        let rows = load_file(
+            model,
+            db,
+            plan,
+            &mut ids,
+            &mut numbers,
+            &mut max_number,
+            &mut problems,
+            progress,
+        )?;
+        reports.push(TableReport {
+            table: plan.table.name.clone(),
+            file: plan.file.clone(),
+            rows,
+        });
+    }
+    if problems.total > 0 {
+        return Err(StoreError::Import(ImportErrors {
+            errors: problems.list,
+            total: problems.total,
+        }));
+    }
+    for sql in &rebuild {
+        db.batch(sql)?;
+    }
+    if d == Dialect::Postgres {
+        for p in plans {
+            db.batch(&format!(
+                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), GREATEST((SELECT max(id) FROM {0}), 1))",
+                q(&p.table.name)
+            ))?;
+        }
+    }
+    if max_number > 0 {
+        let current = db.query_i64(
+            "SELECT next FROM offboard_sequences WHERE name = 'customer_number'",
+            &[],
+        )?;
+        set_sequence(db, "customer_number", current.max(max_number + 1))?;
+    }
+    Ok(reports)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load_file(
+    model: &Model,
+    db: &mut dyn Db,
+    plan: &FilePlan,
+    ids: &mut HashMap<String, IdSet>,
+    numbers: &mut HashSet<String>,
+    max_number: &mut i64,
+    problems: &mut Problems,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<u64, StoreError> {
+    let is_customers = plan.table.name == CUSTOMERS_TABLE;
+    let file = plan.file.as_str();
+    let mut reader = csv::ReaderBuilder::new()
+        .from_path(&plan.path)
+        .map_err(|e| StoreError::Io {
+            context: format!("cannot open {}", plan.path.display()),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    // Columns written: the mapped ones, plus created_at and status when customers.csv lacks them.
+    let mut columns: Vec<(String, FieldType)> = plan
+        .mapping
+        .iter()
+        .map(|(c, _)| (c.name.clone(), c.ty))
+        .collect();
+    let has = |n: &str| plan.mapping.iter().any(|(c, _)| c.name == n);
+    let add_created = is_customers && !has("created_at");
+    let add_status = is_customers && !has("status");
+    if add_created {
+        columns.push(("created_at".into(), FieldType::DateTime));
+    }
+    if add_status {
+        columns.push(("status".into(), FieldType::Text));
+    }
+    let now = Value::DateTime(DateTime::now());
+    let allowed: Vec<Option<&Vec<String>>> = plan
+        .mapping
+        .iter()
+        .map(|(c, _)| {
+            if is_customers {
+                None
+            } else {
+                model
+                    .record(&plan.table.name)
+                    .and_then(|k| k.field(&c.name))
+                    .and_then(|f| f.values.as_ref())
+            }
+        })
+        .collect();
+    let mut own_ids = ids.remove(&plan.table.name).unwrap_or_default();
+    // Links into the same table may point forward; they are checked at the end of the file.
+    let mut pending: Vec<(u64, usize, i64)> = Vec::new();
+    // Once anything is wrong nothing will be committed, so later files are only checked.
+    let mut sink = if problems.total == 0 {
+        Some(db.bulk(&plan.table.name, &columns)?)
+    } else {
+        None
+    };
+    let mut record = csv::ByteRecord::new();
+    let mut row: Vec<Value> = Vec::with_capacity(columns.len());
+    let mut count = 0u64;
+    let mut line = 1u64;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                problems.add(file, line + 1, None, format!("unreadable CSV: {e}"));
+                break;
+            }
+        }
+        line = record.position().map_or(line + 1, |p| p.line());
+        row.clear();
+        let before = problems.total;
+        for (i, (col, idx)) in plan.mapping.iter().enumerate() {
+            let raw = record.get(*idx).unwrap_or_default();
+            let Ok(text) = std::str::from_utf8(raw) else {
+                problems.add(file, line, Some(&col.name), "not valid UTF-8".into());
+                row.push(Value::Null);
+                continue;
+            };
+            let v = match Value::parse_cell(col.ty, text) {
+                Ok(v) => v,
+                Err(e) => {
+                    problems.add(file, line, Some(&col.name), e.to_string());
+                    row.push(Value::Null);
+                    continue;
+                }
+            };
+            if let (Some(list), Value::Text(s)) = (allowed[i], &v) {
+                if !list.contains(s) {
+                    problems.add(
+                        file,
+                        line,
+                        Some(&col.name),
+                        format!("{s:?} is not one of {}", list.join(", ")),
+                    );
+                }
+            }
+            check_cell(model, is_customers, col, &v, file, line, problems);
+            if col.name == "id" {
+                match v.as_i64() {
+                    None => problems.add(file, line, Some("id"), "every row needs an id".into()),
+                    Some(id) if !own_ids.insert(id) => {
+                        problems.add(file, line, Some("id"), format!("duplicate id {id}"))
+                    }
+                    Some(_) => {}
+                }
+            } else if let (Some(target), Some(id)) = (&col.link, v.as_i64()) {
+                if target.table() == plan.table.name {
+                    pending.push((line, i, id));
+                } else if !ids.get(target.table()).is_some_and(|s| s.contains(id)) {
+                    problems.add(
+                        file,
+                        line,
+                        Some(&col.name),
+                        format!("links to {} {id}, which does not exist", target.table()),
+                    );
+                }
+            }
+            if is_customers && col.name == "number" {
+                if let Value::Text(n) = &v {
+                    if let Some(seq) = model.customer.parse_number(n) {
+                        *max_number = (*max_number).max(seq);
+                    }
+                    if !numbers.insert(n.clone()) {
+                        problems.add(
+                            file,
+                            line,
+                            Some("number"),
+                            format!("customer number {n} is used twice"),
+                        );
+                    }
+                }
+            }
+            row.push(v);
+        }
+        if add_created {
+            row.push(now.clone());
+        }
+        if add_status {
+            row.push(Value::Text("active".into()));
+        }
+        if problems.total == before {
+            if let Some(s) = sink.as_mut() {
+                s.write(&row)?;
+            }
+        } else if let Some(s) = sink.take() {
+            // Nothing will be committed: stop writing, keep checking.
+            drop(s);
+        }
+        count += 1;
+        if count.is_multiple_of(100_000) {
+            progress(&plan.table.name, count);
+        }
+    }
+    for (line, i, id) in pending {
+        if !own_ids.contains(id) {
+            let col = &plan.mapping[i].0;
+            problems.add(
+                file,
+                line,
+                Some(&col.name),
+                format!("links to {} {id}, which does not exist", plan.table.name),
+            );
+        }
+    }
+    ids.insert(plan.table.name.clone(), own_ids);
+    if let Some(s) = sink {
+        s.finish()?;
+    }
+    progress(&plan.table.name, count);
+    Ok(count)
+}
+
+/// Checks of one value that do not depend on other rows.
+fn check_cell(
+    model: &Model,
+    is_customers: bool,
+    col: &Column,
+    v: &Value,
+    file: &str,
+    line: u64,
+    problems: &mut Problems,
+) {
+    if !is_customers {
+        return;
+    }
+    match (col.name.as_str(), v) {
+        ("kind", Value::Text(k)) if !model.customer.kinds.contains(k) => problems.add(
+            file,
+            line,
+            Some("kind"),
+            format!(
+                "unknown kind {k:?}; kinds are: {}",
+                model.customer.kinds.join(", ")
+            ),
+        ),
+        ("status", Value::Text(s)) if !STATUSES.contains(&s.as_str()) => problems.add(
+            file,
+            line,
+            Some("status"),
+            format!("unknown status {s:?}; statuses are: active, deactivated, deleted"),
+        ),
+        ("number" | "kind" | "name" | "status" | "created_at", Value::Null) => {
+            problems.add(file, line, Some(&col.name), "this value is required".into())
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,69 @@
+//! Versioned migrations of offboard's own tables: append-only SQL files per backend, embedded.
+
+use offboard_model::rule::Dialect;
+use offboard_model::{FieldType, Value};
+
+use crate::db::Db;
+use crate::error::StoreError;
+
+const SQLITE: &[&str] = &[include_str!("../migrations/sqlite/0001_core.sql")];
+const POSTGRES: &[&str] = &[include_str!("../migrations/postgres/0001_core.sql")];
+
+/// Brings offboard's own tables up to the latest version; returns the version found before.
+pub fn migrate(db: &mut dyn Db) -> Result<usize, StoreError> {
+    db.batch(
+        "CREATE TABLE IF NOT EXISTS offboard_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    )?;
+    let steps = match db.dialect() {
+        Dialect::Sqlite => SQLITE,
+        Dialect::Postgres => POSTGRES,
+    };
+    db.transaction(|tx| {
+        if tx.dialect() == Dialect::Postgres {
+            // Two processes starting at once must not both migrate.
+            tx.batch("SELECT pg_advisory_xact_lock(7204531)")?;
+        }
+        let found = tx
+            .query_value(
+                "SELECT value FROM offboard_meta WHERE key = 'schema_version'",
+                &[],
+                FieldType::Text,
+            )?
+            .and_then(|v| v.as_str().and_then(|s| s.parse::<usize>().ok()))
+            .unwrap_or(0);
+        if found > steps.len() {
+            return Err(StoreError::Refused(format!(
+                "this database has schema version {found}, newer than this offboard ({}); upgrade offboard",
+                steps.len()
+            )));
+        }
+        for sql in &steps[found..] {
+            tx.batch(sql)?;
+        }
+        if found < steps.len() {
+            set_meta(tx, "schema_version", &steps.len().to_string())?;
+        }
+        Ok(found)
+    })
+}
+
+/// Sets a key of `offboard_meta`.
+pub fn set_meta(db: &mut dyn Db, key: &str, value: &str) -> Result<(), StoreError> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "INSERT INTO offboard_meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        Dialect::Postgres => "INSERT INTO offboard_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    };
+    db.execute(sql, &[Value::Text(key.into()), Value::Text(value.into())])?;
+    Ok(())
+}
+
+/// Reads a key of `offboard_meta`.
+pub fn get_meta(db: &mut dyn Db, key: &str) -> Result<Option<String>, StoreError> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "SELECT value FROM offboard_meta WHERE key = ?1",
+        Dialect::Postgres => "SELECT value FROM offboard_meta WHERE key = $1",
+    };
+    Ok(db
+        .query_value(sql, &[Value::Text(key.into())], FieldType::Text)?
+        .and_then(|v| v.as_str().map(str::to_string)))
+}

@@ -1,0 +1,368 @@
+//! Records of the model's kinds: create (numbered fields, links checked, only for active
+//! customers), read, list, update, and the SQL path from any kind up to its customer.
+
+use serde::Serialize;
+
+use offboard_model::model::{Model, RecordKind, Target};
+use offboard_model::{FieldType, Value};
+
+use crate::customers::insert_returning_id;
+use crate::db::{ph, q, Db};
+use crate::error::StoreError;
+use crate::Store;
+
+/// A record: its kind, id, links and fields.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub kind: String,
+    pub id: i64,
+    #[serde(flatten)]
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `FROM` and `JOIN`s that reach the customer of records of `kind` aliased `r`, and the SQL of
+/// the customer id: `process r JOIN contract o1 ON ... JOIN application o2 ON ...`, `o2."customer_id"`.
+pub fn customer_path(model: &Model, kind: &RecordKind) -> (String, String) {
+    let chain = model.owner_chain(kind);
+    let mut from = format!("{} r", q(&kind.name));
+    let mut alias = "r".to_string();
+    for (i, owner) in chain.iter().skip(1).enumerate() {
+        let prev = chain[i];
+        let next = format!("o{}", i + 1);
+        from.push_str(&format!(
+            " JOIN {} {next} ON {next}.id = {alias}.{}",
+            q(&owner.name),
+            q(&prev.owner.column)
+        ));
+        alias = next;
+    }
+    let last = chain.last().copied().unwrap_or(kind);
+    (from, format!("{alias}.{}", q(&last.owner.column)))
+}
+
+fn kind<'m>(model: &'m Model, name: &str) -> Result<&'m RecordKind, StoreError> {
+    model.record(name).ok_or_else(|| {
+        let names: Vec<&str> = model.records.iter().map(|r| r.name.as_str()).collect();
+        StoreError::NotFound(format!(
+            "unknown record kind `{name}`; kinds are: {}",
+            names.join(", ")
+        ))
+    })
+}
+
+fn to_record(kind: &RecordKind, row: Vec<Value>) -> Record {
+    let mut values = serde_json::Map::new();
+    let mut id = 0;
+    for (c, v) in kind.columns().iter().zip(row) {
+        if c.name == "id" {
+            id = v.as_i64().unwrap_or(0);
+        } else {
+            values.insert(c.name.clone(), serde_json::to_value(&v).unwrap_or_default());
+        }
+    }
+    Record {
+        kind: kind.name.clone(),
+        id,
+        values,
+    }
+}
+
+/// The customer a record with owner link `owner_id` belongs to, and its status.
+fn owning_customer(
+    model: &Model,
+    db: &mut dyn Db,
+    kind: &RecordKind,
+    owner_id: i64,
+) -> Result<(i64, String), StoreError> {
+    let d = db.dialect();
+    let (sql, what) = match &kind.owner.target {
+        Target::Customer => (
+            format!(
+                "SELECT c.id, c.status FROM customers c WHERE c.id = {}",
+                ph(d, 1)
+            ),
+            "customer".to_string(),
+        ),
+        Target::Record(owner) => {
+            let owner_kind = self::kind(model, owner)?;
+            let (from, cust) = customer_path(model, owner_kind);
+            (
+                format!("SELECT c.id, c.status FROM {from} JOIN customers c ON c.id = {cust} WHERE r.id = {}", ph(d, 1)),
+                owner.clone(),
+            )
+        }
+    };
+    let row = db.query(
+        &sql,
+        &[Value::Int(owner_id)],
+        &[FieldType::Int, FieldType::Text],
+    )?;
+    match row.into_iter().next() {
+        Some(r) => Ok((
+            r[0].as_i64().unwrap_or(0),
+            r[1].as_str().unwrap_or_default().to_string(),
+        )),
+        None => Err(StoreError::NotFound(format!(
+            "`{}`: there is no {what} {owner_id} (or it has no customer)",
+            kind.owner.column
+        ))),
+    }
+}
+
+/// Converts and checks text cells for `kind`: known columns, types, allowed values.
+pub fn parse_cells(
+    kind: &RecordKind,
+    cells: &[(String, String)],
+) -> Result<Vec<(String, Value)>, StoreError> {
+    let cols = kind.columns();
+    cells
+        .iter()
+        .map(|(name, text)| {
+            let Some(col) = cols.iter().find(|c| &c.name == name && c.name != "id") else {
+                let names: Vec<&str> = cols.iter().skip(1).map(|c| c.name.as_str()).collect();
+                return Err(StoreError::Invalid(format!(
+                    "{} has no field `{name}`; fields are: {}",
+                    kind.name,
+                    names.join(", ")
+                )));
+            };
+            let v = Value::parse_cell(col.ty, text)
+                .map_err(|e| StoreError::Invalid(format!("`{name}`: {e}")))?;
+            if let (Some(allowed), Value::Text(s)) =
+                (kind.field(name).and_then(|f| f.values.as_ref()), &v)
+            {
+                if !allowed.contains(s) {
+                    return Err(StoreError::Invalid(format!(
+                        "`{name}`: {s:?} is not one of {}",
+                        allowed.join(", ")
+                    )));
+                }
+            }
+            Ok((name.clone(), v))
+        })
+        .collect()
+}
+
+impl Store {
+    /// Creates a record. Its owner must exist and its customer be active (inactive and deleted
+    /// customers get no new records); a numbered field gets the next number unless given, and
+    /// a number in use is refused.
+    pub fn create_record(
+        &mut self,
+        kind_name: &str,
+        cells: &[(String, String)],
+    ) -> Result<Record, StoreError> {
+        let (model, db) = self.parts();
+        let kind = kind(model, kind_name)?;
+        let mut values = parse_cells(kind, cells)?;
+        let owner_id = values
+            .iter()
+            .find(|(c, _)| c == &kind.owner.column)
+            .and_then(|(_, v)| v.as_i64())
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("a new {} needs `{}`", kind.name, kind.owner.column))
+            })?;
+        let d = db.dialect();
+        let id = db.transaction(|tx| {
+            let (customer, status) = owning_customer(model, tx, kind, owner_id)?;
+            if status != "active" {
+                return Err(StoreError::Refused(format!(
+                    "customer {customer} is {status}: it cannot be given a new {}",
+                    kind.name
+                )));
+            }
+            for link in &kind.links {
+                if let Some(target) = values
+                    .iter()
+                    .find(|(c, _)| c == &link.column)
+                    .and_then(|(_, v)| v.as_i64())
+                {
+                    let status = tx.query_value(
+                        &format!(
+                            "SELECT {} FROM {} WHERE id = {}",
+                            if link.target == Target::Customer {
+                                "status"
+                            } else {
+                                "'active'"
+                            },
+                            q(link.target.table()),
+                            ph(d, 1)
+                        ),
+                        &[Value::Int(target)],
+                        FieldType::Text,
+                    )?;
+                    match status.as_ref().and_then(Value::as_str) {
+                        None => {
+                            return Err(StoreError::NotFound(format!(
+                                "`{}`: there is no {} {target}",
+                                link.column,
+                                link.target.table()
+                            )))
+                        }
+                        Some("deleted") => {
+                            return Err(StoreError::Refused(format!(
+                                "`{}`: customer {target} is deleted",
+                                link.column
+                            )))
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            if let Some(numbered) = &kind.numbered {
+                let scope = if numbered.per_owner {
+                    format!(" WHERE {} = {}", q(&kind.owner.column), ph(d, 1))
+                } else {
+                    String::new()
+                };
+                let scope_params: Vec<Value> = if numbered.per_owner {
+                    vec![Value::Int(owner_id)]
+                } else {
+                    vec![]
+                };
+                let given = values
+                    .iter()
+                    .find(|(c, _)| c == &numbered.field)
+                    .map(|(_, v)| v.clone());
+                match given.as_ref().and_then(Value::as_i64) {
+                    Some(n) => {
+                        let sep = if scope.is_empty() { " WHERE" } else { " AND" };
+                        let mut p = scope_params.clone();
+                        p.push(Value::Int(n));
+                        let used = tx.query_i64(
+                            &format!(
+                                "SELECT count(*) FROM {}{scope}{sep} {} = {}",
+                                q(&kind.name),
+                                q(&numbered.field),
+                                ph(d, p.len())
+                            ),
+                            &p,
+                        )?;
+                        if used > 0 {
+                            return Err(StoreError::Refused(format!(
+                                "{} number {n} is in use",
+                                kind.name
+                            )));
+                        }
+                    }
+                    None => {
+                        let next = 1 + tx.query_i64(
+                            &format!(
+                                "SELECT max({}) FROM {}{scope}",
+                                q(&numbered.field),
+                                q(&kind.name)
+                            ),
+                            &scope_params,
+                        )?;
+                        values.retain(|(c, _)| c != &numbered.field);
+                        values.push((numbered.field.clone(), Value::Int(next)));
+                    }
+                }
+            }
+            insert_returning_id(tx, &kind.name, &values)
+        })?;
+        self.record(kind_name, id)
+    }
+
+    /// Reads a record.
+    pub fn record(&mut self, kind_name: &str, id: i64) -> Result<Record, StoreError> {
+        let (model, db) = self.parts();
+        let kind = kind(model, kind_name)?;
+        let cols = kind.columns();
+        let list: Vec<String> = cols.iter().map(|c| q(&c.name)).collect();
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = {}",
+            list.join(", "),
+            q(&kind.name),
+            ph(db.dialect(), 1)
+        );
+        let row = db
+            .query(&sql, &[Value::Int(id)], &types)?
+            .into_iter()
+            .next();
+        row.map(|r| to_record(kind, r))
+            .ok_or_else(|| StoreError::NotFound(format!("there is no {kind_name} with id {id}")))
+    }
+
+    /// Records of a kind that belong to customer `customer_id` (along the owner chain), in id
+    /// order, at most `limit` (all when `None`).
+    pub fn customer_records(
+        &mut self,
+        kind_name: &str,
+        customer_id: i64,
+        limit: Option<u64>,
+        each: &mut dyn FnMut(Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (model, db) = self.parts();
+        let kind = kind(model, kind_name)?;
+        let (from, cust) = customer_path(model, kind);
+        let cols = kind.columns();
+        let list: Vec<String> = cols.iter().map(|c| format!("r.{}", q(&c.name))).collect();
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let mut sql = format!(
+            "SELECT {} FROM {from} WHERE {cust} = {} ORDER BY r.id",
+            list.join(", "),
+            ph(db.dialect(), 1)
+        );
+        if let Some(l) = limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        db.query_each(&sql, &[Value::Int(customer_id)], &types, &mut |row| {
+            each(to_record(kind, row))
+        })
+    }
+
+    /// How many records of each kind belong to a customer (along owner chains).
+    pub fn customer_record_counts(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let (model, db) = self.parts();
+        let mut out = Vec::new();
+        for kind in &model.records {
+            let (from, cust) = customer_path(model, kind);
+            let n = db.query_i64(
+                &format!(
+                    "SELECT count(*) FROM {from} WHERE {cust} = {}",
+                    ph(db.dialect(), 1)
+                ),
+                &[Value::Int(customer_id)],
+            )?;
+            out.push((kind.name.clone(), n));
+        }
+        Ok(out)
+    }
+
+    /// Changes fields of a record (links and numbers are checked as on create).
+    pub fn update_record(
+        &mut self,
+        kind_name: &str,
+        id: i64,
+        cells: &[(String, String)],
+    ) -> Result<Record, StoreError> {
+        self.record(kind_name, id)?;
+        let (model, db) = self.parts();
+        let kind = kind(model, kind_name)?;
+        let values = parse_cells(kind, cells)?;
+        if values.is_empty() {
+            return self.record(kind_name, id);
+        }
+        let d = db.dialect();
+        let assigns: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| format!("{} = {}", q(c), ph(d, i + 1)))
+            .collect();
+        let mut params: Vec<Value> = values.into_iter().map(|(_, v)| v).collect();
+        params.push(Value::Int(id));
+        let sql = format!(
+            "UPDATE {} SET {} WHERE id = {}",
+            q(&kind.name),
+            assigns.join(", "),
+            ph(d, params.len())
+        );
+        db.transaction(|tx| tx.execute(&sql, &params))?;
+        self.record(kind_name, id)
+    }
+}

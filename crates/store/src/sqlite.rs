@@ -1,0 +1,138 @@
+//! The SQLite backend (rusqlite over the system's SQLite): WAL, foreign keys on,
+//! `synchronous=FULL`, `secure_delete=ON` on every connection.
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{CachedStatement, Connection, ToSql};
+
+use offboard_model::rule::Dialect;
+use offboard_model::{FieldType, Value};
+
+use crate::db::{coerce, q, BulkSink, Db};
+use crate::error::StoreError;
+
+pub struct SqliteDb {
+    conn: Connection,
+}
+
+impl SqliteDb {
+    /// Opens (creating if needed) the database file at `path`; `:memory:` for a private one.
+    pub fn open(path: &str) -> Result<SqliteDb, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA synchronous = FULL;
+             PRAGMA secure_delete = ON;
+             PRAGMA cache_size = -131072;
+             PRAGMA temp_store = MEMORY;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteDb { conn })
+    }
+}
+
+struct P<'a>(&'a Value);
+
+impl ToSql for P<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as V;
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Owned(V::Null),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Int(i) | Value::Money(i) => ToSqlOutput::Owned(V::Integer(*i)),
+            Value::Bool(b) => ToSqlOutput::Owned(V::Integer(i64::from(*b))),
+            Value::Date(d) => ToSqlOutput::Owned(V::Text(d.to_string())),
+            Value::DateTime(d) => ToSqlOutput::Owned(V::Text(d.to_string())),
+        })
+    }
+}
+
+fn bind(stmt: &mut CachedStatement<'_>, params: &[Value]) -> Result<(), StoreError> {
+    for (i, p) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, P(p))?;
+    }
+    Ok(())
+}
+
+fn decode(v: ValueRef<'_>, ty: FieldType) -> Value {
+    let raw = match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Int(f as i64),
+        ValueRef::Text(t) | ValueRef::Blob(t) => {
+            Value::Text(String::from_utf8_lossy(t).into_owned())
+        }
+    };
+    coerce(raw, ty)
+}
+
+impl Db for SqliteDb {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch(sql)?)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        bind(&mut stmt, params)?;
+        Ok(stmt.raw_execute()? as u64)
+    }
+
+    fn query_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        types: &[FieldType],
+        each: &mut dyn FnMut(Vec<Value>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        bind(&mut stmt, params)?;
+        let mut rows = stmt.raw_query();
+        while let Some(row) = rows.next()? {
+            let mut out = Vec::with_capacity(types.len());
+            for (i, ty) in types.iter().enumerate() {
+                out.push(decode(row.get_ref(i)?, *ty));
+            }
+            each(out)?;
+        }
+        Ok(())
+    }
+
+    fn bulk<'a>(
+        &'a mut self,
+        table: &str,
+        columns: &[(String, FieldType)],
+    ) -> Result<Box<dyn BulkSink + 'a>, StoreError> {
+        let names: Vec<String> = columns.iter().map(|(c, _)| q(c)).collect();
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            q(table),
+            names.join(", "),
+            marks.join(", ")
+        );
+        let stmt = self.conn.prepare_cached(&sql)?;
+        Ok(Box::new(SqliteSink { stmt, rows: 0 }))
+    }
+}
+
+struct SqliteSink<'a> {
+    stmt: CachedStatement<'a>,
+    rows: u64,
+}
+
+impl BulkSink for SqliteSink<'_> {
+    fn write(&mut self, row: &[Value]) -> Result<(), StoreError> {
+        bind(&mut self.stmt, row)?;
+        self.rows += self.stmt.raw_execute()? as u64;
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<u64, StoreError> {
+        Ok(self.rows)
+    }
+}

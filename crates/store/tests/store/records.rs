@@ -1,0 +1,169 @@
+use offboard_store::customers::NewCustomer;
+use offboard_store::StoreError;
+use offboard_testkit::{conformance, TestDb};
+
+use crate::customers::set_status as mark;
+use crate::helpers::*;
+
+conformance!(
+    payment_numbers_are_sequential_per_contract_and_reusable_when_given,
+    |db: TestDb| {
+        let mut s = store(&db, "lending");
+        let client = s
+            .create_customer(NewCustomer {
+                kind: "client".into(),
+                name: "Ann Lee".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .id;
+        let app = s
+            .create_record(
+                "application",
+                &set(&[
+                    ("customer_id", &client.to_string()),
+                    ("amount", "500000"),
+                    ("applied_on", "2024-01-10"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(app.values["number"], serde_json::json!(1));
+        let k1 = s
+            .create_record("contract", &set(&[("application_id", &app.id.to_string())]))
+            .unwrap()
+            .id
+            .to_string();
+        let k2 = s
+            .create_record("contract", &set(&[("application_id", &app.id.to_string())]))
+            .unwrap()
+            .id
+            .to_string();
+        let p = |s: &mut offboard_store::Store, k: &str, extra: &[(&str, &str)]| {
+            let mut cells = set(&[
+                ("contract_id", k),
+                ("amount", "1000"),
+                ("paid_on", "2024-02-01"),
+            ]);
+            cells.extend(set(extra));
+            s.create_record("payment", &cells)
+        };
+        assert_eq!(
+            p(&mut s, &k1, &[]).unwrap().values["number"],
+            serde_json::json!(1)
+        );
+        assert_eq!(
+            p(&mut s, &k1, &[]).unwrap().values["number"],
+            serde_json::json!(2)
+        );
+        assert_eq!(
+            p(&mut s, &k2, &[]).unwrap().values["number"],
+            serde_json::json!(1),
+            "numbers count per contract"
+        );
+        let err = p(&mut s, &k1, &[("number", "2")]).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Refused(_))
+                && err.to_string().contains("payment number 2 is in use"),
+            "{err}"
+        );
+        assert_eq!(
+            p(&mut s, &k1, &[("number", "7")]).unwrap().values["number"],
+            serde_json::json!(7)
+        );
+        let counts = s.customer_record_counts(client).unwrap();
+        assert!(
+            counts.contains(&("payment".to_string(), 4)),
+            "payments reach the client through contract and application: {counts:?}"
+        );
+    }
+);
+
+conformance!(
+    an_inactive_customer_cannot_be_given_a_new_order,
+    |db: TestDb| {
+        let mut s = store(&db, "erp");
+        let c = s
+            .create_customer(NewCustomer {
+                kind: "company".into(),
+                name: "Acme".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .id;
+        let old = s
+            .create_record(
+                "sales_order",
+                &set(&[("customer_id", &c.to_string()), ("stage", "open")]),
+            )
+            .unwrap();
+        mark(&mut s, c, "deactivated");
+        let err = s
+            .create_record(
+                "sales_order",
+                &set(&[("customer_id", &c.to_string()), ("stage", "open")]),
+            )
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Refused(_)), "{err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "customer {c} is deactivated: it cannot be given a new sales_order"
+            )),
+            "{err}"
+        );
+        assert_eq!(
+            s.record("sales_order", old.id).unwrap().values["stage"],
+            serde_json::json!("open"),
+            "old ones stay"
+        );
+    }
+);
+
+conformance!(
+    records_with_bad_values_are_refused_with_the_field_named,
+    |db: TestDb| {
+        let mut s = store(&db, "erp");
+        let c = s
+            .create_customer(NewCustomer {
+                kind: "company".into(),
+                name: "Acme".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .id
+            .to_string();
+        let err = s
+            .create_record(
+                "sales_order",
+                &set(&[("customer_id", &c), ("stage", "lost")]),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`stage`: \"lost\" is not one of open, shipped, closed"),
+            "{err}"
+        );
+        let err = s
+            .create_record(
+                "sales_order",
+                &set(&[("customer_id", &c), ("total", "12.50")]),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("`total`"), "{err}");
+        let err = s
+            .create_record(
+                "sales_order",
+                &set(&[("customer_id", &c), ("colour", "red")]),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("no field `colour`"), "{err}");
+        let err = s
+            .create_record("sales_order", &set(&[("customer_id", "999")]))
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        let err = s.create_record("shipment", &set(&[])).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown record kind `shipment`"),
+            "{err}"
+        );
+    }
+);
