@@ -427,10 +427,10 @@ fn list_customers(g: &Global, store: &mut Store, query: &ListQuery) -> anyhow::R
     let shown_to = query.offset + list.len() as u64;
     if (total as u64) > shown_to || query.offset > 0 {
         eprintln!(
-            "{}–{} of {total} in view {:?}; --offset {shown_to} for more, --limit 0 for all",
+            "{}–{} of {total} in view {}; --offset {shown_to} for more, --limit 0 for all",
             query.offset + u64::from(!list.is_empty()),
             shown_to,
-            query.view
+            query.view.name()
         );
     }
     Ok(())

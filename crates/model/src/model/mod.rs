@@ -65,6 +65,17 @@ impl View {
         })
     }
 
+    /// The view's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Active => "active",
+            View::Deactivated => "deactivated",
+            View::Current => "current",
+            View::Deleted => "deleted",
+            View::All => "all",
+        }
+    }
+
     /// The customer statuses this view shows.
     pub fn statuses(self) -> &'static [&'static str] {
         match self {

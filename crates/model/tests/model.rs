@@ -1,0 +1,143 @@
+//! Model files: every preset loads, and each kind of mistake is reported at its place.
+#![allow(clippy::unwrap_used)]
+
+use offboard_model::model::{DeleteMode, OnErase, Operation, PurgeMode, Role, RuleSubject, Target};
+use offboard_model::presets::PRESETS;
+use offboard_model::Model;
+
+const BASE: &str = "[model]\nname = \"t\"\n[customer]\nkinds = [\"company\", \"person\"]\n";
+
+fn errors(text: &str) -> Vec<(usize, usize, String)> {
+    match Model::parse("m.toml", text) {
+        Ok(_) => panic!("expected errors in:\n{text}"),
+        Err(e) => e
+            .diagnostics
+            .into_iter()
+            .map(|d| (d.line, d.column, d.message))
+            .collect(),
+    }
+}
+
+#[track_caller]
+fn has(errs: &[(usize, usize, String)], line: usize, text: &str) {
+    assert!(
+        errs.iter().any(|(l, _, m)| *l == line && m.contains(text)),
+        "expected line {line} `{text}` in {errs:#?}"
+    );
+}
+
+#[test]
+fn every_preset_loads_with_the_rule_ids_presets_md_fixes() {
+    for p in PRESETS {
+        let m = Model::parse(p.name, p.source).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        assert_eq!(m.name, p.name);
+    }
+    let legal = Model::parse("legal", PRESETS[3].source).unwrap();
+    let ids: Vec<&str> = legal.rules.iter().map(|r| r.id.as_str()).collect();
+    for id in [
+        "active-matters",
+        "open-advances",
+        "open-invoices",
+        "customer-funds",
+        "movable-properties",
+        "active-subsidiaries",
+        "open-critical-tasks",
+    ] {
+        assert!(ids.contains(&id), "{id}");
+    }
+    assert!(matches!(
+        legal
+            .rules
+            .iter()
+            .find(|r| r.id == "active-subsidiaries")
+            .unwrap()
+            .subject,
+        RuleSubject::Customers { .. }
+    ));
+    assert_eq!(legal.delete, DeleteMode::Hard);
+    let m = Model::parse("membership", PRESETS[4].source).unwrap();
+    let ids: Vec<&str> = m.rules.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "open-orders",
+            "unpaid-invoices",
+            "active-subscriptions",
+            "owed-referrals"
+        ]
+    );
+    assert_eq!(m.record("referral").unwrap().owner.column, "provider_id");
+    assert_eq!(m.record("order").unwrap().on_erase, OnErase::Detach);
+    assert_eq!(m.purge, PurgeMode::PerCustomer);
+    let lending = Model::parse("lending", PRESETS[0].source).unwrap();
+    let chain: Vec<&str> = lending
+        .owner_chain(lending.record("process").unwrap())
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect();
+    assert_eq!(chain, ["process", "contract", "application"]);
+    let erp = Model::parse("erp", PRESETS[2].source).unwrap();
+    assert!(!erp.permissions.allows(Role::Clerk, Operation::Reactivate));
+    assert!(erp.permissions.allows(Role::Manager, Operation::Reactivate));
+    assert!(erp.permissions.allows(Role::Clerk, Operation::Delete));
+}
+
+#[test]
+fn kinds_come_after_the_kinds_they_link_to() {
+    let text = format!("{BASE}[record.b]\nowner = \"a\"\n[record.a]\nowner = \"customer\"\n[record.c]\nowner = \"b\"\n");
+    let m = Model::parse("m.toml", &text).unwrap();
+    let order: Vec<&str> = m.records.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(order, ["a", "b", "c"]);
+    assert_eq!(
+        m.record("c").unwrap().owner.target,
+        Target::Record("b".into())
+    );
+}
+
+#[test]
+fn an_ownership_cycle_is_refused() {
+    let text = format!("{BASE}[record.a]\nowner = \"b\"\n[record.b]\nowner = \"a\"\n");
+    has(&errors(&text), 6, "cycle among: a, b");
+}
+
+#[test]
+fn unknown_kinds_fields_and_types_are_reported_where_they_are() {
+    let text = format!("{BASE}[record.order]\nowner = \"client\"\n");
+    has(&errors(&text), 6, "unknown kind `client`");
+    // TOML stops at the first structural error; the unknown key is reported on its own.
+    let text =
+        format!("{BASE}[record.order]\nowner = \"customer\"\nfields = {{ total = \"monee\" }}\n");
+    has(&errors(&text), 7, "unknown type `monee`");
+    let text = format!("{BASE}[record.note]\nowner = \"customer\"\ncolour = \"red\"\n");
+    has(&errors(&text), 7, "unknown field `colour`");
+}
+
+#[test]
+fn rules_on_the_wrong_kind_and_duplicate_names_are_refused() {
+    let text = format!(
+        "{BASE}[record.order]\nowner = \"customer\"\nfields = {{ stage = \"text\" }}\n[record.invoice]\nowner = \"customer\"\nfields = {{ balance = \"money\" }}\n\
+[[rule]]\nid = \"r\"\non = [\"purge\"]\nkind = \"order\"\nwhen = \"balance != 0\"\namount = \"balance\"\n\
+[[rule]]\nid = \"r\"\non = [\"erase\"]\nkind = \"invoice\"\nwhen = 'balance like \"A%\"'\n"
+    );
+    let errs = errors(&text);
+    has(&errs, 15, "unknown field `balance`");
+    has(&errs, 16, "`order` has no field `balance`");
+    has(&errs, 18, "rule id `r` is used twice");
+    has(&errs, 19, "`erase` is not an operation");
+    has(&errs, 21, "`like` needs text");
+    let col = errs.iter().find(|(l, _, _)| *l == 15).unwrap().1;
+    assert_eq!(col, 9, "the caret points into the rule text");
+}
+
+#[test]
+fn link_names_and_reserved_tables_are_checked() {
+    let text = format!(
+        "{BASE}[customer.links.company]\nkinds = [\"robot\"]\n[record.customers]\nowner = \"customer\"\n[record.x]\nowner = \"customer\"\nlinks = {{ customer = \"customer\" }}\n"
+    );
+    let errs = errors(&text);
+    has(&errs, 6, "unknown customer kind `robot`");
+    has(&errs, 7, "reserved");
+    has(&errs, 11, "column `customer_id`, which exists already");
+    let text = format!("{BASE}[permissions]\npurge = [\"boss\"]\n");
+    has(&errors(&text), 6, "unknown role `boss`");
+}
