@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A tour of offboard on SQLite: the membership preset, 10,000 demo customers, their import,
-# and what is in the database. Everything lands in ./demo-run (delete it to start again).
+# what is in the database, and the plan of a purge of the recycle bin. Everything lands in ./demo-run (delete it to start again).
 set -euo pipefail
 cd "$(dirname "$0")"
 cargo build --release --quiet
@@ -15,3 +15,4 @@ set -x
 "$bin" stats
 "$bin" customers list --view deleted --limit 10
 "$bin" customers show 2
+"$bin" purge --dry-run          # the plan: who would be erased, who is blocked and why

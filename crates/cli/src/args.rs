@@ -65,6 +65,68 @@ pub enum Command {
     Records(RecordsCmd),
     /// Count customers by status and records by kind.
     Stats,
+    /// Deactivate customers: blockers checked for each, a reason, open items resolved.
+    Deactivate {
+        #[arg(required = true)]
+        customers: Vec<String>,
+        /// A deactivation reason from the model's list for the customer's kind.
+        #[arg(long)]
+        reason: Option<String>,
+        /// What to do with open items the model lets you resolve (open activities).
+        #[arg(long, value_parser = ["complete", "remove"])]
+        open_activities: Option<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Return deactivated customers to active (clears reason and date).
+    Reactivate {
+        #[arg(required = true)]
+        customers: Vec<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Delete customers: to the recycle bin, or as the model says (inactivate; erase at once).
+    Delete {
+        #[arg(required = true)]
+        customers: Vec<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Bring deleted customers back from the recycle bin.
+    Undelete {
+        #[arg(required = true)]
+        customers: Vec<String>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Erase the deleted customers for good (each unless blocked, or as the model says).
+    Purge {
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// The audit log: every change, hash-chained.
+    Audit {
+        #[command(subcommand)]
+        cmd: Option<AuditCmd>,
+        /// Only entries about this customer (id).
+        #[arg(long)]
+        customer: Option<i64>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Show the plan without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Check the hash chain: detects an edited or removed entry.
+    Verify,
 }
 
 #[derive(Debug, Args)]

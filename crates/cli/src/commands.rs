@@ -12,7 +12,9 @@ use offboard_model::Model;
 use offboard_store::customers::{Customer, ListQuery, NewCustomer};
 use offboard_store::{Database, Store, StoreError};
 
-use crate::args::{Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd};
+use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
+
+use crate::args::{AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd};
 use crate::output;
 
 /// A mistake in how the command was called: exit code 2.
@@ -38,6 +40,51 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
         Command::Stats => stats(g),
+        Command::Deactivate {
+            customers,
+            reason,
+            open_activities,
+            plan,
+        } => {
+            let open_items = open_activities.map(|o| {
+                if o == "remove" {
+                    OpenItems::Remove
+                } else {
+                    OpenItems::Complete
+                }
+            });
+            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
+                e.deactivate(
+                    ids,
+                    &DeactivateOptions {
+                        reason: reason.clone(),
+                        open_items,
+                    },
+                    dry,
+                )
+            })
+        }
+        Command::Reactivate { customers, plan } => {
+            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
+                e.reactivate(ids, dry)
+            })
+        }
+        Command::Delete { customers, plan } => {
+            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
+                e.delete(ids, dry)
+            })
+        }
+        Command::Undelete { customers, plan } => {
+            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
+                e.undelete(ids, dry)
+            })
+        }
+        Command::Purge { plan } => lifecycle(g, &[], plan.dry_run, |e, _, dry| e.purge(dry)),
+        Command::Audit {
+            cmd,
+            customer,
+            limit,
+        } => audit(g, cmd, customer, limit),
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -510,4 +557,160 @@ fn stats(g: &Global) -> anyhow::Result<()> {
         println!("  {k:<20} {n}");
     }
     Ok(())
+}
+
+/// Runs a lifecycle operation and prints its plan. Exit code 1 when nothing could be done
+/// for some customer that was asked for (blocked or skipped) — the plan says why.
+fn lifecycle(
+    g: &Global,
+    customers: &[String],
+    dry_run: bool,
+    op: impl FnOnce(&mut Engine<'_>, &[i64], bool) -> Result<Plan, EngineError>,
+) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let mut ids = Vec::new();
+    for c in customers {
+        ids.push(find_customer(&mut store, c)?.id);
+    }
+    let mut engine = Engine::new(&mut store, Actor::local_admin());
+    let plan = op(&mut engine, &ids, dry_run)?;
+    print_plan(g, &plan)?;
+    if plan.blocked > 0 && plan.done == 0 {
+        return Err(Refused(format!(
+            "nothing was {}: every candidate is blocked",
+            plan.done_key()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// A refusal already explained on stdout: exit code 1 with a one-line summary.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
+    if g.json {
+        return output::json(&plan.to_json());
+    }
+    let mut out = std::io::stdout().lock();
+    let mode = if plan.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "{}{mode}: {} candidates, {} {}, {} blocked, {} skipped",
+        plan.operation,
+        plan.candidates,
+        plan.done,
+        plan.done_key(),
+        plan.blocked,
+        plan.skipped
+    )?;
+    for (rule, n) in &plan.blocked_by_rule {
+        writeln!(out, "  blocked by {rule}: {n}")?;
+    }
+    for (table, effects) in &plan.effects {
+        let list: Vec<String> = effects.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        writeln!(out, "  {table}: {}", list.join(", "))?;
+    }
+    const SHOWN: usize = 20;
+    let not_done: Vec<_> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome != Outcome::Proceeds)
+        .collect();
+    for c in not_done.iter().take(SHOWN) {
+        let why = match &c.why {
+            Some(w) => w.clone(),
+            None => c
+                .blockers
+                .iter()
+                .map(|b| format!("{} [{}]", b.message, b.rule))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        let outcome = if c.outcome == Outcome::Blocked {
+            "blocked"
+        } else {
+            "skipped"
+        };
+        writeln!(out, "  {} {} {}: {outcome}: {why}", c.id, c.number, c.name)?;
+    }
+    if not_done.len() > SHOWN {
+        writeln!(
+            out,
+            "  ... and {} more (--json lists every customer)",
+            not_done.len() - SHOWN
+        )?;
+    }
+    Ok(())
+}
+
+fn audit(
+    g: &Global,
+    cmd: Option<AuditCmd>,
+    customer: Option<i64>,
+    limit: u64,
+) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    match cmd {
+        Some(AuditCmd::Verify) => {
+            let v = offboard_engine::audit::verify(store.db())?;
+            if g.json {
+                output::json(&v)?;
+            } else if v.ok {
+                println!("audit log ok: {} entries, chain intact", v.entries);
+            }
+            if let Some(p) = v.problem {
+                return Err(Refused(format!("audit log tampered: {p}")).into());
+            }
+            Ok(())
+        }
+        None => {
+            let entries =
+                offboard_engine::audit::list(store.db(), customer, (limit > 0).then_some(limit))?;
+            if g.json {
+                return output::json(&entries);
+            }
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        e.at.clone(),
+                        e.actor.clone(),
+                        e.operation.clone(),
+                        e.customer_id.map(|c| c.to_string()).unwrap_or_default(),
+                        e.customer_number.clone().unwrap_or_default(),
+                        e.customer_name.clone().unwrap_or_default(),
+                        e.reason.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "SEQ",
+                    "AT",
+                    "ACTOR",
+                    "OPERATION",
+                    "CUSTOMER",
+                    "NUMBER",
+                    "NAME",
+                    "REASON",
+                ],
+                &rows,
+            )
+        }
+    }
 }

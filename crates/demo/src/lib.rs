@@ -342,9 +342,9 @@ pub fn generate(
                 "created_at" => Value::DateTime(DateTime::from_seconds(
                     created.at_midnight().seconds() + 9 * 3600,
                 )),
-                "deactivated_on" if status == "deactivated" => {
-                    Value::Date(Date::from_days(created.days() + rng.below(900) as i32))
-                }
+                "deactivated_on" if status == "deactivated" => Value::Date(Date::from_days(
+                    (created.days() + rng.below(900) as i32).min(last_day),
+                )),
                 "deactivation_reason" if status == "deactivated" => {
                     let reasons = model.customer.reasons_for(kind);
                     if reasons.is_empty() {
@@ -354,7 +354,8 @@ pub fn generate(
                     }
                 }
                 "deleted_at" if status == "deleted" => {
-                    let day = Date::from_days(created.days() + rng.below(900) as i32);
+                    let day =
+                        Date::from_days((created.days() + rng.below(900) as i32).min(last_day));
                     Value::DateTime(DateTime::from_seconds(
                         day.at_midnight().seconds() + 15 * 3600,
                     ))

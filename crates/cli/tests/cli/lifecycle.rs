@@ -1,0 +1,141 @@
+use offboard_testkit::{conformance, TestDb};
+
+use crate::helpers::Cli;
+
+conformance!(
+    purge_dry_run_prints_the_plan_and_apply_erases,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "membership"]).ok();
+        cli.run(&[
+            "demo",
+            "--preset",
+            "membership",
+            "--customers",
+            "300",
+            "--seed",
+            "3",
+            "--out",
+            "data",
+        ])
+        .ok();
+        cli.run(&["import", "data"]).ok();
+        let before = cli.run(&["stats", "--json"]).ok().json();
+        let dry = cli.run(&["purge", "--dry-run", "--json"]).ok().json();
+        for k in ["candidates", "purged", "blocked", "blocked_by_rule"] {
+            assert!(dry.get(k).is_some(), "{k} in {dry}");
+        }
+        assert_eq!(dry["candidates"], before["customers"]["deleted"]);
+        assert_eq!(
+            cli.run(&["stats", "--json"]).ok().json(),
+            before,
+            "a dry run changes nothing"
+        );
+        let text = cli.run(&["purge", "--dry-run"]).ok().stdout;
+        assert!(
+            text.starts_with("purge (dry run: nothing changed):"),
+            "{text}"
+        );
+        let done = cli.run(&["purge", "--json"]).ok().json();
+        assert_eq!(done["purged"], dry["purged"]);
+        let after = cli.run(&["stats", "--json"]).ok().json();
+        assert_eq!(
+            after["customers"]["deleted"].as_i64().unwrap(),
+            before["customers"]["deleted"].as_i64().unwrap() - done["purged"].as_i64().unwrap()
+        );
+        let audit = cli.run(&["audit", "--limit", "0", "--json"]).ok().json();
+        assert_eq!(
+            audit.as_array().unwrap().len() as i64,
+            done["purged"].as_i64().unwrap()
+        );
+        assert!(cli
+            .run(&["audit", "verify"])
+            .ok()
+            .stdout
+            .contains("chain intact"));
+    }
+);
+
+conformance!(
+    deactivate_explains_each_customer_it_did_not_deactivate,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "legal"]).ok();
+        let a = cli
+            .run(&[
+                "customers",
+                "add",
+                "--kind",
+                "person",
+                "--name",
+                "Ann",
+                "--json",
+            ])
+            .ok()
+            .json();
+        let id = a["id"].to_string();
+        cli.run(&[
+            "records",
+            "add",
+            "invoice",
+            "--set",
+            &format!("customer_id={id}"),
+            "--set",
+            "balance=2500",
+        ])
+        .ok();
+        let r = cli.run(&[
+            "deactivate",
+            &id,
+            "--reason",
+            "Moved away",
+            "--open-activities",
+            "complete",
+        ]);
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stdout.contains("1 open invoices (25.00) [open-invoices]"),
+            "{}",
+            r.stdout
+        );
+        let j = cli
+            .run(&[
+                "deactivate",
+                &id,
+                "--reason",
+                "Moved away",
+                "--dry-run",
+                "--json",
+            ])
+            .json();
+        assert_eq!(j["deactivated"], 0);
+        assert_eq!(j["customers"][0]["blockers"][0]["amount"], 2500);
+        let b = cli
+            .run(&[
+                "customers",
+                "add",
+                "--kind",
+                "person",
+                "--name",
+                "Bo",
+                "--json",
+            ])
+            .ok()
+            .json();
+        let bid = b["id"].to_string();
+        cli.run(&["deactivate", &bid, "--reason", "Moved away"])
+            .ok();
+        let shown = cli.run(&["customers", "show", &bid, "--json"]).ok().json();
+        assert_eq!(
+            (
+                shown["status"].as_str(),
+                shown["deactivation_reason"].as_str()
+            ),
+            (Some("deactivated"), Some("Moved away"))
+        );
+        cli.run(&["reactivate", &bid]).ok();
+        let r = cli.run(&["deactivate", "999"]);
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("999"), "{}", r.stderr);
+    }
+);

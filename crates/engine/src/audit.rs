@@ -1,0 +1,299 @@
+//! The audit log: append-only and hash-chained. Each entry's hash covers its content and the
+//! previous entry's hash; the newest hash and the count are kept in `offboard_meta`, so an
+//! edited, removed or truncated log is detected by [`verify`].
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use offboard_model::{DateTime, FieldType, Value};
+use offboard_store::db::{ph, Db};
+use offboard_store::{Dialect, StoreError};
+
+/// One entry to append.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub customer_id: Option<i64>,
+    pub customer_number: Option<String>,
+    pub customer_name: Option<String>,
+    pub reason: Option<String>,
+    pub details: serde_json::Value,
+}
+
+/// An entry as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub operation: String,
+    pub customer_id: Option<i64>,
+    pub customer_number: Option<String>,
+    pub customer_name: Option<String>,
+    pub reason: Option<String>,
+    pub details: serde_json::Value,
+    pub hash: String,
+}
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hash(
+    prev: &str,
+    seq: i64,
+    at: &str,
+    actor: &str,
+    op: &str,
+    cid: Option<i64>,
+    number: Option<&str>,
+    name: Option<&str>,
+    reason: Option<&str>,
+    details: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        prev,
+        &seq.to_string(),
+        at,
+        actor,
+        op,
+        &cid.map(|c| c.to_string()).unwrap_or_default(),
+        number.unwrap_or("\u{0}"),
+        name.unwrap_or("\u{0}"),
+        reason.unwrap_or("\u{0}"),
+        details,
+    ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex(&h.finalize())
+}
+
+fn meta(db: &mut dyn Db, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(db
+        .query_value(
+            &format!(
+                "SELECT value FROM offboard_meta WHERE key = {}",
+                ph(db.dialect(), 1)
+            ),
+            &[Value::Text(key.into())],
+            FieldType::Text,
+        )?
+        .and_then(|v| v.as_str().map(str::to_string)))
+}
+
+fn set_meta(db: &mut dyn Db, key: &str, value: &str) -> Result<(), StoreError> {
+    let d = db.dialect();
+    db.execute(
+        &format!(
+            "INSERT INTO offboard_meta (key, value) VALUES ({}, {}) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            ph(d, 1),
+            ph(d, 2)
+        ),
+        &[Value::Text(key.into()), Value::Text(value.into())],
+    )?;
+    Ok(())
+}
+
+/// Appends entries (inside the caller's transaction).
+pub fn append(
+    db: &mut dyn Db,
+    actor: &str,
+    operation: &str,
+    entries: &[NewEntry],
+) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if db.dialect() == Dialect::Postgres {
+        // One writer of the chain at a time.
+        db.batch("SELECT pg_advisory_xact_lock(7204532)")?;
+    }
+    let mut prev = meta(db, "audit_head")?.unwrap_or_else(|| GENESIS.to_string());
+    let mut seq = meta(db, "audit_count")?
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    let at = DateTime::now();
+    let at_text = at.to_string();
+    let cols: Vec<(String, FieldType)> = [
+        ("seq", FieldType::Int),
+        ("at", FieldType::DateTime),
+        ("actor", FieldType::Text),
+        ("operation", FieldType::Text),
+        ("customer_id", FieldType::Int),
+        ("customer_number", FieldType::Text),
+        ("customer_name", FieldType::Text),
+        ("reason", FieldType::Text),
+        ("details", FieldType::Text),
+        ("prev_hash", FieldType::Text),
+        ("hash", FieldType::Text),
+    ]
+    .iter()
+    .map(|(n, t)| (n.to_string(), *t))
+    .collect();
+    let mut sink = db.bulk("offboard_audit", &cols)?;
+    let text = |o: &Option<String>| o.clone().map_or(Value::Null, Value::Text);
+    for e in entries {
+        seq += 1;
+        let details = e.details.to_string();
+        let h = hash(
+            &prev,
+            seq,
+            &at_text,
+            actor,
+            operation,
+            e.customer_id,
+            e.customer_number.as_deref(),
+            e.customer_name.as_deref(),
+            e.reason.as_deref(),
+            &details,
+        );
+        sink.write(&[
+            Value::Int(seq),
+            Value::DateTime(at),
+            Value::Text(actor.into()),
+            Value::Text(operation.into()),
+            e.customer_id.map_or(Value::Null, Value::Int),
+            text(&e.customer_number),
+            text(&e.customer_name),
+            text(&e.reason),
+            Value::Text(details),
+            Value::Text(prev.clone()),
+            Value::Text(h.clone()),
+        ])?;
+        prev = h;
+    }
+    sink.finish()?;
+    set_meta(db, "audit_head", &prev)?;
+    set_meta(db, "audit_count", &seq.to_string())
+}
+
+fn entry(r: Vec<Value>) -> Entry {
+    let t = |v: &Value| v.as_str().map(str::to_string);
+    Entry {
+        seq: r[0].as_i64().unwrap_or(0),
+        at: r[1].to_cell(),
+        actor: t(&r[2]).unwrap_or_default(),
+        operation: t(&r[3]).unwrap_or_default(),
+        customer_id: r[4].as_i64(),
+        customer_number: t(&r[5]),
+        customer_name: t(&r[6]),
+        reason: t(&r[7]),
+        details: t(&r[8])
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or(serde_json::Value::Null),
+        hash: t(&r[9]).unwrap_or_default(),
+    }
+}
+
+const COLUMNS: &str = "seq, at, actor, operation, customer_id, customer_number, customer_name, reason, details, hash, prev_hash";
+const TYPES: [FieldType; 11] = [
+    FieldType::Int,
+    FieldType::DateTime,
+    FieldType::Text,
+    FieldType::Text,
+    FieldType::Int,
+    FieldType::Text,
+    FieldType::Text,
+    FieldType::Text,
+    FieldType::Text,
+    FieldType::Text,
+    FieldType::Text,
+];
+
+/// Entries, newest first, optionally for one customer.
+pub fn list(
+    db: &mut dyn Db,
+    customer: Option<i64>,
+    limit: Option<u64>,
+) -> Result<Vec<Entry>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM offboard_audit");
+    let mut params = Vec::new();
+    if let Some(c) = customer {
+        params.push(Value::Int(c));
+        sql.push_str(&format!(" WHERE customer_id = {}", ph(db.dialect(), 1)));
+    }
+    sql.push_str(" ORDER BY seq DESC");
+    if let Some(l) = limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
+    Ok(db
+        .query(&sql, &params, &TYPES)?
+        .into_iter()
+        .map(entry)
+        .collect())
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub ok: bool,
+    pub entries: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// Recomputes the chain from the first entry; reports the first edited, missing or extra entry.
+pub fn verify(db: &mut dyn Db) -> Result<Verification, StoreError> {
+    let head = meta(db, "audit_head")?.unwrap_or_else(|| GENESIS.to_string());
+    let count = meta(db, "audit_count")?
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or(0);
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 0i64;
+    let mut problem: Option<String> = None;
+    db.query_each(
+        &format!("SELECT {COLUMNS} FROM offboard_audit ORDER BY seq"),
+        &[],
+        &TYPES,
+        &mut |r| {
+            if problem.is_some() {
+                return Ok(());
+            }
+            let stored_prev = r[10].as_str().unwrap_or_default().to_string();
+            let e = entry(r);
+            expected_seq += 1;
+            if e.seq != expected_seq {
+                problem = Some(format!(
+                    "entry {expected_seq} is missing (the next is {})",
+                    e.seq
+                ));
+                return Ok(());
+            }
+            let details = e.details.to_string();
+            let h = hash(
+                &prev,
+                e.seq,
+                &e.at,
+                &e.actor,
+                &e.operation,
+                e.customer_id,
+                e.customer_number.as_deref(),
+                e.customer_name.as_deref(),
+                e.reason.as_deref(),
+                &details,
+            );
+            if stored_prev != prev || h != e.hash {
+                problem = Some(format!(
+                    "entry {} was changed: its hash does not match its content",
+                    e.seq
+                ));
+            }
+            prev = e.hash;
+            Ok(())
+        },
+    )?;
+    if problem.is_none() && (expected_seq != count || prev != head) {
+        problem = Some(format!(
+            "the log ends at entry {expected_seq}, but {count} entries were written: entries were removed"
+        ));
+    }
+    Ok(Verification {
+        ok: problem.is_none(),
+        entries: expected_seq,
+        problem,
+    })
+}

@@ -1,0 +1,105 @@
+//! offboard's lifecycle engine: every operation first computes a [`Plan`] (per customer:
+//! proceeds, blocked with reasons, or skipped; and the effects), which is the dry run; apply
+//! executes exactly that plan in the same transaction. Permissions are checked for an
+//! [`Actor`] before anything is read; every change is written to the hash-chained audit log.
+//!
+//! All work is set-based SQL over a temporary candidate table: blockers as one grouped query
+//! per rule, the orphan fixpoint as repeated set deletions, effects as one statement per table.
+#![forbid(unsafe_code)]
+
+pub mod audit;
+mod blockers;
+mod ops;
+pub mod plan;
+mod sql;
+
+use offboard_model::model::{Operation, Role};
+use offboard_store::{Store, StoreError};
+
+pub use ops::{DeactivateOptions, OpenItems};
+pub use plan::{Blocker, CustomerPlan, Outcome, Plan};
+
+/// Who runs an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub name: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// The local administrator the CLI acts as unless told otherwise.
+    pub fn local_admin() -> Actor {
+        Actor {
+            name: "local-admin".into(),
+            role: Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{actor} ({role}) may not {op}; the model allows it to: {allowed}")]
+    Forbidden {
+        actor: String,
+        role: &'static str,
+        op: &'static str,
+        allowed: String,
+    },
+    /// The request cannot be carried out as asked (a reason not in the list, no purge here).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Proof that the actor may run an operation: operations take one, so none runs unchecked.
+pub struct Allowed {
+    op: Operation,
+}
+
+impl Allowed {
+    /// The operation that was allowed.
+    pub fn operation(&self) -> Operation {
+        self.op
+    }
+}
+
+/// The engine over one store, acting for one actor.
+pub struct Engine<'s> {
+    store: &'s mut Store,
+    actor: Actor,
+}
+
+impl<'s> Engine<'s> {
+    pub fn new(store: &'s mut Store, actor: Actor) -> Engine<'s> {
+        Engine { store, actor }
+    }
+
+    /// Checks the model's permissions for `op`.
+    pub fn allow(&self, op: Operation) -> Result<Allowed, EngineError> {
+        let perms = &self.store.model().permissions;
+        if perms.allows(self.actor.role, op) {
+            Ok(Allowed { op })
+        } else {
+            Err(EngineError::Forbidden {
+                actor: self.actor.name.clone(),
+                role: self.actor.role.name(),
+                op: op.name(),
+                allowed: perms
+                    .roles(op)
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    }
+
+    pub fn store(&mut self) -> &mut Store {
+        self.store
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}

@@ -1,0 +1,759 @@
+//! The lifecycle operations. Each runs in one transaction: candidates into a temporary set,
+//! blockers computed set-based, the plan built; a dry run stops there (rolled back), apply
+//! executes the plan's effects with one statement per table and writes the audit entries.
+
+use std::collections::{BTreeMap, HashMap};
+
+use offboard_model::model::{
+    DeleteMode, LinkErase, Model, OnErase, Operation, PurgeMode, RuleSubject, Target,
+};
+use offboard_model::{DateTime, FieldType, Value};
+use offboard_store::db::Db;
+use offboard_store::records::customer_path;
+use offboard_store::{Dialect, StoreError};
+
+use crate::audit::{self, NewEntry};
+use crate::blockers::{orphans, rule_blockers, split_rules, Blockers};
+use crate::plan::{Blocker, CustomerPlan, Outcome, Plan};
+use crate::sql::{fill_set, id_list, ph, q, temp_set};
+use crate::{Allowed, Engine, EngineError};
+
+const CAND: &str = "offboard_cand";
+const GO: &str = "offboard_go";
+
+/// What to do with open items a rule lets the user resolve (open activities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenItems {
+    Complete,
+    Remove,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DeactivateOptions {
+    pub reason: Option<String>,
+    pub open_items: Option<OpenItems>,
+}
+
+/// A candidate as read before anything changes.
+struct Cand {
+    id: i64,
+    number: String,
+    name: String,
+    kind: String,
+    status: String,
+}
+
+fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
+    let rows = db.query(
+        &format!("SELECT c.id, c.number, c.name, c.kind, c.status FROM customers c WHERE c.id IN (SELECT id FROM {CAND}) ORDER BY c.id"),
+        &[],
+        &[FieldType::Int, FieldType::Text, FieldType::Text, FieldType::Text, FieldType::Text],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let t = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            Cand {
+                id: r[0].as_i64().unwrap_or(0),
+                number: t(&r[1]),
+                name: t(&r[2]),
+                kind: t(&r[3]),
+                status: t(&r[4]),
+            }
+        })
+        .collect())
+}
+
+/// One customer's outcome, its blockers and why it was skipped.
+type Decision = (Outcome, Vec<Blocker>, Option<String>);
+
+/// Puts explicit ids into the candidate set; unknown ids are an error naming them.
+fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreError> {
+    temp_set(db, CAND)?;
+    fill_set(db, CAND, ids)?;
+    let found = candidates(db)?;
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|i| !found.iter().any(|c| c.id == **i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::NotFound(format!(
+            "there is no customer with id {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(found)
+}
+
+/// In PostgreSQL, locks the candidates so a concurrent new record waits for this operation.
+fn lock(db: &mut dyn Db) -> Result<(), StoreError> {
+    if db.dialect() == Dialect::Postgres {
+        db.query(&format!("SELECT id FROM customers WHERE id IN (SELECT id FROM {CAND}) ORDER BY id FOR UPDATE"), &[], &[FieldType::Int])?;
+    }
+    Ok(())
+}
+
+fn plan_of(op: &str, dry_run: bool, cands: &[Cand], outcome: &dyn Fn(&Cand) -> Decision) -> Plan {
+    let customers = cands
+        .iter()
+        .map(|c| {
+            let (outcome, blockers, why) = outcome(c);
+            CustomerPlan {
+                id: c.id,
+                number: c.number.clone(),
+                name: c.name.clone(),
+                outcome,
+                blockers,
+                why,
+            }
+        })
+        .collect();
+    let mut plan = Plan {
+        operation: op.into(),
+        dry_run,
+        candidates: 0,
+        done: 0,
+        blocked: 0,
+        skipped: 0,
+        blocked_by_rule: BTreeMap::new(),
+        effects: BTreeMap::new(),
+        customers,
+    };
+    plan.tally();
+    plan
+}
+
+/// Writes the proceeding customers' ids into GO.
+fn fill_go(db: &mut dyn Db, plan: &Plan) -> Result<(), StoreError> {
+    temp_set(db, GO)?;
+    let ids: Vec<i64> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome == Outcome::Proceeds)
+        .map(|c| c.id)
+        .collect();
+    fill_set(db, GO, &ids)
+}
+
+fn effect(plan: &mut Plan, table: &str, what: &str, n: u64) {
+    if n > 0 {
+        *plan
+            .effects
+            .entry(table.to_string())
+            .or_default()
+            .entry(what.to_string())
+            .or_insert(0) += n as i64;
+    }
+}
+
+/// Runs `f` in a transaction: committed on apply, always rolled back on a dry run, so a dry
+/// run computes exactly what apply would do and changes nothing.
+fn run(
+    db: &mut dyn Db,
+    dry_run: bool,
+    f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
+) -> Result<Plan, EngineError> {
+    if !dry_run {
+        return Ok(db.transaction(f)?);
+    }
+    let begin = match db.dialect() {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
+    db.batch(begin)?;
+    let result = f(db);
+    db.batch("ROLLBACK")?;
+    Ok(result?)
+}
+
+fn entry(c: &CustomerPlan, reason: Option<String>, details: serde_json::Value) -> NewEntry {
+    NewEntry {
+        customer_id: Some(c.id),
+        customer_number: Some(c.number.clone()),
+        customer_name: Some(c.name.clone()),
+        reason,
+        details,
+    }
+}
+
+impl Engine<'_> {
+    /// Deactivates customers: rules for `deactivate` checked for each (customers deactivated
+    /// together do not block each other), open items resolved as chosen, reason and date set.
+    pub fn deactivate(
+        &mut self,
+        ids: &[i64],
+        opts: &DeactivateOptions,
+        dry_run: bool,
+    ) -> Result<Plan, EngineError> {
+        let allowed = self.allow(Operation::Deactivate)?;
+        self.set_status(
+            &allowed,
+            "deactivate",
+            Operation::Deactivate,
+            ids,
+            opts,
+            dry_run,
+        )
+    }
+
+    /// Soft delete (to the recycle bin), or per the model: inactivate (`delete = "deactivate"`)
+    /// or erase at once, restricted (`delete = "hard"`).
+    pub fn delete(&mut self, ids: &[i64], dry_run: bool) -> Result<Plan, EngineError> {
+        let allowed = self.allow(Operation::Delete)?;
+        match self.store.model().delete {
+            DeleteMode::Soft => self.set_status(
+                &allowed,
+                "delete",
+                Operation::Delete,
+                ids,
+                &DeactivateOptions::default(),
+                dry_run,
+            ),
+            DeleteMode::Deactivate => {
+                let opts = DeactivateOptions::default();
+                self.set_status(
+                    &allowed,
+                    "delete",
+                    Operation::Deactivate,
+                    ids,
+                    &opts,
+                    dry_run,
+                )
+            }
+            DeleteMode::Hard => {
+                let model = self.store.shared_model();
+                let actor = self.actor.name.clone();
+                let db = self.store.db();
+                run(db, dry_run, |tx| {
+                    let cands = load_ids(tx, ids)?;
+                    lock(tx)?;
+                    erase(
+                        &model,
+                        tx,
+                        &actor,
+                        "delete",
+                        Operation::Delete,
+                        &cands,
+                        false,
+                        dry_run,
+                    )
+                })
+            }
+        }
+    }
+
+    /// Returns customers to active and clears the reason and date.
+    pub fn reactivate(&mut self, ids: &[i64], dry_run: bool) -> Result<Plan, EngineError> {
+        let allowed = self.allow(Operation::Reactivate)?;
+        self.set_status(
+            &allowed,
+            "reactivate",
+            Operation::Reactivate,
+            ids,
+            &DeactivateOptions::default(),
+            dry_run,
+        )
+    }
+
+    /// Brings deleted customers back to the status they had.
+    pub fn undelete(&mut self, ids: &[i64], dry_run: bool) -> Result<Plan, EngineError> {
+        let allowed = self.allow(Operation::Undelete)?;
+        self.set_status(
+            &allowed,
+            "undelete",
+            Operation::Undelete,
+            ids,
+            &DeactivateOptions::default(),
+            dry_run,
+        )
+    }
+
+    /// Erases the deleted customers (older than the retention), each unless blocked, or all
+    /// or none when the model says so.
+    pub fn purge(&mut self, dry_run: bool) -> Result<Plan, EngineError> {
+        self.allow(Operation::Purge)?;
+        let model = self.store.shared_model();
+        if model.purge == PurgeMode::None {
+            return Err(EngineError::Refused(format!(
+                "the {} model has no purge (purge = \"none\"): deleted customers are kept",
+                model.name
+            )));
+        }
+        let actor = self.actor.name.clone();
+        let cutoff = DateTime::from_seconds(
+            DateTime::now().seconds() - i64::from(model.purge_retention_days) * 86_400,
+        );
+        let db = self.store.db();
+        run(db, dry_run, |tx| {
+            temp_set(tx, CAND)?;
+            tx.execute(
+                &format!("INSERT INTO {CAND} (id) SELECT id FROM customers WHERE status = 'deleted' AND (deleted_at IS NULL OR deleted_at <= {})", ph(tx.dialect(), 1)),
+                &[Value::DateTime(cutoff)],
+            )?;
+            lock(tx)?;
+            let cands = candidates(tx)?;
+            erase(
+                &model,
+                tx,
+                &actor,
+                "purge",
+                Operation::Purge,
+                &cands,
+                model.purge == PurgeMode::AllOrNothing,
+                dry_run,
+            )
+        })
+    }
+
+    fn set_status(
+        &mut self,
+        _: &Allowed,
+        name: &str,
+        op: Operation,
+        ids: &[i64],
+        opts: &DeactivateOptions,
+        dry_run: bool,
+    ) -> Result<Plan, EngineError> {
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        let db = self.store.db();
+        run(db, dry_run, |tx| {
+            let cands = load_ids(tx, ids)?;
+            lock(tx)?;
+            status_change(&model, tx, &actor, name, op, &cands, opts, dry_run)
+        })
+    }
+}
+
+/// Deactivate, reactivate, soft delete, undelete: who proceeds, then one UPDATE.
+#[allow(clippy::too_many_arguments)]
+fn status_change(
+    model: &Model,
+    db: &mut dyn Db,
+    actor: &str,
+    name: &str,
+    op: Operation,
+    cands: &[Cand],
+    opts: &DeactivateOptions,
+    dry_run: bool,
+) -> Result<Plan, StoreError> {
+    let from: &[&str] = match op {
+        Operation::Deactivate => &["active"],
+        Operation::Reactivate => &["deactivated"],
+        Operation::Delete => &["active", "deactivated"],
+        _ => &["deleted"],
+    };
+    let skip = |c: &Cand| -> Option<String> {
+        if !from.contains(&c.status.as_str()) {
+            return Some(match (op, c.status.as_str()) {
+                (Operation::Reactivate, "active") => "already active".into(),
+                (_, s) => format!("already {s}")
+                    .replace("already deleted", "is deleted")
+                    .replace("already active", "is active"),
+            });
+        }
+        if let (Operation::Deactivate, Some(r)) = (op, &opts.reason) {
+            let list = model.customer.reasons_for(&c.kind);
+            if !list.is_empty() && !list.contains(r) {
+                return Some(format!(
+                    "\"{r}\" is not a reason for a {}; reasons: {}",
+                    c.kind,
+                    list.join(", ")
+                ));
+            }
+        }
+        None
+    };
+    let mut blockers: Blockers = HashMap::new();
+    if op == Operation::Deactivate {
+        // Who could proceed, before blockers.
+        temp_set(db, GO)?;
+        let eligible: Vec<i64> = cands
+            .iter()
+            .filter(|c| skip(c).is_none())
+            .map(|c| c.id)
+            .collect();
+        fill_set(db, GO, &eligible)?;
+        let (plain, on_customers) = split_rules(model, Operation::Deactivate);
+        rule_blockers(model, db, &plain, GO, None, &mut blockers)?;
+        let resolvable: Vec<_> = model
+            .rules_for(Operation::Deactivate)
+            .filter(|r| r.resolve.is_some())
+            .collect();
+        if opts.open_items.is_none() {
+            let mut open = HashMap::new();
+            rule_blockers(model, db, &resolvable, GO, None, &mut open)?;
+            for (id, list) in open {
+                for mut b in list {
+                    b.message = format!("{}: choose to complete or remove them", b.message);
+                    blockers.entry(id).or_default().push(b);
+                }
+            }
+        }
+        // Customers deactivated together do not block each other; one that stays blocks.
+        loop {
+            for id in blockers.keys() {
+                db.execute(
+                    &format!("DELETE FROM {GO} WHERE id = {}", ph(db.dialect(), 1)),
+                    &[Value::Int(*id)],
+                )?;
+            }
+            let mut more = HashMap::new();
+            rule_blockers(model, db, &on_customers, GO, Some(GO), &mut more)?;
+            more.retain(|id, _| !blockers.contains_key(id));
+            if more.is_empty() {
+                break;
+            }
+            blockers.extend(more);
+        }
+    }
+    let mut plan = plan_of(name, dry_run, cands, &|c| match skip(c) {
+        Some(why) => (Outcome::Skipped, vec![], Some(why)),
+        None => match blockers.get(&c.id) {
+            Some(b) => (Outcome::Blocked, b.clone(), None),
+            None => (Outcome::Proceeds, vec![], None),
+        },
+    });
+    fill_go(db, &plan)?;
+    let d = db.dialect();
+    // Effects of resolving open items.
+    if let (Operation::Deactivate, Some(choice)) = (op, opts.open_items) {
+        for rule in model
+            .rules_for(Operation::Deactivate)
+            .filter(|r| r.resolve.is_some())
+        {
+            let RuleSubject::Records { kind, .. } = &rule.subject else {
+                continue;
+            };
+            let Some(k) = model.record(kind) else {
+                continue;
+            };
+            let (from, cust) = customer_path(model, k);
+            let column = |_: Option<&str>, n: &str| format!("r.{}", q(n));
+            let ctx = offboard_model::rule::SqlContext {
+                dialect: d,
+                column: &column,
+                count_expr: "r.id".into(),
+            };
+            let mut params = Vec::new();
+            let when = rule
+                .when
+                .as_ref()
+                .map_or("1 = 1".to_string(), |w| w.to_sql(&ctx, &mut params));
+            let rows = format!(
+                "SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}) AND ({when})"
+            );
+            let n = match (choice, &rule.resolve) {
+                (OpenItems::Remove, _) => db.execute(
+                    &format!("DELETE FROM {} WHERE id IN ({rows})", q(kind)),
+                    &params,
+                )?,
+                (OpenItems::Complete, Some(res)) => {
+                    let mut sets = Vec::new();
+                    for (f, v) in &res.complete {
+                        params.push(v.clone());
+                        sets.push(format!("{} = {}", q(f), ph(d, params.len())));
+                    }
+                    if sets.is_empty() {
+                        0
+                    } else {
+                        db.execute(
+                            &format!(
+                                "UPDATE {} SET {} WHERE id IN ({rows})",
+                                q(kind),
+                                sets.join(", ")
+                            ),
+                            &params,
+                        )?
+                    }
+                }
+                _ => 0,
+            };
+            effect(
+                &mut plan,
+                kind,
+                if choice == OpenItems::Remove {
+                    "removed"
+                } else {
+                    "completed"
+                },
+                n,
+            );
+        }
+    }
+    let today = Value::Date(DateTime::now().date());
+    let (sql, params): (String, Vec<Value>) = match op {
+        Operation::Deactivate => (
+            format!("UPDATE customers SET status = 'deactivated', deactivated_on = {}, deactivation_reason = {} WHERE id IN (SELECT id FROM {GO})", ph(d, 1), ph(d, 2)),
+            vec![today, opts.reason.clone().map_or(Value::Null, Value::Text)],
+        ),
+        Operation::Reactivate => (
+            format!("UPDATE customers SET status = 'active', deactivated_on = NULL, deactivation_reason = NULL WHERE id IN (SELECT id FROM {GO})"),
+            vec![],
+        ),
+        Operation::Delete => (
+            format!("UPDATE customers SET status_before_delete = status, status = 'deleted', deleted_at = {} WHERE id IN (SELECT id FROM {GO})", ph(d, 1)),
+            vec![Value::DateTime(DateTime::now())],
+        ),
+        _ => (
+            format!("UPDATE customers SET status = COALESCE(status_before_delete, 'active'), status_before_delete = NULL, deleted_at = NULL WHERE id IN (SELECT id FROM {GO})"),
+            vec![],
+        ),
+    };
+    let n = db.execute(&sql, &params)?;
+    let key = plan.done_key();
+    effect(&mut plan, "customers", &key, n);
+    if !dry_run {
+        let entries: Vec<NewEntry> = plan
+            .customers
+            .iter()
+            .filter(|c| c.outcome == Outcome::Proceeds)
+            .map(|c| {
+                entry(
+                    c,
+                    opts.reason.clone().filter(|_| op == Operation::Deactivate),
+                    serde_json::json!({ "effects": plan.effects }),
+                )
+            })
+            .collect();
+        audit::append(db, actor, name, &entries)?;
+    }
+    Ok(plan)
+}
+
+/// Erasure (purge, hard delete): rule blockers, records that block, the orphan fixpoint, then
+/// per kind cascade / detach, the customer rows, and an audit entry per erased customer.
+#[allow(clippy::too_many_arguments)]
+fn erase(
+    model: &Model,
+    db: &mut dyn Db,
+    actor: &str,
+    name: &str,
+    op: Operation,
+    cands: &[Cand],
+    all_or_nothing: bool,
+    dry_run: bool,
+) -> Result<Plan, StoreError> {
+    let d = db.dialect();
+    let (plain, on_customers) = split_rules(model, op);
+    let mut blockers: Blockers = HashMap::new();
+    rule_blockers(model, db, &plain, CAND, None, &mut blockers)?;
+    // Records that block erasure of their customer.
+    for kind in model
+        .records
+        .iter()
+        .filter(|k| k.on_erase == OnErase::Block)
+    {
+        let (from, cust) = customer_path(model, kind);
+        let rows = db.query(
+            &format!("SELECT {cust}, count(*), {} FROM {from} WHERE {cust} IN (SELECT id FROM {CAND}) GROUP BY {cust}", id_list(d, "r.id")),
+            &[],
+            &[FieldType::Int, FieldType::Int, FieldType::Text],
+        )?;
+        for r in rows {
+            let Some(id) = r[0].as_i64() else { continue };
+            let count = r[1].as_i64().unwrap_or(0);
+            let ids = crate::sql::few_ids(&r[2], 5);
+            let list = ids
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            blockers.entry(id).or_default().push(Blocker {
+                rule: format!("remaining-{}", kind.name),
+                message: format!(
+                    "{count} {} remain ({list}{}); delete them first",
+                    kind.name,
+                    if count > 5 { ", ..." } else { "" }
+                ),
+                count,
+                amount: None,
+                ids,
+            });
+        }
+    }
+    temp_set(db, GO)?;
+    let eligible: Vec<i64> = cands
+        .iter()
+        .filter(|c| !blockers.contains_key(&c.id))
+        .map(|c| c.id)
+        .collect();
+    fill_set(db, GO, &eligible)?;
+    // The fixpoint: a blocked customer survives, which can block others in turn.
+    loop {
+        let mut more: Blockers = HashMap::new();
+        rule_blockers(model, db, &on_customers, GO, Some(GO), &mut more)?;
+        for (id, sources) in orphans(model, db, GO)? {
+            if more.contains_key(&id) {
+                continue;
+            }
+            let count = sources.iter().map(|s| s.1).sum();
+            let parts: Vec<String> = sources
+                .iter()
+                .map(|(src, n, ids)| {
+                    let list = ids
+                        .iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    format!(
+                        "{src} {list}{}",
+                        if *n > ids.len() as i64 { ", ..." } else { "" }
+                    )
+                })
+                .collect();
+            more.entry(id).or_default().push(Blocker {
+                rule: "orphan".into(),
+                message: format!("still linked from surviving {}", parts.join("; ")),
+                count,
+                amount: None,
+                ids: sources.into_iter().flat_map(|s| s.2).take(5).collect(),
+            });
+        }
+        if more.is_empty() {
+            break;
+        }
+        for id in more.keys() {
+            db.execute(
+                &format!("DELETE FROM {GO} WHERE id = {}", ph(d, 1)),
+                &[Value::Int(*id)],
+            )?;
+        }
+        blockers.extend(more);
+    }
+    let any_blocked = !blockers.is_empty();
+    let mut plan = plan_of(name, dry_run, cands, &|c| match blockers.get(&c.id) {
+        Some(b) => (Outcome::Blocked, b.clone(), None),
+        None if all_or_nothing && any_blocked => (
+            Outcome::Skipped,
+            vec![],
+            Some("all or nothing: other deleted customers are blocked".into()),
+        ),
+        None => (Outcome::Proceeds, vec![], None),
+    });
+    fill_go(db, &plan)?;
+    if plan.done == 0 {
+        return Ok(plan);
+    }
+    // Audit entries first: names as they were, and the names the customer's links point at.
+    let link_cols: Vec<&str> = model
+        .customer
+        .links
+        .iter()
+        .map(|l| l.link.column.as_str())
+        .collect();
+    let joins: String = link_cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!(" LEFT JOIN customers l{i} ON l{i}.id = c.{}", q(c)))
+        .collect();
+    let names: String = (0..link_cols.len())
+        .map(|i| format!(", l{i}.name"))
+        .collect();
+    let mut types = vec![FieldType::Int];
+    types.extend(link_cols.iter().map(|_| FieldType::Text));
+    let linked: HashMap<i64, Vec<Value>> = db
+        .query(
+            &format!(
+                "SELECT c.id{names} FROM customers c{joins} WHERE c.id IN (SELECT id FROM {GO})"
+            ),
+            &[],
+            &types,
+        )?
+        .into_iter()
+        .filter_map(|mut r| {
+            let id = r.remove(0).as_i64()?;
+            Some((id, r))
+        })
+        .collect();
+    // Children first: the reverse of owners-first.
+    for kind in model.records.iter().rev() {
+        let (from, cust) = customer_path(model, kind);
+        let rows = format!("SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO})");
+        match kind.on_erase {
+            OnErase::Cascade => {
+                let n = db.execute(
+                    &format!("DELETE FROM {} WHERE id IN ({rows})", q(&kind.name)),
+                    &[],
+                )?;
+                effect(&mut plan, &kind.name, "removed", n);
+            }
+            OnErase::Detach => {
+                let n = db.execute(
+                    &format!(
+                        "UPDATE {} SET {} = NULL WHERE id IN ({rows})",
+                        q(&kind.name),
+                        q(&kind.owner.column)
+                    ),
+                    &[],
+                )?;
+                effect(&mut plan, &kind.name, "detached", n);
+            }
+            OnErase::Block => {}
+        }
+        for link in kind
+            .links
+            .iter()
+            .filter(|l| l.on_erase == LinkErase::Detach && l.target == Target::Customer)
+        {
+            let n = db.execute(
+                &format!(
+                    "UPDATE {0} SET {1} = NULL WHERE {1} IN (SELECT id FROM {GO})",
+                    q(&kind.name),
+                    q(&link.column)
+                ),
+                &[],
+            )?;
+            effect(&mut plan, &kind.name, "detached", n);
+        }
+    }
+    for cl in model
+        .customer
+        .links
+        .iter()
+        .filter(|l| l.link.on_erase == LinkErase::Detach)
+    {
+        let n = db.execute(
+            &format!(
+                "UPDATE customers SET {0} = NULL WHERE {0} IN (SELECT id FROM {GO})",
+                q(&cl.link.column)
+            ),
+            &[],
+        )?;
+        effect(&mut plan, "customers", "detached", n);
+    }
+    let n = db.execute(
+        &format!("DELETE FROM customers WHERE id IN (SELECT id FROM {GO})"),
+        &[],
+    )?;
+    effect(&mut plan, "customers", "removed", n);
+    if !dry_run {
+        let entries: Vec<NewEntry> = plan
+            .customers
+            .iter()
+            .filter(|c| c.outcome == Outcome::Proceeds)
+            .map(|c| {
+                let links: serde_json::Map<String, serde_json::Value> = model
+                    .customer
+                    .links
+                    .iter()
+                    .zip(linked.get(&c.id).cloned().unwrap_or_default())
+                    .map(|(l, v)| {
+                        (
+                            l.link.name.clone(),
+                            serde_json::to_value(&v).unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                entry(
+                    c,
+                    None,
+                    serde_json::json!({ "erased": true, "links": links }),
+                )
+            })
+            .collect();
+        audit::append(db, actor, name, &entries)?;
+    }
+    Ok(plan)
+}

@@ -1,0 +1,106 @@
+//! The plan: one JSON shape for every operation (DESIGN.md), what `--json` prints.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// What happens to one customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Proceeds,
+    Blocked,
+    Skipped,
+}
+
+/// Why a customer is blocked: one rule, how many rows, their summed amount, a few ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Blocker {
+    pub rule: String,
+    pub message: String,
+    pub count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    pub ids: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerPlan {
+    pub id: i64,
+    pub number: String,
+    pub name: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<Blocker>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// A plan, computed for a dry run and executed by apply.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub operation: String,
+    pub dry_run: bool,
+    pub candidates: usize,
+    /// The count named after the operation (`purged`, `deactivated`, ...), added on output.
+    #[serde(skip)]
+    pub done: usize,
+    pub blocked: usize,
+    pub skipped: usize,
+    pub blocked_by_rule: BTreeMap<String, usize>,
+    /// Rows affected per table: `{"order": {"detached": 12}, "note": {"removed": 30}}`.
+    pub effects: BTreeMap<String, BTreeMap<String, i64>>,
+    pub customers: Vec<CustomerPlan>,
+}
+
+impl Plan {
+    /// The past participle naming the operation's count.
+    pub fn done_key(&self) -> String {
+        match self.operation.as_str() {
+            "delete" => "deleted".into(),
+            "undelete" => "undeleted".into(),
+            "reactivate" => "reactivated".into(),
+            "deactivate" => "deactivated".into(),
+            "purge" => "purged".into(),
+            "transfer" => "moved".into(),
+            "merge" => "merged".into(),
+            other => format!("{other}d"),
+        }
+    }
+
+    /// The plan as JSON, with the operation's count (`"purged": 12`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(self.done_key(), serde_json::json!(self.done));
+        }
+        v
+    }
+
+    /// Fills in the counts from the customers' outcomes.
+    pub(crate) fn tally(&mut self) {
+        self.candidates = self.customers.len();
+        self.done = self
+            .customers
+            .iter()
+            .filter(|c| c.outcome == Outcome::Proceeds)
+            .count();
+        self.blocked = self
+            .customers
+            .iter()
+            .filter(|c| c.outcome == Outcome::Blocked)
+            .count();
+        self.skipped = self
+            .customers
+            .iter()
+            .filter(|c| c.outcome == Outcome::Skipped)
+            .count();
+        let mut by_rule = BTreeMap::new();
+        for c in &self.customers {
+            for b in &c.blockers {
+                *by_rule.entry(b.rule.clone()).or_insert(0) += 1;
+            }
+        }
+        self.blocked_by_rule = by_rule;
+    }
+}

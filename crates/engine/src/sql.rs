@@ -1,0 +1,53 @@
+//! Small SQL helpers shared by the operations: temporary id sets and placeholders.
+
+use offboard_model::{FieldType, Value};
+use offboard_store::db::Db;
+use offboard_store::{Dialect, StoreError};
+
+pub use offboard_store::db::{ph, q};
+
+/// Creates (or empties) the temporary id set `name` on this connection.
+pub fn temp_set(db: &mut dyn Db, name: &str) -> Result<(), StoreError> {
+    let ty = match db.dialect() {
+        Dialect::Sqlite => "INTEGER",
+        Dialect::Postgres => "BIGINT",
+    };
+    db.batch(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {name} (id {ty} PRIMARY KEY)"
+    ))?;
+    db.batch(&format!("DELETE FROM {name}"))
+}
+
+/// Fills a temporary id set from explicit ids.
+pub fn fill_set(db: &mut dyn Db, name: &str, ids: &[i64]) -> Result<(), StoreError> {
+    let mut sink = db.bulk(name, &[("id".to_string(), FieldType::Int)])?;
+    let mut seen = std::collections::HashSet::new();
+    for id in ids {
+        if seen.insert(*id) {
+            sink.write(&[Value::Int(*id)])?;
+        }
+    }
+    sink.finish()?;
+    Ok(())
+}
+
+/// `group_concat` / `string_agg` of an id expression, as text "1,2,3".
+pub fn id_list(d: Dialect, expr: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("group_concat({expr})"),
+        Dialect::Postgres => format!("string_agg(CAST({expr} AS TEXT), ',')"),
+    }
+}
+
+/// Parses "3,1,2" into at most `n` ids, smallest first.
+pub fn few_ids(text: &Value, n: usize) -> Vec<i64> {
+    let mut ids: Vec<i64> = text
+        .as_str()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids.truncate(n);
+    ids
+}

@@ -1,0 +1,233 @@
+use offboard_engine::{DeactivateOptions, OpenItems, Outcome};
+use offboard_testkit::{conformance, TestDb};
+
+use crate::helpers::*;
+
+fn data() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("customers.csv", "id,number,kind,name,company_id,parent_id,status\n\
+1,K1,company,Parent Co,,,active\n\
+2,K2,company,Sub One,,1,active\n\
+3,K3,company,Sub Two,,1,active\n\
+10,K10,person,Ann Lee,1,,active\n\
+11,K11,person,Bo Ek,,,active\n\
+12,K12,person,Cy Funds,,,active\n\
+13,K13,person,Di Tasks,,,active\n\
+14,K14,person,Ed Clean,,,active\n\
+15,K15,person,Fay Gone,,,deactivated\n"),
+        ("invoice.csv", "id,customer_id,number,total,balance,issued_on\n1,11,1,10000,2500,2024-01-01\n2,11,2,10000,1000,2024-02-01\n3,14,3,500,0,2024-01-01\n"),
+        ("fund_movement.csv", "id,customer_id,amount,booked_on\n1,12,5000,2024-01-01\n2,12,-2000,2024-01-02\n3,14,300,2024-01-01\n4,14,-300,2024-01-02\n"),
+        ("activity.csv", "id,customer_id,subject,critical,done,due_on\n1,13,Court date,1,0,2024-05-01\n2,14,Call back,0,0,2024-05-01\n3,14,Send letter,0,0,2024-05-02\n4,14,Old,0,1,2024-01-01\n"),
+        ("matter.csv", "id,customer_id,title,status\n1,3,Lease,open\n"),
+    ]
+}
+
+fn opts(reason: &str, open: Option<OpenItems>) -> DeactivateOptions {
+    DeactivateOptions {
+        reason: Some(reason.into()),
+        open_items: open,
+    }
+}
+
+conformance!(
+    deactivation_shows_blocking_items_with_counts_and_amounts,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &data());
+        let plan = admin(&mut s)
+            .deactivate(
+                &[11, 12, 13],
+                &opts("Relationship ended", Some(OpenItems::Complete)),
+                false,
+            )
+            .unwrap();
+        let b = &plan.customers.iter().find(|c| c.id == 11).unwrap().blockers[0];
+        assert_eq!(
+            (b.rule.as_str(), b.count, b.amount, b.ids.clone()),
+            ("open-invoices", 2, Some(3500), vec![1, 2])
+        );
+        assert_eq!(b.message, "2 open invoices (35.00)");
+        let funds = &plan.customers.iter().find(|c| c.id == 12).unwrap().blockers[0];
+        assert_eq!(
+            (funds.rule.as_str(), funds.count, funds.amount),
+            ("customer-funds", 2, Some(3000))
+        );
+        assert_eq!(
+            rules(&plan, 13),
+            ["open-critical-tasks"],
+            "critical tasks always block, whatever the choice"
+        );
+        for id in [11, 12, 13] {
+            assert_eq!(status(&mut s, id).as_deref(), Some("active"));
+        }
+        let json = plan.to_json();
+        assert_eq!(json["deactivated"], 0);
+        assert_eq!(json["blocked_by_rule"]["open-invoices"], 1);
+    }
+);
+
+conformance!(
+    open_activities_are_completed_or_removed_as_chosen_and_the_reason_and_date_set,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &data());
+        let plan = admin(&mut s)
+            .deactivate(&[14], &opts("Moved away", None), true)
+            .unwrap();
+        assert_eq!(
+            rules(&plan, 14),
+            ["open-activities"],
+            "without a choice, open activities block"
+        );
+        let plan = admin(&mut s)
+            .deactivate(&[14], &opts("Moved away", Some(OpenItems::Complete)), false)
+            .unwrap();
+        assert_eq!(outcome(&plan, 14), Outcome::Proceeds);
+        assert_eq!(plan.effects["activity"]["completed"], 2);
+        assert_eq!(
+            count(
+                &mut s,
+                "SELECT count(*) FROM activity WHERE customer_id = 14 AND done = TRUE"
+            ),
+            3
+        );
+        let c = s.customer(14).unwrap();
+        assert_eq!(
+            (c.status.as_str(), c.deactivation_reason.as_deref()),
+            ("deactivated", Some("Moved away"))
+        );
+        assert_eq!(
+            c.deactivated_on,
+            offboard_model::Value::Date(offboard_model::DateTime::now().date())
+        );
+        admin(&mut s).reactivate(&[14], false).unwrap();
+        let c = s.customer(14).unwrap();
+        assert_eq!(
+            (
+                c.status.as_str(),
+                c.deactivation_reason.clone(),
+                c.deactivated_on.clone()
+            ),
+            ("active", None, offboard_model::Value::Null)
+        );
+        admin(&mut s)
+            .deactivate(&[14], &opts("Deceased", Some(OpenItems::Remove)), false)
+            .unwrap();
+        assert_eq!(
+            count(
+                &mut s,
+                "SELECT count(*) FROM activity WHERE customer_id = 14"
+            ),
+            3,
+            "nothing open was left to remove"
+        );
+    }
+);
+
+conformance!(
+    a_reason_must_come_from_the_list_for_the_customers_kind,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &data());
+        let plan = admin(&mut s)
+            .deactivate(
+                &[1, 10, 15],
+                &opts("Deceased", Some(OpenItems::Remove)),
+                true,
+            )
+            .unwrap();
+        assert_eq!(outcome(&plan, 10), Outcome::Proceeds);
+        let company = plan.customers.iter().find(|c| c.id == 1).unwrap();
+        assert_eq!(company.outcome, Outcome::Skipped);
+        assert!(
+            company
+                .why
+                .as_deref()
+                .unwrap()
+                .contains("not a reason for a company"),
+            "{:?}",
+            company.why
+        );
+        assert_eq!(
+            plan.customers
+                .iter()
+                .find(|c| c.id == 15)
+                .unwrap()
+                .why
+                .as_deref(),
+            Some("already deactivated")
+        );
+    }
+);
+
+conformance!(
+    a_company_goes_with_its_subsidiaries_but_one_that_stays_blocks_it,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &data());
+        let alone = admin(&mut s)
+            .deactivate(
+                &[1],
+                &opts("Company dissolved", Some(OpenItems::Complete)),
+                true,
+            )
+            .unwrap();
+        assert_eq!(rules(&alone, 1), ["active-subsidiaries"]);
+        assert_eq!(alone.customers[0].blockers[0].count, 2);
+        // Sub Two has an active matter, so it stays active and still blocks its parent.
+        let together = admin(&mut s)
+            .deactivate(
+                &[1, 2, 3],
+                &opts("Company dissolved", Some(OpenItems::Complete)),
+                false,
+            )
+            .unwrap();
+        assert_eq!(outcome(&together, 2), Outcome::Proceeds);
+        assert_eq!(rules(&together, 3), ["active-matters"]);
+        assert_eq!(rules(&together, 1), ["active-subsidiaries"]);
+        assert_eq!(
+            together
+                .customers
+                .iter()
+                .find(|c| c.id == 1)
+                .unwrap()
+                .blockers[0]
+                .count,
+            1
+        );
+        s.db()
+            .execute("UPDATE matter SET status = 'closed'", &[])
+            .unwrap();
+        let plan = admin(&mut s)
+            .deactivate(
+                &[1, 3],
+                &opts("Company dissolved", Some(OpenItems::Complete)),
+                false,
+            )
+            .unwrap();
+        assert_eq!(plan.done, 2);
+        // A deactivated contact person keeps the link to its company.
+        admin(&mut s)
+            .deactivate(&[10], &opts("Moved away", Some(OpenItems::Complete)), false)
+            .unwrap();
+        assert_eq!(
+            s.customer(10).unwrap().fields["company_id"],
+            serde_json::json!(1)
+        );
+    }
+);
+
+conformance!(
+    unknown_customer_ids_are_named_and_nothing_changes,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &data());
+        let err = admin(&mut s)
+            .deactivate(
+                &[14, 999, 998],
+                &opts("Moved away", Some(OpenItems::Complete)),
+                false,
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no customer with id 999, 998"),
+            "{err}"
+        );
+        assert_eq!(status(&mut s, 14).as_deref(), Some("active"));
+    }
+);

@@ -1,0 +1,8 @@
+//! Scenario tests of the lifecycle engine, one per behaviour of PRESETS.md, on both backends.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+mod legal;
+mod lending;
+mod membership;
+mod services_erp;

@@ -1,0 +1,133 @@
+use offboard_engine::Outcome;
+use offboard_model::model::Role;
+use offboard_testkit::{conformance, TestDb};
+
+use crate::helpers::*;
+
+fn services() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("customers.csv", "id,number,kind,name,status\n1,1,company,Acme,active\n2,2,person,Ann,deactivated\n3,3,person,Bo,active\n"),
+        ("job.csv", "id,customer_id,scheduled_on,description,total\n1,1,2024-01-01,Fix,1000\n"),
+        ("invoice.csv", "id,customer_id,number,total,balance,issued_on\n1,1,1,1000,0,2024-01-02\n"),
+        ("address.csv", "id,customer_id,line1,city\n1,1,1 Main St,Springfield\n"),
+        ("note.csv", "id,customer_id,body\n1,2,hi\n"),
+    ]
+}
+
+conformance!(
+    soft_deleted_customers_wait_in_the_recycle_bin_and_come_back_as_they_were,
+    |db: TestDb| {
+        let mut s = setup(&db, "services", &services());
+        let plan = admin(&mut s).delete(&[1, 2], false).unwrap();
+        assert_eq!(plan.to_json()["deleted"], 2);
+        assert_eq!(
+            (status(&mut s, 1).as_deref(), status(&mut s, 2).as_deref()),
+            (Some("deleted"), Some("deleted"))
+        );
+        assert!(s
+            .customer(1)
+            .unwrap()
+            .deleted_at
+            .to_cell()
+            .starts_with("20"));
+        let again = admin(&mut s).delete(&[1], false).unwrap();
+        assert_eq!(again.customers[0].why.as_deref(), Some("is deleted"));
+        admin(&mut s).undelete(&[2], false).unwrap();
+        assert_eq!(
+            status(&mut s, 2).as_deref(),
+            Some("deactivated"),
+            "back to the status it had"
+        );
+        let c = s
+            .update_customer(1, &[("name".into(), "Acme Corrected".into())])
+            .unwrap();
+        assert_eq!(c.status, "deleted", "a deleted customer stays editable");
+    }
+);
+
+conformance!(
+    cleanup_erases_every_deleted_customer_keeping_jobs_and_invoices_as_history,
+    |db: TestDb| {
+        let mut s = setup(&db, "services", &services());
+        admin(&mut s).delete(&[1, 2], false).unwrap();
+        let plan = admin(&mut s).purge(false).unwrap();
+        assert_eq!(plan.to_json()["purged"], 2);
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM job WHERE customer_id IS NULL"),
+            1
+        );
+        assert_eq!(
+            count(
+                &mut s,
+                "SELECT count(*) FROM invoice WHERE customer_id IS NULL"
+            ),
+            1
+        );
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM address")
+                + count(&mut s, "SELECT count(*) FROM note"),
+            0
+        );
+        let err = admin(&mut s).undelete(&[1], false).unwrap_err();
+        assert!(err.to_string().contains("no customer with id 1"), "{err}");
+        let n = s
+            .create_customer(offboard_store::customers::NewCustomer {
+                kind: "person".into(),
+                name: "New".into(),
+                number: Some("1".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            n.number, "1",
+            "a freed number may be given to a new customer"
+        );
+    }
+);
+
+conformance!(
+    erp_delete_only_inactivates_and_only_managers_reactivate,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "erp",
+            &[
+                ("customers.csv", "id,number,kind,name\n1,CU1,company,Acme\n"),
+                (
+                    "quote.csv",
+                    "id,customer_id,number,total,quoted_on\n1,1,1,500,2024-01-01\n",
+                ),
+            ],
+        );
+        let plan = as_role(&mut s, Role::Clerk).delete(&[1], false).unwrap();
+        assert_eq!(outcome(&plan, 1), Outcome::Proceeds);
+        assert_eq!(status(&mut s, 1).as_deref(), Some("deactivated"));
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM quote WHERE customer_id = 1"),
+            1,
+            "documents keep it"
+        );
+        let err = s
+            .create_record("quote", &[("customer_id".into(), "1".into())])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("deactivated: it cannot be given a new quote"),
+            "{err}"
+        );
+        let err = as_role(&mut s, Role::Clerk)
+            .reactivate(&[1], false)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("may not reactivate; the model allows it to: manager, admin"),
+            "{err}"
+        );
+        as_role(&mut s, Role::Manager)
+            .reactivate(&[1], false)
+            .unwrap();
+        assert_eq!(status(&mut s, 1).as_deref(), Some("active"));
+        let err = admin(&mut s).purge(false).unwrap_err();
+        assert!(err.to_string().contains("has no purge"), "{err}");
+    }
+);
