@@ -92,6 +92,12 @@ fn owning_customer(
             )
         }
     };
+    // In PostgreSQL, wait for a lifecycle operation that holds the customer, then read its
+    // status as that operation left it.
+    let sql = match d {
+        offboard_model::rule::Dialect::Postgres => format!("{sql} FOR SHARE OF c"),
+        offboard_model::rule::Dialect::Sqlite => sql,
+    };
     let row = db.query(
         &sql,
         &[Value::Int(owner_id)],

@@ -5,4 +5,6 @@ mod helpers;
 mod legal;
 mod lending;
 mod membership;
+mod purge_reference;
+mod robustness;
 mod services_erp;

@@ -1,0 +1,125 @@
+//! Atomicity and concurrency: a failure in the middle of apply leaves the database exactly as
+//! it was; a record added by another connection during an operation never ends up orphaned.
+
+use std::sync::{Arc, Barrier};
+
+use offboard_engine::{DeactivateOptions, OpenItems};
+use offboard_model::Model;
+use offboard_store::{Database, Dialect};
+use offboard_testkit::{conformance, TestDb};
+
+use crate::helpers::*;
+
+const MEMBERS: &str = "id,number,kind,name,company_id,bill_to_id,status\n1,M1,company,Acme,,,deleted\n2,M2,person,Ann,1,,deleted\n3,M3,person,Bo,,,active\n";
+
+conformance!(
+    a_failure_in_the_middle_of_a_purge_leaves_everything_as_it_was,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "membership",
+            &[
+                ("customers.csv", MEMBERS),
+                ("note.csv", "id,customer_id,body\n1,2,hi\n"),
+                ("order.csv", "id,customer_id,stage,total\n1,2,CLOSED,5\n"),
+            ],
+        );
+        let before = s.stats().unwrap();
+        // Inject a failure after the notes are removed and the orders detached: at the customer rows.
+        let inject = match s.dialect() {
+        Dialect::Sqlite => "CREATE TRIGGER fail BEFORE DELETE ON customers BEGIN SELECT RAISE(ABORT, 'injected failure'); END".to_string(),
+        Dialect::Postgres => "CREATE FUNCTION fail() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql; \
+             CREATE TRIGGER fail BEFORE DELETE ON customers FOR EACH ROW EXECUTE FUNCTION fail()".to_string(),
+    };
+        s.db().batch(&inject).unwrap();
+        let err = admin(&mut s).purge(false).unwrap_err();
+        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert_eq!(s.stats().unwrap(), before);
+        assert_eq!(
+            count(
+                &mut s,
+                "SELECT count(*) FROM \"order\" WHERE customer_id = 2"
+            ),
+            1,
+            "the detach was rolled back"
+        );
+        assert_eq!(count(&mut s, "SELECT count(*) FROM offboard_audit"), 0);
+        assert!(offboard_engine::audit::verify(s.db()).unwrap().ok);
+        s.db()
+            .batch("DROP TRIGGER fail ON customers")
+            .or_else(|_| s.db().batch("DROP TRIGGER fail"))
+            .unwrap();
+        assert_eq!(
+            admin(&mut s).purge(false).unwrap().done,
+            2,
+            "and it runs once the failure is gone"
+        );
+    }
+);
+
+conformance!(
+    a_matter_opened_during_a_deactivation_lands_before_and_blocks_or_after_and_is_refused,
+    |db: TestDb| {
+        let customers: String = std::iter::once("id,number,kind,name,status".to_string())
+            .chain((1..=300).map(|i| format!("{i},K{i},person,P{i},active")))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        let model = Model::parse(
+            "legal",
+            offboard_model::presets::preset("legal").unwrap().source,
+        )
+        .unwrap();
+        for round in 0..4 {
+            let sub = TestDb::new(db.backend).unwrap();
+            let mut s = setup(&sub, "legal", &[("customers.csv", customers.as_str())]);
+            let target = 150 + round;
+            let barrier = Arc::new(Barrier::new(2));
+            let (url, m, b) = (sub.url.clone(), model.clone(), Arc::clone(&barrier));
+            let writer = std::thread::spawn(move || {
+                let (mut other, _) = Database::connect(&url).unwrap().with_model(m).unwrap();
+                b.wait();
+                other.create_record(
+                    "matter",
+                    &[
+                        ("customer_id".into(), target.to_string()),
+                        ("status".into(), "open".into()),
+                    ],
+                )
+            });
+            barrier.wait();
+            let ids: Vec<i64> = (1..=300).collect();
+            let plan = admin(&mut s)
+                .deactivate(
+                    &ids,
+                    &DeactivateOptions {
+                        reason: Some("Moved away".into()),
+                        open_items: Some(OpenItems::Complete),
+                    },
+                    false,
+                )
+                .unwrap();
+            let added = writer.join().unwrap();
+            let st = status(&mut s, target).unwrap();
+            match added {
+                Ok(_) => {
+                    assert_eq!(
+                        st, "active",
+                        "the matter landed first, so it blocked its customer"
+                    );
+                    assert_eq!(rules(&plan, target), ["active-matters"]);
+                }
+                Err(e) => {
+                    assert_eq!(st, "deactivated");
+                    assert!(e.to_string().contains("is deactivated"), "{e}");
+                    assert_eq!(count(&mut s, "SELECT count(*) FROM matter"), 0);
+                }
+            }
+            assert_eq!(
+            count(&mut s, "SELECT count(*) FROM matter m JOIN customers c ON c.id = m.customer_id WHERE c.status <> 'active'"),
+            0,
+            "never an open matter on a deactivated customer"
+        );
+        }
+    }
+);
