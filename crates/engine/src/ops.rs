@@ -15,7 +15,7 @@ use offboard_store::{Dialect, StoreError};
 use crate::audit::{self, NewEntry};
 use crate::blockers::{orphans, rule_blockers, split_rules, Blockers};
 use crate::plan::{Blocker, CustomerPlan, Outcome, Plan};
-use crate::sql::{fill_set, id_list, ph, q, temp_set};
+use crate::sql::{analyze, fill_set, id_list, ph, q, temp_set};
 use crate::{Allowed, Engine, EngineError};
 
 const CAND: &str = "offboard_cand";
@@ -62,6 +62,23 @@ fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
             }
         })
         .collect())
+}
+
+/// Removes ids from a temporary set, set-based.
+fn remove_ids<'a>(
+    db: &mut dyn Db,
+    set: &str,
+    ids: impl Iterator<Item = &'a i64>,
+) -> Result<(), StoreError> {
+    const DROP: &str = "offboard_drop";
+    temp_set(db, DROP)?;
+    let ids: Vec<i64> = ids.copied().collect();
+    fill_set(db, DROP, &ids)?;
+    db.execute(
+        &format!("DELETE FROM {set} WHERE id IN (SELECT id FROM {DROP})"),
+        &[],
+    )?;
+    analyze(db, set)
 }
 
 /// One customer's outcome, its blockers and why it was skipped.
@@ -291,6 +308,7 @@ impl Engine<'_> {
                 &format!("INSERT INTO {CAND} (id) SELECT id FROM customers WHERE status = 'deleted' AND (deleted_at IS NULL OR deleted_at <= {})", ph(tx.dialect(), 1)),
                 &[Value::DateTime(cutoff)],
             )?;
+            analyze(tx, CAND)?;
             lock(tx)?;
             let cands = candidates(tx)?;
             erase(
@@ -392,19 +410,15 @@ fn status_change(
             }
         }
         // Customers deactivated together do not block each other; one that stays blocks.
+        remove_ids(db, GO, blockers.keys())?;
         loop {
-            for id in blockers.keys() {
-                db.execute(
-                    &format!("DELETE FROM {GO} WHERE id = {}", ph(db.dialect(), 1)),
-                    &[Value::Int(*id)],
-                )?;
-            }
             let mut more = HashMap::new();
             rule_blockers(model, db, &on_customers, GO, Some(GO), &mut more)?;
             more.retain(|id, _| !blockers.contains_key(id));
             if more.is_empty() {
                 break;
             }
+            remove_ids(db, GO, more.keys())?;
             blockers.extend(more);
         }
     }
@@ -614,12 +628,7 @@ fn erase(
         if more.is_empty() {
             break;
         }
-        for id in more.keys() {
-            db.execute(
-                &format!("DELETE FROM {GO} WHERE id = {}", ph(d, 1)),
-                &[Value::Int(*id)],
-            )?;
-        }
+        remove_ids(db, GO, more.keys())?;
         blockers.extend(more);
     }
     let any_blocked = !blockers.is_empty();
@@ -667,29 +676,38 @@ fn erase(
             Some((id, r))
         })
         .collect();
-    // Children first: the reverse of owners-first.
+    // Children first: the reverse of owners-first. A dry run counts instead of changing.
+    let mut change = |plan: &mut Plan,
+                      table: &str,
+                      set: Option<&str>,
+                      filter: String|
+     -> Result<(), StoreError> {
+        let sql = match (dry_run, set) {
+            (true, _) => format!("SELECT count(*) FROM {} WHERE {filter}", q(table)),
+            (false, None) => format!("DELETE FROM {} WHERE {filter}", q(table)),
+            (false, Some(col)) => {
+                format!("UPDATE {} SET {} = NULL WHERE {filter}", q(table), q(col))
+            }
+        };
+        let n = if dry_run {
+            db.query_i64(&sql, &[])?.max(0) as u64
+        } else {
+            db.execute(&sql, &[])?
+        };
+        effect(
+            plan,
+            table,
+            if set.is_some() { "detached" } else { "removed" },
+            n,
+        );
+        Ok(())
+    };
     for kind in model.records.iter().rev() {
         let (from, cust) = customer_path(model, kind);
-        let rows = format!("SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO})");
+        let rows = format!("id IN (SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}))");
         match kind.on_erase {
-            OnErase::Cascade => {
-                let n = db.execute(
-                    &format!("DELETE FROM {} WHERE id IN ({rows})", q(&kind.name)),
-                    &[],
-                )?;
-                effect(&mut plan, &kind.name, "removed", n);
-            }
-            OnErase::Detach => {
-                let n = db.execute(
-                    &format!(
-                        "UPDATE {} SET {} = NULL WHERE id IN ({rows})",
-                        q(&kind.name),
-                        q(&kind.owner.column)
-                    ),
-                    &[],
-                )?;
-                effect(&mut plan, &kind.name, "detached", n);
-            }
+            OnErase::Cascade => change(&mut plan, &kind.name, None, rows)?,
+            OnErase::Detach => change(&mut plan, &kind.name, Some(&kind.owner.column), rows)?,
             OnErase::Block => {}
         }
         for link in kind
@@ -697,15 +715,8 @@ fn erase(
             .iter()
             .filter(|l| l.on_erase == LinkErase::Detach && l.target == Target::Customer)
         {
-            let n = db.execute(
-                &format!(
-                    "UPDATE {0} SET {1} = NULL WHERE {1} IN (SELECT id FROM {GO})",
-                    q(&kind.name),
-                    q(&link.column)
-                ),
-                &[],
-            )?;
-            effect(&mut plan, &kind.name, "detached", n);
+            let filter = format!("{} IN (SELECT id FROM {GO})", q(&link.column));
+            change(&mut plan, &kind.name, Some(&link.column), filter)?;
         }
     }
     for cl in model
@@ -714,20 +725,15 @@ fn erase(
         .iter()
         .filter(|l| l.link.on_erase == LinkErase::Detach)
     {
-        let n = db.execute(
-            &format!(
-                "UPDATE customers SET {0} = NULL WHERE {0} IN (SELECT id FROM {GO})",
-                q(&cl.link.column)
-            ),
-            &[],
-        )?;
-        effect(&mut plan, "customers", "detached", n);
+        let filter = format!("{} IN (SELECT id FROM {GO})", q(&cl.link.column));
+        change(&mut plan, "customers", Some(&cl.link.column), filter)?;
     }
-    let n = db.execute(
-        &format!("DELETE FROM customers WHERE id IN (SELECT id FROM {GO})"),
-        &[],
+    change(
+        &mut plan,
+        "customers",
+        None,
+        format!("id IN (SELECT id FROM {GO})"),
     )?;
-    effect(&mut plan, "customers", "removed", n);
     if !dry_run {
         let entries: Vec<NewEntry> = plan
             .customers

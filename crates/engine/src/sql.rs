@@ -28,6 +28,15 @@ pub fn fill_set(db: &mut dyn Db, name: &str, ids: &[i64]) -> Result<(), StoreErr
         }
     }
     sink.finish()?;
+    analyze(db, name)
+}
+
+/// PostgreSQL never analyzes temporary tables by itself; without statistics it plans joins
+/// against them badly.
+pub fn analyze(db: &mut dyn Db, name: &str) -> Result<(), StoreError> {
+    if db.dialect() == Dialect::Postgres {
+        db.batch(&format!("ANALYZE {name}"))?;
+    }
     Ok(())
 }
 
