@@ -67,8 +67,10 @@ pub enum Command {
     Stats,
     /// Deactivate customers: blockers checked for each, a reason, open items resolved.
     Deactivate {
-        #[arg(required = true)]
+        /// Customers by id or number (or choose them with --select-view and friends).
         customers: Vec<String>,
+        #[command(flatten)]
+        select: Select,
         /// A deactivation reason from the model's list for the customer's kind.
         #[arg(long)]
         reason: Option<String>,
@@ -80,22 +82,28 @@ pub enum Command {
     },
     /// Return deactivated customers to active (clears reason and date).
     Reactivate {
-        #[arg(required = true)]
+        /// Customers by id or number (or choose them with --select-view and friends).
         customers: Vec<String>,
+        #[command(flatten)]
+        select: Select,
         #[command(flatten)]
         plan: PlanArgs,
     },
     /// Delete customers: to the recycle bin, or as the model says (inactivate; erase at once).
     Delete {
-        #[arg(required = true)]
+        /// Customers by id or number (or choose them with --select-view and friends).
         customers: Vec<String>,
+        #[command(flatten)]
+        select: Select,
         #[command(flatten)]
         plan: PlanArgs,
     },
     /// Bring deleted customers back from the recycle bin.
     Undelete {
-        #[arg(required = true)]
+        /// Customers by id or number (or choose them with --select-view and friends).
         customers: Vec<String>,
+        #[command(flatten)]
+        select: Select,
         #[command(flatten)]
         plan: PlanArgs,
     },
@@ -114,6 +122,21 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },
+}
+
+/// Chooses the customers of a bulk operation instead of listing them: every customer of a
+/// view, optionally of one kind and matching a search, at most --select-limit of them.
+#[derive(Debug, Args)]
+pub struct Select {
+    /// active, deactivated, current, deleted or all.
+    #[arg(long)]
+    pub select_view: Option<String>,
+    #[arg(long)]
+    pub select_kind: Option<String>,
+    #[arg(long)]
+    pub select_search: Option<String>,
+    #[arg(long)]
+    pub select_limit: Option<u64>,
 }
 
 #[derive(Debug, Args)]

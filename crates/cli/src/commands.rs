@@ -14,7 +14,7 @@ use offboard_store::{Database, Store, StoreError};
 
 use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
 
-use crate::args::{AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd};
+use crate::args::{AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd, Select};
 use crate::output;
 
 /// A mistake in how the command was called: exit code 2.
@@ -42,6 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats => stats(g),
         Command::Deactivate {
             customers,
+            select,
             reason,
             open_activities,
             plan,
@@ -53,7 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     OpenItems::Complete
                 }
             });
-            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
+            lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
                 e.deactivate(
                     ids,
                     &DeactivateOptions {
@@ -64,22 +65,28 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 )
             })
         }
-        Command::Reactivate { customers, plan } => {
-            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
-                e.reactivate(ids, dry)
-            })
-        }
-        Command::Delete { customers, plan } => {
-            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
-                e.delete(ids, dry)
-            })
-        }
-        Command::Undelete { customers, plan } => {
-            lifecycle(g, &customers, plan.dry_run, |e, ids, dry| {
-                e.undelete(ids, dry)
-            })
-        }
-        Command::Purge { plan } => lifecycle(g, &[], plan.dry_run, |e, _, dry| e.purge(dry)),
+        Command::Reactivate {
+            customers,
+            select,
+            plan,
+        } => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
+            e.reactivate(ids, dry)
+        }),
+        Command::Delete {
+            customers,
+            select,
+            plan,
+        } => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
+            e.delete(ids, dry)
+        }),
+        Command::Undelete {
+            customers,
+            select,
+            plan,
+        } => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
+            e.undelete(ids, dry)
+        }),
+        Command::Purge { plan } => lifecycle(g, &[], None, plan.dry_run, |e, _, dry| e.purge(dry)),
         Command::Audit {
             cmd,
             customer,
@@ -564,6 +571,7 @@ fn stats(g: &Global) -> anyhow::Result<()> {
 fn lifecycle(
     g: &Global,
     customers: &[String],
+    select: Option<&Select>,
     dry_run: bool,
     op: impl FnOnce(&mut Engine<'_>, &[i64], bool) -> Result<Plan, EngineError>,
 ) -> anyhow::Result<()> {
@@ -571,6 +579,38 @@ fn lifecycle(
     let mut ids = Vec::new();
     for c in customers {
         ids.push(find_customer(&mut store, c)?.id);
+    }
+    if let Some(sel) = select {
+        if let Some(view) = &sel.select_view {
+            let view = View::parse(view).ok_or_else(|| {
+                Usage(format!("unknown view `{view}`; views are: {}", View::NAMES))
+            })?;
+            let query = ListQuery {
+                view,
+                search: sel.select_search.clone(),
+                kind: sel.select_kind.clone(),
+                limit: sel.select_limit,
+                offset: 0,
+                after: None,
+            };
+            store.list_customers(&query, &mut |c| {
+                ids.push(c.id);
+                Ok(())
+            })?;
+        } else if sel.select_kind.is_some()
+            || sel.select_search.is_some()
+            || sel.select_limit.is_some()
+        {
+            return Err(Usage(
+                "--select-kind, --select-search and --select-limit need --select-view".into(),
+            )
+            .into());
+        } else if customers.is_empty() {
+            return Err(Usage(
+                "name the customers (ids or numbers), or choose them with --select-view".into(),
+            )
+            .into());
+        }
     }
     let mut engine = Engine::new(&mut store, Actor::local_admin());
     let plan = op(&mut engine, &ids, dry_run)?;

@@ -89,9 +89,10 @@ fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreError> {
     temp_set(db, CAND)?;
     fill_set(db, CAND, ids)?;
     let found = candidates(db)?;
+    let present: std::collections::HashSet<i64> = found.iter().map(|c| c.id).collect();
     let missing: Vec<String> = ids
         .iter()
-        .filter(|i| !found.iter().any(|c| c.id == **i))
+        .filter(|i| !present.contains(i))
         .map(|i| i.to_string())
         .collect();
     if !missing.is_empty() {

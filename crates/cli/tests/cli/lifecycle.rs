@@ -139,3 +139,59 @@ conformance!(
         assert!(r.stderr.contains("999"), "{}", r.stderr);
     }
 );
+
+conformance!(
+    bulk_operations_choose_customers_by_view_kind_and_search,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        for (kind, name) in [
+            ("person", "Ann Lee"),
+            ("person", "Bo Lee"),
+            ("company", "Lee Ltd"),
+            ("person", "Cy Ek"),
+        ] {
+            cli.run(&["customers", "add", "--kind", kind, "--name", name])
+                .ok();
+        }
+        let plan = cli
+            .run(&[
+                "delete",
+                "--select-view",
+                "active",
+                "--select-kind",
+                "person",
+                "--select-search",
+                "lee",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(plan["deleted"], 2);
+        let names: Vec<String> = cli
+            .run(&["customers", "list", "--view", "deleted", "--json"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, ["Ann Lee", "Bo Lee"]);
+        let back = cli
+            .run(&[
+                "undelete",
+                "--select-view",
+                "deleted",
+                "--select-limit",
+                "1",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(back["undeleted"], 1);
+        let r = cli.run(&["delete"]);
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("--select-view"), "{}", r.stderr);
+    }
+);
