@@ -95,6 +95,10 @@ pub enum Command {
         customers: Vec<String>,
         #[command(flatten)]
         select: Select,
+        /// "Move to customer": move transferable data there first (one customer at a time);
+        /// when something cannot move, the customer is deactivated instead.
+        #[arg(long)]
+        move_to: Option<String>,
         #[command(flatten)]
         plan: PlanArgs,
     },
@@ -109,6 +113,26 @@ pub enum Command {
     },
     /// Erase the deleted customers for good (each unless blocked, or as the model says).
     Purge {
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Move a customer's transferable records to another customer and repoint its links.
+    Transfer {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Only these record kinds (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        kinds: Option<Vec<String>>,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// Merge a duplicate into another customer: everything moves, the duplicate goes.
+    Merge {
+        duplicate: String,
+        #[arg(long)]
+        into: String,
         #[command(flatten)]
         plan: PlanArgs,
     },

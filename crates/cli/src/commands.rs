@@ -75,10 +75,35 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Delete {
             customers,
             select,
+            move_to,
             plan,
-        } => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
-            e.delete(ids, dry)
+        } => match move_to {
+            Some(to) => {
+                if customers.len() == 1 {
+                    pair_op(g, &customers[0], &to, |e, a, b| {
+                        e.delete_moving(a, b, plan.dry_run)
+                    })
+                } else {
+                    Err(Usage("--move-to takes exactly one customer".into()).into())
+                }
+            }
+            None => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
+                e.delete(ids, dry)
+            }),
+        },
+        Command::Transfer {
+            from,
+            to,
+            kinds,
+            plan,
+        } => pair_op(g, &from, &to, |e, a, b| {
+            e.transfer(a, b, kinds.as_deref(), plan.dry_run)
         }),
+        Command::Merge {
+            duplicate,
+            into,
+            plan,
+        } => pair_op(g, &duplicate, &into, |e, a, b| e.merge(a, b, plan.dry_run)),
         Command::Undelete {
             customers,
             select,
@@ -618,6 +643,29 @@ fn lifecycle(
     if plan.blocked > 0 && plan.done == 0 {
         return Err(Refused(format!(
             "nothing was {}: every candidate is blocked",
+            plan.done_key()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// An operation between two customers (transfer, merge, delete with move-to).
+fn pair_op(
+    g: &Global,
+    from: &str,
+    to: &str,
+    op: impl FnOnce(&mut Engine<'_>, i64, i64) -> Result<Plan, EngineError>,
+) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let a = find_customer(&mut store, from)?.id;
+    let b = find_customer(&mut store, to)?.id;
+    let mut engine = Engine::new(&mut store, Actor::local_admin());
+    let plan = op(&mut engine, a, b)?;
+    print_plan(g, &plan)?;
+    if plan.blocked > 0 {
+        return Err(Refused(format!(
+            "customer {a} is blocked: nothing was {}",
             plan.done_key()
         ))
         .into());

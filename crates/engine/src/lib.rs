@@ -9,6 +9,7 @@
 
 pub mod audit;
 mod blockers;
+mod moves;
 mod ops;
 pub mod plan;
 mod sql;

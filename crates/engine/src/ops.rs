@@ -18,7 +18,7 @@ use crate::plan::{Blocker, CustomerPlan, Outcome, Plan};
 use crate::sql::{analyze, fill_set, id_list, ph, q, temp_set};
 use crate::{Allowed, Engine, EngineError};
 
-const CAND: &str = "offboard_cand";
+pub(crate) const CAND: &str = "offboard_cand";
 const GO: &str = "offboard_go";
 
 /// What to do with open items a rule lets the user resolve (open activities).
@@ -35,12 +35,12 @@ pub struct DeactivateOptions {
 }
 
 /// A candidate as read before anything changes.
-struct Cand {
-    id: i64,
-    number: String,
-    name: String,
-    kind: String,
-    status: String,
+pub(crate) struct Cand {
+    pub(crate) id: i64,
+    pub(crate) number: String,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) status: String,
 }
 
 fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
@@ -85,7 +85,7 @@ fn remove_ids<'a>(
 type Decision = (Outcome, Vec<Blocker>, Option<String>);
 
 /// Puts explicit ids into the candidate set; unknown ids are an error naming them.
-fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreError> {
+pub(crate) fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreError> {
     temp_set(db, CAND)?;
     fill_set(db, CAND, ids)?;
     let found = candidates(db)?;
@@ -105,7 +105,7 @@ fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreError> {
 }
 
 /// In PostgreSQL, locks the candidates so a concurrent new record waits for this operation.
-fn lock(db: &mut dyn Db) -> Result<(), StoreError> {
+pub(crate) fn lock(db: &mut dyn Db) -> Result<(), StoreError> {
     if db.dialect() == Dialect::Postgres {
         db.query(&format!("SELECT id FROM customers WHERE id IN (SELECT id FROM {CAND}) ORDER BY id FOR UPDATE"), &[], &[FieldType::Int])?;
     }
@@ -154,7 +154,7 @@ fn fill_go(db: &mut dyn Db, plan: &Plan) -> Result<(), StoreError> {
     fill_set(db, GO, &ids)
 }
 
-fn effect(plan: &mut Plan, table: &str, what: &str, n: u64) {
+pub(crate) fn effect(plan: &mut Plan, table: &str, what: &str, n: u64) {
     if n > 0 {
         *plan
             .effects
@@ -167,7 +167,7 @@ fn effect(plan: &mut Plan, table: &str, what: &str, n: u64) {
 
 /// Runs `f` in a transaction: committed on apply, always rolled back on a dry run, so a dry
 /// run computes exactly what apply would do and changes nothing.
-fn run(
+pub(crate) fn run(
     db: &mut dyn Db,
     dry_run: bool,
     f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
@@ -347,7 +347,7 @@ impl Engine<'_> {
 
 /// Deactivate, reactivate, soft delete, undelete: who proceeds, then one UPDATE.
 #[allow(clippy::too_many_arguments)]
-fn status_change(
+pub(crate) fn status_change(
     model: &Model,
     db: &mut dyn Db,
     actor: &str,
@@ -540,7 +540,7 @@ fn status_change(
 /// Erasure (purge, hard delete): rule blockers, records that block, the orphan fixpoint, then
 /// per kind cascade / detach, the customer rows, and an audit entry per erased customer.
 #[allow(clippy::too_many_arguments)]
-fn erase(
+pub(crate) fn erase(
     model: &Model,
     db: &mut dyn Db,
     actor: &str,

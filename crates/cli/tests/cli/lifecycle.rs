@@ -195,3 +195,52 @@ conformance!(
         assert!(r.stderr.contains("--select-view"), "{}", r.stderr);
     }
 );
+
+conformance!(
+    transfer_merge_and_move_to_run_from_the_command_line,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "legal"]).ok();
+        let id = |name: &str| {
+            cli.run(&[
+                "customers",
+                "add",
+                "--kind",
+                "company",
+                "--name",
+                name,
+                "--json",
+            ])
+            .ok()
+            .json()["id"]
+                .to_string()
+        };
+        let (a, b, c) = (id("A"), id("B"), id("C"));
+        cli.run(&[
+            "records",
+            "add",
+            "matter",
+            "--set",
+            &format!("customer_id={a}"),
+            "--set",
+            "status=closed",
+        ])
+        .ok();
+        let t = cli
+            .run(&[
+                "transfer", "--from", &a, "--to", &b, "--kinds", "matter", "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(t["effects"]["matter"]["moved"], 1);
+        let m = cli.run(&["merge", &b, "--into", &c, "--json"]).ok().json();
+        assert_eq!(m["merged"], 1);
+        let d = cli
+            .run(&["delete", &a, "--move-to", &c, "--json"])
+            .ok()
+            .json();
+        assert_eq!(d["deleted"], 1);
+        let r = cli.run(&["delete", &a, &c, "--move-to", &c]);
+        assert_eq!(r.code, 2);
+    }
+);

@@ -231,3 +231,127 @@ conformance!(
         assert_eq!(status(&mut s, 14).as_deref(), Some("active"));
     }
 );
+
+fn moving() -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "customers.csv",
+            "id,number,kind,name,company_id,parent_id,status\n\
+1,K1,company,Mistake Co,,,active\n\
+2,K2,company,Right Co,,,active\n\
+3,K3,person,Contact,1,,active\n\
+4,K4,company,Subsidiary,,1,active\n\
+5,K5,person,Typo Person,,,active\n\
+6,K6,person,Empty Person,,,active\n\
+7,K7,person,Gone,,,active\n",
+        ),
+        (
+            "matter.csv",
+            "id,customer_id,title,status\n1,1,Lease,closed\n2,5,Will,closed\n",
+        ),
+        ("note.csv", "id,customer_id,body\n1,1,hello\n"),
+        (
+            "invoice.csv",
+            "id,customer_id,number,total,balance,issued_on\n1,5,1,100,0,2024-01-01\n",
+        ),
+    ]
+}
+
+conformance!(
+    deleting_with_move_to_moves_the_data_and_erases_the_mistake,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &moving());
+        let plan = admin(&mut s).delete_moving(1, 2, false).unwrap();
+        assert_eq!(outcome(&plan, 1), Outcome::Proceeds);
+        assert_eq!(status(&mut s, 1), None, "erased");
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM matter WHERE customer_id = 2"),
+            1
+        );
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM note WHERE customer_id = 2"),
+            1
+        );
+        assert_eq!(
+            s.customer(3).unwrap().fields["company_id"],
+            serde_json::json!(2),
+            "contact person repointed"
+        );
+        assert_eq!(
+            s.customer(4).unwrap().fields["parent_id"],
+            serde_json::json!(2),
+            "subsidiary repointed"
+        );
+        assert_eq!(plan.effects["matter"]["moved"], 1);
+    }
+);
+
+conformance!(
+    deleting_with_move_to_deactivates_instead_when_data_cannot_move,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &moving());
+        let plan = admin(&mut s).delete_moving(5, 2, false).unwrap();
+        let c = &plan.customers[0];
+        assert_eq!(c.outcome, Outcome::Skipped);
+        assert_eq!(
+            c.why.as_deref(),
+            Some("deactivated instead: 1 invoice cannot be moved to another customer")
+        );
+        assert_eq!(status(&mut s, 5).as_deref(), Some("deactivated"));
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM matter WHERE customer_id = 2"),
+            1,
+            "the matter moved"
+        );
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM invoice WHERE customer_id = 5"),
+            1,
+            "the invoice stayed"
+        );
+        // A customer without related data is simply deleted; one with data is refused without move-to.
+        let plain = admin(&mut s).delete(&[6, 1], false).unwrap();
+        assert_eq!(outcome(&plain, 6), Outcome::Proceeds);
+        assert_eq!(outcome(&plain, 1), Outcome::Blocked);
+        let err = admin(&mut s).delete_moving(7, 6, false).unwrap_err();
+        assert!(err.to_string().contains("no customer with id 6"), "{err}");
+    }
+);
+
+conformance!(
+    transfer_moves_only_transferable_kinds_and_merge_moves_everything,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &moving());
+        let plan = admin(&mut s).transfer(5, 2, None, false).unwrap();
+        assert_eq!(plan.effects["matter"]["moved"], 1);
+        assert_eq!(plan.effects["invoice"]["stayed"], 1);
+        assert!(plan.customers[0]
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("1 invoice"));
+        let err = admin(&mut s)
+            .transfer(5, 2, Some(&["invoice".to_string()]), false)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`invoice` is not a transferable"),
+            "{err}"
+        );
+        let merged = admin(&mut s).merge(5, 2, false).unwrap();
+        assert_eq!(merged.to_json()["merged"], 1);
+        assert_eq!(status(&mut s, 5), None);
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM invoice WHERE customer_id = 2"),
+            1
+        );
+        let err = admin(&mut s).merge(2, 2, false).unwrap_err();
+        assert!(err.to_string().contains("itself"), "{err}");
+        let entries = offboard_engine::audit::list(s.db(), Some(5), None).unwrap();
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| e.operation.as_str())
+                .collect::<Vec<_>>(),
+            ["merge", "transfer"]
+        );
+    }
+);

@@ -1,0 +1,317 @@
+//! Moving a customer's data to another customer: transfer (transferable kinds, links
+//! repointed), merge (everything moves, the duplicate goes) and delete with "move to customer"
+//! (transfer, then erase — or deactivate instead when something had to stay).
+
+use offboard_model::model::{Model, Operation, Target};
+use offboard_model::Value;
+use offboard_store::db::Db;
+use offboard_store::StoreError;
+
+use crate::audit::{self, NewEntry};
+use crate::blockers::{rule_blockers, Blockers};
+use crate::ops::{
+    effect, erase, load_ids, lock, run, status_change, Cand, DeactivateOptions, CAND,
+};
+use crate::plan::{CustomerPlan, Outcome, Plan};
+use crate::sql::{ph, q};
+use crate::{Engine, EngineError};
+
+/// Which of the source's records move.
+enum Which<'a> {
+    /// Transferable kinds, optionally only these.
+    Transferable(Option<&'a [String]>),
+    /// Everything (a merge of duplicates).
+    All,
+}
+
+/// Moves records and repoints links from `from` to `to`; returns what stayed (kind, rows).
+fn move_rows(
+    model: &Model,
+    db: &mut dyn Db,
+    from: i64,
+    to: i64,
+    which: &Which,
+    plan: &mut Plan,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let d = db.dialect();
+    let params = [Value::Int(to), Value::Int(from)];
+    let mut stayed = Vec::new();
+    for kind in model
+        .records
+        .iter()
+        .filter(|k| k.owner.target == Target::Customer)
+    {
+        let moves = match which {
+            Which::All => true,
+            Which::Transferable(only) => {
+                kind.transferable && only.is_none_or(|o| o.contains(&kind.name))
+            }
+        };
+        let col = q(&kind.owner.column);
+        if moves {
+            let n = db.execute(
+                &format!(
+                    "UPDATE {} SET {col} = {} WHERE {col} = {}",
+                    q(&kind.name),
+                    ph(d, 1),
+                    ph(d, 2)
+                ),
+                &params,
+            )?;
+            effect(plan, &kind.name, "moved", n);
+        } else {
+            let n = db.query_i64(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {col} = {}",
+                    q(&kind.name),
+                    ph(d, 1)
+                ),
+                &[Value::Int(from)],
+            )?;
+            if n > 0 {
+                effect(plan, &kind.name, "stayed", n as u64);
+                stayed.push((kind.name.clone(), n));
+            }
+        }
+    }
+    if matches!(which, Which::All) {
+        for kind in &model.records {
+            for link in kind.links.iter().filter(|l| l.target == Target::Customer) {
+                let col = q(&link.column);
+                let n = db.execute(
+                    &format!(
+                        "UPDATE {} SET {col} = {} WHERE {col} = {}",
+                        q(&kind.name),
+                        ph(d, 1),
+                        ph(d, 2)
+                    ),
+                    &params,
+                )?;
+                effect(plan, &kind.name, "repointed", n);
+            }
+        }
+    }
+    for cl in &model.customer.links {
+        let col = q(&cl.link.column);
+        let n = db.execute(
+            &format!(
+                "UPDATE customers SET {col} = {} WHERE {col} = {} AND id <> {}",
+                ph(d, 1),
+                ph(d, 2),
+                ph(d, 1)
+            ),
+            &params,
+        )?;
+        effect(plan, "customers", "repointed", n);
+    }
+    Ok(stayed)
+}
+
+fn stayed_text(stayed: &[(String, i64)]) -> String {
+    stayed
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn single(op: &str, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<String>) -> Plan {
+    let mut plan = Plan {
+        operation: op.into(),
+        dry_run,
+        candidates: 0,
+        done: 0,
+        blocked: 0,
+        skipped: 0,
+        blocked_by_rule: Default::default(),
+        effects: Default::default(),
+        customers: vec![CustomerPlan {
+            id: c.id,
+            number: c.number.clone(),
+            name: c.name.clone(),
+            outcome,
+            blockers: vec![],
+            why,
+        }],
+    };
+    plan.tally();
+    plan
+}
+
+/// Loads source and target, refusing a target that cannot receive records.
+fn pair(db: &mut dyn Db, from: i64, to: i64) -> Result<(Cand, Cand), StoreError> {
+    if from == to {
+        return Err(StoreError::Invalid(format!(
+            "customer {from} cannot be moved to itself"
+        )));
+    }
+    let mut both = load_ids(db, &[from, to])?;
+    let target_at = both.iter().position(|c| c.id == to).unwrap_or(0);
+    let target = both.remove(target_at);
+    let source = both.remove(0);
+    if target.status != "active" {
+        return Err(StoreError::Refused(format!(
+            "customer {to} ({}) is {}: records can only move to an active customer",
+            target.name, target.status
+        )));
+    }
+    Ok((source, target))
+}
+
+impl Engine<'_> {
+    /// Moves the transferable records of `from` (only `kinds` when given) to `to` and repoints
+    /// customers linked to `from`; reports what stayed.
+    pub fn transfer(
+        &mut self,
+        from: i64,
+        to: i64,
+        kinds: Option<&[String]>,
+        dry_run: bool,
+    ) -> Result<Plan, EngineError> {
+        self.allow(Operation::Transfer)?;
+        let model = self.store.shared_model();
+        if let Some(k) = kinds.and_then(|ks| {
+            ks.iter()
+                .find(|k| model.record(k).is_none_or(|r| !r.transferable))
+        }) {
+            return Err(EngineError::Refused(format!(
+                "`{k}` is not a transferable record kind of the {} model",
+                model.name
+            )));
+        }
+        let actor = self.actor.name.clone();
+        run(self.store.db(), dry_run, |tx| {
+            let (source, target) = pair(tx, from, to)?;
+            lock(tx)?;
+            let mut blockers: Blockers = Default::default();
+            let rules: Vec<_> = model.rules_for(Operation::Transfer).collect();
+            rule_blockers(&model, tx, &rules, CAND, None, &mut blockers)?;
+            blockers.remove(&to);
+            if let Some(b) = blockers.remove(&from) {
+                let mut plan = single("transfer", dry_run, &source, Outcome::Blocked, None);
+                plan.customers[0].blockers = b;
+                plan.tally();
+                return Ok(plan);
+            }
+            let mut plan = single("transfer", dry_run, &source, Outcome::Proceeds, None);
+            let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
+            if !stayed.is_empty() {
+                plan.customers[0].why = Some(format!(
+                    "not transferable, stayed: {}",
+                    stayed_text(&stayed)
+                ));
+            }
+            if !dry_run {
+                let details = serde_json::json!({ "to": target.id, "to_number": target.number, "effects": plan.effects });
+                audit::append(tx, &actor, "transfer", &[entry(&source, details)])?;
+            }
+            Ok(plan)
+        })
+    }
+
+    /// Merges a duplicate into another customer: every record and link moves, the duplicate goes.
+    pub fn merge(&mut self, source: i64, into: i64, dry_run: bool) -> Result<Plan, EngineError> {
+        self.allow(Operation::Merge)?;
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        run(self.store.db(), dry_run, |tx| {
+            let (dup, target) = pair(tx, source, into)?;
+            lock(tx)?;
+            let mut plan = single("merge", dry_run, &dup, Outcome::Proceeds, None);
+            move_rows(&model, tx, source, into, &Which::All, &mut plan)?;
+            let d = tx.dialect();
+            // Links the duplicate itself holds (its own company, bill-to) are dropped with it.
+            let n = tx.execute(
+                &format!("DELETE FROM customers WHERE id = {}", ph(d, 1)),
+                &[Value::Int(source)],
+            )?;
+            effect(&mut plan, "customers", "removed", n);
+            if !dry_run {
+                let details = serde_json::json!({ "into": target.id, "into_number": target.number, "effects": plan.effects });
+                audit::append(tx, &actor, "merge", &[entry(&dup, details)])?;
+            }
+            Ok(plan)
+        })
+    }
+
+    /// Hard delete with "move to customer": transferable data moves to `to`; the customer is
+    /// then erased, or, when something could not move, deactivated instead (its deactivation
+    /// blockers apply) and the plan says what stayed and why.
+    pub fn delete_moving(&mut self, id: i64, to: i64, dry_run: bool) -> Result<Plan, EngineError> {
+        self.allow(Operation::Delete)?;
+        self.allow(Operation::Transfer)?;
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        run(self.store.db(), dry_run, |tx| {
+            let (source, _) = pair(tx, id, to)?;
+            let mut moved = single("delete", dry_run, &source, Outcome::Proceeds, None);
+            let stayed = move_rows(&model, tx, id, to, &Which::Transferable(None), &mut moved)?;
+            let cands = load_ids(tx, &[id])?;
+            lock(tx)?;
+            let mut plan = erase(
+                &model,
+                tx,
+                &actor,
+                "delete",
+                Operation::Delete,
+                &cands,
+                false,
+                dry_run,
+            )?;
+            if plan.done == 1 {
+                for (table, e) in moved.effects {
+                    for (what, n) in e {
+                        effect(&mut plan, &table, &what, n as u64);
+                    }
+                }
+                return Ok(plan);
+            }
+            let why = if stayed.is_empty() {
+                let reasons: Vec<String> = plan.customers[0]
+                    .blockers
+                    .iter()
+                    .map(|b| b.message.clone())
+                    .collect();
+                format!("deactivated instead: {}", reasons.join("; "))
+            } else {
+                format!(
+                    "deactivated instead: {} cannot be moved to another customer",
+                    stayed_text(&stayed)
+                )
+            };
+            let cands = load_ids(tx, &[id])?;
+            let mut instead = status_change(
+                &model,
+                tx,
+                &actor,
+                "delete",
+                Operation::Deactivate,
+                &cands,
+                &DeactivateOptions::default(),
+                dry_run,
+            )?;
+            for (table, e) in moved.effects {
+                for (what, n) in e {
+                    effect(&mut instead, &table, &what, n as u64);
+                }
+            }
+            let c = &mut instead.customers[0];
+            if c.outcome == Outcome::Proceeds {
+                c.outcome = Outcome::Skipped;
+            }
+            c.why = Some(why);
+            instead.tally();
+            Ok(instead)
+        })
+    }
+}
+
+fn entry(c: &Cand, details: serde_json::Value) -> NewEntry {
+    NewEntry {
+        customer_id: Some(c.id),
+        customer_number: Some(c.number.clone()),
+        customer_name: Some(c.name.clone()),
+        reason: None,
+        details,
+    }
+}
