@@ -262,6 +262,18 @@ pub enum RecordsCmd {
         #[command(flatten)]
         paging: Paging,
     },
+    /// Delete records: by id (`records delete process 88`), every record under one owner
+    /// (`--contract 17`), or from a date-time on (`--contract 17 --from "2024-02-01T00:00"`).
+    /// Refused, naming what blocks, while anything depends on them; `--dry-run` plans only.
+    Delete {
+        kind: String,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "IDS | --OWNER ID [--from VALUE]"
+        )]
+        args: Vec<String>,
+    },
     /// Change a record's fields.
     Edit {
         kind: String,

@@ -12,6 +12,7 @@ use offboard_model::Model;
 use offboard_store::customers::{Customer, ListQuery, NewCustomer};
 use offboard_store::{Database, Store, StoreError};
 
+use offboard_engine::records::RecordSelection;
 use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
 
 use crate::args::{AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd, Select};
@@ -518,6 +519,7 @@ fn list_customers(g: &Global, store: &mut Store, query: &ListQuery) -> anyhow::R
 fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
     let mut store = open(g)?;
     let record = match cmd {
+        RecordsCmd::Delete { kind, args } => return delete_records(g, &mut store, &kind, &args),
         RecordsCmd::Add { kind, set } => store.create_record(&kind, &parse_sets(&set)?)?,
         RecordsCmd::Show { kind, id } => store.record(&kind, id)?,
         RecordsCmd::Edit { kind, id, set } => store.update_record(&kind, id, &parse_sets(&set)?)?,
@@ -801,4 +803,97 @@ fn audit(
             )
         }
     }
+}
+
+fn delete_records(
+    g: &Global,
+    store: &mut Store,
+    kind: &str,
+    args: &[String],
+) -> anyhow::Result<()> {
+    let Some(k) = store.model().record(kind).cloned() else {
+        let names: Vec<&str> = store
+            .model()
+            .records
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        return Err(Usage(format!(
+            "unknown record kind `{kind}`; kinds are: {}",
+            names.join(", ")
+        ))
+        .into());
+    };
+    let (mut ids, mut owner, mut from, mut dry_run, mut json) =
+        (Vec::new(), None, None, false, g.json);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Usage(format!("{flag} needs a value")))
+        };
+        match a.as_str() {
+            "--dry-run" => dry_run = true,
+            "--json" => json = true,
+            "--from" => from = Some(value("--from")?),
+            flag if flag
+                .strip_prefix("--")
+                .is_some_and(|n| n == k.owner.name || n == k.owner.column) =>
+            {
+                let v = value(flag)?;
+                owner = Some(
+                    v.parse::<i64>()
+                        .map_err(|_| Usage(format!("{flag} {v}: expected an id")))?,
+                );
+            }
+            id => ids.push(id.parse::<i64>().map_err(|_| {
+                Usage(format!(
+                    "`{id}`: expected record ids, --{} ID, --from VALUE or --dry-run",
+                    k.owner.name
+                ))
+            })?),
+        }
+    }
+    let sel = match (ids.is_empty(), owner) {
+        (false, None) if from.is_none() => RecordSelection::Ids(ids),
+        (true, Some(owner)) => RecordSelection::Owner { owner, from },
+        _ => {
+            return Err(Usage(format!(
+                "give record ids, or --{} ID (with --from VALUE for the tail)",
+                k.owner.name
+            ))
+            .into())
+        }
+    };
+    let mut engine = Engine::new(store, Actor::local_admin());
+    let plan = engine.delete_records(kind, &sel, dry_run)?;
+    if json {
+        output::json(&plan)?;
+    } else {
+        let mode = if plan.dry_run {
+            " (dry run: nothing changed)"
+        } else {
+            ""
+        };
+        println!(
+            "delete {}{mode}: {} candidates, {} deleted",
+            plan.kind, plan.candidates, plan.deleted
+        );
+        for b in &plan.blocked {
+            println!(
+                "  {} {}: blocked: {} [{}]",
+                plan.kind, b.id, b.message, b.rule
+            );
+        }
+    }
+    if !plan.blocked.is_empty() {
+        return Err(Refused(format!(
+            "nothing was deleted: {} {} blocked",
+            plan.blocked.len(),
+            plan.kind
+        ))
+        .into());
+    }
+    Ok(())
 }

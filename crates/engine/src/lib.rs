@@ -12,6 +12,7 @@ mod blockers;
 mod moves;
 mod ops;
 pub mod plan;
+pub mod records;
 mod sql;
 
 use offboard_model::model::{Operation, Role};

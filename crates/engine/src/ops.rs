@@ -172,6 +172,15 @@ pub(crate) fn run(
     dry_run: bool,
     f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
 ) -> Result<Plan, EngineError> {
+    run_with(db, dry_run, f)
+}
+
+/// [`run`] for any result.
+pub(crate) fn run_with<T>(
+    db: &mut dyn Db,
+    dry_run: bool,
+    f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+) -> Result<T, EngineError> {
     if !dry_run {
         return Ok(db.transaction(f)?);
     }

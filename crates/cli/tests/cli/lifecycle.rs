@@ -244,3 +244,94 @@ conformance!(
         assert_eq!(r.code, 2);
     }
 );
+
+conformance!(
+    records_delete_by_id_owner_and_from_on_the_command_line,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "lending"]).ok();
+        let c = cli
+            .run(&[
+                "customers",
+                "add",
+                "--kind",
+                "client",
+                "--name",
+                "Ann",
+                "--json",
+            ])
+            .ok()
+            .json()["id"]
+            .to_string();
+        let app = cli
+            .run(&[
+                "records",
+                "add",
+                "application",
+                "--set",
+                &format!("customer_id={c}"),
+                "--json",
+            ])
+            .ok()
+            .json()["id"]
+            .to_string();
+        let k = cli
+            .run(&[
+                "records",
+                "add",
+                "contract",
+                "--set",
+                &format!("application_id={app}"),
+                "--json",
+            ])
+            .ok()
+            .json()["id"]
+            .to_string();
+        for at in [
+            "2024-01-01 10:00:00",
+            "2024-02-01 10:00:00",
+            "2024-03-01 10:00:00",
+        ] {
+            cli.run(&[
+                "records",
+                "add",
+                "process",
+                "--set",
+                &format!("contract_id={k}"),
+                "--set",
+                &format!("at={at}"),
+            ])
+            .ok();
+        }
+        let r = cli.run(&["records", "delete", "process", "1"]);
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stdout
+                .contains("2 later process must be deleted first (2, 3)"),
+            "{}",
+            r.stdout
+        );
+        let dry = cli
+            .run(&[
+                "records",
+                "delete",
+                "process",
+                "--contract",
+                &k,
+                "--from",
+                "2024-02-01T00:00",
+                "--dry-run",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(dry["ids"], serde_json::json!([2, 3]));
+        let done = cli
+            .run(&["records", "delete", "process", "--contract", &k, "--json"])
+            .ok()
+            .json();
+        assert_eq!(done["deleted"], 3);
+        let r = cli.run(&["records", "delete", "process", "--invoice", "3"]);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+    }
+);

@@ -62,3 +62,170 @@ conformance!(
         assert_eq!(status(&mut s, 1).as_deref(), Some("active"));
     }
 );
+
+fn chain() -> Vec<(&'static str, &'static str)> {
+    let mut d = data();
+    d.push((
+        "payment.csv",
+        "id,contract_id,number,amount,paid_on\n1,17,1,1000,2024-01-15\n2,17,2,1000,2024-02-01\n",
+    ));
+    d.push((
+        "process.csv",
+        "id,contract_id,kind,at,amount\n10,17,disbursement,2024-01-10 09:00:00,500000\n11,17,accrual,2024-01-31 23:59:59,100\n12,17,accrual,2024-02-01 00:00:00,100\n13,17,repayment,2024-02-15 10:00:00,1000\n",
+    ));
+    d
+}
+
+use offboard_engine::records::RecordSelection;
+
+fn del(
+    s: &mut offboard_store::Store,
+    kind: &str,
+    sel: RecordSelection,
+) -> offboard_engine::records::RecordPlan {
+    admin(s).delete_records(kind, &sel, false).unwrap()
+}
+
+conformance!(
+    only_the_newest_process_can_be_deleted_and_the_error_names_the_later_ones,
+    |db: TestDb| {
+        let mut s = setup(&db, "lending", &chain());
+        let plan = del(&mut s, "process", RecordSelection::Ids(vec![11]));
+        assert_eq!(plan.deleted, 0);
+        assert_eq!(
+            plan.blocked[0].message,
+            "2 later process must be deleted first (12, 13)"
+        );
+        let plan = del(&mut s, "process", RecordSelection::Ids(vec![13]));
+        assert_eq!(plan.deleted, 1);
+        let plan = del(&mut s, "process", RecordSelection::Ids(vec![12, 11]));
+        assert_eq!(
+            plan.deleted, 2,
+            "deleted together, the later one does not block"
+        );
+    }
+);
+
+conformance!(
+    processes_are_deleted_from_a_date_time_on_or_all_of_a_contract,
+    |db: TestDb| {
+        let mut s = setup(&db, "lending", &chain());
+        let plan = del(
+            &mut s,
+            "process",
+            RecordSelection::Owner {
+                owner: 17,
+                from: Some("2024-02-01T00:00".into()),
+            },
+        );
+        assert_eq!(plan.ids, [12, 13], "inclusive");
+        assert_eq!(count(&mut s, "SELECT count(*) FROM process"), 2);
+        let plan = del(
+            &mut s,
+            "process",
+            RecordSelection::Owner {
+                owner: 17,
+                from: None,
+            },
+        );
+        assert_eq!(plan.deleted, 2);
+    }
+);
+
+conformance!(
+    a_payment_waits_for_processes_on_or_after_its_date_and_payments_go_newest_first,
+    |db: TestDb| {
+        let mut s = setup(&db, "lending", &chain());
+        let plan = del(&mut s, "payment", RecordSelection::Ids(vec![2]));
+        assert_eq!(plan.deleted, 0);
+        let b = &plan.blocked[0];
+        assert_eq!(b.rule, "processes-after-payment");
+        assert_eq!(
+            b.message,
+            "2 processes on or after 2024-02-01 must be deleted first"
+        );
+        assert_eq!(
+            b.ids,
+            [12, 13],
+            "a process at 00:00:00 of the payment's day counts"
+        );
+        let plan = del(&mut s, "payment", RecordSelection::Ids(vec![1]));
+        assert!(
+            plan.blocked.iter().any(|b| b.rule == "newer-first"),
+            "{:?}",
+            plan.blocked
+        );
+        del(
+            &mut s,
+            "process",
+            RecordSelection::Owner {
+                owner: 17,
+                from: Some("2024-02-01 00:00:00".into()),
+            },
+        );
+        assert_eq!(
+            del(&mut s, "payment", RecordSelection::Ids(vec![2])).deleted,
+            1
+        );
+        // The payment before becomes deletable once its later processes go.
+        assert_eq!(
+            del(&mut s, "payment", RecordSelection::Ids(vec![1])).blocked[0].ids,
+            [11]
+        );
+        // Re-entering a payment may reuse the deleted number when given; left empty, the next.
+        let again = s
+            .create_record(
+                "payment",
+                &[
+                    ("contract_id".into(), "17".into()),
+                    ("number".into(), "2".into()),
+                ],
+            )
+            .unwrap();
+        assert_eq!(again.values["number"], serde_json::json!(2));
+        let next = s
+            .create_record("payment", &[("contract_id".into(), "17".into())])
+            .unwrap();
+        assert_eq!(next.values["number"], serde_json::json!(3));
+    }
+);
+
+conformance!(
+    a_contract_with_payments_or_processes_cannot_be_deleted,
+    |db: TestDb| {
+        let mut s = setup(&db, "lending", &chain());
+        let plan = del(&mut s, "contract", RecordSelection::Ids(vec![17, 18]));
+        assert_eq!(plan.deleted, 0);
+        let msgs: Vec<&str> = plan.blocked.iter().map(|b| b.message.as_str()).collect();
+        assert!(
+            msgs.contains(&"2 payment remain (1, 2); delete them first"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.contains(&"4 process remain (10, 11, 12, 13); delete them first"),
+            "{msgs:?}"
+        );
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM contract"),
+            2,
+            "all or nothing"
+        );
+        assert_eq!(
+            del(&mut s, "contract", RecordSelection::Ids(vec![18])).deleted,
+            1
+        );
+        let app = del(&mut s, "application", RecordSelection::Ids(vec![1]));
+        assert_eq!(
+            app.blocked[0].message,
+            "1 contract remain (17); delete them first"
+        );
+        assert_eq!(
+            del(&mut s, "monitoring", RecordSelection::Ids(vec![1])).deleted,
+            1
+        );
+        let err = admin(&mut s)
+            .delete_records("process", &RecordSelection::Ids(vec![99]), false)
+            .unwrap_err();
+        assert!(err.to_string().contains("no process with id 99"), "{err}");
+    }
+);
