@@ -714,6 +714,14 @@ fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
         let list: Vec<String> = effects.iter().map(|(k, v)| format!("{v} {k}")).collect();
         writeln!(out, "  {table}: {}", list.join(", "))?;
     }
+    if !plan.timings.is_empty() {
+        let t: Vec<String> = plan
+            .timings
+            .iter()
+            .map(|(k, ms)| format!("{k} {ms:.0} ms"))
+            .collect();
+        writeln!(out, "  time: {}", t.join(", "))?;
+    }
     const SHOWN: usize = 20;
     let not_done: Vec<_> = plan
         .customers

@@ -133,6 +133,7 @@ fn single(op: &str, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<Strin
             blockers: vec![],
             why,
         }],
+        timings: Default::default(),
     };
     plan.tally();
     plan

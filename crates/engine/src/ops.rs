@@ -64,6 +64,32 @@ fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
         .collect())
 }
 
+/// Wall time per phase of an operation, in milliseconds, for the plan's `timings`.
+struct Phases {
+    last: std::time::Instant,
+    done: BTreeMap<String, f64>,
+}
+
+impl Phases {
+    fn start() -> Phases {
+        Phases {
+            last: std::time::Instant::now(),
+            done: BTreeMap::new(),
+        }
+    }
+
+    fn mark(&mut self, phase: &str) {
+        let now = std::time::Instant::now();
+        self.done
+            .insert(phase.into(), (now - self.last).as_secs_f64() * 1000.0);
+        self.last = now;
+    }
+
+    fn done(self) -> BTreeMap<String, f64> {
+        self.done
+    }
+}
+
 /// Removes ids from a temporary set, set-based.
 fn remove_ids<'a>(
     db: &mut dyn Db,
@@ -137,6 +163,7 @@ fn plan_of(op: &str, dry_run: bool, cands: &[Cand], outcome: &dyn Fn(&Cand) -> D
         blocked_by_rule: BTreeMap::new(),
         effects: BTreeMap::new(),
         customers,
+        timings: BTreeMap::new(),
     };
     plan.tally();
     plan
@@ -560,6 +587,7 @@ pub(crate) fn erase(
     dry_run: bool,
 ) -> Result<Plan, StoreError> {
     let d = db.dialect();
+    let mut clock = Phases::start();
     let (plain, on_customers) = split_rules(model, op);
     let mut blockers: Blockers = HashMap::new();
     rule_blockers(model, db, &plain, CAND, None, &mut blockers)?;
@@ -597,6 +625,7 @@ pub(crate) fn erase(
             });
         }
     }
+    clock.mark("blockers");
     temp_set(db, GO)?;
     let eligible: Vec<i64> = cands
         .iter()
@@ -641,6 +670,7 @@ pub(crate) fn erase(
         remove_ids(db, GO, more.keys())?;
         blockers.extend(more);
     }
+    clock.mark("orphan_fixpoint");
     let any_blocked = !blockers.is_empty();
     let mut plan = plan_of(name, dry_run, cands, &|c| match blockers.get(&c.id) {
         Some(b) => (Outcome::Blocked, b.clone(), None),
@@ -653,6 +683,7 @@ pub(crate) fn erase(
     });
     fill_go(db, &plan)?;
     if plan.done == 0 {
+        plan.timings = clock.done();
         return Ok(plan);
     }
     // Audit entries first: names as they were, and the names the customer's links point at.
@@ -744,6 +775,7 @@ pub(crate) fn erase(
         None,
         format!("id IN (SELECT id FROM {GO})"),
     )?;
+    clock.mark("effects");
     if !dry_run {
         let entries: Vec<NewEntry> = plan
             .customers
@@ -771,5 +803,7 @@ pub(crate) fn erase(
             .collect();
         audit::append(db, actor, name, &entries)?;
     }
+    clock.mark("audit");
+    plan.timings = clock.done();
     Ok(plan)
 }

@@ -51,6 +51,10 @@ pub struct Plan {
     /// Rows affected per table: `{"order": {"detached": 12}, "note": {"removed": 30}}`.
     pub effects: BTreeMap<String, BTreeMap<String, i64>>,
     pub customers: Vec<CustomerPlan>,
+    /// Where the time went, in milliseconds per phase (erasures: blockers, orphan_fixpoint,
+    /// effects, audit; the commit is outside the plan).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub timings: BTreeMap<String, f64>,
 }
 
 impl Plan {
