@@ -33,6 +33,10 @@ pub struct Global {
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Act as this user (see `offboard users`); the model's permissions for their role apply.
+    /// Without it the CLI acts as the local administrator.
+    #[arg(long = "as", global = true, value_name = "USER")]
+    pub as_user: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +140,9 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
+    /// People who act in offboard and their roles (viewer, clerk, manager, admin).
+    #[command(subcommand)]
+    Users(UsersCmd),
     /// The audit log: every change, hash-chained.
     Audit {
         #[command(subcommand)]
@@ -281,4 +288,22 @@ pub enum RecordsCmd {
         #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
         set: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCmd {
+    /// Add a user with a role.
+    Add {
+        name: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Change a user's role.
+    Role {
+        name: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// List users.
+    List,
 }

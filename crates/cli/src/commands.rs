@@ -15,7 +15,9 @@ use offboard_store::{Database, Store, StoreError};
 use offboard_engine::records::RecordSelection;
 use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
 
-use crate::args::{AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd, Select};
+use crate::args::{
+    AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd, Select, UsersCmd,
+};
 use crate::output;
 
 /// A mistake in how the command was called: exit code 2.
@@ -113,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             e.undelete(ids, dry)
         }),
         Command::Purge { plan } => lifecycle(g, &[], None, plan.dry_run, |e, _, dry| e.purge(dry)),
+        Command::Users(cmd) => users(g, cmd),
         Command::Audit {
             cmd,
             customer,
@@ -639,7 +642,8 @@ fn lifecycle(
             .into());
         }
     }
-    let mut engine = Engine::new(&mut store, Actor::local_admin());
+    let actor = actor(g, &mut store)?;
+    let mut engine = Engine::new(&mut store, actor);
     let plan = op(&mut engine, &ids, dry_run)?;
     print_plan(g, &plan)?;
     if plan.blocked > 0 && plan.done == 0 {
@@ -662,7 +666,8 @@ fn pair_op(
     let mut store = open(g)?;
     let a = find_customer(&mut store, from)?.id;
     let b = find_customer(&mut store, to)?.id;
-    let mut engine = Engine::new(&mut store, Actor::local_admin());
+    let actor = actor(g, &mut store)?;
+    let mut engine = Engine::new(&mut store, actor);
     let plan = op(&mut engine, a, b)?;
     print_plan(g, &plan)?;
     if plan.blocked > 0 {
@@ -874,7 +879,8 @@ fn delete_records(
             .into())
         }
     };
-    let mut engine = Engine::new(store, Actor::local_admin());
+    let actor = actor(g, store)?;
+    let mut engine = Engine::new(store, actor);
     let plan = engine.delete_records(kind, &sel, dry_run)?;
     if json {
         output::json(&plan)?;
@@ -904,4 +910,40 @@ fn delete_records(
         .into());
     }
     Ok(())
+}
+
+/// Who the command acts as: `--as USER`, or the local administrator.
+fn actor(g: &Global, store: &mut Store) -> anyhow::Result<Actor> {
+    match &g.as_user {
+        None => Ok(Actor::local_admin()),
+        Some(name) => match store.user(name)? {
+            Some(u) => Ok(Actor {
+                name: u.name,
+                role: u.role,
+            }),
+            None => Err(StoreError::NotFound(format!(
+                "there is no user `{name}`; add one with `offboard users add {name} --role clerk`"
+            ))
+            .into()),
+        },
+    }
+}
+
+fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let me = actor(g, &mut store)?;
+    Engine::new(&mut store, me).allow(offboard_model::model::Operation::Users)?;
+    let list = match cmd {
+        UsersCmd::Add { name, role } => vec![store.add_user(&name, &role)?],
+        UsersCmd::Role { name, role } => vec![store.set_role(&name, &role)?],
+        UsersCmd::List => store.users()?,
+    };
+    if g.json {
+        return output::json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|u| vec![u.name.clone(), u.role.name().to_string()])
+        .collect();
+    output::table(&["USER", "ROLE"], &rows)
 }

@@ -16,6 +16,7 @@ pub mod records;
 pub mod schema;
 mod sqlite;
 pub mod stats;
+pub mod users;
 
 use std::sync::Arc;
 

@@ -6,8 +6,14 @@ use offboard_model::{FieldType, Value};
 use crate::db::Db;
 use crate::error::StoreError;
 
-const SQLITE: &[&str] = &[include_str!("../migrations/sqlite/0001_core.sql")];
-const POSTGRES: &[&str] = &[include_str!("../migrations/postgres/0001_core.sql")];
+const SQLITE: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_core.sql"),
+    include_str!("../migrations/sqlite/0002_users.sql"),
+];
+const POSTGRES: &[&str] = &[
+    include_str!("../migrations/postgres/0001_core.sql"),
+    include_str!("../migrations/postgres/0002_users.sql"),
+];
 
 /// Brings offboard's own tables up to the latest version; returns the version found before.
 pub fn migrate(db: &mut dyn Db) -> Result<usize, StoreError> {

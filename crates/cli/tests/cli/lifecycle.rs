@@ -335,3 +335,49 @@ conformance!(
         assert_eq!(r.code, 2, "{}", r.stderr);
     }
 );
+
+conformance!(
+    acting_as_a_user_applies_the_models_permissions,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "erp"]).ok();
+        cli.run(&["users", "add", "cleo", "--role", "clerk"]).ok();
+        cli.run(&["users", "add", "max", "--role", "manager"]).ok();
+        let list = cli.run(&["users", "list", "--json"]).ok().json();
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        let id = cli
+            .run(&[
+                "customers",
+                "add",
+                "--kind",
+                "company",
+                "--name",
+                "Acme",
+                "--json",
+            ])
+            .ok()
+            .json()["id"]
+            .to_string();
+        let d = cli
+            .run(&["--as", "cleo", "delete", &id, "--json"])
+            .ok()
+            .json();
+        assert_eq!(d["deleted"], 1, "a clerk may delete (inactivate) in erp");
+        let r = cli.run(&["reactivate", &id, "--as", "cleo"]);
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr.contains("cleo (clerk) may not reactivate"),
+            "{}",
+            r.stderr
+        );
+        cli.run(&["reactivate", &id, "--as", "max"]).ok();
+        let r = cli.run(&["users", "add", "eve", "--role", "admin", "--as", "max"]);
+        assert_eq!(r.code, 1, "only admins manage users");
+        let r = cli.run(&["stats", "--as", "nobody"]);
+        let r2 = cli.run(&["delete", &id, "--as", "nobody"]);
+        assert_eq!((r.code, r2.code), (0, 1));
+        assert!(r2.stderr.contains("no user `nobody`"), "{}", r2.stderr);
+        let audit = cli.run(&["audit", "--json"]).ok().json();
+        assert_eq!(audit[0]["actor"], "max");
+    }
+);
