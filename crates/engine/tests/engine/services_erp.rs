@@ -131,3 +131,43 @@ conformance!(
         assert!(err.to_string().contains("has no purge"), "{err}");
     }
 );
+
+conformance!(
+    an_all_or_nothing_cleanup_erases_none_while_any_is_blocked,
+    |db: TestDb| {
+        // The services preset with one blocking rule added, as a power user might.
+        let text = offboard_model::presets::preset("services").unwrap().source.to_string()
+        + "\n[[rule]]\nid = \"open-invoices\"\non = [\"purge\"]\nkind = \"invoice\"\nwhen = \"balance != 0\"\namount = \"balance\"\n";
+        let model = offboard_model::Model::parse("services-edited.toml", &text).unwrap();
+        let (mut s, _) = offboard_store::Database::connect(&db.url)
+            .unwrap()
+            .with_model(model)
+            .unwrap();
+        let dir = db.dir.path().join("aon");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,status\n1,1,person,Ann,deleted\n2,2,person,Bo,deleted\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("invoice.csv"),
+            "id,customer_id,number,total,balance\n1,2,1,500,500\n",
+        )
+        .unwrap();
+        s.import_dir(&dir, &mut |_, _| {}).unwrap();
+        let plan = admin(&mut s).purge(false).unwrap();
+        assert_eq!((plan.done, plan.blocked, plan.skipped), (0, 1, 1));
+        assert_eq!(outcome(&plan, 1), Outcome::Skipped);
+        assert!(plan.customers[0]
+            .why
+            .as_deref()
+            .unwrap()
+            .contains("all or nothing"));
+        assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 2);
+        s.db()
+            .execute("UPDATE invoice SET balance = 0", &[])
+            .unwrap();
+        assert_eq!(admin(&mut s).purge(false).unwrap().done, 2);
+    }
+);
