@@ -168,7 +168,7 @@ pub fn orphans(model: &Model, db: &mut dyn Db, go: &str) -> Result<Referrers, St
     {
         let c = q(&cl.link.column);
         parts.push(format!(
-            "SELECT s.{c} AS target, 'customers' AS src, s.id AS rid FROM customers s WHERE s.{c} IN (SELECT id FROM {go}) AND s.id NOT IN (SELECT id FROM {go})"
+            "SELECT s.{c} AS target, 'customers' AS src, s.id AS rid FROM customers s WHERE s.{c} IN (SELECT id FROM {go}) AND NOT EXISTS (SELECT 1 FROM {go} g WHERE g.id = s.id)"
         ));
     }
     for kind in &model.records {
@@ -180,7 +180,7 @@ pub fn orphans(model: &Model, db: &mut dyn Db, go: &str) -> Result<Referrers, St
             let (from, cust) = customer_path(model, kind);
             // The row survives unless it is erased with its customer.
             let survives = if kind.on_erase == OnErase::Cascade {
-                format!(" AND ({cust} IS NULL OR {cust} NOT IN (SELECT id FROM {go}))")
+                format!(" AND NOT EXISTS (SELECT 1 FROM {go} g WHERE g.id = {cust})")
             } else {
                 String::new()
             };

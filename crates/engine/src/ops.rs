@@ -703,14 +703,14 @@ pub(crate) fn erase(
         .collect();
     let mut types = vec![FieldType::Int];
     types.extend(link_cols.iter().map(|_| FieldType::Text));
+    // Read only when the audit entries will be written (not in a dry run).
+    let linked_sql = if dry_run {
+        format!("SELECT c.id{names} FROM customers c{joins} WHERE 1 = 0")
+    } else {
+        format!("SELECT c.id{names} FROM customers c{joins} WHERE c.id IN (SELECT id FROM {GO})")
+    };
     let linked: HashMap<i64, Vec<Value>> = db
-        .query(
-            &format!(
-                "SELECT c.id{names} FROM customers c{joins} WHERE c.id IN (SELECT id FROM {GO})"
-            ),
-            &[],
-            &types,
-        )?
+        .query(&linked_sql, &[], &types)?
         .into_iter()
         .filter_map(|mut r| {
             let id = r.remove(0).as_i64()?;
@@ -745,7 +745,11 @@ pub(crate) fn erase(
     };
     for kind in model.records.iter().rev() {
         let (from, cust) = customer_path(model, kind);
-        let rows = format!("id IN (SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}))");
+        let rows = if kind.owner.target == Target::Customer {
+            format!("{} IN (SELECT id FROM {GO})", q(&kind.owner.column))
+        } else {
+            format!("id IN (SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}))")
+        };
         match kind.on_erase {
             OnErase::Cascade => change(&mut plan, &kind.name, None, rows)?,
             OnErase::Detach => change(&mut plan, &kind.name, Some(&kind.owner.column), rows)?,
