@@ -107,6 +107,15 @@ fn move_rows(
     Ok(stayed)
 }
 
+/// Adds another plan's effects to `plan` (what moved before an erasure or deactivation).
+fn add_effects(plan: &mut Plan, other: &Plan) {
+    for (table, e) in &other.effects {
+        for (what, n) in e {
+            effect(plan, table, what, *n as u64);
+        }
+    }
+}
+
 fn stayed_text(stayed: &[(String, i64)]) -> String {
     stayed
         .iter()
@@ -260,11 +269,7 @@ impl Engine<'_> {
                 dry_run,
             )?;
             if plan.done == 1 {
-                for (table, e) in moved.effects {
-                    for (what, n) in e {
-                        effect(&mut plan, &table, &what, n as u64);
-                    }
-                }
+                add_effects(&mut plan, &moved);
                 return Ok(plan);
             }
             let why = if stayed.is_empty() {
@@ -291,11 +296,7 @@ impl Engine<'_> {
                 &DeactivateOptions::default(),
                 dry_run,
             )?;
-            for (table, e) in moved.effects {
-                for (what, n) in e {
-                    effect(&mut instead, &table, &what, n as u64);
-                }
-            }
+            add_effects(&mut instead, &moved);
             let c = &mut instead.customers[0];
             if c.outcome == Outcome::Proceeds {
                 c.outcome = Outcome::Skipped;
