@@ -59,6 +59,10 @@ pub enum Command {
     },
     /// Load CSV files (customers.csv and one <kind>.csv per record kind) from a directory.
     Import { dir: PathBuf },
+    /// Write every table as CSV, in the shape `offboard import` reads.
+    Export { dir: PathBuf },
+    /// Copy the database to a new file (SQLite; for PostgreSQL use pg_dump).
+    Backup { file: PathBuf },
     /// Write realistic, deterministic sample data as CSV files.
     Demo(DemoArgs),
     /// Find, show, add and edit customers.

@@ -40,6 +40,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => return check(g, file.as_deref().unwrap_or(&g.model)),
         Command::Demo(args) => demo(g, &args),
         Command::Import { dir } => import(g, &dir),
+        Command::Export { dir } => export(g, &dir),
+        Command::Backup { file } => {
+            let mut store = open(g)?;
+            store.backup(&file)?;
+            println!("backed up {} to {}", g.db, file.display());
+            Ok(())
+        }
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
         Command::Stats => stats(g),
@@ -301,6 +308,19 @@ fn import(g: &Global, dir: &Path) -> anyhow::Result<()> {
         report.seconds,
         report.rows as f64 / report.seconds.max(1e-9)
     );
+    for t in &report.tables {
+        println!("  {:<24} {}", t.file, t.rows);
+    }
+    Ok(())
+}
+
+fn export(g: &Global, dir: &Path) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let report = store.export_dir(dir, &mut |_, _| {})?;
+    if g.json {
+        return output::json(&report);
+    }
+    println!("exported {} rows to {}", report.rows, dir.display());
     for t in &report.tables {
         println!("  {:<24} {}", t.file, t.rows);
     }

@@ -9,6 +9,7 @@
 pub mod customers;
 pub mod db;
 mod error;
+pub mod export;
 pub mod import;
 mod migrate;
 mod postgres;

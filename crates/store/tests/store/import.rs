@@ -246,3 +246,54 @@ conformance!(
         }
     }
 );
+
+conformance!(an_export_imports_again_as_it_was, |db: TestDb| {
+    let mut s = store(&db, "legal");
+    let dir = db.dir.path().join("demo");
+    offboard_demo::generate(s.model(), 200, 5, &dir).unwrap();
+    s.import_dir(&dir, &mut |_, _| {}).unwrap();
+    s.update_customer(3, &set(&[("name", "Comma, \"Quoted\" Name")]))
+        .unwrap();
+    let out = db.dir.path().join("export");
+    let report = s.export_dir(&out, &mut |_, _| {}).unwrap();
+    let other = TestDb::new(db.backend).unwrap();
+    let mut t = store(&other, "legal");
+    let again = t.import_dir(&out, &mut |_, _| {}).unwrap();
+    assert_eq!(again.rows, report.rows);
+    assert_eq!(t.stats().unwrap(), s.stats().unwrap());
+    for id in [1, 3, 77, 200] {
+        assert_eq!(
+            t.customer(id).unwrap(),
+            s.customer(id).unwrap(),
+            "customer {id}"
+        );
+    }
+    assert_eq!(
+        t.record("activity", 5).unwrap(),
+        s.record("activity", 5).unwrap()
+    );
+    let backup = db.dir.path().join("backup.db");
+    match db.backend {
+        offboard_testkit::Backend::Sqlite => {
+            s.backup(&backup).unwrap();
+            let url = format!("sqlite://{}", backup.display());
+            let (mut copy, _) = offboard_store::Database::connect(&url)
+                .unwrap()
+                .with_model(model("legal"))
+                .unwrap();
+            assert_eq!(copy.stats().unwrap(), s.stats().unwrap());
+            assert!(s
+                .backup(&backup)
+                .unwrap_err()
+                .to_string()
+                .contains("exists"));
+        }
+        offboard_testkit::Backend::Postgres => {
+            assert!(s
+                .backup(&backup)
+                .unwrap_err()
+                .to_string()
+                .contains("pg_dump"));
+        }
+    }
+});
