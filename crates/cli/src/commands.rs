@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use offboard_model::model::View;
+use offboard_model::model::{Operation, View};
 use offboard_model::presets::{preset, PRESETS};
 use offboard_model::Model;
 use offboard_store::customers::{Customer, ListQuery, NewCustomer};
@@ -365,6 +365,16 @@ const CUSTOMER_HEADER: [&str; 6] = ["ID", "NUMBER", "KIND", "NAME", "STATUS", "E
 
 fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
     let mut store = open(g)?;
+    let writes = matches!(cmd, CustomersCmd::Add { .. } | CustomersCmd::Edit { .. });
+    authorize(
+        g,
+        &mut store,
+        if writes {
+            Operation::Edit
+        } else {
+            Operation::View
+        },
+    )?;
     match cmd {
         CustomersCmd::List {
             view,
@@ -541,6 +551,15 @@ fn list_customers(g: &Global, store: &mut Store, query: &ListQuery) -> anyhow::R
 
 fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
     let mut store = open(g)?;
+    match cmd {
+        RecordsCmd::Add { .. } | RecordsCmd::Edit { .. } => {
+            authorize(g, &mut store, Operation::Edit)?
+        }
+        RecordsCmd::Show { .. } | RecordsCmd::List { .. } => {
+            authorize(g, &mut store, Operation::View)?
+        }
+        RecordsCmd::Delete { .. } => {}
+    }
     let record = match cmd {
         RecordsCmd::Delete { kind, args } => return delete_records(g, &mut store, &kind, &args),
         RecordsCmd::Add { kind, set } => store.create_record(&kind, &parse_sets(&set)?)?,
@@ -932,6 +951,13 @@ fn delete_records(
     Ok(())
 }
 
+/// Checks that the acting user may run `op`.
+fn authorize(g: &Global, store: &mut Store, op: Operation) -> anyhow::Result<()> {
+    let me = actor(g, store)?;
+    Engine::new(store, me).allow(op)?;
+    Ok(())
+}
+
 /// Who the command acts as: `--as USER`, or the local administrator.
 fn actor(g: &Global, store: &mut Store) -> anyhow::Result<Actor> {
     match &g.as_user {
@@ -951,8 +977,7 @@ fn actor(g: &Global, store: &mut Store) -> anyhow::Result<Actor> {
 
 fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
     let mut store = open(g)?;
-    let me = actor(g, &mut store)?;
-    Engine::new(&mut store, me).allow(offboard_model::model::Operation::Users)?;
+    authorize(g, &mut store, Operation::Users)?;
     let list = match cmd {
         UsersCmd::Add { name, role } => vec![store.add_user(&name, &role)?],
         UsersCmd::Role { name, role } => vec![store.set_role(&name, &role)?],

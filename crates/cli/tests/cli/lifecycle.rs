@@ -381,3 +381,46 @@ conformance!(
         assert_eq!(audit[0]["actor"], "max");
     }
 );
+
+conformance!(a_viewer_may_look_but_not_change, |db: TestDb| {
+    let cli = Cli::new(&db);
+    cli.run(&["init", "--preset", "services"]).ok();
+    cli.run(&["users", "add", "vic", "--role", "viewer"]).ok();
+    let id = cli
+        .run(&[
+            "customers",
+            "add",
+            "--kind",
+            "person",
+            "--name",
+            "Ann",
+            "--json",
+        ])
+        .ok()
+        .json()["id"]
+        .to_string();
+    cli.run(&["customers", "show", &id, "--as", "vic"]).ok();
+    let r = cli.run(&["customers", "edit", &id, "--set", "name=Bo", "--as", "vic"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("vic (viewer) may not edit"),
+        "{}",
+        r.stderr
+    );
+    let r = cli.run(&[
+        "records",
+        "add",
+        "note",
+        "--set",
+        &format!("customer_id={id}"),
+        "--as",
+        "vic",
+    ]);
+    assert_eq!(r.code, 1);
+    let r = cli.run(&["delete", &id, "--as", "vic"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        cli.run(&["customers", "show", &id, "--json"]).ok().json()["name"],
+        "Ann"
+    );
+});
