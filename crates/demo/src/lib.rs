@@ -87,6 +87,8 @@ struct Gen<'m> {
     statuses: Vec<String>,
     next_id: Vec<i64>,
     global_numbers: Vec<i64>,
+    /// For each record kind, the kinds it owns.
+    children: Vec<Vec<usize>>,
 }
 
 impl Gen<'_> {
@@ -244,15 +246,8 @@ impl Gen<'_> {
                 out.cell(&v);
             }
             out.end_row()?;
-            let owned: Vec<usize> = self
-                .model
-                .records
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| r.owner.target == Target::Record(kind.name.clone()))
-                .map(|(i, _)| i)
-                .collect();
-            for child in owned {
+            for c in 0..self.children[kind_idx].len() {
+                let child = self.children[kind_idx][c];
                 self.records(outs, rng, child, id, customer, name)?;
             }
         }
@@ -297,6 +292,20 @@ pub fn generate(
         status_weights: model.customer.demo_status.iter().map(|(_, w)| *w).collect(),
         next_id: vec![1; model.records.len()],
         global_numbers: vec![0; model.records.len()],
+        children: model
+            .records
+            .iter()
+            .map(|k| {
+                let me = Target::Record(k.name.clone());
+                model
+                    .records
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.owner.target == me)
+                    .map(|(i, _)| i)
+                    .collect()
+            })
+            .collect(),
     };
     if g.kind_weights.iter().all(|w| *w == 0) {
         g.kind_weights = vec![1; kinds.len()];

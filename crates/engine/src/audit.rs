@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 
 use offboard_model::{DateTime, FieldType, Value};
 use offboard_store::db::{ph, Db};
+use offboard_store::meta::{get_meta, set_meta};
 use offboard_store::{Dialect, StoreError};
 
 /// One entry to append.
@@ -17,6 +18,25 @@ pub struct NewEntry {
     pub customer_name: Option<String>,
     pub reason: Option<String>,
     pub details: serde_json::Value,
+}
+
+impl NewEntry {
+    /// An entry about one customer, with its id, number and name as they were.
+    pub fn customer(
+        id: i64,
+        number: &str,
+        name: &str,
+        reason: Option<String>,
+        details: serde_json::Value,
+    ) -> NewEntry {
+        NewEntry {
+            customer_id: Some(id),
+            customer_number: Some(number.to_string()),
+            customer_name: Some(name.to_string()),
+            reason,
+            details,
+        }
+    }
 }
 
 /// An entry as stored.
@@ -72,32 +92,6 @@ fn hash(
     hex(&h.finalize())
 }
 
-fn meta(db: &mut dyn Db, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(db
-        .query_value(
-            &format!(
-                "SELECT value FROM offboard_meta WHERE key = {}",
-                ph(db.dialect(), 1)
-            ),
-            &[Value::Text(key.into())],
-            FieldType::Text,
-        )?
-        .and_then(|v| v.as_str().map(str::to_string)))
-}
-
-fn set_meta(db: &mut dyn Db, key: &str, value: &str) -> Result<(), StoreError> {
-    let d = db.dialect();
-    db.execute(
-        &format!(
-            "INSERT INTO offboard_meta (key, value) VALUES ({}, {}) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            ph(d, 1),
-            ph(d, 2)
-        ),
-        &[Value::Text(key.into()), Value::Text(value.into())],
-    )?;
-    Ok(())
-}
-
 /// Appends entries (inside the caller's transaction).
 pub fn append(
     db: &mut dyn Db,
@@ -112,8 +106,8 @@ pub fn append(
         // One writer of the chain at a time.
         db.batch("SELECT pg_advisory_xact_lock(7204532)")?;
     }
-    let mut prev = meta(db, "audit_head")?.unwrap_or_else(|| GENESIS.to_string());
-    let mut seq = meta(db, "audit_count")?
+    let mut prev = get_meta(db, "audit_head")?.unwrap_or_else(|| GENESIS.to_string());
+    let mut seq = get_meta(db, "audit_count")?
         .and_then(|s| s.parse::<i64>().ok())
         .unwrap_or(0);
     let at = DateTime::now();
@@ -238,8 +232,8 @@ pub struct Verification {
 
 /// Recomputes the chain from the first entry; reports the first edited, missing or extra entry.
 pub fn verify(db: &mut dyn Db) -> Result<Verification, StoreError> {
-    let head = meta(db, "audit_head")?.unwrap_or_else(|| GENESIS.to_string());
-    let count = meta(db, "audit_count")?
+    let head = get_meta(db, "audit_head")?.unwrap_or_else(|| GENESIS.to_string());
+    let count = get_meta(db, "audit_count")?
         .and_then(|s| s.parse::<i64>().ok())
         .unwrap_or(0);
     let mut prev = GENESIS.to_string();

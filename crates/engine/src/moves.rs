@@ -213,7 +213,18 @@ impl Engine<'_> {
             }
             if !dry_run {
                 let details = serde_json::json!({ "to": target.id, "to_number": target.number, "effects": plan.effects });
-                audit::append(tx, &actor, "transfer", &[entry(&source, details)])?;
+                audit::append(
+                    tx,
+                    &actor,
+                    "transfer",
+                    &[NewEntry::customer(
+                        source.id,
+                        &source.number,
+                        &source.name,
+                        None,
+                        details,
+                    )],
+                )?;
             }
             Ok(plan)
         })
@@ -238,7 +249,18 @@ impl Engine<'_> {
             effect(&mut plan, "customers", "removed", n);
             if !dry_run {
                 let details = serde_json::json!({ "into": target.id, "into_number": target.number, "effects": plan.effects });
-                audit::append(tx, &actor, "merge", &[entry(&dup, details)])?;
+                audit::append(
+                    tx,
+                    &actor,
+                    "merge",
+                    &[NewEntry::customer(
+                        dup.id,
+                        &dup.number,
+                        &dup.name,
+                        None,
+                        details,
+                    )],
+                )?;
             }
             Ok(plan)
         })
@@ -305,15 +327,5 @@ impl Engine<'_> {
             instead.tally();
             Ok(instead)
         })
-    }
-}
-
-fn entry(c: &Cand, details: serde_json::Value) -> NewEntry {
-    NewEntry {
-        customer_id: Some(c.id),
-        customer_number: Some(c.number.clone()),
-        customer_name: Some(c.name.clone()),
-        reason: None,
-        details,
     }
 }

@@ -221,14 +221,9 @@ pub(crate) fn run_with<T>(
     Ok(result?)
 }
 
+/// The audit entry of a customer the plan processed.
 fn entry(c: &CustomerPlan, reason: Option<String>, details: serde_json::Value) -> NewEntry {
-    NewEntry {
-        customer_id: Some(c.id),
-        customer_number: Some(c.number.clone()),
-        customer_name: Some(c.name.clone()),
-        reason,
-        details,
-    }
+    NewEntry::customer(c.id, &c.number, &c.name, reason, details)
 }
 
 impl Engine<'_> {
@@ -403,9 +398,9 @@ pub(crate) fn status_change(
         if !from.contains(&c.status.as_str()) {
             return Some(match (op, c.status.as_str()) {
                 (Operation::Reactivate, "active") => "already active".into(),
-                (_, s) => format!("already {s}")
-                    .replace("already deleted", "is deleted")
-                    .replace("already active", "is active"),
+                (_, "deleted") => "is deleted".into(),
+                (_, "active") => "is active".into(),
+                (_, s) => format!("already {s}"),
             });
         }
         if let (Operation::Deactivate, Some(r)) = (op, &opts.reason) {

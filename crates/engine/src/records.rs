@@ -9,7 +9,7 @@ use offboard_model::model::{Model, Operation, RecordKind, RuleSubject, Target};
 use offboard_model::rule::SqlContext;
 use offboard_model::{FieldType, Value};
 use offboard_store::db::Db;
-use offboard_store::records::customer_path;
+use offboard_store::records::{customer_path, kind};
 use offboard_store::StoreError;
 
 use crate::audit::{self, NewEntry};
@@ -53,12 +53,6 @@ pub struct RecordPlan {
 
 /// Builds a blocker's message from (count, a few ids, extra selected values).
 type Message<'a> = dyn Fn(i64, &[i64], &[Value]) -> String + 'a;
-
-fn kind<'m>(model: &'m Model, name: &str) -> Result<&'m RecordKind, StoreError> {
-    model
-        .record(name)
-        .ok_or_else(|| StoreError::NotFound(format!("unknown record kind `{name}`")))
-}
 
 /// Puts the selected ids in the temp set; unknown ids are an error.
 fn select(

@@ -133,35 +133,26 @@ impl Store {
 
     /// Reads customer `id`, if it exists.
     pub fn find_customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
-        let (model, db) = self.parts();
-        let cols = read_columns(model);
-        let sql = format!(
-            "SELECT {} FROM customers c WHERE c.id = {}",
-            select_list(&cols, "c"),
-            ph(db.dialect(), 1)
-        );
-        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
-        let row = db
-            .query(&sql, &[Value::Int(id)], &types)?
-            .into_iter()
-            .next();
-        Ok(row.map(|r| from_row(&cols, r)))
+        self.customer_where("id", Value::Int(id))
     }
 
     /// Reads a customer by its number.
     pub fn customer_by_number(&mut self, number: &str) -> Result<Option<Customer>, StoreError> {
+        self.customer_where("number", Value::Text(number.into()))
+    }
+
+    /// The customer whose unique column `col` holds `value`.
+    fn customer_where(&mut self, col: &str, value: Value) -> Result<Option<Customer>, StoreError> {
         let (model, db) = self.parts();
         let cols = read_columns(model);
         let sql = format!(
-            "SELECT {} FROM customers c WHERE c.number = {}",
+            "SELECT {} FROM customers c WHERE c.{} = {}",
             select_list(&cols, "c"),
+            q(col),
             ph(db.dialect(), 1)
         );
         let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
-        let row = db
-            .query(&sql, &[Value::Text(number.into())], &types)?
-            .into_iter()
-            .next();
+        let row = db.query(&sql, &[value], &types)?.into_iter().next();
         Ok(row.map(|r| from_row(&cols, r)))
     }
 

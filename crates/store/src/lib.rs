@@ -12,6 +12,10 @@ mod error;
 pub mod export;
 pub mod import;
 mod migrate;
+pub mod meta {
+    //! Keys of `offboard_meta`: small facts offboard keeps about a database.
+    pub use crate::migrate::{get_meta, set_meta};
+}
 mod postgres;
 pub mod records;
 pub mod schema;

@@ -40,7 +40,8 @@ pub fn customer_path(model: &Model, kind: &RecordKind) -> (String, String) {
     (from, format!("{alias}.{}", q(&last.owner.column)))
 }
 
-fn kind<'m>(model: &'m Model, name: &str) -> Result<&'m RecordKind, StoreError> {
+/// The record kind called `name`, or an error listing the kinds.
+pub fn kind<'m>(model: &'m Model, name: &str) -> Result<&'m RecordKind, StoreError> {
     model.record(name).ok_or_else(|| {
         let names: Vec<&str> = model.records.iter().map(|r| r.name.as_str()).collect();
         StoreError::NotFound(format!(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use offboard_model::model::{Column, Model, Target, CUSTOMERS_TABLE};
+use offboard_model::model::{Column, Model, CUSTOMERS_TABLE};
 use offboard_model::rule::Dialect;
 use offboard_model::{FieldType, Value};
 
@@ -249,15 +249,4 @@ pub fn sync(db: &mut dyn Db, model: &Model) -> Result<Vec<String>, StoreError> {
         Ok(())
     })?;
     Ok(changes)
-}
-
-/// Whether a column of a generated table references customers or a record kind.
-pub fn link_target(model: &Model, table: &str, col: &str) -> Option<Target> {
-    tables(model)
-        .into_iter()
-        .find(|t| t.name == table)?
-        .columns
-        .into_iter()
-        .find(|c| c.name == col)?
-        .link
 }
