@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export { dir } => export(g, &dir),
         Command::Backup { file } => {
             let mut store = open(g)?;
+            authorize(g, &mut store, Operation::Export)?;
             store.backup(&file)?;
             println!("backed up {} to {}", g.db, file.display());
             Ok(())
@@ -281,6 +282,7 @@ fn demo(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 
 fn import(g: &Global, dir: &Path) -> anyhow::Result<()> {
     let mut store = open(g)?;
+    authorize(g, &mut store, Operation::Import)?;
     let mut last = String::new();
     let quiet = g.json;
     let report = store.import_dir(dir, &mut |table, rows| {
@@ -316,6 +318,7 @@ fn import(g: &Global, dir: &Path) -> anyhow::Result<()> {
 
 fn export(g: &Global, dir: &Path) -> anyhow::Result<()> {
     let mut store = open(g)?;
+    authorize(g, &mut store, Operation::Export)?;
     let report = store.export_dir(dir, &mut |_, _| {})?;
     if g.json {
         return output::json(&report);
@@ -438,7 +441,7 @@ fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
             if c.status == "deleted" {
                 lines.push(("deleted at", c.deleted_at.to_cell()));
             }
-            let mut out = std::io::stdout().lock();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for (k, v) in lines {
                 writeln!(out, "{k:<15} {v}")?;
             }
@@ -454,6 +457,7 @@ fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
             for (k, n) in counts {
                 writeln!(out, "  {k:<20} {n}")?;
             }
+            out.flush()?;
             Ok(())
         }
         CustomersCmd::Add {
@@ -602,12 +606,13 @@ fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
     if g.json {
         return output::json(&record);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     writeln!(out, "{:<15} {}", "kind", record.kind)?;
     writeln!(out, "{:<15} {}", "id", record.id)?;
     for (k, v) in &record.values {
         writeln!(out, "{k:<15} {}", json_cell(v))?;
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -621,6 +626,7 @@ fn json_cell(v: &serde_json::Value) -> String {
 
 fn stats(g: &Global) -> anyhow::Result<()> {
     let mut store = open(g)?;
+    authorize(g, &mut store, Operation::View)?;
     let s = store.stats()?;
     if g.json {
         return output::json(&s);
@@ -662,10 +668,7 @@ fn lifecycle(
                 offset: 0,
                 after: None,
             };
-            store.list_customers(&query, &mut |c| {
-                ids.push(c.id);
-                Ok(())
-            })?;
+            ids.extend(store.customer_ids(&query)?);
         } else if sel.select_kind.is_some()
             || sel.select_search.is_some()
             || sel.select_limit.is_some()
@@ -733,9 +736,9 @@ impl std::error::Error for Refused {}
 
 fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     if g.json {
-        return output::json(&plan.to_json());
+        return output::json(plan);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mode = if plan.dry_run {
         " (dry run: nothing changed)"
     } else {
@@ -796,6 +799,7 @@ fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
             not_done.len() - SHOWN
         )?;
     }
+    out.flush()?;
     Ok(())
 }
 

@@ -18,9 +18,10 @@ pub fn chain(e: &anyhow::Error) -> String {
 
 /// Prints a value as pretty JSON on stdout.
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
+    out.flush()?;
     Ok(())
 }
 
@@ -34,7 +35,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
             }
         }
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let line = |cells: Vec<&str>| -> String {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
@@ -50,5 +51,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
     for r in rows {
         writeln!(out, "{}", line(r.iter().map(String::as_str).collect()))?;
     }
+    out.flush()?;
     Ok(())
 }

@@ -97,8 +97,11 @@ fn remove_ids<'a>(
     ids: impl Iterator<Item = &'a i64>,
 ) -> Result<(), StoreError> {
     const DROP: &str = "offboard_drop";
-    temp_set(db, DROP)?;
     let ids: Vec<i64> = ids.copied().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    temp_set(db, DROP)?;
     fill_set(db, DROP, &ids)?;
     db.execute(
         &format!("DELETE FROM {set} WHERE id IN (SELECT id FROM {DROP})"),
@@ -199,7 +202,24 @@ pub(crate) fn run(
     dry_run: bool,
     f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
 ) -> Result<Plan, EngineError> {
-    run_with(db, dry_run, f)
+    let start = std::time::Instant::now();
+    let mut worked = std::time::Duration::ZERO;
+    let mut plan = run_with(db, dry_run, |tx| {
+        let plan = f(tx);
+        worked = start.elapsed();
+        plan
+    })?;
+    // Where the rest of the time went: what the operation's own phases do not cover
+    // (selecting and reading the candidates, building the plan), and the commit.
+    if !plan.timings.is_empty() {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let phases: f64 = plan.timings.values().sum();
+        plan.timings
+            .insert("candidates".into(), (ms(worked) - phases).max(0.0));
+        plan.timings
+            .insert("commit".into(), ms(start.elapsed() - worked));
+    }
+    Ok(plan)
 }
 
 /// [`run`] for any result.
@@ -415,16 +435,19 @@ pub(crate) fn status_change(
         }
         None
     };
+    let mut clock = Phases::start();
     let mut blockers: Blockers = HashMap::new();
     if op == Operation::Deactivate {
-        // Who could proceed, before blockers.
+        // Who could proceed, before blockers: the candidates less the skipped ones.
         temp_set(db, GO)?;
-        let eligible: Vec<i64> = cands
+        db.execute(&format!("INSERT INTO {GO} (id) SELECT id FROM {CAND}"), &[])?;
+        analyze(db, GO)?;
+        let skipped: Vec<i64> = cands
             .iter()
-            .filter(|c| skip(c).is_none())
+            .filter(|c| skip(c).is_some())
             .map(|c| c.id)
             .collect();
-        fill_set(db, GO, &eligible)?;
+        remove_ids(db, GO, skipped.iter())?;
         let (plain, on_customers) = split_rules(model, Operation::Deactivate);
         rule_blockers(model, db, &plain, GO, None, &mut blockers)?;
         let resolvable: Vec<_> = model
@@ -461,7 +484,11 @@ pub(crate) fn status_change(
             None => (Outcome::Proceeds, vec![], None),
         },
     });
-    fill_go(db, &plan)?;
+    clock.mark("blockers");
+    if op != Operation::Deactivate {
+        // (A deactivation's set already holds exactly those that proceed.)
+        fill_go(db, &plan)?;
+    }
     let d = db.dialect();
     // Effects of resolving open items.
     if let (Operation::Deactivate, Some(choice)) = (op, opts.open_items) {
@@ -491,6 +518,10 @@ pub(crate) fn status_change(
                 "SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}) AND ({when})"
             );
             let n = match (choice, &rule.resolve) {
+                // A dry run counts what would change.
+                _ if dry_run => db
+                    .query_i64(&format!("SELECT count(*) FROM ({rows}) x"), &params)?
+                    .max(0) as u64,
                 (OpenItems::Remove, _) => db.execute(
                     &format!("DELETE FROM {} WHERE id IN ({rows})", q(kind)),
                     &params,
@@ -547,9 +578,15 @@ pub(crate) fn status_change(
             vec![],
         ),
     };
-    let n = db.execute(&sql, &params)?;
+    // A dry run knows the count without writing it.
+    let n = if dry_run {
+        plan.done as u64
+    } else {
+        db.execute(&sql, &params)?
+    };
     let key = plan.done_key();
     effect(&mut plan, "customers", &key, n);
+    clock.mark("effects");
     if !dry_run {
         let entries: Vec<NewEntry> = plan
             .customers
@@ -565,6 +602,8 @@ pub(crate) fn status_change(
             .collect();
         audit::append(db, actor, name, &entries)?;
     }
+    clock.mark("audit");
+    plan.timings = clock.done();
     Ok(plan)
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
 /// What happens to one customer.
@@ -36,14 +37,14 @@ pub struct CustomerPlan {
     pub why: Option<String>,
 }
 
-/// A plan, computed for a dry run and executed by apply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A plan, computed for a dry run and executed by apply. As JSON it carries the count named
+/// after the operation (`"purged": 12`) right after `candidates`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub operation: String,
     pub dry_run: bool,
     pub candidates: usize,
-    /// The count named after the operation (`purged`, `deactivated`, ...), added on output.
-    #[serde(skip)]
+    /// The count named after the operation (`purged`, `deactivated`, ...).
     pub done: usize,
     pub blocked: usize,
     pub skipped: usize,
@@ -51,9 +52,8 @@ pub struct Plan {
     /// Rows affected per table: `{"order": {"detached": 12}, "note": {"removed": 30}}`.
     pub effects: BTreeMap<String, BTreeMap<String, i64>>,
     pub customers: Vec<CustomerPlan>,
-    /// Where the time went, in milliseconds per phase (erasures: blockers, orphan_fixpoint,
-    /// effects, audit; the commit is outside the plan).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// Where the time went, in milliseconds per phase (blockers, orphan_fixpoint, effects,
+    /// audit; candidates: selecting and reading them, building the plan; commit).
     pub timings: BTreeMap<String, f64>,
 }
 
@@ -72,13 +72,9 @@ impl Plan {
         }
     }
 
-    /// The plan as JSON, with the operation's count (`"purged": 12`).
+    /// The plan as a JSON value, with the operation's count (`"purged": 12`).
     pub fn to_json(&self) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert(self.done_key(), serde_json::json!(self.done));
-        }
-        v
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
     /// Fills in the counts from the customers' outcomes.
@@ -106,5 +102,26 @@ impl Plan {
             }
         }
         self.blocked_by_rule = by_rule;
+    }
+}
+
+/// Written straight to the output (a plan can list a million customers): DESIGN.md's shape,
+/// the operation's count named after it.
+impl Serialize for Plan {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut m = serializer.serialize_map(None)?;
+        m.serialize_entry("operation", &self.operation)?;
+        m.serialize_entry("dry_run", &self.dry_run)?;
+        m.serialize_entry("candidates", &self.candidates)?;
+        m.serialize_entry(&self.done_key(), &self.done)?;
+        m.serialize_entry("blocked", &self.blocked)?;
+        m.serialize_entry("skipped", &self.skipped)?;
+        m.serialize_entry("blocked_by_rule", &self.blocked_by_rule)?;
+        m.serialize_entry("effects", &self.effects)?;
+        m.serialize_entry("customers", &self.customers)?;
+        if !self.timings.is_empty() {
+            m.serialize_entry("timings", &self.timings)?;
+        }
+        m.end()
     }
 }

@@ -1,6 +1,8 @@
 //! Small SQL helpers shared by the operations: temporary id sets and placeholders.
 
-use offboard_model::{FieldType, Value};
+use std::fmt::Write;
+
+use offboard_model::Value;
 use offboard_store::db::Db;
 use offboard_store::{Dialect, StoreError};
 
@@ -18,16 +20,27 @@ pub fn temp_set(db: &mut dyn Db, name: &str) -> Result<(), StoreError> {
     db.batch(&format!("DELETE FROM {name}"))
 }
 
-/// Fills a temporary id set from explicit ids.
+/// Fills a temporary id set from explicit ids: one statement, the ids bound as one text
+/// parameter and unpacked by the database (duplicates ignored).
 pub fn fill_set(db: &mut dyn Db, name: &str, ids: &[i64]) -> Result<(), StoreError> {
-    let mut sink = db.bulk(name, &[("id".to_string(), FieldType::Int)])?;
-    let mut seen = std::collections::HashSet::new();
-    for id in ids {
-        if seen.insert(*id) {
-            sink.write(&[Value::Int(*id)])?;
+    if !ids.is_empty() {
+        let mut list = String::with_capacity(ids.len() * 8);
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            let _ = write!(list, "{id}");
         }
+        let sql = match db.dialect() {
+            Dialect::Sqlite => format!(
+                "INSERT OR IGNORE INTO {name} (id) SELECT value FROM json_each('[' || ?1 || ']')"
+            ),
+            Dialect::Postgres => format!(
+                "INSERT INTO {name} (id) SELECT unnest(string_to_array($1, ',')::bigint[]) ON CONFLICT DO NOTHING"
+            ),
+        };
+        db.execute(&sql, &[Value::Text(list)])?;
     }
-    sink.finish()?;
     analyze(db, name)
 }
 

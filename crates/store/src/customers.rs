@@ -124,6 +124,21 @@ pub struct NewCustomer {
 
 const NUMBER_SEQUENCE: &str = "customer_number";
 
+/// A listing's query: `columns` of the matching customers in id order, paged.
+fn list_sql(dialect: Dialect, query: &ListQuery, columns: &str) -> (String, Vec<Value>) {
+    let (filter, params) = list_filter(dialect, query);
+    let mut sql = format!("SELECT {columns} FROM customers c WHERE {filter} ORDER BY c.id");
+    if let Some(limit) = query.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    } else if query.offset > 0 && dialect == Dialect::Sqlite {
+        sql.push_str(" LIMIT -1");
+    }
+    if query.offset > 0 {
+        sql.push_str(&format!(" OFFSET {}", query.offset));
+    }
+    (sql, params)
+}
+
 impl Store {
     /// Reads customer `id`.
     pub fn customer(&mut self, id: i64) -> Result<Customer, StoreError> {
@@ -164,21 +179,22 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (model, db) = self.parts();
         let cols = read_columns(model);
-        let (filter, params) = list_filter(db.dialect(), query);
-        let mut sql = format!(
-            "SELECT {} FROM customers c WHERE {filter} ORDER BY c.id",
-            select_list(&cols, "c")
-        );
-        if let Some(limit) = query.limit {
-            sql.push_str(&format!(" LIMIT {limit}"));
-        } else if query.offset > 0 && db.dialect() == Dialect::Sqlite {
-            sql.push_str(" LIMIT -1");
-        }
-        if query.offset > 0 {
-            sql.push_str(&format!(" OFFSET {}", query.offset));
-        }
+        let (sql, params) = list_sql(db.dialect(), query, &select_list(&cols, "c"));
         let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
         db.query_each(&sql, &params, &types, &mut |row| each(from_row(&cols, row)))
+    }
+
+    /// The ids a query matches, in id order (a bulk operation's selection: only the ids are
+    /// read).
+    pub fn customer_ids(&mut self, query: &ListQuery) -> Result<Vec<i64>, StoreError> {
+        let db = self.db();
+        let (sql, params) = list_sql(db.dialect(), query, "c.id");
+        let mut ids = Vec::new();
+        db.query_each(&sql, &params, &[FieldType::Int], &mut |row| {
+            ids.extend(row.first().and_then(Value::as_i64));
+            Ok(())
+        })?;
+        Ok(ids)
     }
 
     /// How many customers a query matches, ignoring paging.

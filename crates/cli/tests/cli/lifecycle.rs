@@ -375,7 +375,8 @@ conformance!(
         assert_eq!(r.code, 1, "only admins manage users");
         let r = cli.run(&["stats", "--as", "nobody"]);
         let r2 = cli.run(&["delete", &id, "--as", "nobody"]);
-        assert_eq!((r.code, r2.code), (0, 1));
+        assert_eq!((r.code, r2.code), (1, 1), "an unknown user may do nothing");
+        assert!(r.stderr.contains("no user `nobody`"), "{}", r.stderr);
         assert!(r2.stderr.contains("no user `nobody`"), "{}", r2.stderr);
         let audit = cli.run(&["audit", "--json"]).ok().json();
         assert_eq!(audit[0]["actor"], "max");
@@ -422,5 +423,19 @@ conformance!(a_viewer_may_look_but_not_change, |db: TestDb| {
     assert_eq!(
         cli.run(&["customers", "show", &id, "--json"]).ok().json()["name"],
         "Ann"
+    );
+    cli.run(&["stats", "--as", "vic"]).ok();
+    for args in [
+        &["export", "out", "--as", "vic"][..],
+        &["backup", "copy.db", "--as", "vic"],
+        &["import", "out", "--as", "vic"],
+    ] {
+        let r = cli.run(args);
+        assert_eq!(r.code, 1, "{args:?}");
+        assert!(r.stderr.contains("vic (viewer) may not"), "{}", r.stderr);
+    }
+    assert!(
+        !cli.dir.join("out").exists(),
+        "a refused export writes nothing"
     );
 });

@@ -77,6 +77,21 @@ conformance!(
             ["open-activities"],
             "without a choice, open activities block"
         );
+        let dry = admin(&mut s)
+            .deactivate(&[14], &opts("Moved away", Some(OpenItems::Remove)), true)
+            .unwrap();
+        assert_eq!(outcome(&dry, 14), Outcome::Proceeds);
+        assert_eq!(dry.effects["activity"]["removed"], 2);
+        assert_eq!(dry.effects["customers"]["deactivated"], 1);
+        assert_eq!(
+            count(
+                &mut s,
+                "SELECT count(*) FROM activity WHERE customer_id = 14 AND done = FALSE"
+            ),
+            2,
+            "a dry run counts what it would remove and removes nothing"
+        );
+        assert_eq!(s.customer(14).unwrap().status, "active");
         let plan = admin(&mut s)
             .deactivate(&[14], &opts("Moved away", Some(OpenItems::Complete)), false)
             .unwrap();

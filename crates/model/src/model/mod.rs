@@ -105,10 +105,12 @@ pub enum Operation {
     Records,
     Audit,
     Users,
+    /// Exporting every table as CSV and taking backups.
+    Export,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 13] = [
+    pub const ALL: [Operation; 14] = [
         Operation::View,
         Operation::Edit,
         Operation::Import,
@@ -122,6 +124,7 @@ impl Operation {
         Operation::Records,
         Operation::Audit,
         Operation::Users,
+        Operation::Export,
     ];
 
     pub fn name(self) -> &'static str {
@@ -139,6 +142,7 @@ impl Operation {
             Operation::Records => "records",
             Operation::Audit => "audit",
             Operation::Users => "users",
+            Operation::Export => "export",
         }
     }
 
@@ -156,7 +160,9 @@ impl Operation {
             | Operation::Delete
             | Operation::Undelete
             | Operation::Records => Role::Clerk,
-            Operation::Transfer | Operation::Merge | Operation::Audit => Role::Manager,
+            Operation::Transfer | Operation::Merge | Operation::Audit | Operation::Export => {
+                Role::Manager
+            }
             Operation::Purge | Operation::Import | Operation::Users => Role::Admin,
         }
     }
