@@ -641,8 +641,8 @@ fn stats(g: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a lifecycle operation and prints its plan. Exit code 1 when nothing could be done
-/// for some customer that was asked for (blocked or skipped) — the plan says why.
+/// Runs a lifecycle operation and prints its plan. Exit code 1 when customers were blocked
+/// and none could be processed — the plan says why for each.
 fn lifecycle(
     g: &Global,
     customers: &[String],
@@ -810,6 +810,7 @@ fn audit(
     limit: u64,
 ) -> anyhow::Result<()> {
     let mut store = open(g)?;
+    authorize(g, &mut store, Operation::Audit)?;
     match cmd {
         Some(AuditCmd::Verify) => {
             let v = offboard_engine::audit::verify(store.db())?;

@@ -24,7 +24,9 @@ enum Which<'a> {
     All,
 }
 
-/// Moves records and repoints links from `from` to `to`; returns what stayed (kind, rows).
+/// Moves records and repoints links from `from` to `to`; returns what stayed (kind, rows,
+/// why). Customers linked to `from` (contacts, subsidiaries) are repointed unless only some
+/// record kinds were asked for.
 fn move_rows(
     model: &Model,
     db: &mut dyn Db,
@@ -32,7 +34,7 @@ fn move_rows(
     to: i64,
     which: &Which,
     plan: &mut Plan,
-) -> Result<Vec<(String, i64)>, StoreError> {
+) -> Result<Vec<(String, i64, &'static str)>, StoreError> {
     let d = db.dialect();
     let params = [Value::Int(to), Value::Int(from)];
     let mut stayed = Vec::new();
@@ -41,11 +43,11 @@ fn move_rows(
         .iter()
         .filter(|k| k.owner.target == Target::Customer)
     {
-        let moves = match which {
-            Which::All => true,
-            Which::Transferable(only) => {
-                kind.transferable && only.is_none_or(|o| o.contains(&kind.name))
-            }
+        let (moves, why) = match which {
+            Which::All => (true, ""),
+            Which::Transferable(_) if !kind.transferable => (false, "cannot be moved"),
+            Which::Transferable(Some(only)) if !only.contains(&kind.name) => (false, "not chosen"),
+            Which::Transferable(_) => (true, ""),
         };
         let col = q(&kind.owner.column);
         if moves {
@@ -70,7 +72,7 @@ fn move_rows(
             )?;
             if n > 0 {
                 effect(plan, &kind.name, "stayed", n as u64);
-                stayed.push((kind.name.clone(), n));
+                stayed.push((kind.name.clone(), n, why));
             }
         }
     }
@@ -91,6 +93,9 @@ fn move_rows(
             }
         }
     }
+    if matches!(which, Which::Transferable(Some(_))) {
+        return Ok(stayed);
+    }
     for cl in &model.customer.links {
         let col = q(&cl.link.column);
         let n = db.execute(
@@ -103,6 +108,16 @@ fn move_rows(
             &params,
         )?;
         effect(plan, "customers", "repointed", n);
+        // The target's own link to `from` would point at itself: it is cleared.
+        let n = db.execute(
+            &format!(
+                "UPDATE customers SET {col} = NULL WHERE id = {} AND {col} = {}",
+                ph(d, 1),
+                ph(d, 2)
+            ),
+            &params,
+        )?;
+        effect(plan, "customers", "cleared", n);
     }
     Ok(stayed)
 }
@@ -116,10 +131,11 @@ fn add_effects(plan: &mut Plan, other: &Plan) {
     }
 }
 
-fn stayed_text(stayed: &[(String, i64)]) -> String {
+/// "3 invoice (cannot be moved), 1 note (not chosen)".
+fn stayed_text(stayed: &[(String, i64, &str)]) -> String {
     stayed
         .iter()
-        .map(|(k, n)| format!("{n} {k}"))
+        .map(|(k, n, why)| format!("{n} {k} ({why})"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -192,7 +208,7 @@ impl Engine<'_> {
         let actor = self.actor.name.clone();
         run(self.store.db(), dry_run, |tx| {
             let (source, target) = pair(tx, from, to)?;
-            lock(tx)?;
+            lock(tx, dry_run)?;
             let mut blockers: Blockers = Default::default();
             let rules: Vec<_> = model.rules_for(Operation::Transfer).collect();
             rule_blockers(&model, tx, &rules, CAND, None, &mut blockers)?;
@@ -206,10 +222,7 @@ impl Engine<'_> {
             let mut plan = single("transfer", dry_run, &source, Outcome::Proceeds, None);
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
-                plan.customers[0].why = Some(format!(
-                    "not transferable, stayed: {}",
-                    stayed_text(&stayed)
-                ));
+                plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
             }
             if !dry_run {
                 let details = serde_json::json!({ "to": target.id, "to_number": target.number, "effects": plan.effects });
@@ -237,7 +250,13 @@ impl Engine<'_> {
         let actor = self.actor.name.clone();
         run(self.store.db(), dry_run, |tx| {
             let (dup, target) = pair(tx, source, into)?;
-            lock(tx)?;
+            if dup.kind != target.kind {
+                return Err(StoreError::Refused(format!(
+                    "customer {} ({}) is a {} and {} ({}) a {}: only duplicates of one kind merge",
+                    dup.id, dup.name, dup.kind, target.id, target.name, target.kind
+                )));
+            }
+            lock(tx, dry_run)?;
             let mut plan = single("merge", dry_run, &dup, Outcome::Proceeds, None);
             move_rows(&model, tx, source, into, &Which::All, &mut plan)?;
             let d = tx.dialect();
@@ -269,9 +288,21 @@ impl Engine<'_> {
     /// Hard delete with "move to customer": transferable data moves to `to`; the customer is
     /// then erased, or, when something could not move, deactivated instead (its deactivation
     /// blockers apply) and the plan says what stayed and why.
+    ///
+    /// Planned first: when the customer can be neither erased nor deactivated, nothing moves
+    /// and the plan says why.
     pub fn delete_moving(&mut self, id: i64, to: i64, dry_run: bool) -> Result<Plan, EngineError> {
         self.allow(Operation::Delete)?;
         self.allow(Operation::Transfer)?;
+        let mut plan = self.delete_moving_run(id, to, true)?;
+        if dry_run || plan.customers.iter().any(|c| c.outcome == Outcome::Blocked) {
+            plan.dry_run = dry_run;
+            return Ok(plan);
+        }
+        self.delete_moving_run(id, to, false)
+    }
+
+    fn delete_moving_run(&mut self, id: i64, to: i64, dry_run: bool) -> Result<Plan, EngineError> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         run(self.store.db(), dry_run, |tx| {
@@ -279,7 +310,7 @@ impl Engine<'_> {
             let mut moved = single("delete", dry_run, &source, Outcome::Proceeds, None);
             let stayed = move_rows(&model, tx, id, to, &Which::Transferable(None), &mut moved)?;
             let cands = load_ids(tx, &[id])?;
-            lock(tx)?;
+            lock(tx, dry_run)?;
             let mut plan = erase(
                 &model,
                 tx,
@@ -302,9 +333,10 @@ impl Engine<'_> {
                     .collect();
                 format!("deactivated instead: {}", reasons.join("; "))
             } else {
+                let list: Vec<String> = stayed.iter().map(|(k, n, _)| format!("{n} {k}")).collect();
                 format!(
                     "deactivated instead: {} cannot be moved to another customer",
-                    stayed_text(&stayed)
+                    list.join(", ")
                 )
             };
             let cands = load_ids(tx, &[id])?;
@@ -320,10 +352,18 @@ impl Engine<'_> {
             )?;
             add_effects(&mut instead, &moved);
             let c = &mut instead.customers[0];
-            if c.outcome == Outcome::Proceeds {
-                c.outcome = Outcome::Skipped;
+            match c.outcome {
+                Outcome::Proceeds | Outcome::Skipped => {
+                    c.outcome = Outcome::Skipped;
+                    c.why = Some(why);
+                }
+                Outcome::Blocked => {
+                    c.why = Some(format!(
+                        "cannot be deleted, and cannot be deactivated instead: {}",
+                        why.trim_start_matches("deactivated instead: ")
+                    ));
+                }
             }
-            c.why = Some(why);
             instead.tally();
             Ok(instead)
         })

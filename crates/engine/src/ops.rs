@@ -134,14 +134,23 @@ pub(crate) fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreE
 }
 
 /// In PostgreSQL, locks the candidates so a concurrent new record waits for this operation.
-pub(crate) fn lock(db: &mut dyn Db) -> Result<(), StoreError> {
-    if db.dialect() == Dialect::Postgres {
+/// A dry run changes nothing and locks nothing (locking a row writes to it in PostgreSQL).
+pub(crate) fn lock(db: &mut dyn Db, dry_run: bool) -> Result<(), StoreError> {
+    if db.dialect() == Dialect::Postgres && !dry_run {
         db.query(&format!("SELECT id FROM customers WHERE id IN (SELECT id FROM {CAND}) ORDER BY id FOR UPDATE"), &[], &[FieldType::Int])?;
     }
     Ok(())
 }
 
-fn plan_of(op: &str, dry_run: bool, cands: &[Cand], outcome: &dyn Fn(&Cand) -> Decision) -> Plan {
+/// Builds a plan from each candidate's decision; `rules` are the rule ids the operation checks
+/// (listed in `blocked_by_rule` even when they block no one).
+fn plan_of(
+    op: &str,
+    dry_run: bool,
+    cands: &[Cand],
+    rules: &[String],
+    outcome: &dyn Fn(&Cand) -> Decision,
+) -> Plan {
     let customers = cands
         .iter()
         .map(|c| {
@@ -163,7 +172,7 @@ fn plan_of(op: &str, dry_run: bool, cands: &[Cand], outcome: &dyn Fn(&Cand) -> D
         done: 0,
         blocked: 0,
         skipped: 0,
-        blocked_by_rule: BTreeMap::new(),
+        blocked_by_rule: rules.iter().map(|r| (r.clone(), 0)).collect(),
         effects: BTreeMap::new(),
         customers,
         timings: BTreeMap::new(),
@@ -296,7 +305,7 @@ impl Engine<'_> {
                 let db = self.store.db();
                 run(db, dry_run, |tx| {
                     let cands = load_ids(tx, ids)?;
-                    lock(tx)?;
+                    lock(tx, dry_run)?;
                     erase(
                         &model,
                         tx,
@@ -361,7 +370,7 @@ impl Engine<'_> {
                 &[Value::DateTime(cutoff)],
             )?;
             analyze(tx, CAND)?;
-            lock(tx)?;
+            lock(tx, dry_run)?;
             let cands = candidates(tx)?;
             erase(
                 &model,
@@ -390,7 +399,7 @@ impl Engine<'_> {
         let db = self.store.db();
         run(db, dry_run, |tx| {
             let cands = load_ids(tx, ids)?;
-            lock(tx)?;
+            lock(tx, dry_run)?;
             status_change(&model, tx, &actor, name, op, &cands, opts, dry_run)
         })
     }
@@ -435,6 +444,25 @@ pub(crate) fn status_change(
         }
         None
     };
+    // A deactivation needs a reason where the model keeps a list for the customer's kind
+    // (an erp delete, which only inactivates, and legal's deactivate-instead do not ask).
+    if name == "deactivate" && opts.reason.is_none() {
+        let needing: Vec<&Cand> = cands
+            .iter()
+            .filter(|c| skip(c).is_none() && !model.customer.reasons_for(&c.kind).is_empty())
+            .collect();
+        if let Some(c) = needing.first() {
+            return Err(StoreError::Invalid(format!(
+                "a deactivation needs a reason: {} customer(s), e.g. {} {} ({}), are of a kind with a list; reasons for a {}: {}",
+                needing.len(),
+                c.id,
+                c.number,
+                c.name,
+                c.kind,
+                model.customer.reasons_for(&c.kind).join(", ")
+            )));
+        }
+    }
     let mut clock = Phases::start();
     let mut blockers: Blockers = HashMap::new();
     if op == Operation::Deactivate {
@@ -477,7 +505,12 @@ pub(crate) fn status_change(
             blockers.extend(more);
         }
     }
-    let mut plan = plan_of(name, dry_run, cands, &|c| match skip(c) {
+    let rule_ids: Vec<String> = if op == Operation::Deactivate {
+        model.rules_for(op).map(|r| r.id.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut plan = plan_of(name, dry_run, cands, &rule_ids, &|c| match skip(c) {
         Some(why) => (Outcome::Skipped, vec![], Some(why)),
         None => match blockers.get(&c.id) {
             Some(b) => (Outcome::Blocked, b.clone(), None),
@@ -706,15 +739,35 @@ pub(crate) fn erase(
     }
     clock.mark("orphan_fixpoint");
     let any_blocked = !blockers.is_empty();
-    let mut plan = plan_of(name, dry_run, cands, &|c| match blockers.get(&c.id) {
-        Some(b) => (Outcome::Blocked, b.clone(), None),
-        None if all_or_nothing && any_blocked => (
-            Outcome::Skipped,
-            vec![],
-            Some("all or nothing: other deleted customers are blocked".into()),
-        ),
-        None => (Outcome::Proceeds, vec![], None),
-    });
+    // The rules checked, the records that block their customer's erasure, and orphans.
+    let mut rule_ids: Vec<String> = model
+        .rules_for(op)
+        .filter(|r| !matches!(r.subject, RuleSubject::Siblings { .. }))
+        .map(|r| r.id.clone())
+        .collect();
+    rule_ids.extend(
+        model
+            .records
+            .iter()
+            .filter(|k| k.on_erase == OnErase::Block)
+            .map(|k| format!("remaining-{}", k.name)),
+    );
+    rule_ids.push("orphan".into());
+    let mut plan = plan_of(
+        name,
+        dry_run,
+        cands,
+        &rule_ids,
+        &|c| match blockers.get(&c.id) {
+            Some(b) => (Outcome::Blocked, b.clone(), None),
+            None if all_or_nothing && any_blocked => (
+                Outcome::Skipped,
+                vec![],
+                Some("all or nothing: other deleted customers are blocked".into()),
+            ),
+            None => (Outcome::Proceeds, vec![], None),
+        },
+    );
     fill_go(db, &plan)?;
     if plan.done == 0 {
         plan.timings = clock.done();

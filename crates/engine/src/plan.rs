@@ -95,7 +95,12 @@ impl Plan {
             .iter()
             .filter(|c| c.outcome == Outcome::Skipped)
             .count();
-        let mut by_rule = BTreeMap::new();
+        // Every rule the operation checks is listed, at zero when it blocked no one.
+        let mut by_rule: BTreeMap<String, usize> = self
+            .blocked_by_rule
+            .keys()
+            .map(|k| (k.clone(), 0))
+            .collect();
         for c in &self.customers {
             for b in &c.blockers {
                 *by_rule.entry(b.rule.clone()).or_insert(0) += 1;

@@ -305,10 +305,11 @@ impl Engine<'_> {
                 return Ok(plan);
             }
             let (from, cust) = customer_path(&model, k);
+            // Whose records they were: the customer's id, number and name as they are now.
             let by_customer = tx.query(
-                &format!("SELECT {cust}, {} FROM {from} WHERE r.id IN (SELECT id FROM {SET}) GROUP BY {cust}", id_list(tx.dialect(), "r.id")),
+                &format!("SELECT x.cid, c.number, c.name, x.ids FROM (SELECT {cust} AS cid, {} AS ids FROM {from} WHERE r.id IN (SELECT id FROM {SET}) GROUP BY {cust}) x LEFT JOIN customers c ON c.id = x.cid ORDER BY x.cid", id_list(tx.dialect(), "r.id")),
                 &[],
-                &[FieldType::Int, FieldType::Text],
+                &[FieldType::Int, FieldType::Text, FieldType::Text, FieldType::Text],
             )?;
             let n = tx.execute(
                 &format!(
@@ -322,12 +323,13 @@ impl Engine<'_> {
                 let entries: Vec<NewEntry> = by_customer
                     .into_iter()
                     .map(|r| {
-                        let mut ids = few_ids(&r[1], usize::MAX);
+                        let mut ids = few_ids(&r[3], usize::MAX);
                         ids.sort_unstable();
+                        let text = |v: &Value| v.as_str().map(str::to_string);
                         NewEntry {
                             customer_id: r[0].as_i64(),
-                            customer_number: None,
-                            customer_name: None,
+                            customer_number: text(&r[1]),
+                            customer_name: text(&r[2]),
                             reason: None,
                             details: serde_json::json!({ "kind": k.name, "deleted": ids }),
                         }

@@ -150,6 +150,128 @@ pub fn parse_cells(
         .collect()
 }
 
+/// What a new or changed record must satisfy: its owner exists and its customer is active
+/// (inactive and deleted customers get no new records), its links point at existing, not
+/// deleted rows, and a numbered field is free (given) or the next in sequence (left empty, on
+/// create). `this` is the record being changed, if any.
+fn check_record(
+    model: &Model,
+    tx: &mut dyn Db,
+    kind: &RecordKind,
+    values: &mut Vec<(String, Value)>,
+    owner_id: i64,
+    this: Option<i64>,
+) -> Result<(), StoreError> {
+    let d = tx.dialect();
+    let changes = |col: &str| values.iter().any(|(c, _)| c == col);
+    // A record changed in place keeps its customer, whatever that customer's status (old
+    // documents stay editable); one moved to another owner is a new record for that customer.
+    if this.is_none() || changes(&kind.owner.column) {
+        let (customer, status) = owning_customer(model, tx, kind, owner_id)?;
+        if status != "active" {
+            return Err(StoreError::Refused(format!(
+                "customer {customer} is {status}: it cannot be given a new {}",
+                kind.name
+            )));
+        }
+    }
+    for link in &kind.links {
+        if let Some(target) = values
+            .iter()
+            .find(|(c, _)| c == &link.column)
+            .and_then(|(_, v)| v.as_i64())
+        {
+            let status = tx.query_value(
+                &format!(
+                    "SELECT {} FROM {} WHERE id = {}",
+                    if link.target == Target::Customer {
+                        "status"
+                    } else {
+                        "'active'"
+                    },
+                    q(link.target.table()),
+                    ph(d, 1)
+                ),
+                &[Value::Int(target)],
+                FieldType::Text,
+            )?;
+            match status.as_ref().and_then(Value::as_str) {
+                None => {
+                    return Err(StoreError::NotFound(format!(
+                        "`{}`: there is no {} {target}",
+                        link.column,
+                        link.target.table()
+                    )))
+                }
+                Some("deleted") => {
+                    return Err(StoreError::Refused(format!(
+                        "`{}`: customer {target} is deleted",
+                        link.column
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if let Some(numbered) = kind
+        .numbered
+        .as_ref()
+        .filter(|n| this.is_none() || changes(&n.field))
+    {
+        let scope = if numbered.per_owner {
+            format!(" WHERE {} = {}", q(&kind.owner.column), ph(d, 1))
+        } else {
+            String::new()
+        };
+        let scope_params: Vec<Value> = if numbered.per_owner {
+            vec![Value::Int(owner_id)]
+        } else {
+            vec![]
+        };
+        let given = values
+            .iter()
+            .find(|(c, _)| c == &numbered.field)
+            .map(|(_, v)| v.clone());
+        match given.as_ref().and_then(Value::as_i64) {
+            Some(n) => {
+                let sep = if scope.is_empty() { " WHERE" } else { " AND" };
+                let mut p = scope_params.clone();
+                p.push(Value::Int(n));
+                p.push(Value::Int(this.unwrap_or(0)));
+                let used = tx.query_i64(
+                    &format!(
+                        "SELECT count(*) FROM {}{scope}{sep} {} = {} AND id <> {}",
+                        q(&kind.name),
+                        q(&numbered.field),
+                        ph(d, p.len() - 1),
+                        ph(d, p.len())
+                    ),
+                    &p,
+                )?;
+                if used > 0 {
+                    return Err(StoreError::Refused(format!(
+                        "{} number {n} is in use",
+                        kind.name
+                    )));
+                }
+            }
+            None => {
+                let next = 1 + tx.query_i64(
+                    &format!(
+                        "SELECT max({}) FROM {}{scope}",
+                        q(&numbered.field),
+                        q(&kind.name)
+                    ),
+                    &scope_params,
+                )?;
+                values.retain(|(c, _)| c != &numbered.field);
+                values.push((numbered.field.clone(), Value::Int(next)));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Creates a record. Its owner must exist and its customer be active (inactive and deleted
     /// customers get no new records); a numbered field gets the next number unless given, and
@@ -169,103 +291,8 @@ impl Store {
             .ok_or_else(|| {
                 StoreError::Invalid(format!("a new {} needs `{}`", kind.name, kind.owner.column))
             })?;
-        let d = db.dialect();
         let id = db.transaction(|tx| {
-            let (customer, status) = owning_customer(model, tx, kind, owner_id)?;
-            if status != "active" {
-                return Err(StoreError::Refused(format!(
-                    "customer {customer} is {status}: it cannot be given a new {}",
-                    kind.name
-                )));
-            }
-            for link in &kind.links {
-                if let Some(target) = values
-                    .iter()
-                    .find(|(c, _)| c == &link.column)
-                    .and_then(|(_, v)| v.as_i64())
-                {
-                    let status = tx.query_value(
-                        &format!(
-                            "SELECT {} FROM {} WHERE id = {}",
-                            if link.target == Target::Customer {
-                                "status"
-                            } else {
-                                "'active'"
-                            },
-                            q(link.target.table()),
-                            ph(d, 1)
-                        ),
-                        &[Value::Int(target)],
-                        FieldType::Text,
-                    )?;
-                    match status.as_ref().and_then(Value::as_str) {
-                        None => {
-                            return Err(StoreError::NotFound(format!(
-                                "`{}`: there is no {} {target}",
-                                link.column,
-                                link.target.table()
-                            )))
-                        }
-                        Some("deleted") => {
-                            return Err(StoreError::Refused(format!(
-                                "`{}`: customer {target} is deleted",
-                                link.column
-                            )))
-                        }
-                        Some(_) => {}
-                    }
-                }
-            }
-            if let Some(numbered) = &kind.numbered {
-                let scope = if numbered.per_owner {
-                    format!(" WHERE {} = {}", q(&kind.owner.column), ph(d, 1))
-                } else {
-                    String::new()
-                };
-                let scope_params: Vec<Value> = if numbered.per_owner {
-                    vec![Value::Int(owner_id)]
-                } else {
-                    vec![]
-                };
-                let given = values
-                    .iter()
-                    .find(|(c, _)| c == &numbered.field)
-                    .map(|(_, v)| v.clone());
-                match given.as_ref().and_then(Value::as_i64) {
-                    Some(n) => {
-                        let sep = if scope.is_empty() { " WHERE" } else { " AND" };
-                        let mut p = scope_params.clone();
-                        p.push(Value::Int(n));
-                        let used = tx.query_i64(
-                            &format!(
-                                "SELECT count(*) FROM {}{scope}{sep} {} = {}",
-                                q(&kind.name),
-                                q(&numbered.field),
-                                ph(d, p.len())
-                            ),
-                            &p,
-                        )?;
-                        if used > 0 {
-                            return Err(StoreError::Refused(format!(
-                                "{} number {n} is in use",
-                                kind.name
-                            )));
-                        }
-                    }
-                    None => {
-                        let next = 1 + tx.query_i64(
-                            &format!(
-                                "SELECT max({}) FROM {}{scope}",
-                                q(&numbered.field),
-                                q(&kind.name)
-                            ),
-                            &scope_params,
-                        )?;
-                        values.retain(|(c, _)| c != &numbered.field);
-                        values.push((numbered.field.clone(), Value::Int(next)));
-                    }
-                }
-            }
+            check_record(model, tx, kind, &mut values, owner_id, None)?;
             insert_returning_id(tx, &kind.name, &values)
         })?;
         self.record(kind_name, id)
@@ -348,28 +375,39 @@ impl Store {
         id: i64,
         cells: &[(String, String)],
     ) -> Result<Record, StoreError> {
-        self.record(kind_name, id)?;
+        let current = self.record(kind_name, id)?;
         let (model, db) = self.parts();
         let kind = kind(model, kind_name)?;
-        let values = parse_cells(kind, cells)?;
+        let mut values = parse_cells(kind, cells)?;
         if values.is_empty() {
-            return self.record(kind_name, id);
+            return Ok(current);
         }
-        let d = db.dialect();
-        let assigns: Vec<String> = values
+        let owner_id = values
             .iter()
-            .enumerate()
-            .map(|(i, (c, _))| format!("{} = {}", q(c), ph(d, i + 1)))
-            .collect();
-        let mut params: Vec<Value> = values.into_iter().map(|(_, v)| v).collect();
-        params.push(Value::Int(id));
-        let sql = format!(
-            "UPDATE {} SET {} WHERE id = {}",
-            q(&kind.name),
-            assigns.join(", "),
-            ph(d, params.len())
-        );
-        db.transaction(|tx| tx.execute(&sql, &params))?;
+            .find(|(c, _)| c == &kind.owner.column)
+            .and_then(|(_, v)| v.as_i64())
+            .or_else(|| current.values.get(&kind.owner.column)?.as_i64())
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("a {} needs `{}`", kind.name, kind.owner.column))
+            })?;
+        let d = db.dialect();
+        db.transaction(|tx| {
+            check_record(model, tx, kind, &mut values, owner_id, Some(id))?;
+            let assigns: Vec<String> = values
+                .iter()
+                .enumerate()
+                .map(|(i, (c, _))| format!("{} = {}", q(c), ph(d, i + 1)))
+                .collect();
+            let mut params: Vec<Value> = values.into_iter().map(|(_, v)| v).collect();
+            params.push(Value::Int(id));
+            let sql = format!(
+                "UPDATE {} SET {} WHERE id = {}",
+                q(&kind.name),
+                assigns.join(", "),
+                ph(d, params.len())
+            );
+            tx.execute(&sql, &params)
+        })?;
         self.record(kind_name, id)
     }
 }

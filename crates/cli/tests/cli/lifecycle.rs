@@ -331,6 +331,15 @@ conformance!(
             .ok()
             .json();
         assert_eq!(done["deleted"], 3);
+        let audit = cli.run(&["audit", "--customer", &c, "--json"]).ok().json();
+        let entry = &audit[0];
+        assert_eq!(entry["operation"], "delete-records");
+        assert_eq!(
+            entry["customer_name"], "Ann",
+            "whose records they were: {entry}"
+        );
+        assert!(entry["customer_number"].is_string(), "{entry}");
+        assert_eq!(entry["details"]["deleted"], serde_json::json!([1, 2, 3]));
         let r = cli.run(&["records", "delete", "process", "--invoice", "3"]);
         assert_eq!(r.code, 2, "{}", r.stderr);
     }
@@ -373,6 +382,14 @@ conformance!(
         cli.run(&["reactivate", &id, "--as", "max"]).ok();
         let r = cli.run(&["users", "add", "eve", "--role", "admin", "--as", "max"]);
         assert_eq!(r.code, 1, "only admins manage users");
+        let r = cli.run(&["audit", "--as", "cleo"]);
+        assert_eq!(r.code, 1, "the audit log is for managers: {}", r.stderr);
+        assert!(
+            r.stderr.contains("cleo (clerk) may not audit"),
+            "{}",
+            r.stderr
+        );
+        cli.run(&["audit", "verify", "--as", "max"]).ok();
         let r = cli.run(&["stats", "--as", "nobody"]);
         let r2 = cli.run(&["delete", &id, "--as", "nobody"]);
         assert_eq!((r.code, r2.code), (1, 1), "an unknown user may do nothing");

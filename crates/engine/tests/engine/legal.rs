@@ -169,6 +169,67 @@ conformance!(
                 .as_deref(),
             Some("already deactivated")
         );
+        let err = admin(&mut s)
+            .deactivate(&[10], &DeactivateOptions::default(), false)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("needs a reason")
+                && err
+                    .to_string()
+                    .contains("Relationship ended, Deceased, Moved away"),
+            "{err}"
+        );
+        assert_eq!(status(&mut s, 10).as_deref(), Some("active"));
+    }
+);
+
+conformance!(
+    open_advances_and_movable_properties_block_with_their_sums,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "legal",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n1,K1,person,Al,active\n2,K2,person,Bea,active\n",
+                ),
+                (
+                    "advance.csv",
+                    "id,customer_id,amount,settled\n1,1,1000,0\n2,1,2500,0\n3,1,700,1\n4,2,100,1\n",
+                ),
+                (
+                    "property.csv",
+                    "id,customer_id,description,value,returned\n1,1,Painting,50000,0\n2,2,Car,9000,1\n",
+                ),
+            ],
+        );
+        let plan = admin(&mut s)
+            .deactivate(&[1, 2], &opts("Moved away", None), false)
+            .unwrap();
+        let b = &plan.customers.iter().find(|c| c.id == 1).unwrap().blockers;
+        let got: Vec<_> = b
+            .iter()
+            .map(|b| (b.rule.as_str(), b.count, b.amount))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("open-advances", 2, Some(3500)),
+                ("movable-properties", 1, Some(50000))
+            ]
+        );
+        assert_eq!(
+            outcome(&plan, 2),
+            Outcome::Proceeds,
+            "settled and returned do not block"
+        );
+        let json = plan.to_json();
+        assert_eq!(
+            json["blocked_by_rule"]["active-matters"], 0,
+            "every rule is listed"
+        );
+        assert_eq!(json["blocked_by_rule"]["open-advances"], 1);
     }
 );
 
@@ -258,16 +319,17 @@ fn moving() -> Vec<(&'static str, &'static str)> {
 4,K4,company,Subsidiary,,1,active\n\
 5,K5,person,Typo Person,,,active\n\
 6,K6,person,Empty Person,,,active\n\
-7,K7,person,Gone,,,active\n",
+7,K7,person,Gone,,,active\n\
+8,K8,person,Owes Money,,,active\n",
         ),
         (
             "matter.csv",
-            "id,customer_id,title,status\n1,1,Lease,closed\n2,5,Will,closed\n",
+            "id,customer_id,title,status\n1,1,Lease,closed\n2,5,Will,closed\n3,8,Claim,closed\n",
         ),
         ("note.csv", "id,customer_id,body\n1,1,hello\n"),
         (
             "invoice.csv",
-            "id,customer_id,number,total,balance,issued_on\n1,5,1,100,0,2024-01-01\n",
+            "id,customer_id,number,total,balance,issued_on\n1,5,1,100,0,2024-01-01\n2,8,2,900,900,2024-01-01\n",
         ),
     ]
 }
@@ -329,6 +391,22 @@ conformance!(
         assert_eq!(outcome(&plain, 1), Outcome::Blocked);
         let err = admin(&mut s).delete_moving(7, 6, false).unwrap_err();
         assert!(err.to_string().contains("no customer with id 6"), "{err}");
+        // Neither erased nor deactivated (an open invoice blocks): nothing moves at all.
+        let plan = admin(&mut s).delete_moving(8, 2, false).unwrap();
+        let c = &plan.customers[0];
+        assert_eq!(c.outcome, Outcome::Blocked);
+        assert_eq!(c.blockers[0].rule, "open-invoices");
+        assert!(
+            c.why.as_deref().unwrap().starts_with("cannot be deleted"),
+            "{:?}",
+            c.why
+        );
+        assert_eq!(status(&mut s, 8).as_deref(), Some("active"));
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM matter WHERE customer_id = 8"),
+            1,
+            "the matter did not move"
+        );
     }
 );
 
@@ -351,12 +429,45 @@ conformance!(
             err.to_string().contains("`invoice` is not a transferable"),
             "{err}"
         );
-        let merged = admin(&mut s).merge(5, 2, false).unwrap();
+        // Only the kinds asked for move; contacts stay linked to the source.
+        let plan = admin(&mut s)
+            .transfer(1, 2, Some(&["note".to_string()]), false)
+            .unwrap();
+        assert_eq!(plan.effects["note"]["moved"], 1);
+        assert!(
+            plan.customers[0]
+                .why
+                .as_deref()
+                .unwrap()
+                .contains("1 matter (not chosen)"),
+            "{:?}",
+            plan.customers[0].why
+        );
+        assert_eq!(
+            s.customer(3).unwrap().fields["company_id"],
+            serde_json::json!(1)
+        );
+        let err = admin(&mut s).merge(5, 2, false).unwrap_err();
+        assert!(
+            err.to_string().contains("only duplicates of one kind"),
+            "{err}"
+        );
+        let merged = admin(&mut s).merge(5, 7, false).unwrap();
         assert_eq!(merged.to_json()["merged"], 1);
         assert_eq!(status(&mut s, 5), None);
         assert_eq!(
-            count(&mut s, "SELECT count(*) FROM invoice WHERE customer_id = 2"),
+            count(&mut s, "SELECT count(*) FROM invoice WHERE customer_id = 7"),
             1
+        );
+        // A target linked to its duplicate is not left pointing at itself or at nothing.
+        s.update_customer(4, &[("parent_id".into(), "1".into())])
+            .unwrap();
+        s.update_customer(1, &[("parent_id".into(), "4".into())])
+            .unwrap();
+        admin(&mut s).merge(1, 4, false).unwrap();
+        assert_eq!(
+            s.customer(4).unwrap().fields["parent_id"],
+            serde_json::Value::Null
         );
         let err = admin(&mut s).merge(2, 2, false).unwrap_err();
         assert!(err.to_string().contains("itself"), "{err}");

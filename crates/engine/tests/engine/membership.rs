@@ -11,8 +11,10 @@ const CUSTOMERS: &str = "id,number,kind,name,company_id,bill_to_id,status,email,
 5,M5,person,Di Paid,,,deleted,,2020-01-01 00:00:00\n\
 6,M6,person,Ed Subs,,,deleted,,2020-01-01 00:00:00\n\
 7,M7,person,Fay Ref,,,deleted,,2020-01-01 00:00:00\n\
+8,M8,company,Gus Co,,,deleted,,2020-01-01 00:00:00\n\
 110,M110,company,Billed Co,,110,deleted,,2020-01-01 00:00:00\n\
 200,M200,person,Active Pat,,,active,,2020-01-01 00:00:00\n\
+201,M201,person,Active Hal,,8,active,,2020-01-01 00:00:00\n\
 300,M300,company,Chain Top,,,deleted,,2020-01-01 00:00:00\n\
 301,M301,person,Chain Mid,300,,deleted,,2020-01-01 00:00:00\n\
 302,M302,person,Chain Low,,301,deleted,,2020-01-01 00:00:00\n";
@@ -27,7 +29,7 @@ fn data() -> Vec<(&'static str, &'static str)> {
         ("address.csv", "id,customer_id,line1,city\n1,3,1 Main St,Springfield\n"),
         ("note.csv", "id,customer_id,body\n1,3,hello\n"),
         ("cert_register.csv", "id,customer_id,bill_to_id\n1,200,110\n2,110,110\n3,3,3\n"),
-        ("order.csv", "id,customer_id,stage,total\n1,4,OPEN,1250\n2,3,CLOSED,500\n3,3,COMPLETED,100\n4,302,OPEN,10\n"),
+        ("order.csv", "id,customer_id,stage,total\n1,4,OPEN,1250\n2,3,CLOSED,500\n3,3,COMPLETED,100\n4,302,OPEN,10\n5,8,PENDING,20\n"),
     ]
 }
 
@@ -37,7 +39,7 @@ conformance!(
         let mut s = setup(&db, "membership", &data());
         let plan = admin(&mut s).purge(false).unwrap();
         let json = plan.to_json();
-        assert_eq!(json["candidates"], 11);
+        assert_eq!(json["candidates"], 12);
         // Blocked by rules.
         assert_eq!(rules(&plan, 4), ["open-orders"]);
         assert_eq!(rules(&plan, 5), ["unpaid-invoices"]);
@@ -54,10 +56,12 @@ conformance!(
             assert_eq!(outcome(&plan, id), Outcome::Proceeds, "{id}");
             assert_eq!(status(&mut s, id), None, "{id} erased");
         }
+        // 8 has an open order and is 201's bill-to: it counts under the rule only.
+        assert_eq!(rules(&plan, 8), ["open-orders"]);
         assert_eq!(json["purged"], 3);
-        assert_eq!(json["blocked"], 8);
+        assert_eq!(json["blocked"], 9);
         assert_eq!(json["blocked_by_rule"]["orphan"], 3);
-        assert_eq!(json["blocked_by_rule"]["open-orders"], 2);
+        assert_eq!(json["blocked_by_rule"]["open-orders"], 3);
         // History stays with the link cleared; the rest goes.
         assert_eq!(
             count(
@@ -98,7 +102,7 @@ conformance!(
                 &mut s,
                 "SELECT count(*) FROM customers WHERE status = 'deleted'"
             ),
-            8
+            9
         );
     }
 );
@@ -201,5 +205,5 @@ conformance!(only_roles_the_model_allows_may_purge, |db: TestDb| {
             .contains("may not purge; the model allows it to: admin"),
         "{err}"
     );
-    assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 12);
+    assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 14);
 });

@@ -99,6 +99,17 @@ conformance!(
                 ),
             ],
         );
+        let other = s
+            .create_customer(offboard_store::customers::NewCustomer {
+                kind: "company".into(),
+                name: "Other".into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .id;
+        let moved = s
+            .create_record("quote", &[("customer_id".into(), other.to_string())])
+            .unwrap();
         let plan = as_role(&mut s, Role::Clerk).delete(&[1], false).unwrap();
         assert_eq!(outcome(&plan, 1), Outcome::Proceeds);
         assert_eq!(status(&mut s, 1).as_deref(), Some("deactivated"));
@@ -115,6 +126,55 @@ conformance!(
                 .contains("deactivated: it cannot be given a new quote"),
             "{err}"
         );
+        let err = s
+            .create_record(
+                "sales_order",
+                &[
+                    ("customer_id".into(), "1".into()),
+                    ("stage".into(), "open".into()),
+                ],
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("deactivated: it cannot be given a new sales_order"),
+            "{err}"
+        );
+        // Nor by editing: a quote moved onto it is refused; its old quote stays editable.
+        let err = s
+            .update_record("quote", moved.id, &[("customer_id".into(), "1".into())])
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("deactivated: it cannot be given a new quote"),
+            "{err}"
+        );
+        s.update_record("quote", 1, &[("total".into(), "600".into())])
+            .unwrap();
+        let err = s
+            .update_record("quote", moved.id, &[("number".into(), "1".into())])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("quote number 1 is in use"),
+            "{err}"
+        );
+        s.update_record("quote", 1, &[("number".into(), "1".into())])
+            .unwrap();
+        // Hidden from the default (active) list, shown with "all".
+        let listed = |s: &mut offboard_store::Store, view| {
+            let mut ids = Vec::new();
+            s.list_customers(
+                &offboard_store::customers::ListQuery::view(view),
+                &mut |c| {
+                    ids.push(c.id);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            ids
+        };
+        assert_eq!(listed(&mut s, offboard_model::model::View::Active), [other]);
+        assert_eq!(listed(&mut s, offboard_model::model::View::All), [1, other]);
         let err = as_role(&mut s, Role::Clerk)
             .reactivate(&[1], false)
             .unwrap_err();
