@@ -282,10 +282,9 @@ fn demo(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 
 fn import(g: &Global, dir: &Path) -> anyhow::Result<()> {
     let mut store = open(g)?;
-    authorize(g, &mut store, Operation::Import)?;
     let mut last = String::new();
     let quiet = g.json;
-    let report = store.import_dir(dir, &mut |table, rows| {
+    let report = engine(g, &mut store)?.import_dir(dir, &mut |table, rows| {
         if !quiet {
             let mut err = std::io::stderr().lock();
             if table != last {
@@ -467,7 +466,7 @@ fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
             email,
             set,
         } => {
-            let c = store.create_customer(NewCustomer {
+            let c = engine(g, &mut store)?.create_customer(NewCustomer {
                 kind,
                 name,
                 number,
@@ -478,7 +477,7 @@ fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
         }
         CustomersCmd::Edit { customer, set } => {
             let id = find_customer(&mut store, &customer)?.id;
-            let c = store.update_customer(id, &parse_sets(&set)?)?;
+            let c = engine(g, &mut store)?.update_customer(id, &parse_sets(&set)?)?;
             print_customer(g, &c)
         }
     }
@@ -566,9 +565,13 @@ fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
     }
     let record = match cmd {
         RecordsCmd::Delete { kind, args } => return delete_records(g, &mut store, &kind, &args),
-        RecordsCmd::Add { kind, set } => store.create_record(&kind, &parse_sets(&set)?)?,
+        RecordsCmd::Add { kind, set } => {
+            engine(g, &mut store)?.create_record(&kind, &parse_sets(&set)?)?
+        }
         RecordsCmd::Show { kind, id } => store.record(&kind, id)?,
-        RecordsCmd::Edit { kind, id, set } => store.update_record(&kind, id, &parse_sets(&set)?)?,
+        RecordsCmd::Edit { kind, id, set } => {
+            engine(g, &mut store)?.update_record(&kind, id, &parse_sets(&set)?)?
+        }
         RecordsCmd::List {
             kind,
             customer,
@@ -956,6 +959,13 @@ fn delete_records(
     Ok(())
 }
 
+/// The engine acting for the command's user: changes go through it, permission-checked and
+/// audited.
+fn engine<'s>(g: &Global, store: &'s mut Store) -> anyhow::Result<Engine<'s>> {
+    let me = actor(g, store)?;
+    Ok(Engine::new(store, me))
+}
+
 /// Checks that the acting user may run `op`.
 fn authorize(g: &Global, store: &mut Store, op: Operation) -> anyhow::Result<()> {
     let me = actor(g, store)?;
@@ -984,8 +994,8 @@ fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::Users)?;
     let list = match cmd {
-        UsersCmd::Add { name, role } => vec![store.add_user(&name, &role)?],
-        UsersCmd::Role { name, role } => vec![store.set_role(&name, &role)?],
+        UsersCmd::Add { name, role } => vec![engine(g, &mut store)?.add_user(&name, &role)?],
+        UsersCmd::Role { name, role } => vec![engine(g, &mut store)?.set_role(&name, &role)?],
         UsersCmd::List => store.users()?,
     };
     if g.json {

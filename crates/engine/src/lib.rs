@@ -9,6 +9,7 @@
 
 pub mod audit;
 mod blockers;
+mod edits;
 mod moves;
 mod ops;
 pub mod plan;

@@ -240,13 +240,9 @@ pub(crate) fn run_with<T>(
     if !dry_run {
         return Ok(db.transaction(f)?);
     }
-    let begin = match db.dialect() {
-        Dialect::Sqlite => "BEGIN IMMEDIATE",
-        Dialect::Postgres => "BEGIN",
-    };
-    db.batch(begin)?;
+    db.begin()?;
     let result = f(db);
-    db.batch("ROLLBACK")?;
+    db.rollback()?;
     Ok(result?)
 }
 

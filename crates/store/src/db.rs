@@ -29,6 +29,8 @@ pub trait Db: Send {
         types: &[FieldType],
         each: &mut dyn FnMut(Vec<Value>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// How deep in transactions the connection is (0: none; more: savepoints inside one).
+    fn depth(&mut self) -> &mut u32;
     /// Starts loading rows into `table`'s `columns` (inside the current transaction).
     fn bulk<'a>(
         &'a mut self,
@@ -75,24 +77,68 @@ impl dyn Db + '_ {
             .unwrap_or(0))
     }
 
-    /// Runs `f` in a transaction: committed when it returns `Ok`, rolled back otherwise.
+    /// Starts a transaction, or a savepoint inside the current one: a store method called
+    /// inside an engine's transaction (a change and its audit entry) nests instead of failing.
+    pub fn begin(&mut self) -> Result<(), StoreError> {
+        let depth = *self.depth();
+        let sql = match (depth, self.dialect()) {
+            (0, Dialect::Sqlite) => "BEGIN IMMEDIATE".to_string(),
+            (0, Dialect::Postgres) => "BEGIN".to_string(),
+            (n, _) => format!("SAVEPOINT offboard_{n}"),
+        };
+        self.batch(&sql)?;
+        *self.depth() += 1;
+        Ok(())
+    }
+
+    /// Commits what [`begin`](Self::begin) started (releases the savepoint). A failed commit
+    /// rolls back, so the connection is never left inside a transaction.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        let depth = self.depth().saturating_sub(1);
+        if depth > 0 {
+            *self.depth() = depth;
+            return self.batch(&format!("RELEASE SAVEPOINT offboard_{depth}"));
+        }
+        match self.batch("COMMIT") {
+            Ok(()) => {
+                *self.depth() = 0;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Undoes what [`begin`](Self::begin) started.
+    pub fn rollback(&mut self) -> Result<(), StoreError> {
+        let depth = self.depth().saturating_sub(1);
+        *self.depth() = depth;
+        if depth > 0 {
+            self.batch(&format!(
+                "ROLLBACK TO SAVEPOINT offboard_{depth}; RELEASE SAVEPOINT offboard_{depth}"
+            ))
+        } else {
+            self.batch("ROLLBACK")
+        }
+    }
+
+    /// Runs `f` in a transaction (a savepoint when one is open): committed when it returns
+    /// `Ok`, rolled back otherwise.
     pub fn transaction<T>(
         &mut self,
         f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let begin = match self.dialect() {
-            Dialect::Sqlite => "BEGIN IMMEDIATE",
-            Dialect::Postgres => "BEGIN",
-        };
-        self.batch(begin)?;
+        self.begin()?;
         match f(self) {
             Ok(v) => {
-                self.batch("COMMIT")?;
+                self.commit()?;
                 Ok(v)
             }
             Err(e) => {
                 // The rollback's own failure would hide the error that caused it.
-                let _ = self.batch("ROLLBACK");
+                let _ = self.rollback();
                 Err(e)
             }
         }

@@ -105,6 +105,9 @@ struct FilePlan {
     was_empty: bool,
 }
 
+/// What runs inside an import's transaction, after the rows are loaded and before it commits.
+pub type BeforeCommit<'a> = dyn FnMut(&mut dyn Db, &[TableReport]) -> Result<(), StoreError> + 'a;
+
 const STATUSES: [&str; 3] = ["active", "deactivated", "deleted"];
 
 impl Store {
@@ -113,6 +116,17 @@ impl Store {
         &mut self,
         dir: &Path,
         progress: &mut dyn FnMut(&str, u64),
+    ) -> Result<ImportReport, StoreError> {
+        self.import_dir_then(dir, progress, &mut |_, _| Ok(()))
+    }
+
+    /// [`import_dir`](Self::import_dir), calling `then` with what was loaded inside the
+    /// import's transaction, before it commits (the engine writes its audit entry there).
+    pub fn import_dir_then(
+        &mut self,
+        dir: &Path,
+        progress: &mut dyn FnMut(&str, u64),
+        then: &mut BeforeCommit<'_>,
     ) -> Result<ImportReport, StoreError> {
         let started = Instant::now();
         let model = self.shared_model();
@@ -139,7 +153,11 @@ impl Store {
             db.batch("PRAGMA foreign_keys = OFF")?;
         }
         // Header problems do not stop the rows from being checked: the user sees everything.
-        let result = db.transaction(|tx| load(&model, tx, &plans, problems, progress));
+        let result = db.transaction(|tx| {
+            let tables = load(&model, tx, &plans, problems, progress)?;
+            then(tx, &tables)?;
+            Ok(tables)
+        });
         if d == Dialect::Sqlite {
             db.batch("PRAGMA foreign_keys = ON")?;
         }

@@ -124,4 +124,24 @@ impl Store {
     pub fn parts(&mut self) -> (&Model, &mut dyn Db) {
         (&self.model, self.db.as_mut())
     }
+
+    /// Runs `f` in one transaction: the store's own methods called inside it nest (as
+    /// savepoints), so a change and what the engine writes about it commit together or not at
+    /// all.
+    pub fn atomically<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.db().begin()?;
+        match f(self) {
+            Ok(v) => {
+                self.db().commit()?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.db().rollback();
+                Err(e)
+            }
+        }
+    }
 }

@@ -20,13 +20,14 @@ const PG_EPOCH_SECS: i64 = 946_684_800;
 
 pub struct PgDb {
     client: Client,
+    depth: u32,
 }
 
 impl PgDb {
     pub fn connect(url: &str) -> Result<PgDb, StoreError> {
         let mut client = Client::connect(url, NoTls)?;
         client.batch_execute("SET client_min_messages = WARNING")?;
-        Ok(PgDb { client })
+        Ok(PgDb { client, depth: 0 })
     }
 }
 
@@ -141,6 +142,10 @@ impl Db for PgDb {
             each(out)?;
         }
         Ok(())
+    }
+
+    fn depth(&mut self) -> &mut u32 {
+        &mut self.depth
     }
 
     fn bulk<'a>(

@@ -319,6 +319,20 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("there is no {kind_name} with id {id}")))
     }
 
+    /// The customer a record belongs to (along its owner chain), if it has one.
+    pub fn record_customer(&mut self, kind_name: &str, id: i64) -> Result<Option<i64>, StoreError> {
+        let (model, db) = self.parts();
+        let kind = kind(model, kind_name)?;
+        let (from, cust) = customer_path(model, kind);
+        let sql = format!(
+            "SELECT {cust} FROM {from} WHERE r.id = {}",
+            ph(db.dialect(), 1)
+        );
+        Ok(db
+            .query_value(&sql, &[Value::Int(id)], FieldType::Int)?
+            .and_then(|v| v.as_i64()))
+    }
+
     /// Records of a kind that belong to customer `customer_id` (along the owner chain), in id
     /// order, at most `limit` (all when `None`).
     pub fn customer_records(

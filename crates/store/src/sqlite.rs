@@ -12,6 +12,7 @@ use crate::error::StoreError;
 
 pub struct SqliteDb {
     conn: Connection,
+    depth: u32,
 }
 
 impl SqliteDb {
@@ -28,7 +29,7 @@ impl SqliteDb {
              PRAGMA temp_store = MEMORY;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(SqliteDb { conn })
+        Ok(SqliteDb { conn, depth: 0 })
     }
 }
 
@@ -100,6 +101,10 @@ impl Db for SqliteDb {
             each(out)?;
         }
         Ok(())
+    }
+
+    fn depth(&mut self) -> &mut u32 {
+        &mut self.depth
     }
 
     fn bulk<'a>(

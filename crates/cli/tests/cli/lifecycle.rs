@@ -44,10 +44,17 @@ conformance!(
             before["customers"]["deleted"].as_i64().unwrap() - done["purged"].as_i64().unwrap()
         );
         let audit = cli.run(&["audit", "--limit", "0", "--json"]).ok().json();
+        let ops: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["operation"].as_str().unwrap())
+            .collect();
         assert_eq!(
-            audit.as_array().unwrap().len() as i64,
+            ops.iter().filter(|o| **o == "purge").count() as i64,
             done["purged"].as_i64().unwrap()
         );
+        assert_eq!(ops.last(), Some(&"import"), "the import is in the log too");
         assert!(cli
             .run(&["audit", "verify"])
             .ok()
@@ -455,4 +462,84 @@ conformance!(a_viewer_may_look_but_not_change, |db: TestDb| {
         !cli.dir.join("out").exists(),
         "a refused export writes nothing"
     );
+});
+
+conformance!(every_change_is_in_the_audit_log, |db: TestDb| {
+    let cli = Cli::new(&db);
+    cli.run(&["init", "--preset", "services"]).ok();
+    let id = cli
+        .run(&[
+            "customers",
+            "add",
+            "--kind",
+            "person",
+            "--name",
+            "Ann",
+            "--json",
+        ])
+        .ok()
+        .json()["id"]
+        .to_string();
+    cli.run(&[
+        "customers",
+        "edit",
+        &id,
+        "--set",
+        "name=Ann Lee",
+        "--set",
+        "phone=555",
+    ])
+    .ok();
+    let note = cli
+        .run(&[
+            "records",
+            "add",
+            "note",
+            "--set",
+            &format!("customer_id={id}"),
+            "--set",
+            "body=hi",
+            "--json",
+        ])
+        .ok()
+        .json()["id"]
+        .to_string();
+    cli.run(&["records", "edit", "note", &note, "--set", "body=hello"])
+        .ok();
+    cli.run(&["users", "add", "cleo", "--role", "clerk"]).ok();
+    let log = cli.run(&["audit", "--limit", "0", "--json"]).ok().json();
+    let log = log.as_array().unwrap();
+    let ops: Vec<&str> = log
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ops,
+        ["add-user", "edit-record", "create-record", "edit", "create"]
+    );
+    let edit = &log[3];
+    assert_eq!(edit["customer_name"], "Ann", "the name as it was: {edit}");
+    assert_eq!(
+        edit["details"]["changed"]["name"],
+        serde_json::json!(["Ann", "Ann Lee"])
+    );
+    assert_eq!(
+        edit["details"]["changed"]["phone"],
+        serde_json::json!([null, "555"])
+    );
+    assert_eq!(log[1]["customer_name"], "Ann Lee");
+    assert_eq!(
+        log[1]["details"]["changed"]["body"],
+        serde_json::json!(["hi", "hello"])
+    );
+    assert!(cli
+        .run(&["audit", "verify"])
+        .ok()
+        .stdout
+        .contains("chain intact"));
+    // A refused change writes nothing, to the data or the log.
+    let r = cli.run(&["customers", "edit", &id, "--set", "kind=robot"]);
+    assert_eq!(r.code, 1);
+    let after = cli.run(&["audit", "--limit", "0", "--json"]).ok().json();
+    assert_eq!(after.as_array().unwrap().len(), 5);
 });

@@ -123,3 +123,34 @@ conformance!(
         }
     }
 );
+
+conformance!(
+    a_refused_change_undoes_itself_and_its_audit_entry_and_the_next_one_works,
+    |db: TestDb| {
+        use offboard_store::customers::NewCustomer;
+        let mut s = setup(&db, "services", &[]);
+        let person = |name: &str, kind: &str| NewCustomer {
+            kind: kind.into(),
+            name: name.into(),
+            ..Default::default()
+        };
+        let mut e = admin(&mut s);
+        let c = e.create_customer(person("Ann", "person")).unwrap();
+        let err = e
+            .update_customer(c.id, &[("kind".into(), "robot".into())])
+            .unwrap_err();
+        assert!(err.to_string().contains("robot"), "{err}");
+        assert!(e.create_customer(person("Rob", "robot")).is_err());
+        // The same connection goes on: no transaction was left open.
+        e.update_customer(c.id, &[("name".into(), "Bo".into())])
+            .unwrap();
+        assert_eq!(s.customer(c.id).unwrap().name, "Bo");
+        let log = offboard_engine::audit::list(s.db(), None, None).unwrap();
+        assert_eq!(log.len(), 2, "one entry per change that happened");
+        assert!(offboard_engine::audit::verify(s.db()).unwrap().ok);
+        let viewer = as_role(&mut s, offboard_model::model::Role::Viewer)
+            .create_customer(person("Cy", "person"))
+            .unwrap_err();
+        assert!(viewer.to_string().contains("may not edit"), "{viewer}");
+    }
+);

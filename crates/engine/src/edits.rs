@@ -1,0 +1,189 @@
+//! Changes outside the lifecycle — customers and records added or edited, imports, users and
+//! roles — permission-checked for the actor and written to the audit log in the same
+//! transaction as the change, so the log holds every change or the change did not happen.
+
+use std::path::Path;
+
+use serde_json::{json, Map, Value as Json};
+
+use offboard_model::model::Operation;
+use offboard_store::customers::{Customer, NewCustomer};
+use offboard_store::import::ImportReport;
+use offboard_store::records::Record;
+use offboard_store::users::User;
+use offboard_store::Store;
+
+use crate::audit::{self, NewEntry};
+use crate::{Engine, EngineError};
+
+/// `{"field": [before, after]}` for the fields that changed.
+fn changes(before: &Json, after: &Json) -> Json {
+    let mut out = Map::new();
+    if let (Some(b), Some(a)) = (before.as_object(), after.as_object()) {
+        for (k, new) in a {
+            let old = b.get(k).cloned().unwrap_or(Json::Null);
+            if &old != new {
+                out.insert(k.clone(), json!([old, new]));
+            }
+        }
+    }
+    Json::Object(out)
+}
+
+fn as_json<T: serde::Serialize>(v: &T) -> Json {
+    serde_json::to_value(v).unwrap_or(Json::Null)
+}
+
+/// The audit entry of a change to a customer, with its number and name as they were.
+fn about(c: &Customer, details: Json) -> NewEntry {
+    NewEntry::customer(c.id, &c.number, &c.name, None, details)
+}
+
+/// An entry about a record: under its customer (number and name as they are now).
+fn about_record(store: &mut Store, r: &Record, what: &str, details: Json) -> NewEntry {
+    let customer = store
+        .record_customer(&r.kind, r.id)
+        .ok()
+        .flatten()
+        .and_then(|id| store.find_customer(id).ok().flatten());
+    let details = json!({ "kind": r.kind, "id": r.id, what: details });
+    match customer {
+        Some(c) => about(&c, details),
+        None => NewEntry {
+            customer_id: None,
+            customer_number: None,
+            customer_name: None,
+            reason: None,
+            details,
+        },
+    }
+}
+
+impl Engine<'_> {
+    /// Adds a customer (permission `edit`).
+    pub fn create_customer(&mut self, new: NewCustomer) -> Result<Customer, EngineError> {
+        self.allow(Operation::Edit)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let c = s.create_customer(new)?;
+            let entry = about(&c, json!({ "created": as_json(&c) }));
+            audit::append(s.db(), &actor, "create", &[entry])?;
+            Ok(c)
+        })
+    }
+
+    /// Changes a customer's fields (permission `edit`); the audit entry lists each field's
+    /// value before and after.
+    pub fn update_customer(
+        &mut self,
+        id: i64,
+        cells: &[(String, String)],
+    ) -> Result<Customer, EngineError> {
+        self.allow(Operation::Edit)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let before = s.customer(id)?;
+            let after = s.update_customer(id, cells)?;
+            let entry = about(
+                &before,
+                json!({ "changed": changes(&as_json(&before), &as_json(&after)) }),
+            );
+            audit::append(s.db(), &actor, "edit", &[entry])?;
+            Ok(after)
+        })
+    }
+
+    /// Adds a record (permission `edit`).
+    pub fn create_record(
+        &mut self,
+        kind: &str,
+        cells: &[(String, String)],
+    ) -> Result<Record, EngineError> {
+        self.allow(Operation::Edit)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let r = s.create_record(kind, cells)?;
+            let entry = about_record(s, &r, "created", as_json(&r.values));
+            audit::append(s.db(), &actor, "create-record", &[entry])?;
+            Ok(r)
+        })
+    }
+
+    /// Changes a record's fields (permission `edit`).
+    pub fn update_record(
+        &mut self,
+        kind: &str,
+        id: i64,
+        cells: &[(String, String)],
+    ) -> Result<Record, EngineError> {
+        self.allow(Operation::Edit)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let before = s.record(kind, id)?;
+            let after = s.update_record(kind, id, cells)?;
+            let diff = changes(&as_json(&before.values), &as_json(&after.values));
+            let entry = about_record(s, &after, "changed", diff);
+            audit::append(s.db(), &actor, "edit-record", &[entry])?;
+            Ok(after)
+        })
+    }
+
+    /// Imports a directory of CSV files (permission `import`), with one audit entry of the
+    /// rows per table, written in the import's transaction.
+    pub fn import_dir(
+        &mut self,
+        dir: &Path,
+        progress: &mut dyn FnMut(&str, u64),
+    ) -> Result<ImportReport, EngineError> {
+        self.allow(Operation::Import)?;
+        let actor = self.actor.name.clone();
+        let from = dir.display().to_string();
+        Ok(self
+            .store
+            .import_dir_then(dir, progress, &mut |db, tables| {
+                let rows: Map<String, Json> = tables
+                    .iter()
+                    .map(|t| (t.table.clone(), json!(t.rows)))
+                    .collect();
+                let entry = NewEntry {
+                    customer_id: None,
+                    customer_number: None,
+                    customer_name: None,
+                    reason: None,
+                    details: json!({ "from": from, "rows": rows }),
+                };
+                audit::append(db, &actor, "import", &[entry])
+            })?)
+    }
+
+    /// Adds a user with a role (permission `users`).
+    pub fn add_user(&mut self, name: &str, role: &str) -> Result<User, EngineError> {
+        self.user_change("add-user", |s| s.add_user(name, role))
+    }
+
+    /// Changes a user's role (permission `users`).
+    pub fn set_role(&mut self, name: &str, role: &str) -> Result<User, EngineError> {
+        self.user_change("set-role", |s| s.set_role(name, role))
+    }
+
+    fn user_change(
+        &mut self,
+        op: &str,
+        f: impl FnOnce(&mut Store) -> Result<User, offboard_store::StoreError>,
+    ) -> Result<User, EngineError> {
+        self.allow(Operation::Users)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let u = f(s)?;
+            let entry = NewEntry {
+                customer_id: None,
+                customer_number: None,
+                customer_name: None,
+                reason: None,
+                details: json!({ "user": u.name, "role": u.role.name() }),
+            };
+            audit::append(s.db(), &actor, op, &[entry])?;
+            Ok(u)
+        })
+    }
+}
