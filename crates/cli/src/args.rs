@@ -179,6 +179,9 @@ pub struct PlanArgs {
     /// Show the plan without changing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// Erase without asking (at a terminal, an erasure shows its plan and asks first).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -65,24 +65,36 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     OpenItems::Complete
                 }
             });
-            lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
-                e.deactivate(
-                    ids,
-                    &DeactivateOptions {
-                        reason: reason.clone(),
-                        open_items,
-                    },
-                    dry,
-                )
-            })
+            lifecycle(
+                g,
+                &customers,
+                Some(&select),
+                plan.dry_run,
+                None,
+                |e, ids, dry| {
+                    e.deactivate(
+                        ids,
+                        &DeactivateOptions {
+                            reason: reason.clone(),
+                            open_items,
+                        },
+                        dry,
+                    )
+                },
+            )
         }
         Command::Reactivate {
             customers,
             select,
             plan,
-        } => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
-            e.reactivate(ids, dry)
-        }),
+        } => lifecycle(
+            g,
+            &customers,
+            Some(&select),
+            plan.dry_run,
+            None,
+            |e, ids, dry| e.reactivate(ids, dry),
+        ),
         Command::Delete {
             customers,
             select,
@@ -98,9 +110,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     Err(Usage("--move-to takes exactly one customer".into()).into())
                 }
             }
-            None => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
-                e.delete(ids, dry)
-            }),
+            None => lifecycle(
+                g,
+                &customers,
+                Some(&select),
+                plan.dry_run,
+                (!plan.yes).then_some("Delete"),
+                |e, ids, dry| e.delete(ids, dry),
+            ),
         },
         Command::Transfer {
             from,
@@ -119,10 +136,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             customers,
             select,
             plan,
-        } => lifecycle(g, &customers, Some(&select), plan.dry_run, |e, ids, dry| {
-            e.undelete(ids, dry)
-        }),
-        Command::Purge { plan } => lifecycle(g, &[], None, plan.dry_run, |e, _, dry| e.purge(dry)),
+        } => lifecycle(
+            g,
+            &customers,
+            Some(&select),
+            plan.dry_run,
+            None,
+            |e, ids, dry| e.undelete(ids, dry),
+        ),
+        Command::Purge { plan } => lifecycle(
+            g,
+            &[],
+            None,
+            plan.dry_run,
+            (!plan.yes).then_some("Erase"),
+            |e, _, dry| e.purge(dry),
+        ),
         Command::Users(cmd) => users(g, cmd),
         Command::Audit {
             cmd,
@@ -651,7 +680,8 @@ fn lifecycle(
     customers: &[String],
     select: Option<&Select>,
     dry_run: bool,
-    op: impl FnOnce(&mut Engine<'_>, &[i64], bool) -> Result<Plan, EngineError>,
+    confirm: Option<&str>,
+    op: impl Fn(&mut Engine<'_>, &[i64], bool) -> Result<Plan, EngineError>,
 ) -> anyhow::Result<()> {
     let mut store = open(g)?;
     let mut ids = Vec::new();
@@ -687,8 +717,25 @@ fn lifecycle(
             .into());
         }
     }
+    // A soft delete goes to the recycle bin and can be undone: only a hard one asks.
+    let hard = store.model().delete == offboard_model::model::DeleteMode::Hard;
+    let confirm = confirm.filter(|w| *w != "Delete" || hard);
     let actor = actor(g, &mut store)?;
     let mut engine = Engine::new(&mut store, actor);
+    if let Some(what) = confirm.filter(|_| !dry_run && asks()) {
+        // An erasure cannot be undone: at a terminal, show the plan and ask first.
+        let plan = op(&mut engine, &ids, true)?;
+        print_plan(g, &plan)?;
+        if plan.done == 0 {
+            return Ok(());
+        }
+        if !yes_to(&format!(
+            "{what} {} customer(s) for good? This cannot be undone. [y/N] ",
+            plan.done
+        ))? {
+            return Err(Refused("nothing was changed".into()).into());
+        }
+    }
     let plan = op(&mut engine, &ids, dry_run)?;
     print_plan(g, &plan)?;
     if plan.blocked > 0 && plan.done == 0 {
@@ -757,7 +804,7 @@ fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
         plan.blocked,
         plan.skipped
     )?;
-    for (rule, n) in &plan.blocked_by_rule {
+    for (rule, n) in plan.blocked_by_rule.iter().filter(|(_, n)| **n > 0) {
         writeln!(out, "  blocked by {rule}: {n}")?;
     }
     for (table, effects) in &plan.effects {
@@ -957,6 +1004,21 @@ fn delete_records(
         .into());
     }
     Ok(())
+}
+
+/// Whether to ask before an erasure: a person at a terminal (not a script, not --json).
+fn asks() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks a yes/no question on the terminal.
+fn yes_to(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// The engine acting for the command's user: changes go through it, permission-checked and
