@@ -2,7 +2,7 @@
 -- (SQLite), with the same durability and erasure as offboard: synchronous=FULL, secure_delete=ON.
 -- The orphan fixpoint is unrolled (six rounds, more than the demo data needs); the audit
 -- entries are written without the hash chain. Compare with `offboard purge` on a copy of the
--- same database: scripts/bench-purge.
+-- same database: scripts/bench-lifecycle.
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
 PRAGMA secure_delete = ON;

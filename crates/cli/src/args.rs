@@ -59,7 +59,8 @@ pub enum Command {
     },
     /// Load CSV files (customers.csv and one <kind>.csv per record kind) from a directory.
     Import { dir: PathBuf },
-    /// Write every table as CSV, in the shape `offboard import` reads.
+    /// Write every table as CSV into a directory, in the shape `offboard import` reads; or,
+    /// given a file name ending in .xlsx, one workbook with a sheet per table (a report).
     Export { dir: PathBuf },
     /// Copy the database to a new file (SQLite; for PostgreSQL use pg_dump).
     Backup { file: PathBuf },

@@ -347,7 +347,14 @@ fn import(g: &Global, dir: &Path) -> anyhow::Result<()> {
 fn export(g: &Global, dir: &Path) -> anyhow::Result<()> {
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::Export)?;
-    let report = store.export_dir(dir, &mut |_, _| {})?;
+    let xlsx = dir
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    let report = if xlsx {
+        store.export_xlsx(dir, &mut |_, _| {})?
+    } else {
+        store.export_dir(dir, &mut |_, _| {})?
+    };
     if g.json {
         return output::json(&report);
     }

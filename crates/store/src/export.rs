@@ -1,17 +1,19 @@
 //! `offboard export DIR`: every table as CSV in exactly the shape `offboard import` reads
-//! (a round trip), streamed; and `offboard backup FILE`: a consistent copy of the database.
+//! (a round trip), streamed; `offboard export FILE.xlsx`: the same as one workbook, a sheet
+//! per table (a report); and `offboard backup FILE`: a consistent copy of the database.
 
 use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 
-use offboard_model::FieldType;
+use offboard_model::{FieldType, Value};
 
 use crate::db::q;
 use crate::error::StoreError;
 use crate::import::TableReport;
 use crate::schema;
+use crate::xlsx;
 use crate::{Dialect, Store};
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,6 +34,95 @@ fn cell(text: &str) -> String {
     }
 }
 
+/// Where an export goes: a CSV file per table, or one workbook with a sheet per table.
+enum Out {
+    Csv {
+        dir: std::path::PathBuf,
+        file: Option<(std::path::PathBuf, std::io::BufWriter<std::fs::File>)>,
+        line: String,
+    },
+    Xlsx(Box<xlsx::Workbook>, std::path::PathBuf),
+}
+
+impl Out {
+    /// Starts a table; returns the name of the file (or sheet) it goes to.
+    fn table(&mut self, name: &str, header: &[&str]) -> Result<String, StoreError> {
+        match self {
+            Out::Csv { dir, file, .. } => {
+                let name = format!("{name}.csv");
+                let path = dir.join(&name);
+                let mut w = std::io::BufWriter::new(
+                    std::fs::File::create(&path)
+                        .map_err(io(format!("cannot write {}", path.display())))?,
+                );
+                writeln!(w, "{}", header.join(","))
+                    .map_err(io(format!("cannot write {}", path.display())))?;
+                *file = Some((path, w));
+                Ok(name)
+            }
+            Out::Xlsx(book, path) => {
+                book.sheet(name, header)
+                    .map_err(io(format!("cannot write {}", path.display())))?;
+                Ok(name.to_string())
+            }
+        }
+    }
+
+    fn row(&mut self, values: &[Value]) -> std::io::Result<()> {
+        match self {
+            Out::Csv { file, line, .. } => {
+                line.clear();
+                for (i, v) in values.iter().enumerate() {
+                    if i > 0 {
+                        line.push(',');
+                    }
+                    line.push_str(&cell(&v.to_cell()));
+                }
+                line.push('\n');
+                match file {
+                    Some((_, w)) => w.write_all(line.as_bytes()),
+                    None => Ok(()),
+                }
+            }
+            Out::Xlsx(book, _) => {
+                let texts: Vec<String> = values.iter().map(Value::to_cell).collect();
+                let cells: Vec<xlsx::Cell> = values
+                    .iter()
+                    .zip(&texts)
+                    .map(|(v, t)| match v {
+                        Value::Null => xlsx::Cell::Empty,
+                        Value::Int(i) => xlsx::Cell::Number(*i as f64),
+                        // A report shows money in units, not cents.
+                        Value::Money(m) => xlsx::Cell::Number(*m as f64 / 100.0),
+                        Value::Bool(b) => xlsx::Cell::Number(f64::from(u8::from(*b))),
+                        _ => xlsx::Cell::Text(t),
+                    })
+                    .collect();
+                book.row(&cells)
+            }
+        }
+    }
+
+    fn end_table(&mut self) -> Result<(), StoreError> {
+        if let Out::Csv { file, .. } = self {
+            if let Some((path, mut w)) = file.take() {
+                w.flush()
+                    .map_err(io(format!("cannot write {}", path.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), StoreError> {
+        match self {
+            Out::Csv { .. } => Ok(()),
+            Out::Xlsx(book, path) => book
+                .finish()
+                .map_err(io(format!("cannot write {}", path.display()))),
+        }
+    }
+}
+
 impl Store {
     /// Writes `customers.csv` and one `<kind>.csv` per record kind into `dir`.
     pub fn export_dir(
@@ -40,6 +131,31 @@ impl Store {
         progress: &mut dyn FnMut(&str, u64),
     ) -> Result<ExportReport, StoreError> {
         std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        let out = Out::Csv {
+            dir: dir.to_path_buf(),
+            file: None,
+            line: String::new(),
+        };
+        self.export(out, progress)
+    }
+
+    /// Writes one workbook `file` (`.xlsx`) with a sheet per table: the report a user keeps
+    /// before a large deletion. Money is in units (12.50), not cents.
+    pub fn export_xlsx(
+        &mut self,
+        file: &Path,
+        progress: &mut dyn FnMut(&str, u64),
+    ) -> Result<ExportReport, StoreError> {
+        let book =
+            xlsx::Workbook::create(file).map_err(io(format!("cannot write {}", file.display())))?;
+        self.export(Out::Xlsx(Box::new(book), file.to_path_buf()), progress)
+    }
+
+    fn export(
+        &mut self,
+        mut out: Out,
+        progress: &mut dyn FnMut(&str, u64),
+    ) -> Result<ExportReport, StoreError> {
         let model = self.shared_model();
         let db = self.db();
         let mut tables = Vec::new();
@@ -56,19 +172,11 @@ impl Store {
                     .iter()
                     .filter(|c| c.name != "status_before_delete")
                     .collect();
-                let file = format!("{}.csv", table.name);
-                let path = dir.join(&file);
-                let mut w = std::io::BufWriter::new(
-                    std::fs::File::create(&path)
-                        .map_err(io(format!("cannot write {}", path.display())))?,
-                );
                 let header: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
-                writeln!(w, "{}", header.join(","))
-                    .map_err(io(format!("cannot write {}", path.display())))?;
+                let file = out.table(&table.name, &header)?;
                 let list: Vec<String> = cols.iter().map(|c| q(&c.name)).collect();
                 let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
                 let mut rows = 0u64;
-                let mut line = String::new();
                 let mut failed = None;
                 db.query_each(
                     &format!(
@@ -79,15 +187,7 @@ impl Store {
                     &[],
                     &types,
                     &mut |r| {
-                        line.clear();
-                        for (i, v) in r.iter().enumerate() {
-                            if i > 0 {
-                                line.push(',');
-                            }
-                            line.push_str(&cell(&v.to_cell()));
-                        }
-                        line.push('\n');
-                        if let Err(e) = w.write_all(line.as_bytes()) {
+                        if let Err(e) = out.row(&r) {
                             failed.get_or_insert(e);
                         }
                         rows += 1;
@@ -98,10 +198,9 @@ impl Store {
                     },
                 )?;
                 if let Some(e) = failed {
-                    return Err(io(format!("cannot write {}", path.display()))(e));
+                    return Err(io(format!("cannot write {file}"))(e));
                 }
-                w.flush()
-                    .map_err(io(format!("cannot write {}", path.display())))?;
+                out.end_table()?;
                 progress(&table.name, rows);
                 tables.push(TableReport {
                     table: table.name.clone(),
@@ -113,6 +212,7 @@ impl Store {
         })();
         db.batch("ROLLBACK")?;
         result?;
+        out.finish()?;
         let rows = tables.iter().map(|t| t.rows).sum();
         Ok(ExportReport { tables, rows })
     }

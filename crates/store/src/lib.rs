@@ -22,6 +22,7 @@ pub mod schema;
 mod sqlite;
 pub mod stats;
 pub mod users;
+pub mod xlsx;
 
 use std::sync::Arc;
 

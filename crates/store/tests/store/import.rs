@@ -297,3 +297,95 @@ conformance!(an_export_imports_again_as_it_was, |db: TestDb| {
         }
     }
 });
+
+/// The entries of a ZIP of stored (uncompressed) entries, read through its central directory,
+/// each checked against its CRC-32.
+fn unzip_stored(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
+    let u32_at =
+        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let crc32 = |data: &[u8]| {
+        let mut c = !0u32;
+        for b in data {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    };
+    let end = bytes.len() - 22;
+    assert_eq!(u32_at(end), 0x0605_4b50, "end of central directory");
+    let (n, mut at) = (u16_at(end + 10), u32_at(end + 16) as usize);
+    let mut out = std::collections::BTreeMap::new();
+    for _ in 0..n {
+        assert_eq!(u32_at(at), 0x0201_4b50);
+        let (crc, size, name_len) = (u32_at(at + 16), u32_at(at + 24) as usize, u16_at(at + 28));
+        let local = u32_at(at + 42) as usize;
+        let name = String::from_utf8(bytes[at + 46..at + 46 + name_len].to_vec()).unwrap();
+        assert_eq!(u32_at(local), 0x0403_4b50);
+        assert_eq!(u32_at(local + 14), crc, "{name}: local header patched");
+        let data = local + 30 + u16_at(local + 26) + u16_at(local + 28);
+        let body = &bytes[data..data + size];
+        assert_eq!(crc32(body), crc, "{name}: CRC");
+        out.insert(name, String::from_utf8(body.to_vec()).unwrap());
+        at += 46 + name_len;
+    }
+    out
+}
+
+conformance!(
+    an_xlsx_export_is_a_workbook_with_a_sheet_per_table,
+    |db: TestDb| {
+        let mut s = store(&db, "lending");
+        let dir = db.dir.path().join("demo");
+        offboard_demo::generate(s.model(), 50, 3, &dir).unwrap();
+        s.import_dir(&dir, &mut |_, _| {}).unwrap();
+        s.update_customer(2, &set(&[("name", "Ann & <Bo> \"Lee\"")]))
+            .unwrap();
+        let file = db.dir.path().join("report.xlsx");
+        let report = s.export_xlsx(&file, &mut |_, _| {}).unwrap();
+        let parts = unzip_stored(&std::fs::read(&file).unwrap());
+        let workbook = &parts["xl/workbook.xml"];
+        for (i, t) in report.tables.iter().enumerate() {
+            assert!(
+                workbook.contains(&format!(
+                    "<sheet name=\"{}\" sheetId=\"{}\"",
+                    t.table,
+                    i + 1
+                )),
+                "{workbook}"
+            );
+            let sheet = &parts[&format!("xl/worksheets/sheet{}.xml", i + 1)];
+            assert_eq!(
+                sheet.matches("<row>").count() as u64,
+                t.rows + 1,
+                "{}: a header and every row",
+                t.table
+            );
+        }
+        assert!(parts["[Content_Types].xml"].contains("/xl/worksheets/sheet1.xml"));
+        let customers = &parts["xl/worksheets/sheet1.xml"];
+        assert!(
+            customers.contains("Ann &amp; &lt;Bo&gt; &quot;Lee&quot;"),
+            "escaped"
+        );
+        let payments = report
+            .tables
+            .iter()
+            .position(|t| t.table == "payment")
+            .unwrap();
+        let amount = s.record("payment", 1).unwrap().values["amount"]
+            .as_i64()
+            .unwrap();
+        let sheet = &parts[&format!("xl/worksheets/sheet{}.xml", payments + 1)];
+        assert!(
+            sheet.contains(&format!("<v>{}</v>", amount as f64 / 100.0)),
+            "money in units"
+        );
+    }
+);
