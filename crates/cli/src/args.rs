@@ -74,6 +74,12 @@ pub enum Command {
     Records(RecordsCmd),
     /// Count customers by status and records by kind.
     Stats,
+    /// Run the HTTP JSON API (/api/v1) and the web UI on one port.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+    },
     /// Deactivate customers: blockers checked for each, a reason, open items resolved.
     Deactivate {
         /// Customers by id or number (or choose them with --select-view and friends).
@@ -314,4 +320,15 @@ pub enum UsersCmd {
     },
     /// List users.
     List,
+    /// Set a user's password for the web UI (read from standard input, one line).
+    Password { name: String },
+    /// Create an API token for a user (for the HTTP API's `Authorization: Bearer`); shown once.
+    Token {
+        name: String,
+        /// What the token is for ("billing sync").
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Remove every API token of a user.
+    Revoke { name: String },
 }

@@ -59,6 +59,17 @@ fn about_record(store: &mut Store, r: &Record, what: &str, details: Json) -> New
     }
 }
 
+/// The audit entry of a change to a user (never a secret).
+fn user_entry(u: &User) -> NewEntry {
+    NewEntry {
+        customer_id: None,
+        customer_number: None,
+        customer_name: None,
+        reason: None,
+        details: json!({ "user": u.name, "role": u.role.name() }),
+    }
+}
+
 impl Engine<'_> {
     /// Adds a customer (permission `edit`).
     pub fn create_customer(&mut self, new: NewCustomer) -> Result<Customer, EngineError> {
@@ -166,6 +177,46 @@ impl Engine<'_> {
         self.user_change("set-role", |s| s.set_role(name, role))
     }
 
+    /// Sets a user's password (permission `users`; a user may always set their own).
+    pub fn set_password(&mut self, name: &str, password: &str) -> Result<User, EngineError> {
+        if name == self.actor.name {
+            let actor = self.actor.name.clone();
+            return self.store.atomically(|s| {
+                let u = s.set_password(name, password)?;
+                audit::append(s.db(), &actor, "set-password", &[user_entry(&u)])?;
+                Ok(u)
+            });
+        }
+        self.user_change("set-password", |s| s.set_password(name, password))
+    }
+
+    /// Creates an API token for a user (permission `users`); returns the user and the token,
+    /// which is shown once and stored only as a hash.
+    pub fn create_token(
+        &mut self,
+        name: &str,
+        label: Option<&str>,
+    ) -> Result<(User, String), EngineError> {
+        let mut token = String::new();
+        let user = self.user_change("create-token", |s| {
+            token = s.create_token(name, label)?;
+            s.user(name)?.ok_or_else(|| {
+                offboard_store::StoreError::NotFound(format!("there is no user `{name}`"))
+            })
+        })?;
+        Ok((user, token))
+    }
+
+    /// Removes every API token of a user (permission `users`).
+    pub fn revoke_tokens(&mut self, name: &str) -> Result<User, EngineError> {
+        self.user_change("revoke-tokens", |s| {
+            s.revoke_tokens(name)?;
+            s.user(name)?.ok_or_else(|| {
+                offboard_store::StoreError::NotFound(format!("there is no user `{name}`"))
+            })
+        })
+    }
+
     fn user_change(
         &mut self,
         op: &str,
@@ -175,14 +226,7 @@ impl Engine<'_> {
         let actor = self.actor.name.clone();
         self.store.atomically(|s| {
             let u = f(s)?;
-            let entry = NewEntry {
-                customer_id: None,
-                customer_number: None,
-                customer_name: None,
-                reason: None,
-                details: json!({ "user": u.name, "role": u.role.name() }),
-            };
-            audit::append(s.db(), &actor, op, &[entry])?;
+            audit::append(s.db(), &actor, op, &[user_entry(&u)])?;
             Ok(u)
         })
     }

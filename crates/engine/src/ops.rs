@@ -441,8 +441,9 @@ pub(crate) fn status_change(
         None
     };
     // A deactivation needs a reason where the model keeps a list for the customer's kind
-    // (an erp delete, which only inactivates, and legal's deactivate-instead do not ask).
-    if name == "deactivate" && opts.reason.is_none() {
+    // (an erp delete, which only inactivates, and legal's deactivate-instead do not ask). A
+    // dry run without one shows what would block, as the deactivate dialog does first.
+    if name == "deactivate" && opts.reason.is_none() && !dry_run {
         let needing: Vec<&Cand> = cands
             .iter()
             .filter(|c| skip(c).is_none() && !model.customer.reasons_for(&c.kind).is_empty())

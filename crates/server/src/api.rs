@@ -1,0 +1,579 @@
+//! The JSON API under `/api/v1`: customers, records, the lifecycle operations (each returns
+//! the plan of DESIGN.md), audit, statistics, the model. Every call is authenticated and
+//! goes through the engine, which checks the model's permissions and writes the audit log.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use offboard_engine::records::RecordSelection;
+use offboard_engine::{DeactivateOptions, Engine, OpenItems, Plan};
+use offboard_model::model::{Operation, View};
+use offboard_store::customers::{ListQuery, NewCustomer};
+use offboard_store::Store;
+
+use crate::auth::{set_cookie, Credentials};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/logout", post(logout))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/model", get(model))
+        .route("/api/v1/stats", get(stats))
+        .route(
+            "/api/v1/customers",
+            get(list_customers).post(create_customer),
+        )
+        .route(
+            "/api/v1/customers/{id}",
+            get(show_customer).patch(update_customer),
+        )
+        .route(
+            "/api/v1/customers/{id}/records/{kind}",
+            get(customer_records),
+        )
+        .route("/api/v1/records/{kind}", post(create_record))
+        .route(
+            "/api/v1/records/{kind}/{id}",
+            get(show_record).patch(update_record),
+        )
+        .route("/api/v1/records/{kind}/delete", post(delete_records))
+        .route("/api/v1/deactivate", post(deactivate))
+        .route("/api/v1/reactivate", post(reactivate))
+        .route("/api/v1/delete", post(delete))
+        .route("/api/v1/undelete", post(undelete))
+        .route("/api/v1/purge", post(purge))
+        .route("/api/v1/transfer", post(transfer))
+        .route("/api/v1/merge", post(merge))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/audit/verify", get(audit_verify))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API route; see /api/v1/openapi.json")
+}
+
+/// Runs `f` with the engine acting for the request's user.
+async fn act<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let creds = Credentials::of(headers);
+    state
+        .run(move |store| {
+            let actor = creds.actor(store)?;
+            f(&mut Engine::new(store, actor))
+        })
+        .await
+}
+
+/// Like [`act`], for reading: checks `op` (view, audit) and hands over the store.
+async fn read<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    op: Operation,
+    f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    act(state, headers, move |e| {
+        e.allow(op)?;
+        f(e.store())
+    })
+    .await
+}
+
+async fn openapi(State(state): State<AppState>) -> Json<Value> {
+    Json(crate::openapi::document(state.model()))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    user: String,
+    password: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Json(body): Json<Login>,
+) -> Result<Response, ApiError> {
+    let (user, secret) = crate::ui::start_session(&state, body.user, body.password).await?;
+    Ok((
+        [(header::SET_COOKIE, set_cookie(Some(&secret)))],
+        Json(json!({ "user": user.name, "role": user.role.name() })),
+    )
+        .into_response())
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    crate::ui::end_session(&state, &headers).await?;
+    Ok((
+        [(header::SET_COOKIE, set_cookie(None))],
+        StatusCode::NO_CONTENT,
+    )
+        .into_response())
+}
+
+async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    act(&state, &headers, |e| {
+        let a = e.actor();
+        Ok(Json(json!({ "user": a.name, "role": a.role.name() })))
+    })
+    .await
+}
+
+async fn model(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::View, |s| {
+        Ok(Json(serde_json::to_value(s.model()).unwrap_or(Value::Null)))
+    })
+    .await
+}
+
+async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::View, |s| {
+        Ok(Json(
+            serde_json::to_value(s.stats()?).unwrap_or(Value::Null),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    pub view: Option<String>,
+    pub search: Option<String>,
+    pub kind: Option<String>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+impl ListParams {
+    pub fn query(&self, default_view: View) -> Result<ListQuery, ApiError> {
+        let view = match &self.view {
+            Some(v) => View::parse(v).ok_or_else(|| {
+                ApiError::bad_request(format!("unknown view `{v}`; views are: {}", View::NAMES))
+            })?,
+            None => default_view,
+        };
+        Ok(ListQuery {
+            view,
+            search: self.search.clone().filter(|s| !s.trim().is_empty()),
+            kind: self.kind.clone().filter(|s| !s.is_empty()),
+            limit: Some(self.limit.unwrap_or(50).min(1000)),
+            offset: self.offset.unwrap_or(0),
+            after: None,
+        })
+    }
+}
+
+async fn list_customers(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::View, move |s| {
+        let query = params.query(s.model().default_view)?;
+        let mut list = Vec::new();
+        s.list_customers(&query, &mut |c| {
+            list.push(c);
+            Ok(())
+        })?;
+        let total = s.count_customers(&ListQuery {
+            limit: None,
+            offset: 0,
+            ..query.clone()
+        })?;
+        Ok(Json(json!({
+            "view": query.view.name(),
+            "total": total,
+            "offset": query.offset,
+            "customers": list,
+        })))
+    })
+    .await
+}
+
+/// Field values as the CLI's `--set` cells: JSON strings, numbers, booleans; null clears.
+fn cells(fields: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    fields
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct NewCustomerBody {
+    kind: String,
+    name: String,
+    number: Option<String>,
+    email: Option<String>,
+    #[serde(default)]
+    fields: serde_json::Map<String, Value>,
+}
+
+async fn create_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<NewCustomerBody>,
+) -> Result<Response, ApiError> {
+    let c = act(&state, &headers, move |e| {
+        Ok(e.create_customer(NewCustomer {
+            kind: body.kind,
+            name: body.name,
+            number: body.number,
+            email: body.email,
+            fields: cells(&body.fields),
+        })?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+async fn show_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::View, move |s| {
+        let c = s.customer(id)?;
+        let counts: BTreeMap<String, i64> = s.customer_record_counts(id)?.into_iter().collect();
+        let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
+        if let Some(o) = v.as_object_mut() {
+            o.insert("records".into(), json!(counts));
+        }
+        Ok(Json(v))
+    })
+    .await
+}
+
+async fn update_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Json(fields): Json<serde_json::Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, &headers, move |e| {
+        let c = e.update_customer(id, &cells(&fields))?;
+        Ok(Json(serde_json::to_value(c).unwrap_or(Value::Null)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<u64>,
+}
+
+async fn customer_records(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, kind)): Path<(i64, String)>,
+    Query(l): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::View, move |s| {
+        s.customer(id)?;
+        let mut list = Vec::new();
+        s.customer_records(
+            &kind,
+            id,
+            Some(l.limit.unwrap_or(100).min(1000)),
+            &mut |r| {
+                list.push(r);
+                Ok(())
+            },
+        )?;
+        Ok(Json(json!(list)))
+    })
+    .await
+}
+
+async fn create_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Json(fields): Json<serde_json::Map<String, Value>>,
+) -> Result<Response, ApiError> {
+    let r = act(&state, &headers, move |e| {
+        Ok(e.create_record(&kind, &cells(&fields))?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(r)).into_response())
+}
+
+async fn show_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::View, move |s| {
+        Ok(Json(
+            serde_json::to_value(s.record(&kind, id)?).unwrap_or(Value::Null),
+        ))
+    })
+    .await
+}
+
+async fn update_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((kind, id)): Path<(String, i64)>,
+    Json(fields): Json<serde_json::Map<String, Value>>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, &headers, move |e| {
+        let r = e.update_record(&kind, id, &cells(&fields))?;
+        Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct DeleteRecords {
+    ids: Option<Vec<i64>>,
+    /// Every record under this owner (or, with `from`, from this value of the ordering field).
+    owner: Option<i64>,
+    from: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn delete_records(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Json(body): Json<DeleteRecords>,
+) -> Result<Json<Value>, ApiError> {
+    let sel = match (body.ids, body.owner) {
+        (Some(ids), None) => RecordSelection::Ids(ids),
+        (None, Some(owner)) => RecordSelection::Owner {
+            owner,
+            from: body.from,
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "give either `ids` or `owner` (with an optional `from`)",
+            ))
+        }
+    };
+    act(&state, &headers, move |e| {
+        let plan = e.delete_records(&kind, &sel, body.dry_run)?;
+        Ok(Json(serde_json::to_value(plan).unwrap_or(Value::Null)))
+    })
+    .await
+}
+
+/// The body of a lifecycle operation.
+#[derive(Deserialize, Default)]
+pub struct OpBody {
+    #[serde(default)]
+    pub customers: Vec<i64>,
+    pub reason: Option<String>,
+    /// `complete` or `remove`.
+    pub open_activities: Option<String>,
+    pub move_to: Option<i64>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl OpBody {
+    pub fn options(&self) -> Result<DeactivateOptions, ApiError> {
+        let open_items = match self.open_activities.as_deref() {
+            None | Some("") => None,
+            Some("complete") => Some(OpenItems::Complete),
+            Some("remove") => Some(OpenItems::Remove),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "open_activities is `complete` or `remove`, not `{other}`"
+                )))
+            }
+        };
+        Ok(DeactivateOptions {
+            reason: self.reason.clone().filter(|r| !r.is_empty()),
+            open_items,
+        })
+    }
+}
+
+fn plan_json(plan: Plan) -> Json<Value> {
+    Json(plan.to_json())
+}
+
+fn needs_customers(body: &OpBody) -> Result<(), ApiError> {
+    if body.customers.is_empty() {
+        return Err(ApiError::bad_request(
+            "`customers` lists the ids to work on",
+        ));
+    }
+    Ok(())
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<OpBody>,
+) -> Result<Json<Value>, ApiError> {
+    needs_customers(&body)?;
+    let opts = body.options()?;
+    act(&state, &headers, move |e| {
+        Ok(plan_json(e.deactivate(
+            &body.customers,
+            &opts,
+            body.dry_run,
+        )?))
+    })
+    .await
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<OpBody>,
+) -> Result<Json<Value>, ApiError> {
+    needs_customers(&body)?;
+    act(&state, &headers, move |e| {
+        Ok(plan_json(e.reactivate(&body.customers, body.dry_run)?))
+    })
+    .await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<OpBody>,
+) -> Result<Json<Value>, ApiError> {
+    needs_customers(&body)?;
+    act(&state, &headers, move |e| {
+        let plan = match body.move_to {
+            Some(to) => match body.customers.as_slice() {
+                [one] => e.delete_moving(*one, to, body.dry_run)?,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "`move_to` takes exactly one customer",
+                    ))
+                }
+            },
+            None => e.delete(&body.customers, body.dry_run)?,
+        };
+        Ok(plan_json(plan))
+    })
+    .await
+}
+
+async fn undelete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<OpBody>,
+) -> Result<Json<Value>, ApiError> {
+    needs_customers(&body)?;
+    act(&state, &headers, move |e| {
+        Ok(plan_json(e.undelete(&body.customers, body.dry_run)?))
+    })
+    .await
+}
+
+async fn purge(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<OpBody>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, &headers, move |e| {
+        Ok(plan_json(e.purge(body.dry_run)?))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct Pair {
+    from: i64,
+    to: i64,
+    kinds: Option<Vec<String>>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<Pair>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, &headers, move |e| {
+        Ok(plan_json(e.transfer(
+            body.from,
+            body.to,
+            body.kinds.as_deref(),
+            body.dry_run,
+        )?))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct MergeBody {
+    duplicate: i64,
+    into: i64,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<MergeBody>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, &headers, move |e| {
+        Ok(plan_json(e.merge(
+            body.duplicate,
+            body.into,
+            body.dry_run,
+        )?))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct AuditParams {
+    customer: Option<i64>,
+    limit: Option<u64>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<AuditParams>,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::Audit, move |s| {
+        let list = offboard_engine::audit::list(
+            s.db(),
+            p.customer,
+            Some(p.limit.unwrap_or(100).min(10_000)),
+        )?;
+        Ok(Json(json!(list)))
+    })
+    .await
+}
+
+async fn audit_verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, &headers, Operation::Audit, |s| {
+        Ok(Json(json!(offboard_engine::audit::verify(s.db())?)))
+    })
+    .await
+}

@@ -1,0 +1,107 @@
+//! offboard's HTTP server: the JSON API under `/api/v1` (OpenAPI at `/api/v1/openapi.json`)
+//! and the server-rendered web UI, on one port.
+//!
+//! The store and engine are synchronous: each request takes a [`Store`] from a small pool
+//! and runs on a blocking thread (`spawn_blocking`), so the async server never waits on the
+//! database and the engine needs no async rewrite. Every change goes through the engine:
+//! permission-checked for the request's user and audited.
+#![forbid(unsafe_code)]
+#![recursion_limit = "256"]
+
+mod api;
+mod auth;
+mod error;
+mod openapi;
+mod ui;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+
+use offboard_model::Model;
+use offboard_store::{Database, Store};
+
+pub use error::ApiError;
+
+/// Connections kept for reuse.
+const POOL: usize = 8;
+
+/// What every request shares: where the database is, the model, and idle connections.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    url: String,
+    model: Model,
+    idle: Mutex<Vec<Store>>,
+}
+
+impl AppState {
+    /// The state for a database whose model is already applied (`first` is reused).
+    pub fn new(url: &str, first: Store) -> AppState {
+        let model = first.model().clone();
+        AppState(Arc::new(Inner {
+            url: url.to_string(),
+            model,
+            idle: Mutex::new(vec![first]),
+        }))
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.0.model
+    }
+
+    fn take(&self) -> Result<Store, ApiError> {
+        let idle = self.0.idle.lock().ok().and_then(|mut v| v.pop());
+        match idle {
+            Some(s) => Ok(s),
+            None => Ok(Database::connect(&self.0.url)?
+                .with_model(self.0.model.clone())?
+                .0),
+        }
+    }
+
+    fn give(&self, store: Store) {
+        if let Ok(mut idle) = self.0.idle.lock() {
+            if idle.len() < POOL {
+                idle.push(store);
+            }
+        }
+    }
+
+    /// Runs `f` with a store on a blocking thread.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut store = state.take()?;
+            let result = f(&mut store);
+            // A connection that failed is not reused.
+            if !matches!(&result, Err(e) if e.code == "internal") {
+                state.give(store);
+            }
+            result
+        })
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
+    }
+}
+
+/// The whole application: API and web UI.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(api::routes())
+        .merge(ui::routes())
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C (or the listener fails).
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

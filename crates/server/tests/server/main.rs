@@ -1,0 +1,426 @@
+//! The HTTP API and the web UI, through real HTTP on a local port, on both backends.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use serde_json::{json, Value};
+
+use offboard_model::presets::preset;
+use offboard_model::Model;
+use offboard_store::Database;
+use offboard_testkit::{conformance, TestDb};
+
+/// A server on a free local port, with an admin (password "admin-pass") and tokens for an
+/// admin and a viewer.
+struct Server {
+    addr: SocketAddr,
+    admin: String,
+    viewer: String,
+    _runtime: tokio::runtime::Runtime,
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn start(db: &TestDb, name: &str, files: &[(&str, &str)]) -> Server {
+    let model = Model::parse(name, preset(name).unwrap().source).unwrap();
+    let (mut store, _) = Database::connect(&db.url)
+        .unwrap()
+        .with_model(model)
+        .unwrap();
+    let dir = db.dir.path().join("csv");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, body) in files {
+        std::fs::write(dir.join(file), body).unwrap();
+    }
+    if !files.is_empty() {
+        store.import_dir(&dir, &mut |_, _| {}).unwrap();
+    }
+    store.add_user("ada", "admin").unwrap();
+    store.set_password("ada", "admin-pass").unwrap();
+    store.add_user("vic", "viewer").unwrap();
+    let admin = store.create_token("ada", Some("tests")).unwrap();
+    let viewer = store.create_token("vic", None).unwrap();
+    let state = offboard_server::AppState::new(&db.url, store);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    runtime.spawn(offboard_server::serve(listener, state));
+    Server {
+        addr,
+        admin,
+        viewer,
+        _runtime: runtime,
+    }
+}
+
+impl Server {
+    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        let mut s = TcpStream::connect(self.addr).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        let body = if chunked {
+            let mut out = String::new();
+            let mut rest = rest;
+            while let Some((size, after)) = rest.split_once("\r\n") {
+                let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                out.push_str(&after[..n]);
+                rest = &after[n + 2..];
+            }
+            out
+        } else {
+            rest.to_string()
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    fn api(&self, method: &str, path: &str, token: &str, body: Value) -> Reply {
+        let auth = format!("Bearer {token}");
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            body.to_string()
+        };
+        self.call(
+            method,
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        )
+    }
+
+    /// A web UI request with a session cookie (and a form body, when given).
+    fn page(&self, method: &str, path: &str, cookie: &str, form: &str) -> Reply {
+        self.call(
+            method,
+            path,
+            &[
+                ("Cookie", cookie),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            form,
+        )
+    }
+}
+
+fn legal() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("customers.csv", "id,number,kind,name,status\n11,K11,person,Bo Owes,active\n14,K14,person,Ed Clean,active\n15,K15,person,Fay Gone,deleted\n"),
+        ("invoice.csv", "id,customer_id,number,total,balance,issued_on\n1,11,1,10000,2500,2024-01-01\n"),
+        ("activity.csv", "id,customer_id,subject,critical,done,due_on\n2,14,Call back,0,0,2024-05-01\n"),
+    ]
+}
+
+conformance!(
+    the_api_needs_credentials_and_answers_errors_as_json,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let r = s.call("GET", "/api/v1/customers", &[], "");
+        assert_eq!(r.status, 401);
+        assert_eq!(r.json()["error"]["code"], "unauthenticated");
+        let r = s.api("GET", "/api/v1/customers", "obt_not-a-token", Value::Null);
+        assert_eq!(r.status, 401);
+        let r = s.api("GET", "/api/v1/customers?view=all", &s.viewer, Value::Null);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["total"], 3);
+        let r = s.api("GET", "/api/v1/customers/999", &s.admin, Value::Null);
+        assert_eq!(r.status, 404);
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("999"));
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.viewer,
+            json!({ "customers": [14], "reason": "Moved away" }),
+        );
+        assert_eq!(r.status, 403);
+        assert_eq!(r.json()["error"]["code"], "forbidden");
+        let r = s.api(
+            "GET",
+            "/api/v1/customers?view=nowhere",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 400);
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14] }),
+        );
+        assert_eq!(r.status, 422, "a reason is needed: {}", r.body);
+        let doc = s.call("GET", "/api/v1/openapi.json", &[], "").json();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["paths"]["/api/v1/purge"]["post"].is_object());
+    }
+);
+
+conformance!(
+    lifecycle_operations_over_the_api_return_plans,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let dry = s
+        .api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [11, 14], "reason": "Moved away", "open_activities": "complete", "dry_run": true }),
+        )
+        .json();
+        assert_eq!(dry["deactivated"], 1);
+        assert_eq!(dry["blocked_by_rule"]["open-invoices"], 1);
+        let blocked = dry["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == 11)
+            .unwrap();
+        assert_eq!(blocked["blockers"][0]["amount"], 2500);
+        let done = s
+            .api(
+                "POST",
+                "/api/v1/deactivate",
+                &s.admin,
+                json!({ "customers": [14], "reason": "Moved away", "open_activities": "complete" }),
+            )
+            .json();
+        assert_eq!(done["deactivated"], 1);
+        let c = s
+            .api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
+            .json();
+        assert_eq!(c["status"], "deactivated");
+        assert_eq!(c["deactivation_reason"], "Moved away");
+        assert_eq!(c["records"]["activity"], 1);
+        let r = s.api(
+            "PATCH",
+            "/api/v1/customers/15",
+            &s.admin,
+            json!({ "email": "fay@example.com" }),
+        );
+        assert_eq!(
+            r.status, 200,
+            "a deleted customer stays editable: {}",
+            r.body
+        );
+        let r = s.api(
+            "POST",
+            "/api/v1/customers",
+            &s.admin,
+            json!({ "kind": "company", "name": "New Co" }),
+        );
+        assert_eq!(r.status, 201);
+        let log = s.api("GET", "/api/v1/audit", &s.admin, Value::Null).json();
+        let ops: Vec<&str> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["operation"].as_str().unwrap())
+            .collect();
+        assert_eq!(ops[..3], ["create", "edit", "deactivate"]);
+        assert_eq!(log[2]["actor"], "ada");
+        assert_eq!(
+            s.api("GET", "/api/v1/audit/verify", &s.admin, Value::Null)
+                .json()["ok"],
+            true
+        );
+        let r = s.api("GET", "/api/v1/audit", &s.viewer, Value::Null);
+        assert_eq!(r.status, 403, "the audit log is for managers");
+    }
+);
+
+conformance!(
+    the_web_ui_logs_in_and_runs_the_deactivate_dialog,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let r = s.call("GET", "/customers", &[], "");
+        assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+        let r = s.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "user=ada&password=wrong",
+        );
+        assert_eq!(r.status, 401);
+        assert!(r.body.contains("wrong password"));
+        let r = s.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "user=ada&password=admin-pass",
+        );
+        assert_eq!(r.status, 303);
+        let cookie = r
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let list = s.page("GET", "/customers", &cookie, "");
+        assert_eq!(list.status, 200);
+        assert!(list.body.contains("Ed Clean") && !list.body.contains("Fay Gone"));
+        let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
+        assert!(bin.body.contains("Fay Gone"));
+        // Blocked: the dialog shows the blocking items and their amounts, and only Cancel.
+        let dialog = s.page("GET", "/deactivate?ids=11", &cookie, "");
+        assert!(dialog.body.contains("1 open invoices"), "{}", dialog.body);
+        assert!(dialog.body.contains("25.00"));
+        assert!(!dialog.body.contains("<button>OK</button>"));
+        // Free to go: a reason from the person list and a choice for the open activity.
+        let dialog = s.page("GET", "/deactivate?ids=14", &cookie, "");
+        assert!(dialog.body.contains("<option>Moved away</option>"));
+        assert!(
+            !dialog.body.contains("Company dissolved"),
+            "company reasons are not offered"
+        );
+        assert!(dialog.body.contains("1 open activities"));
+        assert!(dialog.body.contains("<button>OK</button>"));
+        let done = s.page(
+            "POST",
+            "/deactivate",
+            &cookie,
+            "ids=14&reason=Moved+away&open_activities=remove",
+        );
+        assert_eq!(done.status, 200);
+        assert!(done.body.contains("1 deactivated"), "{}", done.body);
+        let api = s
+            .api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
+            .json();
+        assert_eq!(api["status"], "deactivated");
+        assert_eq!(
+            api["records"]["activity"], 0,
+            "the open activity was removed"
+        );
+        let audit = s.page("GET", "/audit", &cookie, "");
+        assert!(audit.body.contains("hash chain is intact"));
+        let out = s.page("POST", "/logout", &cookie, "");
+        assert_eq!(out.status, 303);
+        let r = s.page("GET", "/customers", &cookie, "");
+        assert_eq!(r.status, 303, "the session ended");
+    }
+);
+
+/// Logs in as the admin; returns the session cookie.
+fn log_in(s: &Server) -> String {
+    let r = s.call(
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "user=ada&password=admin-pass",
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    r.header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+conformance!(
+    the_recycle_bin_cleanup_shows_its_plan_and_asks_first,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status\n1,1,person,Ann Lee,active\n2,2,person,Bo Ek,active\n",
+            )],
+        );
+        let cookie = log_in(&s);
+        let confirm = s.page("GET", "/delete?ids=1,2", &cookie, "");
+        assert!(confirm.body.contains("recycle bin"), "{}", confirm.body);
+        let deleted = s.page("POST", "/bulk", &cookie, "id=1&id=2&action=delete");
+        assert_eq!(deleted.header("location"), Some("/delete?ids=1,2"));
+        let done = s.page("POST", "/delete", &cookie, "ids=1,2");
+        assert!(done.body.contains("2 deleted"), "{}", done.body);
+        let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
+        assert!(bin.body.contains("Ann Lee") && bin.body.contains("/purge"));
+        let back = s.page("POST", "/bulk", &cookie, "id=2&action=undelete");
+        assert!(back.body.contains("1 undeleted"), "{}", back.body);
+        let preview = s.page("GET", "/purge", &cookie, "");
+        assert!(preview.body.contains("cannot be undone"));
+        assert!(
+            preview.body.contains("1 purged"),
+            "the preview counts: {}",
+            preview.body
+        );
+        let refused = s.page("POST", "/purge", &cookie, "");
+        assert_eq!(refused.status, 400);
+        assert_eq!(
+            s.api("GET", "/api/v1/stats", &s.admin, Value::Null).json()["customers"]["deleted"],
+            1,
+            "nothing erased without the confirmation"
+        );
+        let erased = s.page("POST", "/purge", &cookie, "confirm=yes");
+        assert!(erased.body.contains("1 purged"), "{}", erased.body);
+        let stats = s.api("GET", "/api/v1/stats", &s.admin, Value::Null).json();
+        assert_eq!(stats["customers"]["deleted"], 0);
+        assert_eq!(stats["customers"]["active"], 1);
+    }
+);

@@ -1,0 +1,17 @@
+-- offboard core schema, version 3 (SQLite): how people and machines prove who they are.
+-- Passwords are stored as PBKDF2-HMAC-SHA256 (salt and hash); tokens and sessions as the
+-- SHA-256 of the secret, never the secret itself.
+ALTER TABLE offboard_users ADD COLUMN password TEXT;
+CREATE TABLE offboard_tokens (
+    hash TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES offboard_users (name) ON DELETE CASCADE,
+    label TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX offboard_tokens_user ON offboard_tokens (user_name);
+CREATE TABLE offboard_sessions (
+    hash TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL REFERENCES offboard_users (name) ON DELETE CASCADE,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX offboard_sessions_user ON offboard_sessions (user_name);
