@@ -21,7 +21,7 @@ set -x
 "$bin" purge --dry-run          # the plan: who would be erased, who is blocked and why
 "$bin" users add admin --role admin
 echo demo-admin | "$bin" users password admin
-"$bin" users add api --role manager
+"$bin" users add api --role admin
 "$bin" users token api --label demo >api-token.txt   # for curl -H "Authorization: Bearer $(cat api-token.txt)"
 [ -n "${DEMO_NO_SERVER:-}" ] && exit 0
 "$bin" serve --addr 127.0.0.1:8080

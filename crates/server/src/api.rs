@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -20,6 +22,52 @@ use offboard_store::Store;
 
 use crate::auth::{set_cookie, Credentials};
 use crate::{ApiError, AppState};
+
+/// A JSON request body, whatever its `Content-Type` (an empty body is `{}`); a body that
+/// does not parse is a 400 in the API's error shape.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(text)
+            .map(Body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not the JSON expected: {e}")))
+    }
+}
+
+/// Errors axum itself answers (a path or query that does not parse, a wrong method) get
+/// the API's JSON shape too.
+async fn json_errors(res: Response) -> Response {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(res.status().is_client_error() || res.status().is_server_error()) || is_json {
+        return res;
+    }
+    let status = res.status();
+    let text = axum::body::to_bytes(res.into_body(), 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::NOT_FOUND => "not_found",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    ApiError::new(status, code, text).into_response()
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -56,7 +104,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/merge", post(merge))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
-        .fallback(not_found)
+        .route("/api/v1/{*rest}", any(not_found))
+        .layer(axum::middleware::map_response(json_errors))
 }
 
 async fn not_found() -> ApiError {
@@ -104,7 +153,7 @@ struct Login {
 
 async fn login(
     State(state): State<AppState>,
-    Json(body): Json<Login>,
+    Body(body): Body<Login>,
 ) -> Result<Response, ApiError> {
     let (user, secret) = crate::ui::start_session(&state, body.user, body.password).await?;
     Ok((
@@ -231,7 +280,7 @@ struct NewCustomerBody {
 async fn create_customer(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<NewCustomerBody>,
+    Body(body): Body<NewCustomerBody>,
 ) -> Result<Response, ApiError> {
     let c = act(&state, &headers, move |e| {
         Ok(e.create_customer(NewCustomer {
@@ -267,7 +316,7 @@ async fn update_customer(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
-    Json(fields): Json<serde_json::Map<String, Value>>,
+    Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     act(&state, &headers, move |e| {
         let c = e.update_customer(id, &cells(&fields))?;
@@ -308,7 +357,7 @@ async fn create_record(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(kind): Path<String>,
-    Json(fields): Json<serde_json::Map<String, Value>>,
+    Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Response, ApiError> {
     let r = act(&state, &headers, move |e| {
         Ok(e.create_record(&kind, &cells(&fields))?)
@@ -334,7 +383,7 @@ async fn update_record(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((kind, id)): Path<(String, i64)>,
-    Json(fields): Json<serde_json::Map<String, Value>>,
+    Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
     act(&state, &headers, move |e| {
         let r = e.update_record(&kind, id, &cells(&fields))?;
@@ -357,7 +406,7 @@ async fn delete_records(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(kind): Path<String>,
-    Json(body): Json<DeleteRecords>,
+    Body(body): Body<DeleteRecords>,
 ) -> Result<Json<Value>, ApiError> {
     let sel = match (body.ids, body.owner) {
         (Some(ids), None) => RecordSelection::Ids(ids),
@@ -426,7 +475,7 @@ fn needs_customers(body: &OpBody) -> Result<(), ApiError> {
 async fn deactivate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<OpBody>,
+    Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
     needs_customers(&body)?;
     let opts = body.options()?;
@@ -443,7 +492,7 @@ async fn deactivate(
 async fn reactivate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<OpBody>,
+    Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
     needs_customers(&body)?;
     act(&state, &headers, move |e| {
@@ -455,7 +504,7 @@ async fn reactivate(
 async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<OpBody>,
+    Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
     needs_customers(&body)?;
     act(&state, &headers, move |e| {
@@ -478,7 +527,7 @@ async fn delete(
 async fn undelete(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<OpBody>,
+    Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
     needs_customers(&body)?;
     act(&state, &headers, move |e| {
@@ -490,7 +539,7 @@ async fn undelete(
 async fn purge(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<OpBody>,
+    Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
     act(&state, &headers, move |e| {
         Ok(plan_json(e.purge(body.dry_run)?))
@@ -510,7 +559,7 @@ struct Pair {
 async fn transfer(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<Pair>,
+    Body(body): Body<Pair>,
 ) -> Result<Json<Value>, ApiError> {
     act(&state, &headers, move |e| {
         Ok(plan_json(e.transfer(
@@ -534,7 +583,7 @@ struct MergeBody {
 async fn merge(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<MergeBody>,
+    Body(body): Body<MergeBody>,
 ) -> Result<Json<Value>, ApiError> {
     act(&state, &headers, move |e| {
         Ok(plan_json(e.merge(

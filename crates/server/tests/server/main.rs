@@ -213,6 +213,30 @@ conformance!(
             json!({ "customers": [14] }),
         );
         assert_eq!(r.status, 422, "a reason is needed: {}", r.body);
+        // Any content type, an empty body; malformed input still answers in the JSON shape.
+        let auth = format!("Bearer {}", s.admin);
+        let r = s.call("POST", "/api/v1/purge", &[("Authorization", &auth)], "");
+        assert_eq!(r.status, 409, "legal has no purge: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "refused");
+        let r = s.call(
+            "POST",
+            "/api/v1/deactivate",
+            &[("Authorization", &auth)],
+            "{oops",
+        );
+        assert_eq!(r.status, 400);
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON"));
+        let r = s.api("GET", "/api/v1/customers/abc", &s.admin, Value::Null);
+        assert_eq!(r.status, 400);
+        assert_eq!(r.json()["error"]["code"], "bad_request");
+        let r = s.api("GET", "/api/v1/nothing-here", &s.admin, Value::Null);
+        assert_eq!(
+            (r.status, r.json()["error"]["code"].as_str()),
+            (404, Some("not_found"))
+        );
         let doc = s.call("GET", "/api/v1/openapi.json", &[], "").json();
         assert_eq!(doc["openapi"], "3.1.0");
         assert!(doc["paths"]["/api/v1/purge"]["post"].is_object());
