@@ -30,6 +30,9 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout_form))
         .route("/customers", get(customers_page))
         .route("/customers/{id}", get(customer_page))
+        .route("/customers/{id}/edit", post(edit_form))
+        .route("/customers/new", post(new_customer_form))
+        .route("/records/{kind}/delete", post(delete_records_form))
         .route("/bulk", post(bulk))
         .route("/deactivate", get(deactivate_dialog).post(deactivate_form))
         .route("/reactivate", post(reactivate_form))
@@ -264,10 +267,11 @@ async fn customers_page(
             ..query.clone()
         })?;
         let purge = s.model().purge != offboard_model::model::PurgeMode::None;
-        Ok((actor, query, list, total, purge))
+        let kinds = s.model().customer.kinds.clone();
+        Ok((actor, query, list, total, purge, kinds))
     })
     .await;
-    let (actor, query, list, total, purge) = match result {
+    let (actor, query, list, total, purge, kinds) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -316,6 +320,13 @@ async fn customers_page(
         );
     }
     body.push_str("</form>");
+    if matches!(query.view, View::Active | View::Current | View::All) {
+        body.push_str("<details><summary>Add a customer</summary><form method=\"post\" action=\"/customers/new\"><p><label>Kind <select name=\"kind\">");
+        for k in &kinds {
+            let _ = write!(body, "<option>{}</option>", esc(k));
+        }
+        body.push_str("</select></label> <label>Name <input name=\"name\" required></label> <label>Email <input name=\"email\"></label> <button>Add</button></p></form></details>");
+    }
     if query.view == View::Deleted && purge {
         body.push_str("<p><a href=\"/purge\">Clean up the recycle bin…</a> (shows what would be erased first)</p>");
     }
@@ -374,12 +385,7 @@ async fn customer_page(
         row("deleted at", c.deleted_at.to_cell());
     }
     for (k, v) in &c.fields {
-        let text = match v {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        row(k, text);
+        row(k, cell_text(v));
     }
     body.push_str("</table><p>");
     let one = hidden_ids(&[c.id]);
@@ -402,18 +408,19 @@ async fn customer_page(
             for k in first.values.keys() {
                 let _ = write!(body, "<th>{}</th>", esc(k));
             }
-            body.push_str("</tr>");
+            body.push_str("<th></th></tr>");
             for r in rows {
                 let _ = write!(body, "<tr><td>{}</td>", r.id);
                 for v in r.values.values() {
-                    let text = match v {
-                        serde_json::Value::Null => String::new(),
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let _ = write!(body, "<td>{}</td>", esc(&text));
+                    let _ = write!(body, "<td>{}</td>", esc(&cell_text(v)));
                 }
-                body.push_str("</tr>");
+                let _ = write!(
+                    body,
+                    "<td><form method=\"post\" action=\"/records/{}/delete\"><input type=\"hidden\" name=\"ids\" value=\"{}\"><input type=\"hidden\" name=\"customer\" value=\"{}\"><button>Delete</button></form></td></tr>",
+                    esc(kind),
+                    r.id,
+                    c.id
+                );
             }
             body.push_str("</table>");
             if *n > rows.len() as i64 {
@@ -428,12 +435,144 @@ async fn customer_page(
             id = c.id
         );
     }
+    // Edit: also while deleted (to correct reports before the cleanup).
+    let _ = write!(
+        body,
+        "<h2>Edit</h2><form method=\"post\" action=\"/customers/{}/edit\"><table>",
+        c.id
+    );
+    let mut input = |name: &str, value: &str| {
+        let _ = write!(
+            body,
+            "<tr><th>{}</th><td><input name=\"{}\" value=\"{}\" size=\"40\"></td></tr>",
+            esc(name),
+            esc(name),
+            esc(value)
+        );
+    };
+    input("name", &c.name);
+    input("number", &c.number);
+    input("email", c.email.as_deref().unwrap_or(""));
+    for (k, v) in &c.fields {
+        input(k, &cell_text(v));
+    }
+    body.push_str("</table><button>Save</button></form>");
     let _ = write!(
         body,
         "<p><a href=\"/audit?customer={}\">This customer's audit log</a></p>",
         c.id
     );
     page(&format!("{} {}", c.number, c.name), Some(&actor), &body).into_response()
+}
+
+/// A JSON cell as the text a form shows and takes.
+fn cell_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        other => other.to_string(),
+    }
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let before = match ui(&state, &headers, move |e| Ok(e.store().customer(id)?)).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let current = |k: &str| -> String {
+        match k {
+            "name" => before.name.clone(),
+            "number" => before.number.clone(),
+            "email" => before.email.clone().unwrap_or_default(),
+            other => before.fields.get(other).map(cell_text).unwrap_or_default(),
+        }
+    };
+    // Only what changed, so an untouched field is not rewritten.
+    let changes: Vec<(String, String)> = form(&body)
+        .into_iter()
+        .filter(|(k, v)| *v != current(k))
+        .collect();
+    match ui(&state, &headers, move |e| {
+        Ok(e.update_customer(id, &changes)?)
+    })
+    .await
+    {
+        Ok(_) => Redirect::to(&format!("/customers/{id}")).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn new_customer_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let new = offboard_store::customers::NewCustomer {
+        kind: field(&f, "kind").unwrap_or_default(),
+        name: field(&f, "name").unwrap_or_default(),
+        number: field(&f, "number"),
+        email: field(&f, "email"),
+        fields: Vec::new(),
+    };
+    match ui(&state, &headers, move |e| Ok(e.create_customer(new)?)).await {
+        Ok(c) => Redirect::to(&format!("/customers/{}", c.id)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn delete_records_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    body: Bytes,
+) -> Response {
+    let f = form(&body);
+    let chosen = ids(&f);
+    let back = field(&f, "customer")
+        .map(|c| format!("/customers/{}", esc(&c)))
+        .unwrap_or_else(|| "/customers".into());
+    let result = ui(&state, &headers, move |e| {
+        let plan = e.delete_records(
+            &kind,
+            &offboard_engine::records::RecordSelection::Ids(chosen),
+            false,
+        )?;
+        Ok((e.actor().clone(), plan))
+    })
+    .await;
+    let (actor, plan) = match result {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut body = if plan.blocked.is_empty() {
+        format!(
+            "<p class=\"ok\">{} {} deleted.</p>",
+            plan.deleted,
+            esc(&plan.kind)
+        )
+    } else {
+        let mut out = String::from("<p class=\"blocked\">Nothing was deleted:</p><ul>");
+        for b in &plan.blocked {
+            let _ = write!(
+                out,
+                "<li>{} {}: {}</li>",
+                esc(&plan.kind),
+                b.id,
+                esc(&b.message)
+            );
+        }
+        out.push_str("</ul>");
+        out
+    };
+    let _ = write!(body, "<p><a href=\"{back}\">Back</a></p>");
+    page("Delete records", Some(&actor), &body).into_response()
 }
 
 // ---- plans ------------------------------------------------------------------------------

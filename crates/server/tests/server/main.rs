@@ -411,12 +411,19 @@ conformance!(
         let s = start(
             &db,
             "services",
-            &[(
-                "customers.csv",
-                "id,number,kind,name,status\n1,1,person,Ann Lee,active\n2,2,person,Bo Ek,active\n",
-            )],
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n1,1,person,Ann Lee,active\n2,2,person,Bo Ek,active\n",
+                ),
+                ("note.csv", "id,customer_id,body\n1,1,hello\n2,1,again\n"),
+            ],
         );
         let cookie = log_in(&s);
+        let page = s.page("GET", "/customers/1", &cookie, "");
+        assert!(page.body.contains("hello") && page.body.contains("/records/note/delete"));
+        let gone = s.page("POST", "/records/note/delete", &cookie, "ids=2&customer=1");
+        assert!(gone.body.contains("1 note deleted"), "{}", gone.body);
         let confirm = s.page("GET", "/delete?ids=1,2", &cookie, "");
         assert!(confirm.body.contains("recycle bin"), "{}", confirm.body);
         let deleted = s.page("POST", "/bulk", &cookie, "id=1&id=2&action=delete");
@@ -425,6 +432,38 @@ conformance!(
         assert!(done.body.contains("2 deleted"), "{}", done.body);
         let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
         assert!(bin.body.contains("Ann Lee") && bin.body.contains("/purge"));
+        // A deleted customer stays editable (to correct reports); only what changed is written.
+        let edit = s.page(
+            "POST",
+            "/customers/1/edit",
+            &cookie,
+            "name=Ann+Lee&number=1&email=ann%40example.com&phone=",
+        );
+        assert_eq!(
+            edit.header("location"),
+            Some("/customers/1"),
+            "{}",
+            edit.body
+        );
+        let ann = s
+            .api("GET", "/api/v1/customers/1", &s.admin, Value::Null)
+            .json();
+        assert_eq!(
+            (ann["email"].as_str(), ann["status"].as_str()),
+            (Some("ann@example.com"), Some("deleted"))
+        );
+        let log = s
+            .api(
+                "GET",
+                "/api/v1/audit?customer=1&limit=1",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(
+            log[0]["details"]["changed"],
+            json!({ "email": [null, "ann@example.com"] })
+        );
         let back = s.page("POST", "/bulk", &cookie, "id=2&action=undelete");
         assert!(back.body.contains("1 undeleted"), "{}", back.body);
         let preview = s.page("GET", "/purge", &cookie, "");
