@@ -36,6 +36,20 @@ struct Inner {
     idle: Mutex<Vec<Store>>,
 }
 
+impl Drop for Inner {
+    /// Idle connections close on a thread of their own: PostgreSQL's synchronous client
+    /// blocks on its own runtime when it closes, which it may not do on the server's.
+    fn drop(&mut self) {
+        let idle = match self.idle.get_mut() {
+            Ok(v) => std::mem::take(v),
+            Err(poisoned) => std::mem::take(poisoned.into_inner()),
+        };
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
 impl AppState {
     /// The state for a database whose model is already applied (`first` is reused).
     pub fn new(url: &str, first: Store) -> AppState {

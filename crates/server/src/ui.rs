@@ -351,6 +351,18 @@ async fn customer_page(
         let actor = e.actor().clone();
         let s = e.store();
         let c = s.customer(id)?;
+        // At a glance: what would block deactivating it (a dry run, nothing changes).
+        let blocking = if c.status == "active" && e.allow(Operation::Deactivate).is_ok() {
+            e.deactivate(&[id], &Default::default(), true)?
+                .customers
+                .into_iter()
+                .next()
+                .map(|p| p.blockers)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let s = e.store();
         let mut records = Vec::new();
         for (kind, n) in s.customer_record_counts(id)? {
             let mut rows = Vec::new();
@@ -362,10 +374,10 @@ async fn customer_page(
             }
             records.push((kind, n, rows));
         }
-        Ok((actor, c, records))
+        Ok((actor, c, records, blocking))
     })
     .await;
-    let (actor, c, records) = match result {
+    let (actor, c, records, blocking) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -387,7 +399,25 @@ async fn customer_page(
     for (k, v) in &c.fields {
         row(k, cell_text(v));
     }
-    body.push_str("</table><p>");
+    body.push_str("</table>");
+    if !blocking.is_empty() {
+        body.push_str(
+            "<div class=\"note\"><p>Deactivating it would need these dealt with first:</p><ul>",
+        );
+        for b in &blocking {
+            let amount = shown_amount(b);
+            let ids: Vec<String> = b.ids.iter().map(|i| i.to_string()).collect();
+            let _ = write!(
+                body,
+                "<li>{}{amount} <small>[{}; {}]</small></li>",
+                esc(&b.message),
+                esc(&b.rule),
+                ids.join(", ")
+            );
+        }
+        body.push_str("</ul></div>");
+    }
+    body.push_str("<p>");
     let one = hidden_ids(&[c.id]);
     match c.status.as_str() {
         "active" => {
@@ -463,6 +493,14 @@ async fn customer_page(
         c.id
     );
     page(&format!("{} {}", c.number, c.name), Some(&actor), &body).into_response()
+}
+
+/// " — 25.00" after a blocker's message, unless the message shows the amount already.
+fn shown_amount(b: &offboard_engine::Blocker) -> String {
+    match b.amount.map(offboard_model::value::format_money) {
+        Some(a) if !b.message.contains(&a) => format!(" — {a}"),
+        _ => String::new(),
+    }
 }
 
 /// A JSON cell as the text a form shows and takes.
@@ -781,13 +819,7 @@ async fn deactivate_dialog(
                 .collect();
             let text: Vec<String> = items
                 .iter()
-                .map(|b| {
-                    let amount = b
-                        .amount
-                        .map(|a| format!(" — {}", offboard_model::value::format_money(a)))
-                        .unwrap_or_default();
-                    format!("{} ({}){amount}", esc(&b.message), b.count)
-                })
+                .map(|b| format!("{}{}", esc(&b.message), shown_amount(b)))
                 .collect();
             let _ = write!(
                 body,

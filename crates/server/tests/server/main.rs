@@ -349,6 +349,18 @@ conformance!(
         assert!(list.body.contains("Ed Clean") && !list.body.contains("Fay Gone"));
         let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
         assert!(bin.body.contains("Fay Gone"));
+        // Why can't I deactivate this? The customer's page says, at a glance.
+        let page = s.page("GET", "/customers/11", &cookie, "");
+        assert!(
+            page.body.contains("Deactivating it would need"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("1 open invoices (25.00)"),
+            "{}",
+            page.body
+        );
         // Blocked: the dialog shows the blocking items and their amounts, and only Cancel.
         let dialog = s.page("GET", "/deactivate?ids=11", &cookie, "");
         assert!(dialog.body.contains("1 open invoices"), "{}", dialog.body);
