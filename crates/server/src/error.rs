@@ -68,7 +68,14 @@ impl From<StoreError> for ApiError {
                 message,
                 details: json!(changes),
             },
-            _ => ApiError::internal(message),
+            e if e.is_constraint() => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            _ => {
+                // The details stay in the server's log; the client learns that it failed.
+                eprintln!("offboard: internal error: {message}");
+                ApiError::internal(
+                    "the database failed to carry out the request; the server's log says why",
+                )
+            }
         }
     }
 }

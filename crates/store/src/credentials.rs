@@ -1,10 +1,12 @@
 //! How people and machines prove who they are: passwords (people, for a login session) and
 //! API tokens (machines). Secrets come from the operating system's random source, are shown
-//! once, and are stored only as hashes: PBKDF2-HMAC-SHA256 for passwords, SHA-256 for tokens
-//! and sessions (random secrets need no stretching).
+//! once, and are stored only as hashes: Argon2id for passwords, SHA-256 for tokens and
+//! sessions (random secrets need no stretching).
 
 use std::io::Read;
 
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
 use sha2::{Digest, Sha256};
 
 use offboard_model::{DateTime, FieldType, Value};
@@ -14,7 +16,6 @@ use crate::error::StoreError;
 use crate::users::User;
 use crate::Store;
 
-const ITERATIONS: u32 = 100_000;
 /// How long a login session lasts.
 pub const SESSION_HOURS: i64 = 12;
 
@@ -37,72 +38,22 @@ fn sha256_hex(text: &str) -> String {
     hex(&Sha256::digest(text.as_bytes()))
 }
 
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let inner = inner.finalize();
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&outer.finalize());
-    out
-}
-
-/// PBKDF2-HMAC-SHA256, one block (RFC 8018).
-fn pbkdf2(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut first = salt.to_vec();
-    first.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac_sha256(password, &first);
-    let mut out = u;
-    for _ in 1..iterations {
-        u = hmac_sha256(password, &u);
-        for (o, x) in out.iter_mut().zip(u) {
-            *o ^= x;
-        }
-    }
-    out
-}
-
-/// Compares without stopping at the first difference.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
+/// An Argon2id hash in the PHC string format (salt and parameters included).
 fn password_hash(password: &str) -> Result<String, StoreError> {
-    let salt = random_bytes::<16>()?;
-    let hash = pbkdf2(password.as_bytes(), &salt, ITERATIONS);
-    Ok(format!(
-        "pbkdf2-sha256${ITERATIONS}${}${}",
-        hex(&salt),
-        hex(&hash)
-    ))
+    let salt = SaltString::encode_b64(&random_bytes::<16>()?)
+        .map_err(|e| StoreError::Invalid(format!("cannot make a salt: {e}")))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Invalid(format!("cannot hash the password: {e}")))
 }
 
 fn password_matches(stored: &str, password: &str) -> bool {
-    let parts: Vec<&str> = stored.split('$').collect();
-    let [scheme, iterations, salt, hash] = parts.as_slice() else {
-        return false;
-    };
-    let (Ok(iterations), true) = (iterations.parse::<u32>(), *scheme == "pbkdf2-sha256") else {
-        return false;
-    };
-    let salt: Option<Vec<u8>> = (0..salt.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(salt.get(i..i + 2)?, 16).ok())
-        .collect();
-    salt.is_some_and(|salt| same(&hex(&pbkdf2(password.as_bytes(), &salt, iterations)), hash))
+    PasswordHash::new(stored).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 impl Store {
@@ -267,19 +218,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pbkdf2_matches_the_rfc_7914_vector() {
-        // RFC 7914 section 11: PBKDF2-HMAC-SHA256, P="passwd", S="salt", c=1, first 32 bytes.
-        assert_eq!(
-            hex(&pbkdf2(b"passwd", b"salt", 1)),
-            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
-        );
-    }
-
-    #[test]
     fn a_stored_password_matches_only_itself() {
         let stored = password_hash("correct horse").expect("random bytes");
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
         assert!(password_matches(&stored, "correct horse"));
         assert!(!password_matches(&stored, "correct horsE"));
         assert!(!password_matches("garbage", "correct horse"));
+        let again = password_hash("correct horse").expect("random bytes");
+        assert_ne!(stored, again, "every hash has its own salt");
     }
 }

@@ -33,6 +33,20 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A database constraint refused the change (a foreign key, a unique value): the request
+    /// conflicts with the data (often with a change made at the same time), not a failure.
+    pub fn is_constraint(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            StoreError::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
+            _ => false,
+        }
+    }
+}
+
 /// The server's own message ("duplicate key value violates ..."), not just "db error".
 fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {

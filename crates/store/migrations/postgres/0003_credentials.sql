@@ -1,5 +1,5 @@
 -- offboard core schema, version 3 (PostgreSQL): how people and machines prove who they are.
--- Passwords are stored as PBKDF2-HMAC-SHA256 (salt and hash); tokens and sessions as the
+-- Passwords are stored as Argon2id hashes (PHC strings); tokens and sessions as the
 -- SHA-256 of the secret, never the secret itself.
 ALTER TABLE offboard_users ADD COLUMN password TEXT;
 CREATE TABLE offboard_tokens (
