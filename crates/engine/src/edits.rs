@@ -40,14 +40,18 @@ fn about(c: &Customer, details: Json) -> NewEntry {
 }
 
 /// An entry about a record: under its customer (number and name as they are now).
-fn about_record(store: &mut Store, r: &Record, what: &str, details: Json) -> NewEntry {
-    let customer = store
-        .record_customer(&r.kind, r.id)
-        .ok()
-        .flatten()
-        .and_then(|id| store.find_customer(id).ok().flatten());
+fn about_record(
+    store: &mut Store,
+    r: &Record,
+    what: &str,
+    details: Json,
+) -> Result<NewEntry, offboard_store::StoreError> {
+    let customer = match store.record_customer(&r.kind, r.id)? {
+        Some(id) => store.find_customer(id)?,
+        None => None,
+    };
     let details = json!({ "kind": r.kind, "id": r.id, what: details });
-    match customer {
+    Ok(match customer {
         Some(c) => about(&c, details),
         None => NewEntry {
             customer_id: None,
@@ -56,7 +60,7 @@ fn about_record(store: &mut Store, r: &Record, what: &str, details: Json) -> New
             reason: None,
             details,
         },
-    }
+    })
 }
 
 /// The audit entry of a change to a user (never a secret).
@@ -114,7 +118,7 @@ impl Engine<'_> {
         let actor = self.actor.name.clone();
         self.store.atomically(|s| {
             let r = s.create_record(kind, cells)?;
-            let entry = about_record(s, &r, "created", as_json(&r.values));
+            let entry = about_record(s, &r, "created", as_json(&r.values))?;
             audit::append(s.db(), &actor, "create-record", &[entry])?;
             Ok(r)
         })
@@ -133,7 +137,7 @@ impl Engine<'_> {
             let before = s.record(kind, id)?;
             let after = s.update_record(kind, id, cells)?;
             let diff = changes(&as_json(&before.values), &as_json(&after.values));
-            let entry = about_record(s, &after, "changed", diff);
+            let entry = about_record(s, &after, "changed", diff)?;
             audit::append(s.db(), &actor, "edit-record", &[entry])?;
             Ok(after)
         })

@@ -218,7 +218,7 @@ impl ListParams {
             search: self.search.clone().filter(|s| !s.trim().is_empty()),
             kind: self.kind.clone().filter(|s| !s.is_empty()),
             limit: Some(self.limit.unwrap_or(50).min(1000)),
-            offset: self.offset.unwrap_or(0),
+            offset: self.offset.unwrap_or(0).min(i64::MAX as u64 / 2),
             after: None,
         })
     }

@@ -92,8 +92,9 @@ impl AppState {
         tokio::task::spawn_blocking(move || {
             let mut store = state.take()?;
             let result = f(&mut store);
-            // A connection that failed is not reused.
-            if !matches!(&result, Err(e) if e.code == "internal") {
+            // A connection that failed, or that is still inside a transaction, is not reused.
+            let clean = *store.db().depth() == 0;
+            if clean && !matches!(&result, Err(e) if e.code == "internal") {
                 state.give(store);
             }
             result
@@ -108,7 +109,42 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(ui::routes())
+        .layer(axum::middleware::from_fn(same_origin))
         .with_state(state)
+}
+
+/// Refuses a change (any method but GET and HEAD) that a browser sent from another site:
+/// the session cookie alone must not let another page post the UI's forms or the API.
+/// Browsers say where a request comes from (`Sec-Fetch-Site`, `Origin`); clients that are not
+/// browsers send neither and authenticate with a token.
+async fn same_origin(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{header, Method};
+    use axum::response::IntoResponse;
+    if matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let cross_site = text("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none");
+    let other_origin = match (text(header::ORIGIN.as_str()), text(header::HOST.as_str())) {
+        (Some(origin), Some(host)) => {
+            origin.split_once("://").map_or(origin, |(_, rest)| rest) != host
+        }
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if cross_site || other_origin {
+        return ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "cross_site",
+            "a change requested by another site is refused",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Serves until Ctrl-C (or the listener fails).

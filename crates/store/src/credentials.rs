@@ -48,6 +48,12 @@ fn password_hash(password: &str) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Invalid(format!("cannot hash the password: {e}")))
 }
 
+/// A hash to check against when there is none, so every login costs the same.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| password_hash("no such user").unwrap_or_default())
+}
+
 fn password_matches(stored: &str, password: &str) -> bool {
     PasswordHash::new(stored).is_ok_and(|h| {
         Argon2::default()
@@ -78,6 +84,14 @@ impl Store {
             ),
             &[Value::Text(hash), Value::Text(name.into())],
         )?;
+        // A new password ends the sessions the old one started.
+        db.execute(
+            &format!(
+                "DELETE FROM offboard_sessions WHERE user_name = {}",
+                ph(d, 1)
+            ),
+            &[Value::Text(name.into())],
+        )?;
         Ok(user)
     }
 
@@ -99,7 +113,13 @@ impl Store {
         )?;
         match stored.as_ref().and_then(Value::as_str) {
             Some(hash) if password_matches(hash, password) => self.user(name),
-            _ => Ok(None),
+            Some(_) => Ok(None),
+            None => {
+                // As slow for an unknown user as for a wrong password: the time of the answer
+                // does not tell which names exist.
+                let _ = password_matches(dummy_hash(), password);
+                Ok(None)
+            }
         }
     }
 
@@ -160,9 +180,18 @@ impl Store {
     /// Starts a login session for a user; returns its secret (the cookie's value).
     pub fn create_session(&mut self, name: &str) -> Result<String, StoreError> {
         let secret = hex(&random_bytes::<24>()?);
-        let expires = DateTime::from_seconds(DateTime::now().seconds() + SESSION_HOURS * 3600);
+        let now = DateTime::now();
+        let expires = DateTime::from_seconds(now.seconds() + SESSION_HOURS * 3600);
         let db = self.db();
         let d = db.dialect();
+        // Expired sessions are cleared as new ones start.
+        db.execute(
+            &format!(
+                "DELETE FROM offboard_sessions WHERE expires_at <= {}",
+                ph(d, 1)
+            ),
+            &[Value::DateTime(now)],
+        )?;
         db.execute(
             &format!(
                 "INSERT INTO offboard_sessions (hash, user_name, expires_at) VALUES ({}, {}, {})",

@@ -91,7 +91,10 @@ impl Out {
                     .zip(&texts)
                     .map(|(v, t)| match v {
                         Value::Null => xlsx::Cell::Empty,
-                        Value::Int(i) => xlsx::Cell::Number(*i as f64),
+                        // A spreadsheet number is a double: larger integers stay exact as text.
+                        Value::Int(i) if i.unsigned_abs() <= 1 << 53 => {
+                            xlsx::Cell::Number(*i as f64)
+                        }
                         // A report shows money in units, not cents.
                         Value::Money(m) => xlsx::Cell::Number(*m as f64 / 100.0),
                         Value::Bool(b) => xlsx::Cell::Number(f64::from(u8::from(*b))),

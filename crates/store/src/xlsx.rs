@@ -51,6 +51,11 @@ struct Zip {
 impl Zip {
     fn start(&mut self, name: &str) -> std::io::Result<()> {
         let offset = self.out.stream_position()?;
+        if offset > u64::from(u32::MAX) {
+            return Err(std::io::Error::other(
+                "the workbook is larger than 4 GiB, more than an XLSX file holds; export CSV instead",
+            ));
+        }
         self.entries.push(Entry {
             name: name.to_string(),
             offset,
@@ -119,6 +124,12 @@ impl Zip {
     fn close(mut self) -> std::io::Result<()> {
         self.finish_entry()?;
         let start = self.out.stream_position()?;
+        let too_big = || {
+            std::io::Error::other("the workbook is larger than 4 GiB, more than an XLSX file holds; export CSV instead")
+        };
+        if start > u64::from(u32::MAX) || self.entries.len() > usize::from(u16::MAX) {
+            return Err(too_big());
+        }
         for e in &self.entries {
             let w = &mut self.out;
             w.write_all(&0x0201_4b50u32.to_le_bytes())?;
@@ -137,6 +148,9 @@ impl Zip {
             w.write_all(e.name.as_bytes())?;
         }
         let end = self.out.stream_position()?;
+        if end > u64::from(u32::MAX) {
+            return Err(too_big());
+        }
         let n = self.entries.len() as u16;
         let w = &mut self.out;
         w.write_all(&0x0605_4b50u32.to_le_bytes())?;
@@ -178,6 +192,8 @@ pub struct Workbook {
     rows: u64,
     header: Vec<String>,
     table: String,
+    /// Which sheet of the current table this is (1, then 2 past Excel's row limit, ...).
+    part: usize,
     line: String,
 }
 
@@ -193,6 +209,7 @@ impl Workbook {
             rows: 0,
             header: Vec::new(),
             table: String::new(),
+            part: 0,
             line: String::new(),
         })
     }
@@ -207,13 +224,19 @@ impl Workbook {
 
     fn open_sheet(&mut self) -> std::io::Result<()> {
         self.end_sheet()?;
-        let part = self.sheets.iter().filter(|s| *s == &self.table).count();
+        self.part += 1;
+        // Excel's names: at most 31 characters, unique whatever the case.
         let base: String = self.table.chars().take(24).collect();
-        let name = if part == 0 {
-            base
+        let mut name = if self.part == 1 {
+            base.clone()
         } else {
-            format!("{base} ({})", part + 1)
+            format!("{base} ({})", self.part)
         };
+        let mut n = 1;
+        while self.sheets.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
+            n += 1;
+            name = format!("{base} ~{n}");
+        }
         self.sheets.push(name);
         self.zip
             .start(&format!("xl/worksheets/sheet{}.xml", self.sheets.len()))?;
@@ -231,9 +254,8 @@ impl Workbook {
     /// Starts a worksheet for `table` with a header row.
     pub fn sheet(&mut self, table: &str, header: &[&str]) -> std::io::Result<()> {
         self.table = table.to_string();
+        self.part = 0;
         self.header = header.iter().map(|h| h.to_string()).collect();
-        // Sheets are named after the table, so the names in `sheets` only ever repeat for
-        // continuation sheets of one table.
         self.open_sheet()
     }
 

@@ -237,6 +237,19 @@ conformance!(
             (r.status, r.json()["error"]["code"].as_str()),
             (404, Some("not_found"))
         );
+        // A change another site's page asks a browser to make is refused, cookie or not.
+        let r = s.call(
+            "POST",
+            "/api/v1/purge",
+            &[("Authorization", &auth), ("Origin", "http://evil.example")],
+            "",
+        );
+        assert_eq!(
+            (r.status, r.json()["error"]["code"].as_str()),
+            (403, Some("cross_site"))
+        );
+        let r = s.call("POST", "/logout", &[("Sec-Fetch-Site", "cross-site")], "");
+        assert_eq!(r.status, 403);
         let doc = s.call("GET", "/api/v1/openapi.json", &[], "").json();
         assert_eq!(doc["openapi"], "3.1.0");
         assert!(doc["paths"]["/api/v1/purge"]["post"].is_object());
@@ -436,6 +449,16 @@ conformance!(
         assert!(page.body.contains("hello") && page.body.contains("/records/note/delete"));
         let gone = s.page("POST", "/records/note/delete", &cookie, "ids=2&customer=1");
         assert!(gone.body.contains("1 note deleted"), "{}", gone.body);
+        // A merge is previewed first (nothing changes), then applied from the preview.
+        let preview = s.page("GET", "/merge?duplicate=2&into=1", &cookie, "");
+        assert!(preview.body.contains("1 merged"), "{}", preview.body);
+        assert!(preview.body.contains("name=\"duplicate\" value=\"2\""));
+        assert_eq!(
+            s.api("GET", "/api/v1/customers/2", &s.admin, Value::Null)
+                .status,
+            200,
+            "the preview changed nothing"
+        );
         let confirm = s.page("GET", "/delete?ids=1,2", &cookie, "");
         assert!(confirm.body.contains("recycle bin"), "{}", confirm.body);
         let deleted = s.page("POST", "/bulk", &cookie, "id=1&id=2&action=delete");

@@ -1,0 +1,301 @@
+//! The web UI: server-rendered HTML over the same engine calls as the API, through
+//! auto-escaping templates (`templates/`, minijinja). Customers with views, search and bulk
+//! actions (`customers.rs`); the deactivate dialog, previews and confirmations of every
+//! destructive operation, and their results (`operations.rs`); the audit log and settings
+//! (`admin.rs`). A page needs a login session; a form post from another site is refused.
+
+mod admin;
+mod customers;
+mod operations;
+
+use std::sync::OnceLock;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use minijinja::Environment;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use offboard_engine::{Actor, Engine};
+use offboard_store::users::User;
+
+use crate::auth::{session_cookie, set_cookie, Credentials};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/customers") }))
+        .route("/login", get(login_page).post(login_form))
+        .route("/logout", post(logout_form))
+        .route("/customers", get(customers::list))
+        .route("/customers/new", post(customers::create))
+        .route("/customers/{id}", get(customers::show))
+        .route("/customers/{id}/edit", post(customers::edit))
+        .route("/records/{kind}/delete", post(customers::delete_records))
+        .route("/bulk", post(operations::bulk))
+        .route(
+            "/deactivate",
+            get(operations::deactivate_dialog).post(operations::deactivate),
+        )
+        .route("/reactivate", post(operations::reactivate))
+        .route("/undelete", post(operations::undelete))
+        .route(
+            "/delete",
+            get(operations::delete_preview).post(operations::delete),
+        )
+        .route(
+            "/purge",
+            get(operations::purge_preview).post(operations::purge),
+        )
+        .route(
+            "/transfer",
+            get(operations::transfer_preview).post(operations::transfer),
+        )
+        .route(
+            "/merge",
+            get(operations::merge_preview).post(operations::merge),
+        )
+        .route("/audit", get(admin::audit))
+        .route("/settings", get(admin::settings))
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/layout.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    (
+        "customers.html",
+        include_str!("../../templates/customers.html"),
+    ),
+    (
+        "customer.html",
+        include_str!("../../templates/customer.html"),
+    ),
+    (
+        "deactivate.html",
+        include_str!("../../templates/deactivate.html"),
+    ),
+    ("confirm.html", include_str!("../../templates/confirm.html")),
+    ("result.html", include_str!("../../templates/result.html")),
+    (
+        "records_deleted.html",
+        include_str!("../../templates/records_deleted.html"),
+    ),
+    ("audit.html", include_str!("../../templates/audit.html")),
+    (
+        "settings.html",
+        include_str!("../../templates/settings.html"),
+    ),
+];
+
+fn templates() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        for (name, source) in TEMPLATES {
+            // The templates are part of the binary and covered by the tests; one that does
+            // not parse shows as an error page naming it when rendered.
+            let _ = env.add_template(name, source);
+        }
+        env
+    })
+}
+
+/// Renders a page: `template` with `context`, the logged-in user and the title.
+fn render(template: &str, title: &str, user: Option<&Actor>, context: Value) -> Response {
+    let user = user.map(|a| json!({ "name": a.name, "role": a.role.name() }));
+    let mut ctx = context;
+    if let Some(o) = ctx.as_object_mut() {
+        o.insert("title".into(), json!(title));
+        o.insert("user".into(), json!(user));
+    }
+    match templates()
+        .get_template(template)
+        .and_then(|t| t.render(&ctx))
+    {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            eprintln!("offboard: template {template}: {e:#}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the page {template} could not be shown; the server's log says why"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// An error as a page: the message, and a way back. Not logged in: to the login page.
+fn error_page(e: ApiError) -> Response {
+    if e.status == StatusCode::UNAUTHORIZED {
+        return Redirect::to("/login").into_response();
+    }
+    let mut page = render(
+        "error.html",
+        "Not done",
+        None,
+        json!({ "message": e.message }),
+    );
+    *page.status_mut() = e.status;
+    page
+}
+
+/// Runs `f` with the engine acting for the logged-in user; errors become pages.
+async fn ui<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Response> {
+    let creds = match session_cookie(headers) {
+        Some(s) => Credentials::Session(s),
+        None => return Err(Redirect::to("/login").into_response()),
+    };
+    state
+        .run(move |store| {
+            let actor = creds.actor(store)?;
+            f(&mut Engine::new(store, actor))
+        })
+        .await
+        .map_err(error_page)
+}
+
+/// A form body's fields, in order (checkboxes repeat a name).
+fn form(body: &Bytes) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field(form: &[(String, String)], name: &str) -> Option<String> {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// Every `id` of a form (checkboxes) and every id of an `ids=1,2` list.
+fn ids(form: &[(String, String)]) -> Vec<i64> {
+    form.iter()
+        .filter(|(k, _)| k == "id" || k == "ids")
+        .flat_map(|(_, v)| v.split(',').map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|v| v.trim().parse().ok())
+        .collect()
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A value for a URL's query string.
+fn url_part(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A JSON cell as the text a page shows and a form takes.
+fn cell_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "1" } else { "0" }.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A blocker as the templates show it (amounts formatted, a few record ids).
+#[derive(Serialize)]
+struct BlockerView {
+    rule: String,
+    message: String,
+    count: i64,
+    amount: Option<String>,
+    ids: Vec<i64>,
+}
+
+impl From<&offboard_engine::Blocker> for BlockerView {
+    fn from(b: &offboard_engine::Blocker) -> BlockerView {
+        BlockerView {
+            rule: b.rule.clone(),
+            message: b.message.clone(),
+            count: b.count,
+            amount: b.amount.map(offboard_model::value::format_money),
+            ids: b.ids.clone(),
+        }
+    }
+}
+
+// ---- login ------------------------------------------------------------------------------
+
+/// Checks a password and starts a session: (user, the session's secret).
+pub async fn start_session(
+    state: &AppState,
+    user: String,
+    password: String,
+) -> Result<(User, String), ApiError> {
+    state
+        .run(move |s| {
+            let u = s.check_password(&user, &password)?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthenticated",
+                    "unknown user or wrong password",
+                )
+            })?;
+            let secret = s.create_session(&u.name)?;
+            Ok((u, secret))
+        })
+        .await
+}
+
+pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if let Some(secret) = session_cookie(headers) {
+        state.run(move |s| Ok(s.end_session(&secret)?)).await?;
+    }
+    Ok(())
+}
+
+async fn login_page() -> Response {
+    render("login.html", "Log in", None, json!({}))
+}
+
+async fn login_form(State(state): State<AppState>, body: Bytes) -> Response {
+    let f = form(&body);
+    let (user, password) = (
+        field(&f, "user").unwrap_or_default(),
+        f.iter()
+            .find(|(k, _)| k == "password")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+    );
+    match start_session(&state, user, password).await {
+        Ok((_, secret)) => (
+            [(header::SET_COOKIE, set_cookie(Some(&secret)))],
+            Redirect::to("/customers"),
+        )
+            .into_response(),
+        Err(e) => {
+            let mut page = render(
+                "login.html",
+                "Log in",
+                None,
+                json!({ "message": e.message }),
+            );
+            *page.status_mut() = e.status;
+            page
+        }
+    }
+}
+
+async fn logout_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let _ = end_session(&state, &headers).await;
+    (
+        [(header::SET_COOKIE, set_cookie(None))],
+        Redirect::to("/login"),
+    )
+        .into_response()
+}

@@ -1,0 +1,542 @@
+//! The lifecycle from the UI. Everything destructive is plan, then apply: a preview (a dry
+//! run) first, then the same operation posted from it, and a result page explaining every
+//! customer that was not processed. The deactivate dialog shows the blocking items with
+//! counts and amounts: for one customer, only Cancel while anything blocks; for several (mass
+//! deactivation), OK deactivates the others and the result says why each blocked one stayed.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use offboard_engine::{CustomerPlan, Engine, Outcome, Plan};
+use offboard_model::model::{DeleteMode, Operation};
+
+use super::{error_page, field, form, id_list, ids, render, ui, BlockerView};
+use crate::api::OpBody;
+use crate::{ApiError, AppState};
+
+/// How many not-processed customers a page lists.
+const LISTED: usize = 500;
+
+#[derive(Serialize)]
+struct CustomerView {
+    id: i64,
+    number: String,
+    name: String,
+    outcome: &'static str,
+    why: Option<String>,
+    blockers: Vec<BlockerView>,
+}
+
+fn customer_view(c: &CustomerPlan) -> CustomerView {
+    CustomerView {
+        id: c.id,
+        number: c.number.clone(),
+        name: c.name.clone(),
+        outcome: match c.outcome {
+            Outcome::Proceeds => "proceeds",
+            Outcome::Blocked => "blocked",
+            Outcome::Skipped => "skipped",
+        },
+        why: c.why.clone(),
+        blockers: c.blockers.iter().map(BlockerView::from).collect(),
+    }
+}
+
+/// A plan as the templates show it: counts, effects, and the customers not processed.
+fn plan_view(plan: &Plan) -> Value {
+    let not_done: Vec<&CustomerPlan> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome != Outcome::Proceeds)
+        .collect();
+    json!({
+        "candidates": plan.candidates,
+        "done": plan.done,
+        "done_key": plan.done_key(),
+        "blocked": plan.blocked,
+        "skipped": plan.skipped,
+        "by_rule": plan.blocked_by_rule.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>(),
+        "effects": plan.effects.iter().map(|(t, e)| {
+            let what: Vec<String> = e.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            format!("{t} {}", what.join(", "))
+        }).collect::<Vec<_>>(),
+        "not_done": not_done.iter().take(LISTED).map(|c| customer_view(c)).collect::<Vec<_>>(),
+        "more": not_done.len().saturating_sub(LISTED),
+    })
+}
+
+/// Applies an operation posted from a form and shows its result.
+async fn apply(
+    state: &AppState,
+    headers: &HeaderMap,
+    title: &'static str,
+    f: impl FnOnce(&mut Engine<'_>) -> Result<Plan, ApiError> + Send + 'static,
+) -> Response {
+    match ui(state, headers, move |e| Ok((e.actor().clone(), f(e)?))).await {
+        Ok((actor, plan)) => render(
+            "result.html",
+            title,
+            Some(&actor),
+            json!({ "result": plan_view(&plan) }),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// A preview: the dry run's plan, and a form that applies it.
+struct Confirm<'a> {
+    title: &'a str,
+    note: Option<&'a str>,
+    action: &'a str,
+    hidden: Vec<(&'a str, String)>,
+    button: String,
+    confirm_text: Option<String>,
+    cancel: &'a str,
+    move_to: Option<String>,
+}
+
+async fn preview(
+    state: &AppState,
+    headers: &HeaderMap,
+    dry_run: impl FnOnce(&mut Engine<'_>) -> Result<(Plan, Value), ApiError> + Send + 'static,
+    confirm: impl FnOnce(&Plan, &Value) -> Confirm<'static>,
+) -> Response {
+    match ui(state, headers, move |e| {
+        let (plan, extra) = dry_run(e)?;
+        Ok((e.actor().clone(), plan, extra))
+    })
+    .await
+    {
+        Ok((actor, plan, extra)) => {
+            let c = confirm(&plan, &extra);
+            render(
+                "confirm.html",
+                c.title,
+                Some(&actor),
+                json!({
+                    "note": c.note,
+                    "plan": plan_view(&plan),
+                    "action": c.action,
+                    "hidden": c.hidden,
+                    "button": c.button,
+                    "confirm_text": c.confirm_text,
+                    "cancel": c.cancel,
+                    "move_to": c.move_to,
+                }),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let f = form(&body);
+    let chosen = ids(&f);
+    if chosen.is_empty() {
+        return no_customers();
+    }
+    let list = id_list(&chosen);
+    match field(&f, "action").as_deref() {
+        Some("deactivate") => Redirect::to(&format!("/deactivate?ids={list}")).into_response(),
+        Some("delete") => Redirect::to(&format!("/delete?ids={list}")).into_response(),
+        // Reversible: done at once, and the result page explains every customer.
+        Some("undelete") => {
+            apply(&state, &headers, "Undeleted", move |e| {
+                Ok(e.undelete(&chosen, false)?)
+            })
+            .await
+        }
+        Some("reactivate") => {
+            apply(&state, &headers, "Reactivated", move |e| {
+                Ok(e.reactivate(&chosen, false)?)
+            })
+            .await
+        }
+        _ => error_page(ApiError::bad_request("choose an action")),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct IdsParam {
+    ids: Option<String>,
+}
+
+impl IdsParam {
+    fn list(&self) -> Vec<i64> {
+        self.ids
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|v| v.trim().parse().ok())
+            .collect()
+    }
+}
+
+fn no_customers() -> Response {
+    error_page(ApiError::bad_request(
+        "no customers chosen: tick them in the list first",
+    ))
+}
+
+pub async fn deactivate_dialog(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<IdsParam>,
+) -> Response {
+    let list = p.list();
+    if list.is_empty() {
+        return no_customers();
+    }
+    let chosen = list.clone();
+    let result = ui(&state, &headers, move |e| {
+        // What would block, before a reason and a choice for open activities are given.
+        let plan = e.deactivate(&chosen, &Default::default(), true)?;
+        let model = e.store().model().clone();
+        let mut kinds = Vec::new();
+        for id in &chosen {
+            if let Some(c) = e.store().find_customer(*id)? {
+                kinds.push(c.kind);
+            }
+        }
+        Ok((e.actor().clone(), plan, model, kinds))
+    })
+    .await;
+    let (actor, plan, model, kinds) = match result {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let resolvable: Vec<&str> = model
+        .rules_for(Operation::Deactivate)
+        .filter(|r| r.resolve.is_some())
+        .map(|r| r.id.as_str())
+        .collect();
+    let resolves = |b: &offboard_engine::Blocker| resolvable.contains(&b.rule.as_str());
+    // Blocked for good: by something the user cannot resolve in this dialog.
+    let hard = |c: &CustomerPlan| c.blockers.iter().any(|b| !resolves(b));
+    let blocked: Vec<Value> = plan
+        .customers
+        .iter()
+        .filter(|c| hard(c))
+        .map(|c| {
+            let items: Vec<BlockerView> = c
+                .blockers
+                .iter()
+                .filter(|b| !resolves(b))
+                .map(BlockerView::from)
+                .collect();
+            json!({ "id": c.id, "number": c.number, "name": c.name, "items": items })
+        })
+        .collect();
+    let free: Vec<&CustomerPlan> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome != Outcome::Skipped && !hard(c))
+        .collect();
+    let open: i64 = free
+        .iter()
+        .flat_map(|c| &c.blockers)
+        .filter(|b| resolves(b))
+        .map(|b| b.count)
+        .sum();
+    let skipped: Vec<Value> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome == Outcome::Skipped)
+        .map(|c| json!({ "number": c.number, "name": c.name, "why": c.why }))
+        .collect();
+    let single = list.len() == 1;
+    // One customer: only Cancel while anything blocks.
+    let can = if single && !blocked.is_empty() {
+        0
+    } else {
+        free.len()
+    };
+    let mut reasons: Vec<&String> = Vec::new();
+    for k in &kinds {
+        for r in model.customer.reasons_for(k) {
+            if !reasons.contains(&r) {
+                reasons.push(r);
+            }
+        }
+    }
+    render(
+        "deactivate.html",
+        "Deactivate",
+        Some(&actor),
+        json!({
+            "single": single,
+            "blocked": blocked,
+            "skipped": skipped,
+            "can": can,
+            "ids": id_list(&list),
+            "reasons": reasons,
+            "open": open,
+        }),
+    )
+}
+
+fn op_body(f: &[(String, String)]) -> Result<OpBody, ApiError> {
+    let move_to = match field(f, "move_to") {
+        None => None,
+        Some(v) => Some(v.parse().map_err(|_| {
+            ApiError::bad_request(format!("`{v}` is not a customer id to move the data to"))
+        })?),
+    };
+    Ok(OpBody {
+        customers: ids(f),
+        reason: field(f, "reason"),
+        open_activities: field(f, "open_activities"),
+        move_to,
+        dry_run: false,
+    })
+}
+
+/// The operation's body from a posted form, with at least one customer.
+fn posted(body: &Bytes) -> Result<OpBody, ApiError> {
+    let b = op_body(&form(body))?;
+    if b.customers.is_empty() {
+        return Err(ApiError::bad_request(
+            "no customers chosen: tick them in the list first",
+        ));
+    }
+    Ok(b)
+}
+
+pub async fn deactivate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let b = match posted(&body) {
+        Ok(b) => b,
+        Err(e) => return error_page(e),
+    };
+    let opts = match b.options() {
+        Ok(o) => o,
+        Err(e) => return error_page(e),
+    };
+    apply(&state, &headers, "Deactivated", move |e| {
+        Ok(e.deactivate(&b.customers, &opts, false)?)
+    })
+    .await
+}
+
+pub async fn reactivate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let b = match posted(&body) {
+        Ok(b) => b,
+        Err(e) => return error_page(e),
+    };
+    apply(&state, &headers, "Reactivated", move |e| {
+        Ok(e.reactivate(&b.customers, false)?)
+    })
+    .await
+}
+
+pub async fn undelete(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let b = match posted(&body) {
+        Ok(b) => b,
+        Err(e) => return error_page(e),
+    };
+    apply(&state, &headers, "Undeleted", move |e| {
+        Ok(e.undelete(&b.customers, false)?)
+    })
+    .await
+}
+
+pub async fn delete_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<IdsParam>,
+) -> Response {
+    let list = p.list();
+    if list.is_empty() {
+        return no_customers();
+    }
+    let chosen = list.clone();
+    preview(
+        &state,
+        &headers,
+        move |e| {
+            let plan = e.delete(&chosen, true)?;
+            Ok((plan, json!(e.store().model().delete)))
+        },
+        move |plan, mode| {
+            let mode: DeleteMode = match mode.as_str() {
+                Some("hard") => DeleteMode::Hard,
+                Some("deactivate") => DeleteMode::Deactivate,
+                _ => DeleteMode::Soft,
+            };
+            let note = match mode {
+                DeleteMode::Soft => "They go to the recycle bin, from where they can be undeleted until the cleanup.",
+                DeleteMode::Deactivate => "They are inactivated: hidden from search, pickers and new documents; every existing document keeps them.",
+                DeleteMode::Hard => "They are erased at once. This cannot be undone.",
+            };
+            Confirm {
+                title: "Delete",
+                note: Some(note),
+                action: "/delete",
+                hidden: vec![("ids", id_list(&list))],
+                button: format!("Delete {} customer(s)", plan.done),
+                confirm_text: None,
+                cancel: "/customers",
+                move_to: (mode == DeleteMode::Hard && list.len() == 1).then(|| id_list(&list)),
+            }
+        },
+    )
+    .await
+}
+
+pub async fn delete(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let b = match posted(&body) {
+        Ok(b) => b,
+        Err(e) => return error_page(e),
+    };
+    if b.move_to.is_some() && b.customers.len() != 1 {
+        return error_page(ApiError::bad_request(
+            "moving data to another customer works for one customer at a time",
+        ));
+    }
+    apply(&state, &headers, "Deleted", move |e| {
+        Ok(match (b.move_to, b.customers.as_slice()) {
+            (Some(to), [one]) => e.delete_moving(*one, to, false)?,
+            _ => e.delete(&b.customers, false)?,
+        })
+    })
+    .await
+}
+
+pub async fn purge_preview(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    preview(
+        &state,
+        &headers,
+        |e| Ok((e.purge(true)?, Value::Null)),
+        |plan, _| Confirm {
+            title: "Clean up the recycle bin",
+            note: Some("The cleanup erases the deleted customers for good: they cannot be undeleted afterwards, and their numbers become free."),
+            action: "/purge",
+            hidden: Vec::new(),
+            button: "Erase".into(),
+            confirm_text: Some(format!(
+                "I understand that erasing {} customer(s) cannot be undone",
+                plan.done
+            )),
+            cancel: "/customers?view=deleted",
+            move_to: None,
+        },
+    )
+    .await
+}
+
+pub async fn purge(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if field(&form(&body), "confirm").as_deref() != Some("yes") {
+        return error_page(ApiError::bad_request(
+            "confirm that the cleanup cannot be undone",
+        ));
+    }
+    apply(&state, &headers, "Cleaned up", |e| Ok(e.purge(false)?)).await
+}
+
+#[derive(Deserialize)]
+pub struct PairParams {
+    from: Option<String>,
+    to: Option<String>,
+    duplicate: Option<String>,
+    into: Option<String>,
+}
+
+fn number(v: Option<&String>, what: &str) -> Result<i64, ApiError> {
+    v.and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| ApiError::bad_request(format!("`{what}` needs a customer id")))
+}
+
+fn pair(f: &[(String, String)], a: &str, b: &str) -> Result<(i64, i64), ApiError> {
+    let get = |n: &str| f.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    Ok((number(get(a).as_ref(), a)?, number(get(b).as_ref(), b)?))
+}
+
+pub async fn transfer_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<PairParams>,
+) -> Response {
+    let (from, to) = match (number(p.from.as_ref(), "from"), number(p.to.as_ref(), "to")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return error_page(e),
+    };
+    preview(
+        &state,
+        &headers,
+        move |e| Ok((e.transfer(from, to, None, true)?, Value::Null)),
+        move |_, _| Confirm {
+            title: "Transfer",
+            note: Some("Transferable records move to the other customer; customers linked to this one are repointed. What cannot move stays, and the plan says so."),
+            action: "/transfer",
+            hidden: vec![("from", from.to_string()), ("to", to.to_string())],
+            button: "Transfer".into(),
+            confirm_text: None,
+            cancel: "/customers",
+            move_to: None,
+        },
+    )
+    .await
+}
+
+pub async fn transfer(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (from, to) = match pair(&form(&body), "from", "to") {
+        Ok(p) => p,
+        Err(e) => return error_page(e),
+    };
+    apply(&state, &headers, "Transferred", move |e| {
+        Ok(e.transfer(from, to, None, false)?)
+    })
+    .await
+}
+
+pub async fn merge_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<PairParams>,
+) -> Response {
+    let (dup, into) = match (
+        number(p.duplicate.as_ref(), "duplicate"),
+        number(p.into.as_ref(), "into"),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return error_page(e),
+    };
+    preview(
+        &state,
+        &headers,
+        move |e| Ok((e.merge(dup, into, true)?, Value::Null)),
+        move |_, _| Confirm {
+            title: "Merge",
+            note: Some("Every record and link of the duplicate moves to the other customer, and the duplicate is removed. This cannot be undone."),
+            action: "/merge",
+            hidden: vec![("duplicate", dup.to_string()), ("into", into.to_string())],
+            button: "Merge".into(),
+            confirm_text: None,
+            cancel: "/customers",
+            move_to: None,
+        },
+    )
+    .await
+}
+
+pub async fn merge(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let (dup, into) = match pair(&form(&body), "duplicate", "into") {
+        Ok(p) => p,
+        Err(e) => return error_page(e),
+    };
+    apply(&state, &headers, "Merged", move |e| {
+        Ok(e.merge(dup, into, false)?)
+    })
+    .await
+}
