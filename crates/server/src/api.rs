@@ -472,19 +472,25 @@ fn needs_customers(body: &OpBody) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A lifecycle operation on the body's customers; answers with its plan.
+async fn on_customers(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: OpBody,
+    op: impl FnOnce(&mut Engine<'_>, &OpBody) -> Result<Plan, ApiError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    needs_customers(&body)?;
+    act(state, headers, move |e| Ok(plan_json(op(e, &body)?))).await
+}
+
 async fn deactivate(
     State(state): State<AppState>,
     headers: HeaderMap,
     Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
-    needs_customers(&body)?;
     let opts = body.options()?;
-    act(&state, &headers, move |e| {
-        Ok(plan_json(e.deactivate(
-            &body.customers,
-            &opts,
-            body.dry_run,
-        )?))
+    on_customers(&state, &headers, body, move |e, b| {
+        Ok(e.deactivate(&b.customers, &opts, b.dry_run)?)
     })
     .await
 }
@@ -494,9 +500,8 @@ async fn reactivate(
     headers: HeaderMap,
     Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
-    needs_customers(&body)?;
-    act(&state, &headers, move |e| {
-        Ok(plan_json(e.reactivate(&body.customers, body.dry_run)?))
+    on_customers(&state, &headers, body, |e, b| {
+        Ok(e.reactivate(&b.customers, b.dry_run)?)
     })
     .await
 }
@@ -506,20 +511,16 @@ async fn delete(
     headers: HeaderMap,
     Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
-    needs_customers(&body)?;
-    act(&state, &headers, move |e| {
-        let plan = match body.move_to {
-            Some(to) => match body.customers.as_slice() {
-                [one] => e.delete_moving(*one, to, body.dry_run)?,
-                _ => {
-                    return Err(ApiError::bad_request(
-                        "`move_to` takes exactly one customer",
-                    ))
-                }
-            },
-            None => e.delete(&body.customers, body.dry_run)?,
-        };
-        Ok(plan_json(plan))
+    on_customers(&state, &headers, body, |e, b| {
+        Ok(match (b.move_to, b.customers.as_slice()) {
+            (Some(to), [one]) => e.delete_moving(*one, to, b.dry_run)?,
+            (Some(_), _) => {
+                return Err(ApiError::bad_request(
+                    "`move_to` takes exactly one customer",
+                ))
+            }
+            (None, ids) => e.delete(ids, b.dry_run)?,
+        })
     })
     .await
 }
@@ -529,9 +530,8 @@ async fn undelete(
     headers: HeaderMap,
     Body(body): Body<OpBody>,
 ) -> Result<Json<Value>, ApiError> {
-    needs_customers(&body)?;
-    act(&state, &headers, move |e| {
-        Ok(plan_json(e.undelete(&body.customers, body.dry_run)?))
+    on_customers(&state, &headers, body, |e, b| {
+        Ok(e.undelete(&b.customers, b.dry_run)?)
     })
     .await
 }
