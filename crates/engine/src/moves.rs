@@ -10,7 +10,7 @@ use offboard_store::StoreError;
 use crate::audit::{self, NewEntry};
 use crate::blockers::{rule_blockers, Blockers};
 use crate::ops::{
-    effect, erase, load_ids, lock, run, status_change, Cand, DeactivateOptions, CAND,
+    effect, erase, load_ids, lock, run_writing, status_change, Cand, DeactivateOptions, CAND,
 };
 use crate::plan::{CustomerPlan, Outcome, Plan};
 use crate::sql::{ph, q};
@@ -206,7 +206,7 @@ impl Engine<'_> {
             )));
         }
         let actor = self.actor.name.clone();
-        run(self.store.db(), dry_run, |tx| {
+        run_writing(self.store.db(), dry_run, |tx| {
             let (source, target) = pair(tx, from, to)?;
             lock(tx, dry_run)?;
             let mut blockers: Blockers = Default::default();
@@ -248,7 +248,7 @@ impl Engine<'_> {
         self.allow(Operation::Merge)?;
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
-        run(self.store.db(), dry_run, |tx| {
+        run_writing(self.store.db(), dry_run, |tx| {
             let (dup, target) = pair(tx, source, into)?;
             if dup.kind != target.kind {
                 return Err(StoreError::Refused(format!(
@@ -305,7 +305,7 @@ impl Engine<'_> {
     fn delete_moving_run(&mut self, id: i64, to: i64, dry_run: bool) -> Result<Plan, EngineError> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
-        run(self.store.db(), dry_run, |tx| {
+        run_writing(self.store.db(), dry_run, |tx| {
             let (source, _) = pair(tx, id, to)?;
             let mut moved = single("delete", dry_run, &source, Outcome::Proceeds, None);
             let stayed = move_rows(&model, tx, id, to, &Which::Transferable(None), &mut moved)?;

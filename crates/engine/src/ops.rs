@@ -205,19 +205,52 @@ pub(crate) fn effect(plan: &mut Plan, table: &str, what: &str, n: u64) {
 }
 
 /// Runs `f` in a transaction: committed on apply, always rolled back on a dry run, so a dry
-/// run computes exactly what apply would do and changes nothing.
+/// run computes exactly what apply would do and changes nothing. The lifecycle's dry runs
+/// read the tables without writing them (they count what apply would change), so they take
+/// no write lock.
 pub(crate) fn run(
     db: &mut dyn Db,
     dry_run: bool,
     f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
 ) -> Result<Plan, EngineError> {
+    run_as(db, dry_run, false, f)
+}
+
+/// [`run`] for operations whose dry run writes and rolls back (moving data): it takes the
+/// write lock like apply.
+pub(crate) fn run_writing(
+    db: &mut dyn Db,
+    dry_run: bool,
+    f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
+) -> Result<Plan, EngineError> {
+    run_as(db, dry_run, true, f)
+}
+
+fn run_as(
+    db: &mut dyn Db,
+    dry_run: bool,
+    dry_run_writes: bool,
+    f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
+) -> Result<Plan, EngineError> {
     let start = std::time::Instant::now();
     let mut worked = std::time::Duration::ZERO;
-    let mut plan = run_with(db, dry_run, |tx| {
+    let timed = |tx: &mut dyn Db| {
         let plan = f(tx);
         worked = start.elapsed();
         plan
-    })?;
+    };
+    let mut plan = if dry_run {
+        if dry_run_writes {
+            db.begin()?;
+        } else {
+            db.begin_reading()?;
+        }
+        let plan = timed(db);
+        db.rollback()?;
+        plan?
+    } else {
+        db.transaction(timed)?
+    };
     // Where the rest of the time went: what the operation's own phases do not cover
     // (selecting and reading the candidates, building the plan), and the commit.
     if !plan.timings.is_empty() {

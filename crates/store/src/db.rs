@@ -80,9 +80,21 @@ impl dyn Db + '_ {
     /// Starts a transaction, or a savepoint inside the current one: a store method called
     /// inside an engine's transaction (a change and its audit entry) nests instead of failing.
     pub fn begin(&mut self) -> Result<(), StoreError> {
+        self.begin_as(true)
+    }
+
+    /// Starts a transaction that only reads the database's tables (it may fill temporary
+    /// ones): in SQLite it takes no write lock, so it neither waits for a writer nor holds
+    /// one up — a dry run while a purge commits.
+    pub fn begin_reading(&mut self) -> Result<(), StoreError> {
+        self.begin_as(false)
+    }
+
+    fn begin_as(&mut self, writing: bool) -> Result<(), StoreError> {
         let depth = *self.depth();
         let sql = match (depth, self.dialect()) {
-            (0, Dialect::Sqlite) => "BEGIN IMMEDIATE".to_string(),
+            (0, Dialect::Sqlite) if writing => "BEGIN IMMEDIATE".to_string(),
+            (0, Dialect::Sqlite) => "BEGIN DEFERRED".to_string(),
             (0, Dialect::Postgres) => "BEGIN".to_string(),
             (n, _) => format!("SAVEPOINT offboard_{n}"),
         };

@@ -154,3 +154,43 @@ conformance!(
         assert!(viewer.to_string().contains("may not edit"), "{viewer}");
     }
 );
+
+conformance!(
+    a_dry_run_neither_waits_for_nor_holds_up_a_writer,
+    |db: TestDb| {
+        let mut s = setup(&db, "membership", &[("customers.csv", MEMBERS)]);
+        if db.backend == offboard_testkit::Backend::Postgres {
+            // A dry run that locked rows would wait for the writer: fail instead of hanging.
+            s.db().batch("SET lock_timeout = '3s'").unwrap();
+        }
+        let model = s.model().clone();
+        let (mut writer, _) = Database::connect(&db.url)
+            .unwrap()
+            .with_model(model)
+            .unwrap();
+        writer.db().begin().unwrap();
+        writer
+            .db()
+            .execute(
+                "UPDATE customers SET name = 'Bo Busy' WHERE id IN (1, 2, 3)",
+                &[],
+            )
+            .unwrap();
+        // While the writer holds its transaction open, previews still answer.
+        let purge = admin(&mut s).purge(true).unwrap();
+        assert_eq!(purge.candidates, 2);
+        let deactivate = admin(&mut s)
+            .deactivate(
+                &[3],
+                &DeactivateOptions {
+                    reason: Some("Moved away".into()),
+                    open_items: None,
+                },
+                true,
+            )
+            .unwrap();
+        assert_eq!(deactivate.done, 1);
+        writer.db().commit().unwrap();
+        assert_eq!(s.customer(3).unwrap().name, "Bo Busy");
+    }
+);
