@@ -60,6 +60,15 @@ conformance!(
             plan.customers[0].blockers
         );
         assert_eq!(status(&mut s, 1).as_deref(), Some("active"));
+        // Once the client created from it is gone, the lead can go.
+        s.db()
+            .batch("DELETE FROM monitoring; DELETE FROM contract; DELETE FROM application")
+            .unwrap();
+        let gone = admin(&mut s).delete(&[2], false).unwrap();
+        assert_eq!(outcome(&gone, 2), Outcome::Proceeds);
+        let lead = admin(&mut s).delete(&[1], false).unwrap();
+        assert_eq!(outcome(&lead, 1), Outcome::Proceeds);
+        assert_eq!(status(&mut s, 1), None);
     }
 );
 
@@ -187,6 +196,32 @@ conformance!(
             .create_record("payment", &[("contract_id".into(), "17".into())])
             .unwrap();
         assert_eq!(next.values["number"], serde_json::json!(3));
+        let err = s
+            .create_record(
+                "payment",
+                &[
+                    ("contract_id".into(), "17".into()),
+                    ("number".into(), "3".into()),
+                ],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("number 3 is in use"), "{err}");
+        // Numbers run per contract: another contract starts at 1.
+        let other = s
+            .create_record("payment", &[("contract_id".into(), "18".into())])
+            .unwrap();
+        assert_eq!(other.values["number"], serde_json::json!(1));
+        // Newest first, down to the first: with its later processes gone, payment 1 goes too.
+        del(
+            &mut s,
+            "payment",
+            RecordSelection::Ids(vec![again.id, next.id]),
+        );
+        del(&mut s, "process", RecordSelection::Ids(vec![11]));
+        assert_eq!(
+            del(&mut s, "payment", RecordSelection::Ids(vec![1])).deleted,
+            1
+        );
     }
 );
 
