@@ -62,7 +62,7 @@ pub enum Command {
     /// Write every table as CSV into a directory, in the shape `offboard import` reads; or,
     /// given a file name ending in .xlsx, one workbook with a sheet per table (a report).
     Export { dir: PathBuf },
-    /// Copy the database to a new file (SQLite; for PostgreSQL use pg_dump).
+    /// Copy the database to a new file (SQLite: a database file; PostgreSQL: a pg_dump archive).
     Backup { file: PathBuf },
     /// Write realistic, deterministic sample data as CSV files.
     Demo(DemoArgs),

@@ -41,13 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo(g, &args),
         Command::Import { dir } => import(g, &dir),
         Command::Export { dir } => export(g, &dir),
-        Command::Backup { file } => {
-            let mut store = open(g)?;
-            authorize(g, &mut store, Operation::Export)?;
-            store.backup(&file)?;
-            println!("backed up {} to {}", g.db, file.display());
-            Ok(())
-        }
+        Command::Backup { file } => backup(g, &file),
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
         Command::Stats => stats(g),
@@ -662,6 +656,34 @@ fn json_cell(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A consistent copy of the database: SQLite writes a new database file; PostgreSQL's is
+/// `pg_dump`'s custom format (restore with `pg_restore`).
+fn backup(g: &Global, file: &Path) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    authorize(g, &mut store, Operation::Export)?;
+    if store.dialect() == offboard_store::Dialect::Postgres {
+        if file.exists() {
+            bail!("{} exists; choose a new file name", file.display());
+        }
+        let url = g.db.replacen("postgresql://", "postgres://", 1);
+        let status = std::process::Command::new("pg_dump")
+            .arg("--format=custom")
+            .arg("--file")
+            .arg(file)
+            .arg(&url)
+            .status()
+            .context("cannot run pg_dump (Debian: apt-get install postgresql-client)")?;
+        if !status.success() {
+            let _ = std::fs::remove_file(file);
+            bail!("pg_dump failed ({status}); nothing was written");
+        }
+    } else {
+        store.backup(file)?;
+    }
+    println!("backed up {} to {}", g.db, file.display());
+    Ok(())
 }
 
 /// Runs the HTTP server until Ctrl-C.

@@ -462,6 +462,17 @@ conformance!(a_viewer_may_look_but_not_change, |db: TestDb| {
         !cli.dir.join("out").exists(),
         "a refused export writes nothing"
     );
+    // The administrator's backup: a database file (SQLite) or pg_dump's archive (PostgreSQL).
+    cli.run(&["backup", "copy.bak"]).ok();
+    let head = std::fs::read(cli.dir.join("copy.bak")).unwrap();
+    let magic: &[u8] = if db.url.starts_with("postgres") {
+        b"PGDMP"
+    } else {
+        b"SQLite format 3"
+    };
+    assert!(head.starts_with(magic), "a backup, not {:?}", &head[..16]);
+    let again = cli.run(&["backup", "copy.bak"]);
+    assert_eq!(again.code, 1, "an existing file is not overwritten");
 });
 
 conformance!(every_change_is_in_the_audit_log, |db: TestDb| {
