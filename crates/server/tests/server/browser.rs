@@ -145,6 +145,23 @@ impl Browser {
             .to_string()
     }
 
+    /// The page once it shows `text` (a click that navigates returns before the new page
+    /// may be there); panics with the page after a while.
+    fn page_with(&self, text: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let page = self.page();
+            if page.contains(text) {
+                return page;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no {text:?} on the page:\n{page}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn url(&self) -> String {
         self.send("GET", &self.at("/url"), Value::Null)
             .as_str()
@@ -178,17 +195,17 @@ conformance!(
         };
         let base = format!("http://{}", s.addr);
         b.open(&format!("{base}/customers"));
-        assert!(b.url().ends_with("/login"), "{}", b.url());
+        b.page_with("<title>Log in");
         b.type_into("input[name=user]", "ada");
         b.type_into("input[name=password]", "admin-pass");
         b.click("form[action='/login'] button");
+        b.page_with("Ed Clean");
         assert!(b.url().ends_with("/customers"), "{}", b.url());
-        assert!(b.page().contains("Ed Clean"));
         // Tick both persons, one of whom owes an invoice, and deactivate them.
         b.click("input[name=id][value='11']");
         b.click("input[name=id][value='14']");
         b.click("button[value=deactivate]");
-        let dialog = b.page();
+        let dialog = b.page_with("<title>Deactivate");
         assert!(dialog.contains("1 open invoices (25.00)"), "{dialog}");
         assert!(
             dialog.contains("1 customer(s) can be deactivated"),
@@ -196,7 +213,7 @@ conformance!(
         );
         b.click("input[name=open_activities][value=remove]");
         b.click("form[action='/deactivate'] button");
-        let result = b.page();
+        let result = b.page_with("<title>Deactivated");
         assert!(result.contains("1 deactivated"), "{result}");
         assert!(
             result.contains("Bo Owes"),
