@@ -779,7 +779,12 @@ fn lifecycle(
     let hard = store.model().delete == offboard_model::model::DeleteMode::Hard;
     let confirm = confirm.filter(|w| *w != "Delete" || hard);
     let actor = actor(g, &mut store)?;
+    let mut reporter = progress_line();
+    let progress = reporter.is_some();
     let mut engine = Engine::new(&mut store, actor);
+    if let Some(r) = reporter.as_mut() {
+        engine.on_progress(r);
+    }
     if let Some(what) = confirm.filter(|_| !dry_run && asks()) {
         // An erasure cannot be undone: at a terminal, show the plan and ask first.
         let plan = op(&mut engine, &ids, true)?;
@@ -794,7 +799,11 @@ fn lifecycle(
             return Err(Refused("nothing was changed".into()).into());
         }
     }
-    let plan = op(&mut engine, &ids, dry_run)?;
+    let plan = op(&mut engine, &ids, dry_run);
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let plan = plan?;
     print_plan(g, &plan)?;
     if plan.blocked > 0 && plan.done == 0 {
         return Err(Refused(format!(
@@ -1062,6 +1071,32 @@ fn delete_records(
         .into());
     }
     Ok(())
+}
+
+/// At a terminal, a long operation says where it is on stderr: one line, rewritten as each
+/// phase ends.
+fn progress_line() -> Option<impl FnMut(&str) + Send> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut last = std::time::Instant::now();
+    let mut line = String::new();
+    Some(move |phase: &str| {
+        let now = std::time::Instant::now();
+        line.push_str(&format!(
+            "{} {:.1}s · ",
+            phase.replace('_', " "),
+            (now - last).as_secs_f64()
+        ));
+        last = now;
+        let next = if phase == "audit" {
+            "committing"
+        } else {
+            "working"
+        };
+        eprint!("\r\x1b[K  {line}{next}…");
+    })
 }
 
 /// Whether to ask before an erasure: a person at a terminal (not a script, not --json).

@@ -19,7 +19,7 @@ mod sql;
 use offboard_model::model::{Operation, Role};
 use offboard_store::{Store, StoreError};
 
-pub use ops::{DeactivateOptions, OpenItems};
+pub use ops::{DeactivateOptions, OpenItems, Progress};
 pub use plan::{Blocker, CustomerPlan, Outcome, Plan};
 
 /// Who runs an operation.
@@ -71,11 +71,24 @@ impl Allowed {
 pub struct Engine<'s> {
     store: &'s mut Store,
     actor: Actor,
+    /// Told each phase of a lifecycle operation as it ends.
+    progress: &'s mut (dyn FnMut(&str) + Send),
 }
 
 impl<'s> Engine<'s> {
     pub fn new(store: &'s mut Store, actor: Actor) -> Engine<'s> {
-        Engine { store, actor }
+        Engine {
+            store,
+            actor,
+            // A closure that captures nothing takes no memory: leaking it leaks nothing.
+            progress: Box::leak(Box::new(|_: &str| {})),
+        }
+    }
+
+    /// Calls `report` with each phase of a lifecycle operation as it ends (blockers,
+    /// orphan_fixpoint, effects, audit), so a long operation can show where it is.
+    pub fn on_progress(&mut self, report: &'s mut (dyn FnMut(&str) + Send)) {
+        self.progress = report;
     }
 
     /// Checks the model's permissions for `op`.

@@ -320,6 +320,7 @@ impl Engine<'_> {
                 &cands,
                 false,
                 dry_run,
+                &mut |_| {},
             )?;
             if plan.done == 1 {
                 add_effects(&mut plan, &moved);
@@ -349,6 +350,7 @@ impl Engine<'_> {
                 &cands,
                 &DeactivateOptions::default(),
                 dry_run,
+                &mut |_| {},
             )?;
             add_effects(&mut instead, &moved);
             let c = &mut instead.customers[0];

@@ -64,17 +64,23 @@ fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
         .collect())
 }
 
+/// Where an operation is, as it goes: called with each phase as it ends ("blockers",
+/// "orphan_fixpoint", "effects", "audit"), so an interface can show progress.
+pub type Progress<'a> = &'a mut dyn FnMut(&str);
+
 /// Wall time per phase of an operation, in milliseconds, for the plan's `timings`.
-struct Phases {
+struct Phases<'a> {
     last: std::time::Instant,
     done: BTreeMap<String, f64>,
+    report: Progress<'a>,
 }
 
-impl Phases {
-    fn start() -> Phases {
+impl<'a> Phases<'a> {
+    fn start(report: Progress<'a>) -> Phases<'a> {
         Phases {
             last: std::time::Instant::now(),
             done: BTreeMap::new(),
+            report,
         }
     }
 
@@ -83,6 +89,7 @@ impl Phases {
         self.done
             .insert(phase.into(), (now - self.last).as_secs_f64() * 1000.0);
         self.last = now;
+        (self.report)(phase);
     }
 
     fn done(self) -> BTreeMap<String, f64> {
@@ -332,6 +339,7 @@ impl Engine<'_> {
                 let model = self.store.shared_model();
                 let actor = self.actor.name.clone();
                 let db = self.store.db();
+                let report = &mut *self.progress;
                 run(db, dry_run, |tx| {
                     let cands = load_ids(tx, ids)?;
                     lock(tx, dry_run)?;
@@ -344,6 +352,7 @@ impl Engine<'_> {
                         &cands,
                         false,
                         dry_run,
+                        report,
                     )
                 })
             }
@@ -392,6 +401,7 @@ impl Engine<'_> {
             DateTime::now().seconds() - i64::from(model.purge_retention_days) * 86_400,
         );
         let db = self.store.db();
+        let report = &mut *self.progress;
         run(db, dry_run, |tx| {
             temp_set(tx, CAND)?;
             tx.execute(
@@ -410,6 +420,7 @@ impl Engine<'_> {
                 &cands,
                 model.purge == PurgeMode::AllOrNothing,
                 dry_run,
+                report,
             )
         })
     }
@@ -426,10 +437,11 @@ impl Engine<'_> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let db = self.store.db();
+        let report = &mut *self.progress;
         run(db, dry_run, |tx| {
             let cands = load_ids(tx, ids)?;
             lock(tx, dry_run)?;
-            status_change(&model, tx, &actor, name, op, &cands, opts, dry_run)
+            status_change(&model, tx, &actor, name, op, &cands, opts, dry_run, report)
         })
     }
 }
@@ -445,6 +457,7 @@ pub(crate) fn status_change(
     cands: &[Cand],
     opts: &DeactivateOptions,
     dry_run: bool,
+    report: Progress<'_>,
 ) -> Result<Plan, StoreError> {
     let from: &[&str] = match op {
         Operation::Deactivate => &["active"],
@@ -493,7 +506,7 @@ pub(crate) fn status_change(
             )));
         }
     }
-    let mut clock = Phases::start();
+    let mut clock = Phases::start(report);
     let mut blockers: Blockers = HashMap::new();
     if op == Operation::Deactivate {
         // Who could proceed, before blockers: the candidates less the skipped ones.
@@ -682,9 +695,10 @@ pub(crate) fn erase(
     cands: &[Cand],
     all_or_nothing: bool,
     dry_run: bool,
+    report: Progress<'_>,
 ) -> Result<Plan, StoreError> {
     let d = db.dialect();
-    let mut clock = Phases::start();
+    let mut clock = Phases::start(report);
     let (plain, on_customers) = split_rules(model, op);
     let mut blockers: Blockers = HashMap::new();
     rule_blockers(model, db, &plain, CAND, None, &mut blockers)?;

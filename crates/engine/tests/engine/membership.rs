@@ -207,3 +207,19 @@ conformance!(only_roles_the_model_allows_may_purge, |db: TestDb| {
     );
     assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 14);
 });
+
+conformance!(
+    a_long_operation_reports_each_phase_as_it_ends,
+    |db: TestDb| {
+        let mut s = setup(&db, "membership", &data());
+        let mut phases: Vec<String> = Vec::new();
+        let mut report = |phase: &str| phases.push(phase.to_string());
+        let mut engine = admin(&mut s);
+        engine.on_progress(&mut report);
+        let plan = engine.purge(false).unwrap();
+        assert_eq!(phases, ["blockers", "orphan_fixpoint", "effects", "audit"]);
+        for p in &phases {
+            assert!(plan.timings.contains_key(p), "{p} in {:?}", plan.timings);
+        }
+    }
+);
