@@ -1,0 +1,523 @@
+//! Commands about the data: presets and model files, demo data, import, export and backup,
+//! customers, records and statistics.
+
+use super::*;
+
+pub(super) fn init(g: &Global, name: &str, force: bool) -> anyhow::Result<()> {
+    let Some(p) = preset(name) else {
+        return Err(Usage(format!(
+            "unknown preset `{name}`; presets are: {}",
+            PRESETS
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
+    };
+    if g.model.exists() && !force {
+        let existing = std::fs::read_to_string(&g.model).unwrap_or_default();
+        if existing != p.source {
+            bail!(
+                "{} exists and differs from the {name} preset; pass --force to overwrite it, or --model to write elsewhere",
+                g.model.display()
+            );
+        }
+    }
+    let model = Model::parse(&g.model.display().to_string(), p.source)?;
+    std::fs::write(&g.model, p.source)
+        .with_context(|| format!("cannot write {}", g.model.display()))?;
+    let db =
+        Database::connect(&g.db).with_context(|| format!("cannot open the database {}", g.db))?;
+    let (_, changes) = db.with_model(model)?;
+    if g.json {
+        output::json(
+            &serde_json::json!({ "preset": name, "model": g.model, "db": g.db, "changes": changes }),
+        )?;
+    } else {
+        println!(
+            "wrote {} (preset {name}) and set up {}",
+            g.model.display(),
+            g.db
+        );
+        for c in changes {
+            println!("  {c}");
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn presets(g: &Global) -> anyhow::Result<()> {
+    if g.json {
+        let list: Vec<_> = PRESETS
+            .iter()
+            .map(|p| serde_json::json!({ "name": p.name, "summary": p.summary }))
+            .collect();
+        return output::json(&list);
+    }
+    let rows: Vec<Vec<String>> = PRESETS
+        .iter()
+        .map(|p| vec![p.name.to_string(), p.summary.to_string()])
+        .collect();
+    output::table(&["PRESET", "SUMMARY"], &rows)
+}
+
+pub(super) fn check(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
+    match Model::load(file) {
+        Ok(model) => {
+            if g.json {
+                output::json(&serde_json::json!({ "ok": true, "file": file, "model": model }))?;
+            } else {
+                println!(
+                    "{}: ok ({} record kinds, {} rules)",
+                    file.display(),
+                    model.records.len(),
+                    model.rules.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if g.json {
+                output::json(
+                    &serde_json::json!({ "ok": false, "file": file, "errors": e.diagnostics }),
+                )?;
+            } else {
+                eprintln!("{e}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub(super) fn demo(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
+    let model = match &args.preset {
+        Some(name) => {
+            let p = preset(name).ok_or_else(|| {
+                Usage(format!(
+                    "unknown preset `{name}`; presets are: {}",
+                    PRESETS
+                        .iter()
+                        .map(|p| p.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            Model::parse(&format!("<preset {name}>"), p.source)?
+        }
+        None => Model::load(&g.model)?,
+    };
+    let report = offboard_demo::generate(&model, args.customers, args.seed, &args.out)
+        .with_context(|| format!("cannot write demo data to {}", args.out.display()))?;
+    if g.json {
+        return output::json(&report);
+    }
+    println!("wrote {} rows to {}:", report.rows, args.out.display());
+    for (file, n) in &report.files {
+        println!("  {file:<24} {n}");
+    }
+    Ok(())
+}
+
+pub(super) fn import(g: &Global, dir: &Path) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let mut last = String::new();
+    let quiet = g.json;
+    let report = engine(g, &mut store)?.import_dir(dir, &mut |table, rows| {
+        if !quiet {
+            let mut err = std::io::stderr().lock();
+            if table != last {
+                if !last.is_empty() {
+                    let _ = writeln!(err);
+                }
+                last = table.to_string();
+            }
+            let _ = write!(err, "\r  {table}: {rows} rows");
+        }
+    });
+    if !quiet {
+        eprintln!();
+    }
+    let report = report?;
+    if g.json {
+        return output::json(&report);
+    }
+    println!(
+        "imported {} rows in {:.1}s ({:.0} rows/s)",
+        report.rows,
+        report.seconds,
+        report.rows as f64 / report.seconds.max(1e-9)
+    );
+    for t in &report.tables {
+        println!("  {:<24} {}", t.file, t.rows);
+    }
+    Ok(())
+}
+
+pub(super) fn export(g: &Global, dir: &Path) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    authorize(g, &mut store, Operation::Export)?;
+    let xlsx = dir
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xlsx"));
+    let report = if xlsx {
+        store.export_xlsx(dir, &mut |_, _| {})?
+    } else {
+        store.export_dir(dir, &mut |_, _| {})?
+    };
+    if g.json {
+        return output::json(&report);
+    }
+    println!("exported {} rows to {}", report.rows, dir.display());
+    for t in &report.tables {
+        println!("  {:<24} {}", t.file, t.rows);
+    }
+    Ok(())
+}
+
+/// Finds a customer by id, or by number when the text is not an id in use.
+pub(super) fn find_customer(store: &mut Store, text: &str) -> anyhow::Result<Customer> {
+    if let Ok(id) = text.parse::<i64>() {
+        if let Some(c) = store.find_customer(id)? {
+            return Ok(c);
+        }
+    }
+    if let Some(c) = store.customer_by_number(text)? {
+        return Ok(c);
+    }
+    Err(StoreError::NotFound(format!("there is no customer with id or number {text}")).into())
+}
+
+pub(super) fn parse_sets(sets: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    sets.iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .ok_or_else(|| Usage(format!("--set {s}: expected FIELD=VALUE")).into())
+        })
+        .collect()
+}
+
+pub(super) fn customer_row(c: &Customer) -> Vec<String> {
+    vec![
+        c.id.to_string(),
+        c.number.clone(),
+        c.kind.clone(),
+        c.name.clone(),
+        c.status.clone(),
+        c.email.clone().unwrap_or_default(),
+    ]
+}
+
+pub(super) const CUSTOMER_HEADER: [&str; 6] = ["ID", "NUMBER", "KIND", "NAME", "STATUS", "EMAIL"];
+
+pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let writes = matches!(cmd, CustomersCmd::Add { .. } | CustomersCmd::Edit { .. });
+    authorize(
+        g,
+        &mut store,
+        if writes {
+            Operation::Edit
+        } else {
+            Operation::View
+        },
+    )?;
+    match cmd {
+        CustomersCmd::List {
+            view,
+            search,
+            kind,
+            after,
+            paging,
+        } => {
+            let view = match view {
+                Some(v) => View::parse(&v).ok_or_else(|| {
+                    Usage(format!("unknown view `{v}`; views are: {}", View::NAMES))
+                })?,
+                None => store.model().default_view,
+            };
+            if let Some(k) = &kind {
+                if !store.model().customer.kinds.contains(k) {
+                    return Err(Usage(format!(
+                        "unknown kind `{k}`; kinds are: {}",
+                        store.model().customer.kinds.join(", ")
+                    ))
+                    .into());
+                }
+            }
+            let query = ListQuery {
+                view,
+                search,
+                kind,
+                limit: (paging.limit > 0).then_some(paging.limit),
+                offset: paging.offset,
+                after,
+            };
+            list_customers(g, &mut store, &query)
+        }
+        CustomersCmd::Show { customer } => {
+            let c = find_customer(&mut store, &customer)?;
+            let counts = store.customer_record_counts(c.id)?;
+            if g.json {
+                let mut v = serde_json::to_value(&c)?;
+                if let Some(obj) = v.as_object_mut() {
+                    let records: serde_json::Map<String, serde_json::Value> = counts
+                        .iter()
+                        .map(|(k, n)| (k.clone(), serde_json::json!(n)))
+                        .collect();
+                    obj.insert("records".into(), serde_json::Value::Object(records));
+                }
+                return output::json(&v);
+            }
+            let mut lines = vec![
+                ("id", c.id.to_string()),
+                ("number", c.number.clone()),
+                ("kind", c.kind.clone()),
+                ("name", c.name.clone()),
+                ("status", c.status.clone()),
+                ("email", c.email.clone().unwrap_or_default()),
+                ("created at", c.created_at.to_cell()),
+            ];
+            if c.status == "deactivated" {
+                lines.push(("deactivated on", c.deactivated_on.to_cell()));
+                lines.push(("reason", c.deactivation_reason.clone().unwrap_or_default()));
+            }
+            if c.status == "deleted" {
+                lines.push(("deleted at", c.deleted_at.to_cell()));
+            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for (k, v) in lines {
+                writeln!(out, "{k:<15} {v}")?;
+            }
+            for (k, v) in &c.fields {
+                let text = match v {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                writeln!(out, "{k:<15} {text}")?;
+            }
+            writeln!(out, "records:")?;
+            for (k, n) in counts {
+                writeln!(out, "  {k:<20} {n}")?;
+            }
+            out.flush()?;
+            Ok(())
+        }
+        CustomersCmd::Add {
+            kind,
+            name,
+            number,
+            email,
+            set,
+        } => {
+            let c = engine(g, &mut store)?.create_customer(NewCustomer {
+                kind,
+                name,
+                number,
+                email,
+                fields: parse_sets(&set)?,
+            })?;
+            print_customer(g, &c)
+        }
+        CustomersCmd::Edit { customer, set } => {
+            let id = find_customer(&mut store, &customer)?.id;
+            let c = engine(g, &mut store)?.update_customer(id, &parse_sets(&set)?)?;
+            print_customer(g, &c)
+        }
+    }
+}
+
+pub(super) fn print_customer(g: &Global, c: &Customer) -> anyhow::Result<()> {
+    if g.json {
+        output::json(c)
+    } else {
+        output::table(&CUSTOMER_HEADER, &[customer_row(c)])
+    }
+}
+
+pub(super) fn list_customers(
+    g: &Global,
+    store: &mut Store,
+    query: &ListQuery,
+) -> anyhow::Result<()> {
+    if query.limit.is_none() {
+        // Every match, streamed as it is read.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut first = true;
+        if g.json {
+            write!(out, "[")?;
+        } else {
+            writeln!(out, "{}", CUSTOMER_HEADER.join("\t"))?;
+        }
+        let mut failed: Option<std::io::Error> = None;
+        store.list_customers(query, &mut |c| {
+            let r = if g.json {
+                let sep = if first { "\n" } else { ",\n" };
+                serde_json::to_string(&c)
+                    .map_err(std::io::Error::other)
+                    .and_then(|s| write!(out, "{sep}{s}"))
+            } else {
+                writeln!(out, "{}", customer_row(&c).join("\t"))
+            };
+            first = false;
+            if let Err(e) = r {
+                failed.get_or_insert(e);
+            }
+            Ok(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        if g.json {
+            writeln!(out, "{}]", if first { "" } else { "\n" })?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let mut list = Vec::new();
+    store.list_customers(query, &mut |c| {
+        list.push(c);
+        Ok(())
+    })?;
+    if g.json {
+        return output::json(&list);
+    }
+    let total = store.count_customers(&ListQuery {
+        after: None,
+        ..query.clone()
+    })?;
+    let rows: Vec<Vec<String>> = list.iter().map(customer_row).collect();
+    output::table(&CUSTOMER_HEADER, &rows)?;
+    let shown_to = query.offset + list.len() as u64;
+    if (total as u64) > shown_to || query.offset > 0 {
+        eprintln!(
+            "{}–{} of {total} in view {}; --offset {shown_to} for more, --limit 0 for all",
+            query.offset + u64::from(!list.is_empty()),
+            shown_to,
+            query.view.name()
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    match cmd {
+        RecordsCmd::Add { .. } | RecordsCmd::Edit { .. } => {
+            authorize(g, &mut store, Operation::Edit)?
+        }
+        RecordsCmd::Show { .. } | RecordsCmd::List { .. } => {
+            authorize(g, &mut store, Operation::View)?
+        }
+        RecordsCmd::Delete { .. } => {}
+    }
+    let record = match cmd {
+        RecordsCmd::Delete { kind, args } => return delete_records(g, &mut store, &kind, &args),
+        RecordsCmd::Add { kind, set } => {
+            engine(g, &mut store)?.create_record(&kind, &parse_sets(&set)?)?
+        }
+        RecordsCmd::Show { kind, id } => store.record(&kind, id)?,
+        RecordsCmd::Edit { kind, id, set } => {
+            engine(g, &mut store)?.update_record(&kind, id, &parse_sets(&set)?)?
+        }
+        RecordsCmd::List {
+            kind,
+            customer,
+            paging,
+        } => {
+            let c = find_customer(&mut store, &customer)?;
+            let mut list = Vec::new();
+            let limit = (paging.limit > 0).then_some(paging.limit + paging.offset);
+            store.customer_records(&kind, c.id, limit, &mut |r| {
+                list.push(r);
+                Ok(())
+            })?;
+            let list: Vec<_> = list.into_iter().skip(paging.offset as usize).collect();
+            if g.json {
+                return output::json(&list);
+            }
+            let Some(first) = list.first() else {
+                println!("customer {} has no {kind} records", c.id);
+                return Ok(());
+            };
+            let mut header = vec!["ID".to_string()];
+            header.extend(first.values.keys().map(|k| k.to_uppercase()));
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|r| {
+                    let mut row = vec![r.id.to_string()];
+                    row.extend(r.values.values().map(json_cell));
+                    row
+                })
+                .collect();
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            return output::table(&header, &rows);
+        }
+    };
+    if g.json {
+        return output::json(&record);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    writeln!(out, "{:<15} {}", "kind", record.kind)?;
+    writeln!(out, "{:<15} {}", "id", record.id)?;
+    for (k, v) in &record.values {
+        writeln!(out, "{k:<15} {}", json_cell(v))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub(super) fn json_cell(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A consistent copy of the database: SQLite writes a new database file; PostgreSQL's is
+/// `pg_dump`'s custom format (restore with `pg_restore`).
+pub(super) fn backup(g: &Global, file: &Path) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    authorize(g, &mut store, Operation::Export)?;
+    if store.dialect() == offboard_store::Dialect::Postgres {
+        if file.exists() {
+            bail!("{} exists; choose a new file name", file.display());
+        }
+        let url = g.db.replacen("postgresql://", "postgres://", 1);
+        let status = std::process::Command::new("pg_dump")
+            .arg("--format=custom")
+            .arg("--file")
+            .arg(file)
+            .arg(&url)
+            .status()
+            .context("cannot run pg_dump (Debian: apt-get install postgresql-client)")?;
+        if !status.success() {
+            let _ = std::fs::remove_file(file);
+            bail!("pg_dump failed ({status}); nothing was written");
+        }
+    } else {
+        store.backup(file)?;
+    }
+    println!("backed up {} to {}", g.db, file.display());
+    Ok(())
+}
+
+pub(super) fn stats(g: &Global) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    authorize(g, &mut store, Operation::View)?;
+    let s = store.stats()?;
+    if g.json {
+        return output::json(&s);
+    }
+    println!(
+        "customers: {} active, {} deactivated, {} deleted",
+        s.customers.active, s.customers.deactivated, s.customers.deleted
+    );
+    for (k, n) in &s.records {
+        println!("  {k:<20} {n}");
+    }
+    Ok(())
+}

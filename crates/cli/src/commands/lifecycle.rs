@@ -1,0 +1,316 @@
+//! The lifecycle commands: a plan, printed as text or JSON; at a terminal, progress and a
+//! question before an erasure.
+
+use super::*;
+
+/// Runs a lifecycle operation and prints its plan. Exit code 1 when customers were blocked
+/// and none could be processed — the plan says why for each.
+pub(super) fn lifecycle(
+    g: &Global,
+    customers: &[String],
+    select: Option<&Select>,
+    dry_run: bool,
+    confirm: Option<&str>,
+    op: impl Fn(&mut Engine<'_>, &[i64], bool) -> Result<Plan, EngineError>,
+) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let mut ids = Vec::new();
+    for c in customers {
+        ids.push(find_customer(&mut store, c)?.id);
+    }
+    if let Some(sel) = select {
+        if let Some(view) = &sel.select_view {
+            let view = View::parse(view).ok_or_else(|| {
+                Usage(format!("unknown view `{view}`; views are: {}", View::NAMES))
+            })?;
+            let query = ListQuery {
+                view,
+                search: sel.select_search.clone(),
+                kind: sel.select_kind.clone(),
+                limit: sel.select_limit,
+                offset: 0,
+                after: None,
+            };
+            ids.extend(store.customer_ids(&query)?);
+        } else if sel.select_kind.is_some()
+            || sel.select_search.is_some()
+            || sel.select_limit.is_some()
+        {
+            return Err(Usage(
+                "--select-kind, --select-search and --select-limit need --select-view".into(),
+            )
+            .into());
+        } else if customers.is_empty() {
+            return Err(Usage(
+                "name the customers (ids or numbers), or choose them with --select-view".into(),
+            )
+            .into());
+        }
+    }
+    // A soft delete goes to the recycle bin and can be undone: only a hard one asks.
+    let hard = store.model().delete == offboard_model::model::DeleteMode::Hard;
+    let confirm = confirm.filter(|w| *w != "Delete" || hard);
+    let actor = actor(g, &mut store)?;
+    let mut reporter = progress_line();
+    let progress = reporter.is_some();
+    let mut engine = Engine::new(&mut store, actor);
+    if let Some(r) = reporter.as_mut() {
+        engine.on_progress(r);
+    }
+    if let Some(what) = confirm.filter(|_| !dry_run && asks()) {
+        // An erasure cannot be undone: at a terminal, show the plan and ask first.
+        let plan = op(&mut engine, &ids, true)?;
+        print_plan(g, &plan)?;
+        if plan.done == 0 {
+            return Ok(());
+        }
+        if !yes_to(&format!(
+            "{what} {} customer(s) for good? This cannot be undone. [y/N] ",
+            plan.done
+        ))? {
+            return Err(Refused("nothing was changed".into()).into());
+        }
+    }
+    let plan = op(&mut engine, &ids, dry_run);
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+    let plan = plan?;
+    print_plan(g, &plan)?;
+    if plan.blocked > 0 && plan.done == 0 {
+        return Err(Refused(format!(
+            "nothing was {}: every candidate is blocked",
+            plan.done_key()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// An operation between two customers (transfer, merge, delete with move-to).
+pub(super) fn pair_op(
+    g: &Global,
+    from: &str,
+    to: &str,
+    op: impl FnOnce(&mut Engine<'_>, i64, i64) -> Result<Plan, EngineError>,
+) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let a = find_customer(&mut store, from)?.id;
+    let b = find_customer(&mut store, to)?.id;
+    let actor = actor(g, &mut store)?;
+    let mut engine = Engine::new(&mut store, actor);
+    let plan = op(&mut engine, a, b)?;
+    print_plan(g, &plan)?;
+    if plan.blocked > 0 {
+        return Err(Refused(format!(
+            "customer {a} is blocked: nothing was {}",
+            plan.done_key()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
+    if g.json {
+        return output::json(plan);
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mode = if plan.dry_run {
+        " (dry run: nothing changed)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "{}{mode}: {} candidates, {} {}, {} blocked, {} skipped",
+        plan.operation,
+        plan.candidates,
+        plan.done,
+        plan.done_key(),
+        plan.blocked,
+        plan.skipped
+    )?;
+    for (rule, n) in plan.blocked_by_rule.iter().filter(|(_, n)| **n > 0) {
+        writeln!(out, "  blocked by {rule}: {n}")?;
+    }
+    for (table, effects) in &plan.effects {
+        let list: Vec<String> = effects.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        writeln!(out, "  {table}: {}", list.join(", "))?;
+    }
+    if !plan.timings.is_empty() {
+        let t: Vec<String> = plan
+            .timings
+            .iter()
+            .map(|(k, ms)| format!("{k} {ms:.0} ms"))
+            .collect();
+        writeln!(out, "  time: {}", t.join(", "))?;
+    }
+    const SHOWN: usize = 20;
+    let not_done: Vec<_> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome != Outcome::Proceeds)
+        .collect();
+    for c in not_done.iter().take(SHOWN) {
+        let why = match &c.why {
+            Some(w) => w.clone(),
+            None => c
+                .blockers
+                .iter()
+                .map(|b| format!("{} [{}]", b.message, b.rule))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        let outcome = if c.outcome == Outcome::Blocked {
+            "blocked"
+        } else {
+            "skipped"
+        };
+        writeln!(out, "  {} {} {}: {outcome}: {why}", c.id, c.number, c.name)?;
+    }
+    if not_done.len() > SHOWN {
+        writeln!(
+            out,
+            "  ... and {} more (--json lists every customer)",
+            not_done.len() - SHOWN
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub(super) fn delete_records(
+    g: &Global,
+    store: &mut Store,
+    kind: &str,
+    args: &[String],
+) -> anyhow::Result<()> {
+    let Some(k) = store.model().record(kind).cloned() else {
+        let names: Vec<&str> = store
+            .model()
+            .records
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        return Err(Usage(format!(
+            "unknown record kind `{kind}`; kinds are: {}",
+            names.join(", ")
+        ))
+        .into());
+    };
+    let (mut ids, mut owner, mut from, mut dry_run, mut json) =
+        (Vec::new(), None, None, false, g.json);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |flag: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| Usage(format!("{flag} needs a value")))
+        };
+        match a.as_str() {
+            "--dry-run" => dry_run = true,
+            "--json" => json = true,
+            "--from" => from = Some(value("--from")?),
+            flag if flag
+                .strip_prefix("--")
+                .is_some_and(|n| n == k.owner.name || n == k.owner.column) =>
+            {
+                let v = value(flag)?;
+                owner = Some(
+                    v.parse::<i64>()
+                        .map_err(|_| Usage(format!("{flag} {v}: expected an id")))?,
+                );
+            }
+            id => ids.push(id.parse::<i64>().map_err(|_| {
+                Usage(format!(
+                    "`{id}`: expected record ids, --{} ID, --from VALUE or --dry-run",
+                    k.owner.name
+                ))
+            })?),
+        }
+    }
+    let sel = match (ids.is_empty(), owner) {
+        (false, None) if from.is_none() => RecordSelection::Ids(ids),
+        (true, Some(owner)) => RecordSelection::Owner { owner, from },
+        _ => {
+            return Err(Usage(format!(
+                "give record ids, or --{} ID (with --from VALUE for the tail)",
+                k.owner.name
+            ))
+            .into())
+        }
+    };
+    let actor = actor(g, store)?;
+    let mut engine = Engine::new(store, actor);
+    let plan = engine.delete_records(kind, &sel, dry_run)?;
+    if json {
+        output::json(&plan)?;
+    } else {
+        let mode = if plan.dry_run {
+            " (dry run: nothing changed)"
+        } else {
+            ""
+        };
+        println!(
+            "delete {}{mode}: {} candidates, {} deleted",
+            plan.kind, plan.candidates, plan.deleted
+        );
+        for b in &plan.blocked {
+            println!(
+                "  {} {}: blocked: {} [{}]",
+                plan.kind, b.id, b.message, b.rule
+            );
+        }
+    }
+    if !plan.blocked.is_empty() {
+        return Err(Refused(format!(
+            "nothing was deleted: {} {} blocked",
+            plan.blocked.len(),
+            plan.kind
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// At a terminal, a long operation says where it is on stderr: one line, rewritten as each
+/// phase ends.
+pub(super) fn progress_line() -> Option<impl FnMut(&str) + Send> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut last = std::time::Instant::now();
+    let mut line = String::new();
+    Some(move |phase: &str| {
+        let now = std::time::Instant::now();
+        line.push_str(&format!(
+            "{} {:.1}s · ",
+            phase.replace('_', " "),
+            (now - last).as_secs_f64()
+        ));
+        last = now;
+        let next = if phase == "audit" {
+            "committing"
+        } else {
+            "working"
+        };
+        eprint!("\r\x1b[K  {line}{next}…");
+    })
+}
+
+/// Whether to ask before an erasure: a person at a terminal (not a script, not --json).
+pub(super) fn asks() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks a yes/no question on the terminal.
+pub(super) fn yes_to(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,240 @@
+//! Each command: open what it needs, call the library, print the result.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use offboard_model::model::{Operation, View};
+use offboard_model::presets::{preset, PRESETS};
+use offboard_model::Model;
+use offboard_store::customers::{Customer, ListQuery, NewCustomer};
+use offboard_store::{Database, Store, StoreError};
+
+use offboard_engine::records::RecordSelection;
+use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
+
+use crate::args::{
+    AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd, Select, UsersCmd,
+};
+use crate::output;
+
+mod admin;
+mod data;
+mod lifecycle;
+
+use admin::*;
+use data::*;
+use lifecycle::*;
+
+/// A mistake in how the command was called: exit code 2.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    let result = match cli.command {
+        Command::Init { preset, force } => init(g, &preset, force),
+        Command::Presets => presets(g),
+        Command::Check { file } => return check(g, file.as_deref().unwrap_or(&g.model)),
+        Command::Demo(args) => demo(g, &args),
+        Command::Import { dir } => import(g, &dir),
+        Command::Export { dir } => export(g, &dir),
+        Command::Backup { file } => backup(g, &file),
+        Command::Customers(cmd) => customers(g, cmd),
+        Command::Records(cmd) => records(g, cmd),
+        Command::Stats => stats(g),
+        Command::Serve { addr } => serve(g, &addr),
+        Command::Deactivate {
+            customers,
+            select,
+            reason,
+            open_activities,
+            plan,
+        } => {
+            let open_items = open_activities.map(|o| {
+                if o == "remove" {
+                    OpenItems::Remove
+                } else {
+                    OpenItems::Complete
+                }
+            });
+            lifecycle(
+                g,
+                &customers,
+                Some(&select),
+                plan.dry_run,
+                None,
+                |e, ids, dry| {
+                    e.deactivate(
+                        ids,
+                        &DeactivateOptions {
+                            reason: reason.clone(),
+                            open_items,
+                        },
+                        dry,
+                    )
+                },
+            )
+        }
+        Command::Reactivate {
+            customers,
+            select,
+            plan,
+        } => lifecycle(
+            g,
+            &customers,
+            Some(&select),
+            plan.dry_run,
+            None,
+            |e, ids, dry| e.reactivate(ids, dry),
+        ),
+        Command::Delete {
+            customers,
+            select,
+            move_to,
+            plan,
+        } => match move_to {
+            Some(to) => {
+                if customers.len() == 1 {
+                    pair_op(g, &customers[0], &to, |e, a, b| {
+                        e.delete_moving(a, b, plan.dry_run)
+                    })
+                } else {
+                    Err(Usage("--move-to takes exactly one customer".into()).into())
+                }
+            }
+            None => lifecycle(
+                g,
+                &customers,
+                Some(&select),
+                plan.dry_run,
+                (!plan.yes).then_some("Delete"),
+                |e, ids, dry| e.delete(ids, dry),
+            ),
+        },
+        Command::Transfer {
+            from,
+            to,
+            kinds,
+            plan,
+        } => pair_op(g, &from, &to, |e, a, b| {
+            e.transfer(a, b, kinds.as_deref(), plan.dry_run)
+        }),
+        Command::Merge {
+            duplicate,
+            into,
+            plan,
+        } => pair_op(g, &duplicate, &into, |e, a, b| e.merge(a, b, plan.dry_run)),
+        Command::Undelete {
+            customers,
+            select,
+            plan,
+        } => lifecycle(
+            g,
+            &customers,
+            Some(&select),
+            plan.dry_run,
+            None,
+            |e, ids, dry| e.undelete(ids, dry),
+        ),
+        Command::Purge { plan } => lifecycle(
+            g,
+            &[],
+            None,
+            plan.dry_run,
+            (!plan.yes).then_some("Erase"),
+            |e, _, dry| e.purge(dry),
+        ),
+        Command::Users(cmd) => users(g, cmd),
+        Command::Audit {
+            cmd,
+            customer,
+            limit,
+        } => audit(g, cmd, customer, limit),
+    };
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.downcast_ref::<Usage>().is_some() => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Opens the database with the model file (or, when the file is missing, the model the
+/// database recorded), applying additive model changes.
+pub fn open(g: &Global) -> anyhow::Result<Store> {
+    let mut db =
+        Database::connect(&g.db).with_context(|| format!("cannot open the database {}", g.db))?;
+    let model = if g.model.exists() {
+        Model::load(&g.model)?
+    } else {
+        match db.stored_model()? {
+            Some(src) => Model::parse(&format!("<model recorded in {}>", g.db), &src)?,
+            None => bail!(
+                "no model: {} does not exist and the database has none; run `offboard init --preset NAME` (presets: {})",
+                g.model.display(),
+                PRESETS.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    };
+    let (store, changes) = db.with_model(model)?;
+    for c in changes {
+        eprintln!("schema: {c}");
+    }
+    Ok(store)
+}
+
+/// A refusal already explained on stdout: exit code 1 with a one-line summary.
+#[derive(Debug)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// The engine acting for the command's user: changes go through it, permission-checked and
+/// audited.
+fn engine<'s>(g: &Global, store: &'s mut Store) -> anyhow::Result<Engine<'s>> {
+    let me = actor(g, store)?;
+    Ok(Engine::new(store, me))
+}
+
+/// Checks that the acting user may run `op`.
+fn authorize(g: &Global, store: &mut Store, op: Operation) -> anyhow::Result<()> {
+    let me = actor(g, store)?;
+    Engine::new(store, me).allow(op)?;
+    Ok(())
+}
+
+/// Who the command acts as: `--as USER`, or the local administrator.
+fn actor(g: &Global, store: &mut Store) -> anyhow::Result<Actor> {
+    match &g.as_user {
+        None => Ok(Actor::local_admin()),
+        Some(name) => match store.user(name)? {
+            Some(u) => Ok(Actor {
+                name: u.name,
+                role: u.role,
+            }),
+            None => Err(StoreError::NotFound(format!(
+                "there is no user `{name}`; add one with `offboard users add {name} --role clerk`"
+            ))
+            .into()),
+        },
+    }
+}
