@@ -21,12 +21,12 @@ pub type Blockers = HashMap<i64, Vec<Blocker>>;
 /// What still points at a customer: per table, how many rows and a few of their ids.
 pub type Referrers = HashMap<i64, Vec<(String, i64, Vec<i64>)>>;
 
-/// Fills a message template: `{count}`, `{amount}`.
+/// Fills a message template: `{count}`, `{amount}`, and `{one|many}` words for the count.
 fn message(rule: &RuleDef, count: i64, amount: Option<i64>) -> String {
     let amount = amount
         .map(offboard_model::value::format_money)
         .unwrap_or_default();
-    rule.message
+    offboard_model::model::plural(&rule.message, count)
         .replace("{count}", &count.to_string())
         .replace("{amount}", &amount)
 }

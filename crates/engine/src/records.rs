@@ -265,7 +265,8 @@ fn blockers(
         let (id, template) = (rule.id.clone(), rule.message.clone());
         let subject = kind.name.clone();
         push(rows, &id, &|n, _, vals| {
-            let mut m = template.replace("{count}", &n.to_string());
+            let mut m =
+                offboard_model::model::plural(&template, n).replace("{count}", &n.to_string());
             for (f, v) in qualified.iter().zip(vals) {
                 m = m.replace(&format!("{{{subject}.{f}}}"), &v.to_cell());
             }

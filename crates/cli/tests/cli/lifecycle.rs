@@ -101,7 +101,7 @@ conformance!(
         ]);
         assert_eq!(r.code, 1);
         assert!(
-            r.stdout.contains("1 open invoices (25.00) [open-invoices]"),
+            r.stdout.contains("1 open invoice (25.00) [open-invoices]"),
             "{}",
             r.stdout
         );

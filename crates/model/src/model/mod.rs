@@ -550,3 +550,40 @@ impl Model {
         self.rules.iter().filter(move |r| r.on.contains(&op))
     }
 }
+
+/// Chooses the words of a rule's message for a count: every `{one|many}` becomes `one` when
+/// the count is 1 and `many` otherwise ("{count} open {order|orders}" → "1 open order").
+/// Other placeholders (`{count}`, `{amount}`) are left for the caller.
+pub fn plural(template: &str, count: i64) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}').map(|c| open + c) else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let inner = &rest[open + 1..close];
+        match inner.split_once('|') {
+            Some((one, many)) => out.push_str(if count == 1 { one } else { many }),
+            None => out.push_str(&rest[open..=close]),
+        }
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod plural_tests {
+    use super::plural;
+
+    #[test]
+    fn one_and_many_are_chosen_by_the_count() {
+        let t = "{count} open {order|orders} ({amount})";
+        assert_eq!(plural(t, 1), "{count} open order ({amount})");
+        assert_eq!(plural(t, 0), "{count} open orders ({amount})");
+        assert_eq!(plural(t, 7), "{count} open orders ({amount})");
+        assert_eq!(plural("no braces", 2), "no braces");
+        assert_eq!(plural("unclosed {x|y", 1), "unclosed {x|y");
+    }
+}

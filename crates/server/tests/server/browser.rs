@@ -206,7 +206,7 @@ conformance!(
         b.click("input[name=id][value='14']");
         b.click("button[value=deactivate]");
         let dialog = b.page_with("<title>Deactivate");
-        assert!(dialog.contains("1 open invoices (25.00)"), "{dialog}");
+        assert!(dialog.contains("1 open invoice (25.00)"), "{dialog}");
         assert!(
             dialog.contains("1 customer(s) can be deactivated"),
             "{dialog}"

@@ -404,13 +404,13 @@ conformance!(
             page.body
         );
         assert!(
-            page.body.contains("1 open invoices (25.00)"),
+            page.body.contains("1 open invoice (25.00)"),
             "{}",
             page.body
         );
         // Blocked: the dialog shows the blocking items and their amounts, and only Cancel.
         let dialog = s.page("GET", "/deactivate?ids=11", &cookie, "");
-        assert!(dialog.body.contains("1 open invoices"), "{}", dialog.body);
+        assert!(dialog.body.contains("1 open invoice "), "{}", dialog.body);
         assert!(dialog.body.contains("25.00"));
         assert!(!dialog.body.contains("<button>OK</button>"));
         // Free to go: a reason from the person list and a choice for the open activity.
@@ -420,7 +420,7 @@ conformance!(
             !dialog.body.contains("Company dissolved"),
             "company reasons are not offered"
         );
-        assert!(dialog.body.contains("1 open activities"));
+        assert!(dialog.body.contains("1 open activity"));
         assert!(dialog.body.contains("<button>OK</button>"));
         let done = s.page(
             "POST",
