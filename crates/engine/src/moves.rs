@@ -295,8 +295,16 @@ impl Engine<'_> {
         self.allow(Operation::Delete)?;
         self.allow(Operation::Transfer)?;
         let mut plan = self.delete_moving_run(id, to, true)?;
-        if dry_run || plan.customers.iter().any(|c| c.outcome == Outcome::Blocked) {
-            plan.dry_run = dry_run;
+        if dry_run {
+            return Ok(plan);
+        }
+        if plan.customers.iter().any(|c| c.outcome == Outcome::Blocked) {
+            // Nothing was applied: the plan keeps only what would have stayed.
+            plan.dry_run = false;
+            for e in plan.effects.values_mut() {
+                e.retain(|what, _| what == "stayed");
+            }
+            plan.effects.retain(|_, e| !e.is_empty());
             return Ok(plan);
         }
         self.delete_moving_run(id, to, false)
@@ -358,6 +366,18 @@ impl Engine<'_> {
                 Outcome::Proceeds | Outcome::Skipped => {
                     c.outcome = Outcome::Skipped;
                     c.why = Some(why);
+                }
+                // Something changed since the plan: moving the data now would leave it moved
+                // from a customer that stays; the whole operation is undone instead.
+                Outcome::Blocked if !dry_run => {
+                    return Err(StoreError::Refused(format!(
+                        "customer {id} can no longer be deleted or deactivated ({}); nothing was moved",
+                        c.blockers
+                            .iter()
+                            .map(|b| b.message.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    )));
                 }
                 Outcome::Blocked => {
                     c.why = Some(format!(

@@ -594,6 +594,8 @@ pub(crate) fn status_change(
                 "SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}) AND ({when})"
             );
             let n = match (choice, &rule.resolve) {
+                // Completing changes nothing when the rule names no field to set.
+                (OpenItems::Complete, Some(res)) if res.complete.is_empty() => 0,
                 // A dry run counts what would change.
                 _ if dry_run => db
                     .query_i64(&format!("SELECT count(*) FROM ({rows}) x"), &params)?

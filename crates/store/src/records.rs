@@ -122,9 +122,13 @@ pub fn parse_cells(
     cells: &[(String, String)],
 ) -> Result<Vec<(String, Value)>, StoreError> {
     let cols = kind.columns();
+    let mut seen = std::collections::HashSet::new();
     cells
         .iter()
         .map(|(name, text)| {
+            if !seen.insert(name.as_str()) {
+                return Err(StoreError::Invalid(format!("`{name}` is given twice")));
+            }
             let Some(col) = cols.iter().find(|c| &c.name == name && c.name != "id") else {
                 let names: Vec<&str> = cols.iter().skip(1).map(|c| c.name.as_str()).collect();
                 return Err(StoreError::Invalid(format!(
@@ -154,19 +158,30 @@ pub fn parse_cells(
 /// (inactive and deleted customers get no new records), its links point at existing, not
 /// deleted rows, and a numbered field is free (given) or the next in sequence (left empty, on
 /// create). `this` is the record being changed, if any.
+/// The record being changed: its id and its number as it is.
+struct This {
+    id: i64,
+    number: Option<i64>,
+}
+
 fn check_record(
     model: &Model,
     tx: &mut dyn Db,
     kind: &RecordKind,
     values: &mut Vec<(String, Value)>,
-    owner_id: i64,
-    this: Option<i64>,
+    owner_id: Option<i64>,
+    this: Option<This>,
 ) -> Result<(), StoreError> {
     let d = tx.dialect();
+    // On an update `values` holds only what changes.
     let changes = |col: &str| values.iter().any(|(c, _)| c == col);
+    let moves = this.is_some() && changes(&kind.owner.column);
     // A record changed in place keeps its customer, whatever that customer's status (old
     // documents stay editable); one moved to another owner is a new record for that customer.
-    if this.is_none() || changes(&kind.owner.column) {
+    if this.is_none() || moves {
+        let owner_id = owner_id.ok_or_else(|| {
+            StoreError::Invalid(format!("a {} needs `{}`", kind.name, kind.owner.column))
+        })?;
         let (customer, status) = owning_customer(model, tx, kind, owner_id)?;
         if status != "active" {
             return Err(StoreError::Refused(format!(
@@ -213,61 +228,75 @@ fn check_record(
             }
         }
     }
-    if let Some(numbered) = kind
-        .numbered
-        .as_ref()
-        .filter(|n| this.is_none() || changes(&n.field))
-    {
-        let scope = if numbered.per_owner {
-            format!(" WHERE {} = {}", q(&kind.owner.column), ph(d, 1))
-        } else {
-            String::new()
-        };
-        let scope_params: Vec<Value> = if numbered.per_owner {
-            vec![Value::Int(owner_id)]
-        } else {
-            vec![]
-        };
-        let given = values
-            .iter()
-            .find(|(c, _)| c == &numbered.field)
-            .map(|(_, v)| v.clone());
-        match given.as_ref().and_then(Value::as_i64) {
-            Some(n) => {
-                let sep = if scope.is_empty() { " WHERE" } else { " AND" };
-                let mut p = scope_params.clone();
-                p.push(Value::Int(n));
-                p.push(Value::Int(this.unwrap_or(0)));
-                let used = tx.query_i64(
-                    &format!(
-                        "SELECT count(*) FROM {}{scope}{sep} {} = {} AND id <> {}",
-                        q(&kind.name),
-                        q(&numbered.field),
-                        ph(d, p.len() - 1),
-                        ph(d, p.len())
-                    ),
-                    &p,
-                )?;
-                if used > 0 {
-                    return Err(StoreError::Refused(format!(
-                        "{} number {n} is in use",
-                        kind.name
-                    )));
-                }
-            }
-            None => {
-                let next = 1 + tx.query_i64(
-                    &format!(
-                        "SELECT max({}) FROM {}{scope}",
-                        q(&numbered.field),
-                        q(&kind.name)
-                    ),
-                    &scope_params,
-                )?;
-                values.retain(|(c, _)| c != &numbered.field);
-                values.push((numbered.field.clone(), Value::Int(next)));
+    let Some(numbered) = kind.numbered.as_ref() else {
+        return Ok(());
+    };
+    let given = values
+        .iter()
+        .find(|(c, _)| c == &numbered.field)
+        .map(|(_, v)| v.clone());
+    // Which number to check: the one given; on a move to another owner with numbers per
+    // owner, the record's own number under its new owner.
+    let number = match (&this, &given) {
+        (None, _) => given.as_ref().and_then(Value::as_i64),
+        (Some(_), Some(Value::Null)) => {
+            return Err(StoreError::Invalid(format!(
+                "a {}'s `{}` cannot be emptied; give another number",
+                kind.name, numbered.field
+            )))
+        }
+        (Some(_), Some(v)) => v.as_i64(),
+        (Some(t), None) if moves && numbered.per_owner => t.number,
+        (Some(_), None) => return Ok(()),
+    };
+    // Numbers per owner are scoped to it (a detached record has none to be unique under).
+    let scope = match (numbered.per_owner, owner_id) {
+        (false, _) => Some((String::new(), Vec::new())),
+        (true, Some(o)) => Some((
+            format!(" WHERE {} = {}", q(&kind.owner.column), ph(d, 1)),
+            vec![Value::Int(o)],
+        )),
+        (true, None) => None,
+    };
+    let Some((scope, scope_params)) = scope else {
+        return Ok(());
+    };
+    match number {
+        Some(n) => {
+            let sep = if scope.is_empty() { " WHERE" } else { " AND" };
+            let mut p = scope_params.clone();
+            p.push(Value::Int(n));
+            p.push(Value::Int(this.as_ref().map_or(0, |t| t.id)));
+            let used = tx.query_i64(
+                &format!(
+                    "SELECT count(*) FROM {}{scope}{sep} {} = {} AND id <> {}",
+                    q(&kind.name),
+                    q(&numbered.field),
+                    ph(d, p.len() - 1),
+                    ph(d, p.len())
+                ),
+                &p,
+            )?;
+            if used > 0 {
+                return Err(StoreError::Refused(format!(
+                    "{} number {n} is in use",
+                    kind.name
+                )));
             }
         }
+        None if this.is_none() => {
+            let next = 1 + tx.query_i64(
+                &format!(
+                    "SELECT max({}) FROM {}{scope}",
+                    q(&numbered.field),
+                    q(&kind.name)
+                ),
+                &scope_params,
+            )?;
+            values.retain(|(c, _)| c != &numbered.field);
+            values.push((numbered.field.clone(), Value::Int(next)));
+        }
+        None => {}
     }
     Ok(())
 }
@@ -292,7 +321,7 @@ impl Store {
                 StoreError::Invalid(format!("a new {} needs `{}`", kind.name, kind.owner.column))
             })?;
         let id = db.transaction(|tx| {
-            check_record(model, tx, kind, &mut values, owner_id, None)?;
+            check_record(model, tx, kind, &mut values, Some(owner_id), None)?;
             insert_returning_id(tx, &kind.name, &values)
         })?;
         self.record(kind_name, id)
@@ -392,21 +421,40 @@ impl Store {
         let current = self.record(kind_name, id)?;
         let (model, db) = self.parts();
         let kind = kind(model, kind_name)?;
-        let mut values = parse_cells(kind, cells)?;
+        // Only what changes: a field sent back as it is is neither checked nor written.
+        let mut values: Vec<(String, Value)> = parse_cells(kind, cells)?
+            .into_iter()
+            .filter(|(c, v)| {
+                current.values.get(c) != Some(&serde_json::to_value(v).unwrap_or_default())
+            })
+            .collect();
         if values.is_empty() {
             return Ok(current);
         }
-        let owner_id = values
-            .iter()
-            .find(|(c, _)| c == &kind.owner.column)
-            .and_then(|(_, v)| v.as_i64())
-            .or_else(|| current.values.get(&kind.owner.column)?.as_i64())
-            .ok_or_else(|| {
-                StoreError::Invalid(format!("a {} needs `{}`", kind.name, kind.owner.column))
-            })?;
+        let owner_id = match values.iter().find(|(c, _)| c == &kind.owner.column) {
+            Some((_, Value::Null)) => {
+                return Err(StoreError::Invalid(format!(
+                    "a {} needs `{}`; it cannot be emptied",
+                    kind.name, kind.owner.column
+                )))
+            }
+            Some((_, v)) => v.as_i64(),
+            // A record detached from an erased customer has no owner and stays editable.
+            None => current
+                .values
+                .get(&kind.owner.column)
+                .and_then(|v| v.as_i64()),
+        };
+        let this = This {
+            id,
+            number: kind
+                .numbered
+                .as_ref()
+                .and_then(|n| current.values.get(&n.field)?.as_i64()),
+        };
         let d = db.dialect();
         db.transaction(|tx| {
-            check_record(model, tx, kind, &mut values, owner_id, Some(id))?;
+            check_record(model, tx, kind, &mut values, owner_id, Some(this))?;
             let assigns: Vec<String> = values
                 .iter()
                 .enumerate()

@@ -151,6 +151,16 @@ conformance!(
         );
         s.update_record("quote", 1, &[("total".into(), "600".into())])
             .unwrap();
+        // Sent back with its owner unchanged (as an API client echoes what it read): fine.
+        s.update_record(
+            "quote",
+            1,
+            &[
+                ("customer_id".into(), "1".into()),
+                ("total".into(), "650".into()),
+            ],
+        )
+        .unwrap();
         let err = s
             .update_record("quote", moved.id, &[("number".into(), "1".into())])
             .unwrap_err();

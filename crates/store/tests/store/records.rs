@@ -66,15 +66,84 @@ conformance!(
                 && err.to_string().contains("payment number 2 is in use"),
             "{err}"
         );
+        let seven = p(&mut s, &k1, &[("number", "7")]).unwrap();
+        assert_eq!(seven.values["number"], serde_json::json!(7));
+        // Edits are checked like creates, and only what changes is.
+        let moved = s
+            .update_record("payment", seven.id, &set(&[("contract_id", &k2)]))
+            .unwrap();
         assert_eq!(
-            p(&mut s, &k1, &[("number", "7")]).unwrap().values["number"],
-            serde_json::json!(7)
+            moved.values["number"],
+            serde_json::json!(7),
+            "no 7 on contract 2 yet"
+        );
+        let one = p(&mut s, &k1, &[("number", "1")]).unwrap_err();
+        assert!(one.to_string().contains("in use"), "{one}");
+        let err = s
+            .update_record(
+                "payment",
+                seven.id,
+                &set(&[("contract_id", &k1), ("number", "1")]),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("payment number 1 is in use"),
+            "{err}"
+        );
+        let first_of_k2 = s
+            .update_record("payment", seven.id, &set(&[("number", "1")]))
+            .unwrap_err();
+        assert!(
+            first_of_k2.to_string().contains("in use"),
+            "contract 2 has a 1: {first_of_k2}"
+        );
+        let err = s
+            .update_record("payment", seven.id, &set(&[("number", "")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("cannot be emptied"), "{err}");
+        let err = s
+            .update_record("payment", seven.id, &set(&[("contract_id", "")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("needs `contract_id`"), "{err}");
+        let err = s
+            .update_record(
+                "payment",
+                seven.id,
+                &set(&[("amount", "5"), ("amount", "6")]),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("`amount` is given twice"), "{err}");
+        let same = s
+            .update_record(
+                "payment",
+                seven.id,
+                &set(&[("contract_id", &k2), ("number", "7"), ("amount", "2000")]),
+            )
+            .unwrap();
+        assert_eq!(
+            same.values["amount"],
+            serde_json::json!(2000),
+            "unchanged fields pass"
         );
         let counts = s.customer_record_counts(client).unwrap();
         assert!(
             counts.contains(&("payment".to_string(), 4)),
             "payments reach the client through contract and application: {counts:?}"
         );
+        // A record detached from its customer (kept as history) stays editable.
+        s.db()
+            .execute(
+                &format!(
+                    "UPDATE application SET customer_id = NULL WHERE id = {}",
+                    app.id
+                ),
+                &[],
+            )
+            .unwrap();
+        let note = s
+            .update_record("application", app.id, &set(&[("amount", "400000")]))
+            .unwrap();
+        assert_eq!(note.values["amount"], serde_json::json!(400000));
     }
 );
 
