@@ -12,7 +12,7 @@ use offboard_engine::records::RecordSelection;
 use offboard_model::model::{Operation, PurgeMode, View};
 use offboard_store::customers::{ListQuery, NewCustomer};
 
-use super::{cell_text, error_page, field, form, ids, render, ui, url_part, BlockerView};
+use super::{cell_text, error_page, field, form, ids, may, render, ui, url_part, BlockerView};
 use crate::api::ListParams;
 use crate::{ApiError, AppState};
 
@@ -24,6 +24,7 @@ pub async fn list(
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::View)?;
         let actor = e.actor().clone();
+        let may = may(e);
         let s = e.store();
         let query = params.query(s.model().default_view)?;
         let mut list = Vec::new();
@@ -38,10 +39,10 @@ pub async fn list(
         })?;
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
-        Ok((actor, query, list, total, cleanup, kinds))
+        Ok((actor, query, list, total, cleanup, kinds, may))
     })
     .await;
-    let (actor, query, list, total, cleanup, kinds) = match result {
+    let (actor, query, list, total, cleanup, kinds, may) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -56,6 +57,7 @@ pub async fn list(
             json!({ "name": v, "label": label, "on": query.view.name() == *v })
         })
         .collect();
+    let allowed = |op: &str| may[op].as_bool().unwrap_or(false);
     let actions: &[(&str, &str)] = match query.view {
         View::Deleted => &[("undelete", "Undelete selected")],
         View::Deactivated => &[
@@ -67,6 +69,8 @@ pub async fn list(
             ("delete", "Delete selected…"),
         ],
     };
+    // Only what this user may do is offered.
+    let actions: Vec<&(&str, &str)> = actions.iter().filter(|(op, _)| allowed(op)).collect();
     let last = query.offset.saturating_add(list.len() as u64);
     let search = query.search.clone().unwrap_or_default();
     let next = (last < total.max(0) as u64).then(|| {
@@ -93,9 +97,9 @@ pub async fn list(
             "total": total,
             "customers": list,
             "actions": actions,
-            "can_add": matches!(query.view, View::Active | View::Current | View::All),
+            "can_add": allowed("edit") && matches!(query.view, View::Active | View::Current | View::All),
             "kinds": kinds,
-            "cleanup": query.view == View::Deleted && cleanup,
+            "cleanup": query.view == View::Deleted && cleanup && allowed("purge"),
             "next": next,
         }),
     )
@@ -109,6 +113,7 @@ pub async fn show(
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::View)?;
         let actor = e.actor().clone();
+        let may = may(e);
         let c = e.store().customer(id)?;
         // At a glance: what would block deactivating it (a dry run, nothing changes).
         let blocking: Vec<BlockerView> =
@@ -147,10 +152,10 @@ pub async fn show(
                 "rows": rows,
             }));
         }
-        Ok((actor, c, records, blocking))
+        Ok((actor, c, records, blocking, may))
     })
     .await;
-    let (actor, c, records, blocking) = match result {
+    let (actor, c, records, blocking, may) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -189,6 +194,7 @@ pub async fn show(
             "fields": fields,
             "blocking": blocking,
             "records": records,
+            "may": may,
         }),
     )
 }

@@ -207,6 +207,28 @@ fn cell_text(v: &Value) -> String {
     }
 }
 
+/// What the acting user may do, for the templates to offer only that.
+fn may(e: &Engine<'_>) -> Value {
+    use offboard_model::model::Operation as Op;
+    let ops = [
+        ("edit", Op::Edit),
+        ("deactivate", Op::Deactivate),
+        ("reactivate", Op::Reactivate),
+        ("delete", Op::Delete),
+        ("undelete", Op::Undelete),
+        ("purge", Op::Purge),
+        ("transfer", Op::Transfer),
+        ("merge", Op::Merge),
+        ("records", Op::Records),
+        ("audit", Op::Audit),
+    ];
+    let map: serde_json::Map<String, Value> = ops
+        .iter()
+        .map(|(name, op)| (name.to_string(), json!(e.allow(*op).is_ok())))
+        .collect();
+    Value::Object(map)
+}
+
 /// A blocker as the templates show it (amounts formatted, a few record ids).
 #[derive(Serialize)]
 struct BlockerView {

@@ -58,6 +58,7 @@ fn start(db: &TestDb, name: &str, files: &[(&str, &str)]) -> Server {
     store.add_user("ada", "admin").unwrap();
     store.set_password("ada", "admin-pass").unwrap();
     store.add_user("vic", "viewer").unwrap();
+    store.set_password("vic", "viewer-pass").unwrap();
     let admin = store.create_token("ada", Some("tests")).unwrap();
     let viewer = store.create_token("vic", None).unwrap();
     let state = offboard_server::AppState::new(&db.url, store);
@@ -556,3 +557,34 @@ conformance!(
         assert_eq!(stats["customers"]["active"], 1);
     }
 );
+
+conformance!(the_ui_offers_only_what_the_user_may_do, |db: TestDb| {
+    let s = start(&db, "legal", &legal());
+    let r = s.call(
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "user=vic&password=viewer-pass",
+    );
+    let viewer = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let list = s.page("GET", "/customers", &viewer, "");
+    assert!(list.body.contains("Ed Clean"), "a viewer sees customers");
+    assert!(!list.body.contains("value=\"deactivate\""), "{}", list.body);
+    assert!(!list.body.contains("Add a customer"));
+    let page = s.page("GET", "/customers/14", &viewer, "");
+    assert!(!page.body.contains("Deactivate…") && !page.body.contains("<h2>Edit</h2>"));
+    assert!(!page.body.contains("/records/activity/delete"));
+    let admin = log_in(&s);
+    let page = s.page("GET", "/customers/14", &admin, "");
+    assert!(page.body.contains("Deactivate…") && page.body.contains("<h2>Edit</h2>"));
+    // And the engine refuses what is not offered, whatever is posted.
+    let r = s.page("POST", "/deactivate", &viewer, "ids=14&reason=Moved+away");
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("may not deactivate"), "{}", r.body);
+});
