@@ -34,7 +34,14 @@ struct Inner {
     url: String,
     model: Model,
     idle: Mutex<Vec<Store>>,
+    /// Failed logins per user name: how many, and since when (a guesser is slowed down).
+    failures: Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
 }
+
+/// Failed logins a user name may have in [`LOCKOUT`] before logins are refused for it.
+const MAX_FAILURES: u32 = 5;
+/// How long failed logins count, and how long a name stays refused after too many.
+const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 impl Drop for Inner {
     /// Idle connections close on a thread of their own: PostgreSQL's synchronous client
@@ -58,7 +65,41 @@ impl AppState {
             url: url.to_string(),
             model,
             idle: Mutex::new(vec![first]),
+            failures: Mutex::new(std::collections::HashMap::new()),
         }))
+    }
+
+    /// Refuses a login for a name that failed too often lately (429, with when to retry).
+    pub(crate) fn login_allowed(&self, user: &str) -> Result<(), ApiError> {
+        let Ok(mut failures) = self.0.failures.lock() else {
+            return Ok(());
+        };
+        failures.retain(|_, (_, since)| since.elapsed() < LOCKOUT);
+        match failures.get(user) {
+            Some((n, since)) if *n >= MAX_FAILURES => Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                format!(
+                    "too many failed logins for `{user}`; try again in {} minutes",
+                    (LOCKOUT - since.elapsed()).as_secs() / 60 + 1
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed login (or, on success, forgets the failures).
+    pub(crate) fn login_result(&self, user: &str, ok: bool) {
+        if let Ok(mut failures) = self.0.failures.lock() {
+            if ok {
+                failures.remove(user);
+            } else {
+                let entry = failures
+                    .entry(user.to_string())
+                    .or_insert((0, std::time::Instant::now()));
+                entry.0 += 1;
+            }
+        }
     }
 
     pub fn model(&self) -> &Model {

@@ -254,12 +254,15 @@ impl From<&offboard_engine::Blocker> for BlockerView {
 // ---- login ------------------------------------------------------------------------------
 
 /// Checks a password and starts a session: (user, the session's secret).
+/// After too many failed attempts for a name, logins for it are refused for a while.
 pub async fn start_session(
     state: &AppState,
     user: String,
     password: String,
 ) -> Result<(User, String), ApiError> {
-    state
+    state.login_allowed(&user)?;
+    let name = user.clone();
+    let result = state
         .run(move |s| {
             let u = s.check_password(&user, &password)?.ok_or_else(|| {
                 ApiError::new(
@@ -271,7 +274,13 @@ pub async fn start_session(
             let secret = s.create_session(&u.name)?;
             Ok((u, secret))
         })
-        .await
+        .await;
+    match &result {
+        Ok(_) => state.login_result(&name, true),
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => state.login_result(&name, false),
+        Err(_) => {}
+    }
+    result
 }
 
 pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {

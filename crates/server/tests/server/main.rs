@@ -378,6 +378,26 @@ conformance!(
         );
         assert_eq!(r.status, 401);
         assert!(r.body.contains("wrong password"));
+        // A guesser is stopped after five failures, even with the right password then.
+        for _ in 0..5 {
+            let r = s.api(
+                "POST",
+                "/api/v1/login",
+                "",
+                json!({ "user": "vic", "password": "guess" }),
+            );
+            assert_eq!(r.status, 401);
+        }
+        let r = s.api(
+            "POST",
+            "/api/v1/login",
+            "",
+            json!({ "user": "vic", "password": "viewer-pass" }),
+        );
+        assert_eq!(
+            (r.status, r.json()["error"]["code"].as_str()),
+            (429, Some("too_many_attempts"))
+        );
         let r = s.call(
             "POST",
             "/login",
