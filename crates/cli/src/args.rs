@@ -79,6 +79,9 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
+        /// Mark the session cookie Secure (HTTPS only), for a server behind an HTTPS proxy.
+        #[arg(long)]
+        secure_cookies: bool,
     },
     /// Deactivate customers: blockers checked for each, a reason, open items resolved.
     Deactivate {

@@ -20,7 +20,7 @@ use offboard_model::model::{Operation, View};
 use offboard_store::customers::{ListQuery, NewCustomer};
 use offboard_store::Store;
 
-use crate::auth::{set_cookie, Credentials};
+use crate::auth::Credentials;
 use crate::{ApiError, AppState};
 
 /// A JSON request body, whatever its `Content-Type` (an empty body is `{}`); a body that
@@ -157,7 +157,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let (user, secret) = crate::ui::start_session(&state, body.user, body.password).await?;
     Ok((
-        [(header::SET_COOKIE, set_cookie(Some(&secret)))],
+        [(header::SET_COOKIE, state.session_cookie(Some(&secret)))],
         Json(json!({ "user": user.name, "role": user.role.name() })),
     )
         .into_response())
@@ -166,7 +166,7 @@ async fn login(
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     crate::ui::end_session(&state, &headers).await?;
     Ok((
-        [(header::SET_COOKIE, set_cookie(None))],
+        [(header::SET_COOKIE, state.session_cookie(None))],
         StatusCode::NO_CONTENT,
     )
         .into_response())

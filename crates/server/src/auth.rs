@@ -61,9 +61,10 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The `Set-Cookie` value that starts (or, with `None`, ends) a session.
-pub fn set_cookie(secret: Option<&str>) -> String {
+pub fn set_cookie(secret: Option<&str>, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
     match secret {
-        Some(s) => format!("{COOKIE}={s}; HttpOnly; SameSite=Strict; Path=/"),
-        None => format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+        Some(s) => format!("{COOKIE}={s}; HttpOnly; SameSite=Strict; Path=/{secure}"),
+        None => format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{secure}"),
     }
 }

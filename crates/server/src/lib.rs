@@ -34,6 +34,8 @@ struct Inner {
     url: String,
     model: Model,
     idle: Mutex<Vec<Store>>,
+    /// Whether the session cookie is marked `Secure` (served over HTTPS, behind a proxy).
+    secure_cookies: std::sync::atomic::AtomicBool,
     /// Failed logins per user name: how many, and since when (a guesser is slowed down).
     failures: Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
 }
@@ -65,8 +67,27 @@ impl AppState {
             url: url.to_string(),
             model,
             idle: Mutex::new(vec![first]),
+            secure_cookies: std::sync::atomic::AtomicBool::new(false),
             failures: Mutex::new(std::collections::HashMap::new()),
         }))
+    }
+
+    /// Marks the session cookie `Secure`: browsers send it over HTTPS only. For a server
+    /// behind an HTTPS proxy (`offboard serve --secure-cookies`).
+    pub fn secure_cookies(self, on: bool) -> AppState {
+        self.0
+            .secure_cookies
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    /// The `Set-Cookie` value that starts (or, with `None`, ends) a session.
+    pub(crate) fn session_cookie(&self, secret: Option<&str>) -> String {
+        let secure = self
+            .0
+            .secure_cookies
+            .load(std::sync::atomic::Ordering::Relaxed);
+        auth::set_cookie(secret, secure)
     }
 
     /// Refuses a login for a name that failed too often lately (429, with when to retry).

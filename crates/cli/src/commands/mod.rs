@@ -53,7 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
         Command::Stats => stats(g),
-        Command::Serve { addr } => serve(g, &addr),
+        Command::Serve {
+            addr,
+            secure_cookies,
+        } => serve(g, &addr, secure_cookies),
         Command::Deactivate {
             customers,
             select,

@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use offboard_engine::{Actor, Engine};
 use offboard_store::users::User;
 
-use crate::auth::{session_cookie, set_cookie, Credentials};
+use crate::auth::{session_cookie, Credentials};
 use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
@@ -305,7 +305,7 @@ async fn login_form(State(state): State<AppState>, body: Bytes) -> Response {
     );
     match start_session(&state, user, password).await {
         Ok((_, secret)) => (
-            [(header::SET_COOKIE, set_cookie(Some(&secret)))],
+            [(header::SET_COOKIE, state.session_cookie(Some(&secret)))],
             Redirect::to("/customers"),
         )
             .into_response(),
@@ -325,7 +325,7 @@ async fn login_form(State(state): State<AppState>, body: Bytes) -> Response {
 async fn logout_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let _ = end_session(&state, &headers).await;
     (
-        [(header::SET_COOKIE, set_cookie(None))],
+        [(header::SET_COOKIE, state.session_cookie(None))],
         Redirect::to("/login"),
     )
         .into_response()

@@ -42,6 +42,10 @@ impl Reply {
 }
 
 fn start(db: &TestDb, name: &str, files: &[(&str, &str)]) -> Server {
+    start_with(db, name, files, false)
+}
+
+fn start_with(db: &TestDb, name: &str, files: &[(&str, &str)], secure: bool) -> Server {
     let model = Model::parse(name, preset(name).unwrap().source).unwrap();
     let (mut store, _) = Database::connect(&db.url)
         .unwrap()
@@ -61,7 +65,7 @@ fn start(db: &TestDb, name: &str, files: &[(&str, &str)]) -> Server {
     store.set_password("vic", "viewer-pass").unwrap();
     let admin = store.create_token("ada", Some("tests")).unwrap();
     let viewer = store.create_token("vic", None).unwrap();
-    let state = offboard_server::AppState::new(&db.url, store);
+    let state = offboard_server::AppState::new(&db.url, store).secure_cookies(secure);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -607,4 +611,20 @@ conformance!(the_ui_offers_only_what_the_user_may_do, |db: TestDb| {
     let r = s.page("POST", "/deactivate", &viewer, "ids=14&reason=Moved+away");
     assert_eq!(r.status, 403);
     assert!(r.body.contains("may not deactivate"), "{}", r.body);
+});
+
+conformance!(behind_https_the_session_cookie_is_secure, |db: TestDb| {
+    for secure in [false, true] {
+        let sub = TestDb::new(db.backend).unwrap();
+        let s = start_with(&sub, "services", &[], secure);
+        let r = s.api(
+            "POST",
+            "/api/v1/login",
+            "",
+            json!({ "user": "ada", "password": "admin-pass" }),
+        );
+        let cookie = r.header("set-cookie").unwrap();
+        assert!(cookie.contains("HttpOnly; SameSite=Strict"), "{cookie}");
+        assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
+    }
 });
