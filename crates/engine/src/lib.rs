@@ -10,6 +10,7 @@
 pub mod audit;
 mod blockers;
 mod edits;
+mod erase;
 mod moves;
 mod ops;
 pub mod plan;

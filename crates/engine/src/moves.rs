@@ -9,8 +9,9 @@ use offboard_store::StoreError;
 
 use crate::audit::{self, NewEntry};
 use crate::blockers::{rule_blockers, Blockers};
+use crate::erase::erase;
 use crate::ops::{
-    effect, erase, load_ids, lock, run_writing, status_change, Cand, DeactivateOptions, CAND,
+    effect, load_ids, lock, run_writing, status_change, Cand, DeactivateOptions, CAND,
 };
 use crate::plan::{CustomerPlan, Outcome, Plan};
 use crate::sql::{ph, q};

@@ -4,22 +4,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use offboard_model::model::{
-    DeleteMode, LinkErase, Model, OnErase, Operation, PurgeMode, RuleSubject, Target,
-};
+use offboard_model::model::{DeleteMode, Model, Operation, PurgeMode, RuleSubject};
 use offboard_model::{DateTime, FieldType, Value};
 use offboard_store::db::Db;
 use offboard_store::records::customer_path;
 use offboard_store::{Dialect, StoreError};
 
 use crate::audit::{self, NewEntry};
-use crate::blockers::{orphans, rule_blockers, split_rules, Blockers};
+use crate::blockers::{rule_blockers, split_rules, Blockers};
+use crate::erase::erase;
 use crate::plan::{Blocker, CustomerPlan, Outcome, Plan};
-use crate::sql::{analyze, fill_set, id_list, ph, q, temp_set};
+use crate::sql::{analyze, fill_set, ph, q, temp_set};
 use crate::{Allowed, Engine, EngineError};
 
 pub(crate) const CAND: &str = "offboard_cand";
-const GO: &str = "offboard_go";
+pub(crate) const GO: &str = "offboard_go";
 
 /// What to do with open items a rule lets the user resolve (open activities).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,14 +68,14 @@ fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
 
 /// Wall time per phase of an operation, in milliseconds, for the plan's `timings`.
-struct Phases<'a> {
+pub(crate) struct Phases<'a> {
     last: std::time::Instant,
     done: BTreeMap<String, f64>,
     report: Progress<'a>,
 }
 
 impl<'a> Phases<'a> {
-    fn start(report: Progress<'a>) -> Phases<'a> {
+    pub(crate) fn start(report: Progress<'a>) -> Phases<'a> {
         Phases {
             last: std::time::Instant::now(),
             done: BTreeMap::new(),
@@ -84,7 +83,7 @@ impl<'a> Phases<'a> {
         }
     }
 
-    fn mark(&mut self, phase: &str) {
+    pub(crate) fn mark(&mut self, phase: &str) {
         let now = std::time::Instant::now();
         self.done
             .insert(phase.into(), (now - self.last).as_secs_f64() * 1000.0);
@@ -92,13 +91,13 @@ impl<'a> Phases<'a> {
         (self.report)(phase);
     }
 
-    fn done(self) -> BTreeMap<String, f64> {
+    pub(crate) fn done(self) -> BTreeMap<String, f64> {
         self.done
     }
 }
 
 /// Removes ids from a temporary set, set-based.
-fn remove_ids<'a>(
+pub(crate) fn remove_ids<'a>(
     db: &mut dyn Db,
     set: &str,
     ids: impl Iterator<Item = &'a i64>,
@@ -151,7 +150,7 @@ pub(crate) fn lock(db: &mut dyn Db, dry_run: bool) -> Result<(), StoreError> {
 
 /// Builds a plan from each candidate's decision; `rules` are the rule ids the operation checks
 /// (listed in `blocked_by_rule` even when they block no one).
-fn plan_of(
+pub(crate) fn plan_of(
     op: &str,
     dry_run: bool,
     cands: &[Cand],
@@ -189,7 +188,7 @@ fn plan_of(
 }
 
 /// Writes the proceeding customers' ids into GO.
-fn fill_go(db: &mut dyn Db, plan: &Plan) -> Result<(), StoreError> {
+pub(crate) fn fill_go(db: &mut dyn Db, plan: &Plan) -> Result<(), StoreError> {
     temp_set(db, GO)?;
     let ids: Vec<i64> = plan
         .customers
@@ -287,7 +286,11 @@ pub(crate) fn run_with<T>(
 }
 
 /// The audit entry of a customer the plan processed.
-fn entry(c: &CustomerPlan, reason: Option<String>, details: serde_json::Value) -> NewEntry {
+pub(crate) fn entry(
+    c: &CustomerPlan,
+    reason: Option<String>,
+    details: serde_json::Value,
+) -> NewEntry {
     NewEntry::customer(c.id, &c.number, &c.name, reason, details)
 }
 
@@ -675,266 +678,6 @@ pub(crate) fn status_change(
                     c,
                     opts.reason.clone().filter(|_| op == Operation::Deactivate),
                     serde_json::json!({ "effects": plan.effects }),
-                )
-            })
-            .collect();
-        audit::append(db, actor, name, &entries)?;
-    }
-    clock.mark("audit");
-    plan.timings = clock.done();
-    Ok(plan)
-}
-
-/// Erasure (purge, hard delete): rule blockers, records that block, the orphan fixpoint, then
-/// per kind cascade / detach, the customer rows, and an audit entry per erased customer.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn erase(
-    model: &Model,
-    db: &mut dyn Db,
-    actor: &str,
-    name: &str,
-    op: Operation,
-    cands: &[Cand],
-    all_or_nothing: bool,
-    dry_run: bool,
-    report: Progress<'_>,
-) -> Result<Plan, StoreError> {
-    let d = db.dialect();
-    let mut clock = Phases::start(report);
-    let (plain, on_customers) = split_rules(model, op);
-    let mut blockers: Blockers = HashMap::new();
-    rule_blockers(model, db, &plain, CAND, None, &mut blockers)?;
-    // Records that block erasure of their customer.
-    for kind in model
-        .records
-        .iter()
-        .filter(|k| k.on_erase == OnErase::Block)
-    {
-        let (from, cust) = customer_path(model, kind);
-        let rows = db.query(
-            &format!("SELECT {cust}, count(*), {} FROM {from} WHERE {cust} IN (SELECT id FROM {CAND}) GROUP BY {cust}", id_list(d, "r.id")),
-            &[],
-            &[FieldType::Int, FieldType::Int, FieldType::Text],
-        )?;
-        for r in rows {
-            let Some(id) = r[0].as_i64() else { continue };
-            let count = r[1].as_i64().unwrap_or(0);
-            let ids = crate::sql::few_ids(&r[2], 5);
-            let list = ids
-                .iter()
-                .map(|i| i.to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            blockers.entry(id).or_default().push(Blocker {
-                rule: format!("remaining-{}", kind.name),
-                message: format!(
-                    "{count} {} remain ({list}{}); delete them first",
-                    kind.name,
-                    if count > 5 { ", ..." } else { "" }
-                ),
-                count,
-                amount: None,
-                ids,
-            });
-        }
-    }
-    clock.mark("blockers");
-    temp_set(db, GO)?;
-    let eligible: Vec<i64> = cands
-        .iter()
-        .filter(|c| !blockers.contains_key(&c.id))
-        .map(|c| c.id)
-        .collect();
-    fill_set(db, GO, &eligible)?;
-    // The fixpoint: a blocked customer survives, which can block others in turn.
-    loop {
-        let mut more: Blockers = HashMap::new();
-        rule_blockers(model, db, &on_customers, GO, Some(GO), &mut more)?;
-        for (id, sources) in orphans(model, db, GO)? {
-            if more.contains_key(&id) {
-                continue;
-            }
-            let count = sources.iter().map(|s| s.1).sum();
-            let parts: Vec<String> = sources
-                .iter()
-                .map(|(src, n, ids)| {
-                    let list = ids
-                        .iter()
-                        .map(|i| i.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    format!(
-                        "{src} {list}{}",
-                        if *n > ids.len() as i64 { ", ..." } else { "" }
-                    )
-                })
-                .collect();
-            more.entry(id).or_default().push(Blocker {
-                rule: "orphan".into(),
-                message: format!("still linked from surviving {}", parts.join("; ")),
-                count,
-                amount: None,
-                ids: sources.into_iter().flat_map(|s| s.2).take(5).collect(),
-            });
-        }
-        if more.is_empty() {
-            break;
-        }
-        remove_ids(db, GO, more.keys())?;
-        blockers.extend(more);
-    }
-    clock.mark("orphan_fixpoint");
-    let any_blocked = !blockers.is_empty();
-    // The rules checked, the records that block their customer's erasure, and orphans.
-    let mut rule_ids: Vec<String> = model
-        .rules_for(op)
-        .filter(|r| !matches!(r.subject, RuleSubject::Siblings { .. }))
-        .map(|r| r.id.clone())
-        .collect();
-    rule_ids.extend(
-        model
-            .records
-            .iter()
-            .filter(|k| k.on_erase == OnErase::Block)
-            .map(|k| format!("remaining-{}", k.name)),
-    );
-    rule_ids.push("orphan".into());
-    let mut plan = plan_of(
-        name,
-        dry_run,
-        cands,
-        &rule_ids,
-        &|c| match blockers.get(&c.id) {
-            Some(b) => (Outcome::Blocked, b.clone(), None),
-            None if all_or_nothing && any_blocked => (
-                Outcome::Skipped,
-                vec![],
-                Some("all or nothing: other deleted customers are blocked".into()),
-            ),
-            None => (Outcome::Proceeds, vec![], None),
-        },
-    );
-    fill_go(db, &plan)?;
-    if plan.done == 0 {
-        plan.timings = clock.done();
-        return Ok(plan);
-    }
-    // Audit entries first: names as they were, and the names the customer's links point at.
-    let link_cols: Vec<&str> = model
-        .customer
-        .links
-        .iter()
-        .map(|l| l.link.column.as_str())
-        .collect();
-    let joins: String = link_cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!(" LEFT JOIN customers l{i} ON l{i}.id = c.{}", q(c)))
-        .collect();
-    let names: String = (0..link_cols.len())
-        .map(|i| format!(", l{i}.name"))
-        .collect();
-    let mut types = vec![FieldType::Int];
-    types.extend(link_cols.iter().map(|_| FieldType::Text));
-    // Read only when the audit entries will be written (not in a dry run).
-    let linked_sql = if dry_run {
-        format!("SELECT c.id{names} FROM customers c{joins} WHERE 1 = 0")
-    } else {
-        format!("SELECT c.id{names} FROM customers c{joins} WHERE c.id IN (SELECT id FROM {GO})")
-    };
-    let linked: HashMap<i64, Vec<Value>> = db
-        .query(&linked_sql, &[], &types)?
-        .into_iter()
-        .filter_map(|mut r| {
-            let id = r.remove(0).as_i64()?;
-            Some((id, r))
-        })
-        .collect();
-    // Children first: the reverse of owners-first. A dry run counts instead of changing.
-    let mut change = |plan: &mut Plan,
-                      table: &str,
-                      set: Option<&str>,
-                      filter: String|
-     -> Result<(), StoreError> {
-        let sql = match (dry_run, set) {
-            (true, _) => format!("SELECT count(*) FROM {} WHERE {filter}", q(table)),
-            (false, None) => format!("DELETE FROM {} WHERE {filter}", q(table)),
-            (false, Some(col)) => {
-                format!("UPDATE {} SET {} = NULL WHERE {filter}", q(table), q(col))
-            }
-        };
-        let n = if dry_run {
-            db.query_i64(&sql, &[])?.max(0) as u64
-        } else {
-            db.execute(&sql, &[])?
-        };
-        effect(
-            plan,
-            table,
-            if set.is_some() { "detached" } else { "removed" },
-            n,
-        );
-        Ok(())
-    };
-    for kind in model.records.iter().rev() {
-        let (from, cust) = customer_path(model, kind);
-        let rows = if kind.owner.target == Target::Customer {
-            format!("{} IN (SELECT id FROM {GO})", q(&kind.owner.column))
-        } else {
-            format!("id IN (SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}))")
-        };
-        match kind.on_erase {
-            OnErase::Cascade => change(&mut plan, &kind.name, None, rows)?,
-            OnErase::Detach => change(&mut plan, &kind.name, Some(&kind.owner.column), rows)?,
-            OnErase::Block => {}
-        }
-        for link in kind
-            .links
-            .iter()
-            .filter(|l| l.on_erase == LinkErase::Detach && l.target == Target::Customer)
-        {
-            let filter = format!("{} IN (SELECT id FROM {GO})", q(&link.column));
-            change(&mut plan, &kind.name, Some(&link.column), filter)?;
-        }
-    }
-    for cl in model
-        .customer
-        .links
-        .iter()
-        .filter(|l| l.link.on_erase == LinkErase::Detach)
-    {
-        let filter = format!("{} IN (SELECT id FROM {GO})", q(&cl.link.column));
-        change(&mut plan, "customers", Some(&cl.link.column), filter)?;
-    }
-    change(
-        &mut plan,
-        "customers",
-        None,
-        format!("id IN (SELECT id FROM {GO})"),
-    )?;
-    clock.mark("effects");
-    if !dry_run {
-        let entries: Vec<NewEntry> = plan
-            .customers
-            .iter()
-            .filter(|c| c.outcome == Outcome::Proceeds)
-            .map(|c| {
-                let links: serde_json::Map<String, serde_json::Value> = model
-                    .customer
-                    .links
-                    .iter()
-                    .zip(linked.get(&c.id).cloned().unwrap_or_default())
-                    .map(|(l, v)| {
-                        (
-                            l.link.name.clone(),
-                            serde_json::to_value(&v).unwrap_or_default(),
-                        )
-                    })
-                    .collect();
-                entry(
-                    c,
-                    None,
-                    serde_json::json!({ "erased": true, "links": links }),
                 )
             })
             .collect();
