@@ -126,6 +126,7 @@ pub async fn show(
             } else {
                 Vec::new()
             };
+        let cleanup = cleanup_verdict(e, &c)?;
         let s = e.store();
         let mut records = Vec::new();
         for (kind, n) in s.customer_record_counts(id)? {
@@ -152,10 +153,10 @@ pub async fn show(
                 "rows": rows,
             }));
         }
-        Ok((actor, c, records, blocking, may))
+        Ok((actor, c, records, blocking, may, cleanup))
     })
     .await;
-    let (actor, c, records, blocking, may) = match result {
+    let (actor, c, records, blocking, may, cleanup) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -195,8 +196,45 @@ pub async fn show(
             "blocking": blocking,
             "records": records,
             "may": may,
+            "cleanup": cleanup,
         }),
     )
+}
+
+/// Most deleted customers a customer's page plans the whole cleanup for, to say whether it
+/// would erase this one: the answer depends on every other deleted customer (the orphan
+/// fixpoint), so beyond this the page points to the cleanup's preview instead.
+const CLEANUP_PREVIEW_LIMIT: i64 = 20_000;
+
+/// For a customer in the recycle bin: would the cleanup erase it, and if not, why not.
+fn cleanup_verdict(
+    e: &mut offboard_engine::Engine<'_>,
+    c: &offboard_store::customers::Customer,
+) -> Result<Value, ApiError> {
+    if c.status != "deleted"
+        || e.store().model().purge == PurgeMode::None
+        || e.allow(Operation::Purge).is_err()
+    {
+        return Ok(Value::Null);
+    }
+    let deleted = e.store().stats()?.customers.deleted;
+    if deleted > CLEANUP_PREVIEW_LIMIT {
+        return Ok(json!({ "large": deleted }));
+    }
+    let plan = e.purge(true)?;
+    Ok(match plan.customers.iter().find(|p| p.id == c.id) {
+        Some(p) => json!({
+            "outcome": match p.outcome {
+                offboard_engine::Outcome::Proceeds => "erased",
+                offboard_engine::Outcome::Blocked => "blocked",
+                offboard_engine::Outcome::Skipped => "skipped",
+            },
+            "why": p.why,
+            "blockers": p.blockers.iter().map(BlockerView::from).collect::<Vec<_>>(),
+        }),
+        // Deleted too recently for the model's retention.
+        None => json!({ "outcome": "waiting" }),
+    })
 }
 
 /// Saves what changed in the edit form (an untouched field is not rewritten or audited).

@@ -628,3 +628,47 @@ conformance!(behind_https_the_session_cookie_is_secure, |db: TestDb| {
         assert_eq!(cookie.contains("; Secure"), secure, "{cookie}");
     }
 });
+
+conformance!(
+    a_deleted_customers_page_says_whether_the_cleanup_would_erase_it,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "membership",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,company_id,status\n1,M1,person,Ola Open,,deleted\n2,M2,person,Cleo Clean,,deleted\n3,M3,company,Linked Ltd,,deleted\n4,M4,person,Ann Active,3,active\n",
+                ),
+                ("order.csv", "id,customer_id,stage,total\n1,1,OPEN,1250\n"),
+            ],
+        );
+        let cookie = log_in(&s);
+        let open = s.page("GET", "/customers/1", &cookie, "");
+        assert!(
+            open.body.contains("would not erase it") && open.body.contains("1 open order"),
+            "{}",
+            open.body
+        );
+        let clean = s.page("GET", "/customers/2", &cookie, "");
+        assert!(
+            clean.body.contains("The next cleanup would erase it"),
+            "{}",
+            clean.body
+        );
+        let linked = s.page("GET", "/customers/3", &cookie, "");
+        assert!(
+            linked
+                .body
+                .contains("still linked from surviving customers 4"),
+            "{}",
+            linked.body
+        );
+        let active = s.page("GET", "/customers/4", &cookie, "");
+        assert!(
+            !active.body.contains("cleanup"),
+            "only deleted customers: {}",
+            active.body
+        );
+    }
+);
