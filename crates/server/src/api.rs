@@ -206,6 +206,25 @@ pub struct ListParams {
 }
 
 impl ListParams {
+    /// One page of the customers these parameters ask for, and how many match in all.
+    pub fn fetch(
+        &self,
+        s: &mut Store,
+    ) -> Result<(ListQuery, Vec<offboard_store::customers::Customer>, i64), ApiError> {
+        let query = self.query(s.model().default_view)?;
+        let mut list = Vec::new();
+        s.list_customers(&query, &mut |c| {
+            list.push(c);
+            Ok(())
+        })?;
+        let total = s.count_customers(&ListQuery {
+            limit: None,
+            offset: 0,
+            ..query.clone()
+        })?;
+        Ok((query, list, total))
+    }
+
     pub fn query(&self, default_view: View) -> Result<ListQuery, ApiError> {
         let view = match &self.view {
             Some(v) => View::parse(v).ok_or_else(|| {
@@ -230,17 +249,7 @@ async fn list_customers(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     read(&state, &headers, Operation::View, move |s| {
-        let query = params.query(s.model().default_view)?;
-        let mut list = Vec::new();
-        s.list_customers(&query, &mut |c| {
-            list.push(c);
-            Ok(())
-        })?;
-        let total = s.count_customers(&ListQuery {
-            limit: None,
-            offset: 0,
-            ..query.clone()
-        })?;
+        let (query, list, total) = params.fetch(s)?;
         Ok(Json(json!({
             "view": query.view.name(),
             "total": total,

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use offboard_engine::records::RecordSelection;
 use offboard_model::model::{Operation, PurgeMode, View};
-use offboard_store::customers::{ListQuery, NewCustomer};
+use offboard_store::customers::NewCustomer;
 
 use super::{cell_text, error_page, field, form, ids, may, render, ui, url_part, BlockerView};
 use crate::api::ListParams;
@@ -26,17 +26,7 @@ pub async fn list(
         let actor = e.actor().clone();
         let may = may(e);
         let s = e.store();
-        let query = params.query(s.model().default_view)?;
-        let mut list = Vec::new();
-        s.list_customers(&query, &mut |c| {
-            list.push(c);
-            Ok(())
-        })?;
-        let total = s.count_customers(&ListQuery {
-            limit: None,
-            offset: 0,
-            ..query.clone()
-        })?;
+        let (query, list, total) = params.fetch(s)?;
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
         Ok((actor, query, list, total, cleanup, kinds, may))
