@@ -245,18 +245,7 @@ fn run_as(
         worked = start.elapsed();
         plan
     };
-    let mut plan = if dry_run {
-        if dry_run_writes {
-            db.begin()?;
-        } else {
-            db.begin_reading()?;
-        }
-        let plan = timed(db);
-        db.rollback()?;
-        plan?
-    } else {
-        db.transaction(timed)?
-    };
+    let mut plan = run_with(db, dry_run, dry_run_writes, timed)?;
     // Where the rest of the time went: what the operation's own phases do not cover
     // (selecting and reading the candidates, building the plan), and the commit.
     if !plan.timings.is_empty() {
@@ -270,16 +259,22 @@ fn run_as(
     Ok(plan)
 }
 
-/// [`run`] for any result.
+/// [`run`] for any result, without timings; `dry_run_writes` when the dry run writes and
+/// rolls back (it then takes the write lock like apply).
 pub(crate) fn run_with<T>(
     db: &mut dyn Db,
     dry_run: bool,
+    dry_run_writes: bool,
     f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
 ) -> Result<T, EngineError> {
     if !dry_run {
         return Ok(db.transaction(f)?);
     }
-    db.begin()?;
+    if dry_run_writes {
+        db.begin()?;
+    } else {
+        db.begin_reading()?;
+    }
     let result = f(db);
     db.rollback()?;
     Ok(result?)

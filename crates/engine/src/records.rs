@@ -290,7 +290,7 @@ impl Engine<'_> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let k = kind(&model, kind_name)?;
-        run_with(self.store.db(), dry_run, |tx| {
+        run_with(self.store.db(), dry_run, true, |tx| {
             let ids = select(k, tx, sel)?;
             let blocked = blockers(&model, k, tx)?;
             let mut plan = RecordPlan {

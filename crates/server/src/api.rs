@@ -157,7 +157,7 @@ async fn login(
 ) -> Result<Response, ApiError> {
     let (user, secret) = crate::ui::start_session(&state, body.user, body.password).await?;
     Ok((
-        [(header::SET_COOKIE, state.session_cookie(Some(&secret)))],
+        [(header::SET_COOKIE, state.set_cookie_header(Some(&secret)))],
         Json(json!({ "user": user.name, "role": user.role.name() })),
     )
         .into_response())
@@ -166,7 +166,7 @@ async fn login(
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     crate::ui::end_session(&state, &headers).await?;
     Ok((
-        [(header::SET_COOKIE, state.session_cookie(None))],
+        [(header::SET_COOKIE, state.set_cookie_header(None))],
         StatusCode::NO_CONTENT,
     )
         .into_response())

@@ -82,7 +82,7 @@ impl AppState {
     }
 
     /// The `Set-Cookie` value that starts (or, with `None`, ends) a session.
-    pub(crate) fn session_cookie(&self, secret: Option<&str>) -> String {
+    pub(crate) fn set_cookie_header(&self, secret: Option<&str>) -> String {
         let secure = self
             .0
             .secure_cookies
