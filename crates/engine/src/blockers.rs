@@ -145,6 +145,37 @@ pub fn rule_blockers(
     Ok(())
 }
 
+/// Every rule that blocks a customer is reported, not only the first reason found: customers
+/// already blocked by something else are also checked against the rules on other customers
+/// (a company's active subsidiaries), counting those that do not proceed (`go` holds the
+/// customers that do).
+pub fn complete_explanations(
+    model: &Model,
+    db: &mut dyn Db,
+    rules: &[&RuleDef],
+    go: &str,
+    blockers: &mut Blockers,
+) -> Result<(), StoreError> {
+    const BLOCKED: &str = "offboard_blocked";
+    if rules.is_empty() || blockers.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = blockers.keys().copied().collect();
+    crate::sql::temp_set(db, BLOCKED)?;
+    crate::sql::fill_set(db, BLOCKED, &ids)?;
+    let mut more = Blockers::new();
+    rule_blockers(model, db, rules, BLOCKED, Some(go), &mut more)?;
+    for (id, list) in more {
+        let have = blockers.entry(id).or_default();
+        for b in list {
+            if !have.iter().any(|h| h.rule == b.rule) {
+                have.push(b);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The rules for an operation, split into those that depend on who else proceeds (rules on
 /// other customers) and those that do not.
 pub fn split_rules(model: &Model, op: Operation) -> (Vec<&RuleDef>, Vec<&RuleDef>) {

@@ -108,13 +108,13 @@ impl Engine<'_> {
         })
     }
 
-    /// Adds a record (permission `edit`).
+    /// Adds a record (permission `record_create` for its kind).
     pub fn create_record(
         &mut self,
         kind: &str,
         cells: &[(String, String)],
     ) -> Result<Record, EngineError> {
-        self.allow(Operation::Edit)?;
+        let _allowed = self.allow_record(Operation::RecordCreate, kind)?;
         let actor = self.actor.name.clone();
         self.store.atomically(|s| {
             let r = s.create_record(kind, cells)?;
@@ -124,21 +124,64 @@ impl Engine<'_> {
         })
     }
 
-    /// Changes a record's fields (permission `edit`).
+    /// Changes a record's fields (permission `record_edit` for its kind). Changing its owner
+    /// is a transfer: it needs the `transfer` permission too, a kind that may be moved, the
+    /// model's transfer rules passed by the customer it leaves, and it is audited as a
+    /// transfer on both customers.
     pub fn update_record(
         &mut self,
         kind: &str,
         id: i64,
         cells: &[(String, String)],
     ) -> Result<Record, EngineError> {
-        self.allow(Operation::Edit)?;
+        let _allowed = self.allow_record(Operation::RecordEdit, kind)?;
+        let transfer = self.allow(Operation::Transfer);
         let actor = self.actor.name.clone();
+        let model = self.store.shared_model();
+        let k = offboard_store::records::kind(&model, kind)?;
+        let owner = k.owner.column.clone();
         self.store.atomically(|s| {
             let before = s.record(kind, id)?;
+            let from = s.record_customer(kind, id)?;
             let after = s.update_record(kind, id, cells)?;
+            if before.values.get(&owner) == after.values.get(&owner) {
+                let diff = changes(&as_json(&before.values), &as_json(&after.values));
+                let entry = about_record(s, &after, "changed", diff)?;
+                audit::append(s.db(), &actor, "edit-record", &[entry])?;
+                return Ok(after);
+            }
+            // A move to another owner: a transfer.
+            transfer?;
+            let to = s.record_customer(kind, id)?;
+            if from != to {
+                if k.owner.target == offboard_model::model::Target::Customer && !k.transferable {
+                    return Err(EngineError::Refused(format!(
+                        "a {kind} cannot be moved to another customer: the {} model does not let {kind} records be transferred",
+                        model.name
+                    )));
+                }
+                if let Some(from) = from {
+                    crate::moves::transfer_blockers(&model, s.db(), from)?;
+                }
+            }
             let diff = changes(&as_json(&before.values), &as_json(&after.values));
-            let entry = about_record(s, &after, "changed", diff)?;
-            audit::append(s.db(), &actor, "edit-record", &[entry])?;
+            let mut entries = Vec::new();
+            let side = |s: &mut Store, who: Option<i64>, what: Json| -> Result<Option<NewEntry>, EngineError> {
+                Ok(match who {
+                    Some(c) => s.find_customer(c)?.map(|c| about(&c, what)),
+                    None => None,
+                })
+            };
+            let record = json!({ "kind": kind, "id": id, "changed": diff });
+            if let Some(e) = side(s, from, json!({ "record": record, "to": to }))? {
+                entries.push(e);
+            }
+            if to != from {
+                if let Some(e) = side(s, to, json!({ "record": record, "from": from }))? {
+                    entries.push(e);
+                }
+            }
+            audit::append(s.db(), &actor, "transfer", &entries)?;
             Ok(after)
         })
     }

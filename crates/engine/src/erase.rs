@@ -12,7 +12,7 @@ use offboard_store::records::customer_path;
 use offboard_store::StoreError;
 
 use crate::audit::{self, NewEntry};
-use crate::blockers::{orphans, rule_blockers, split_rules, Blockers};
+use crate::blockers::{complete_explanations, orphans, rule_blockers, split_rules, Blockers};
 use crate::ops::{effect, entry, fill_go, plan_of, remove_ids, Cand, Phases, Progress, CAND, GO};
 use crate::plan::{Blocker, Outcome, Plan};
 use crate::sql::{fill_set, id_list, q, temp_set};
@@ -114,6 +114,21 @@ pub(crate) fn erase(
         }
         remove_ids(db, GO, more.keys())?;
         blockers.extend(more);
+    }
+    // Orphans count only where no rule blocks; the rules on other customers are reported
+    // for every blocked customer.
+    let unblocked_orphan: Vec<i64> = blockers
+        .iter()
+        .filter(|(_, b)| b.iter().all(|x| x.rule == "orphan"))
+        .map(|(id, _)| *id)
+        .collect();
+    complete_explanations(model, db, &on_customers, GO, &mut blockers)?;
+    for id in unblocked_orphan {
+        if let Some(list) = blockers.get_mut(&id) {
+            if list.iter().any(|b| b.rule != "orphan") {
+                list.retain(|b| b.rule != "orphan");
+            }
+        }
     }
     clock.mark("orphan_fixpoint");
     let any_blocked = !blockers.is_empty();

@@ -46,7 +46,7 @@ pub enum EngineError {
     Forbidden {
         actor: String,
         role: &'static str,
-        op: &'static str,
+        op: String,
         allowed: String,
     },
     /// The request cannot be carried out as asked (a reason not in the list, no purge here).
@@ -56,15 +56,24 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
-/// Proof that the actor may run an operation: operations take one, so none runs unchecked.
+/// Proof that the actor may run an operation (on records: on that kind): the engine's
+/// changing paths take one, and only [`Engine::allow`] and [`Engine::allow_record`] make one,
+/// so no change runs unchecked.
+#[derive(Debug)]
 pub struct Allowed {
     op: Operation,
+    kind: Option<String>,
 }
 
 impl Allowed {
     /// The operation that was allowed.
     pub fn operation(&self) -> Operation {
         self.op
+    }
+
+    /// The record kind it was allowed on, for record operations.
+    pub fn kind(&self) -> Option<&str> {
+        self.kind.as_deref()
     }
 }
 
@@ -94,22 +103,49 @@ impl<'s> Engine<'s> {
 
     /// Checks the model's permissions for `op`.
     pub fn allow(&self, op: Operation) -> Result<Allowed, EngineError> {
-        let perms = &self.store.model().permissions;
-        if perms.allows(self.actor.role, op) {
-            Ok(Allowed { op })
-        } else {
-            Err(EngineError::Forbidden {
-                actor: self.actor.name.clone(),
-                role: self.actor.role.name(),
-                op: op.name(),
-                allowed: perms
-                    .roles(op)
+        let roles = self.store.model().permissions.roles(op);
+        self.proof(op, None, &roles)
+    }
+
+    /// Checks the permission of a record operation on `kind`: the kind's own list in the
+    /// model, else the model's `[permissions]`.
+    pub fn allow_record(&self, op: Operation, kind: &str) -> Result<Allowed, EngineError> {
+        let model = self.store.model();
+        let k = offboard_store::records::kind(model, kind)?;
+        let roles = model.permissions.record_roles(op, k);
+        self.proof(op, Some(kind), &roles)
+    }
+
+    fn proof(
+        &self,
+        op: Operation,
+        kind: Option<&str>,
+        roles: &[Role],
+    ) -> Result<Allowed, EngineError> {
+        if roles.contains(&self.actor.role) {
+            return Ok(Allowed {
+                op,
+                kind: kind.map(str::to_string),
+            });
+        }
+        let what = match kind {
+            Some(k) => format!("{} ({k})", op.name()),
+            None => op.name().to_string(),
+        };
+        Err(EngineError::Forbidden {
+            actor: self.actor.name.clone(),
+            role: self.actor.role.name(),
+            op: what,
+            allowed: if roles.is_empty() {
+                "no role".into()
+            } else {
+                roles
                     .iter()
                     .map(|r| r.name())
                     .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
+                    .join(", ")
+            },
+        })
     }
 
     pub fn store(&mut self) -> &mut Store {

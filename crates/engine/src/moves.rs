@@ -10,9 +10,7 @@ use offboard_store::StoreError;
 use crate::audit::{self, NewEntry};
 use crate::blockers::{rule_blockers, Blockers};
 use crate::erase::erase;
-use crate::ops::{
-    effect, load_ids, lock, run_writing, status_change, Cand, DeactivateOptions, CAND,
-};
+use crate::ops::{effect, load_ids, run_writing, status_change, Cand, DeactivateOptions, CAND};
 use crate::plan::{CustomerPlan, Outcome, Plan};
 use crate::sql::{ph, q};
 use crate::{Engine, EngineError};
@@ -165,14 +163,37 @@ fn single(op: &str, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<Strin
     plan
 }
 
+/// Refuses a move of records away from `from` while the model's transfer rules block it.
+pub(crate) fn transfer_blockers(
+    model: &Model,
+    db: &mut dyn Db,
+    from: i64,
+) -> Result<(), EngineError> {
+    crate::sql::temp_set(db, CAND)?;
+    crate::sql::fill_set(db, CAND, &[from])?;
+    let mut blockers: Blockers = Default::default();
+    let rules: Vec<_> = model.rules_for(Operation::Transfer).collect();
+    rule_blockers(model, db, &rules, CAND, None, &mut blockers)?;
+    match blockers.remove(&from) {
+        Some(b) => Err(EngineError::Refused(format!(
+            "customer {from}'s records cannot be moved: {}",
+            b.iter()
+                .map(|x| x.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Loads source and target, refusing a target that cannot receive records.
-fn pair(db: &mut dyn Db, from: i64, to: i64) -> Result<(Cand, Cand), StoreError> {
+fn pair(db: &mut dyn Db, from: i64, to: i64, dry_run: bool) -> Result<(Cand, Cand), StoreError> {
     if from == to {
         return Err(StoreError::Invalid(format!(
             "customer {from} cannot be moved to itself"
         )));
     }
-    let mut both = load_ids(db, &[from, to])?;
+    let mut both = load_ids(db, &[from, to], dry_run)?;
     let target_at = both.iter().position(|c| c.id == to).unwrap_or(0);
     let target = both.remove(target_at);
     let source = both.remove(0);
@@ -208,8 +229,7 @@ impl Engine<'_> {
         }
         let actor = self.actor.name.clone();
         run_writing(self.store.db(), dry_run, |tx| {
-            let (source, target) = pair(tx, from, to)?;
-            lock(tx, dry_run)?;
+            let (source, target) = pair(tx, from, to, dry_run)?;
             let mut blockers: Blockers = Default::default();
             let rules: Vec<_> = model.rules_for(Operation::Transfer).collect();
             rule_blockers(&model, tx, &rules, CAND, None, &mut blockers)?;
@@ -250,14 +270,13 @@ impl Engine<'_> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         run_writing(self.store.db(), dry_run, |tx| {
-            let (dup, target) = pair(tx, source, into)?;
+            let (dup, target) = pair(tx, source, into, dry_run)?;
             if dup.kind != target.kind {
                 return Err(StoreError::Refused(format!(
                     "customer {} ({}) is a {} and {} ({}) a {}: only duplicates of one kind merge",
                     dup.id, dup.name, dup.kind, target.id, target.name, target.kind
                 )));
             }
-            lock(tx, dry_run)?;
             let mut plan = single("merge", dry_run, &dup, Outcome::Proceeds, None);
             move_rows(&model, tx, source, into, &Which::All, &mut plan)?;
             let d = tx.dialect();
@@ -315,11 +334,10 @@ impl Engine<'_> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         run_writing(self.store.db(), dry_run, |tx| {
-            let (source, _) = pair(tx, id, to)?;
+            let (source, _) = pair(tx, id, to, dry_run)?;
             let mut moved = single("delete", dry_run, &source, Outcome::Proceeds, None);
             let stayed = move_rows(&model, tx, id, to, &Which::Transferable(None), &mut moved)?;
-            let cands = load_ids(tx, &[id])?;
-            lock(tx, dry_run)?;
+            let cands = load_ids(tx, &[id], dry_run)?;
             let mut plan = erase(
                 &model,
                 tx,
@@ -349,7 +367,7 @@ impl Engine<'_> {
                     list.join(", ")
                 )
             };
-            let cands = load_ids(tx, &[id])?;
+            let cands = load_ids(tx, &[id], dry_run)?;
             let mut instead = status_change(
                 &model,
                 tx,

@@ -11,7 +11,7 @@ use offboard_store::records::customer_path;
 use offboard_store::{Dialect, StoreError};
 
 use crate::audit::{self, NewEntry};
-use crate::blockers::{rule_blockers, split_rules, Blockers};
+use crate::blockers::{complete_explanations, rule_blockers, split_rules, Blockers};
 use crate::erase::erase;
 use crate::plan::{Blocker, CustomerPlan, Outcome, Plan};
 use crate::sql::{analyze, fill_set, ph, q, temp_set};
@@ -21,7 +21,8 @@ pub(crate) const CAND: &str = "offboard_cand";
 pub(crate) const GO: &str = "offboard_go";
 
 /// What to do with open items a rule lets the user resolve (open activities).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OpenItems {
     Complete,
     Remove,
@@ -119,10 +120,17 @@ pub(crate) fn remove_ids<'a>(
 /// One customer's outcome, its blockers and why it was skipped.
 type Decision = (Outcome, Vec<Blocker>, Option<String>);
 
-/// Puts explicit ids into the candidate set; unknown ids are an error naming them.
-pub(crate) fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreError> {
+/// Puts explicit ids into the candidate set, locks them (apply, PostgreSQL) and reads them
+/// under the lock, so the operation decides on a status no one can change before it commits;
+/// unknown ids are an error naming them.
+pub(crate) fn load_ids(
+    db: &mut dyn Db,
+    ids: &[i64],
+    dry_run: bool,
+) -> Result<Vec<Cand>, StoreError> {
     temp_set(db, CAND)?;
     fill_set(db, CAND, ids)?;
+    lock(db, dry_run)?;
     let found = candidates(db)?;
     let present: std::collections::HashSet<i64> = found.iter().map(|c| c.id).collect();
     let missing: Vec<String> = ids
@@ -139,9 +147,11 @@ pub(crate) fn load_ids(db: &mut dyn Db, ids: &[i64]) -> Result<Vec<Cand>, StoreE
     Ok(found)
 }
 
-/// In PostgreSQL, locks the candidates so a concurrent new record waits for this operation.
-/// A dry run changes nothing and locks nothing (locking a row writes to it in PostgreSQL).
-pub(crate) fn lock(db: &mut dyn Db, dry_run: bool) -> Result<(), StoreError> {
+/// In PostgreSQL, locks the candidates so a concurrent new record or operation waits for
+/// this one; whatever is read after it (statuses, rules) is what the operation acts on.
+/// (SQLite's writing transactions are serial: `BEGIN IMMEDIATE`.) A dry run changes nothing
+/// and locks nothing (locking a row writes to it in PostgreSQL).
+fn lock(db: &mut dyn Db, dry_run: bool) -> Result<(), StoreError> {
     if db.dialect() == Dialect::Postgres && !dry_run {
         db.query(&format!("SELECT id FROM customers WHERE id IN (SELECT id FROM {CAND}) ORDER BY id FOR UPDATE"), &[], &[FieldType::Int])?;
     }
@@ -299,6 +309,23 @@ impl Engine<'_> {
         dry_run: bool,
     ) -> Result<Plan, EngineError> {
         let allowed = self.allow(Operation::Deactivate)?;
+        // Resolving open items changes records: completing edits them, removing deletes
+        // them, each as the kind's permissions allow.
+        if let Some(choice) = opts.open_items {
+            let op = match choice {
+                OpenItems::Complete => Operation::RecordEdit,
+                OpenItems::Remove => Operation::RecordDelete,
+            };
+            let model = self.store.shared_model();
+            for rule in model
+                .rules_for(Operation::Deactivate)
+                .filter(|r| r.resolve.is_some())
+            {
+                if let RuleSubject::Records { kind, .. } = &rule.subject {
+                    self.allow_record(op, kind)?;
+                }
+            }
+        }
         self.set_status(
             &allowed,
             "deactivate",
@@ -339,8 +366,7 @@ impl Engine<'_> {
                 let db = self.store.db();
                 let report = &mut *self.progress;
                 run(db, dry_run, |tx| {
-                    let cands = load_ids(tx, ids)?;
-                    lock(tx, dry_run)?;
+                    let cands = load_ids(tx, ids, dry_run)?;
                     erase(
                         &model,
                         tx,
@@ -408,6 +434,12 @@ impl Engine<'_> {
             )?;
             analyze(tx, CAND)?;
             lock(tx, dry_run)?;
+            // Under the lock: a customer undeleted while the set was filled is no longer
+            // deleted, and is not erased.
+            tx.execute(
+                &format!("DELETE FROM {CAND} WHERE id NOT IN (SELECT id FROM customers WHERE status = 'deleted')"),
+                &[],
+            )?;
             let cands = candidates(tx)?;
             erase(
                 &model,
@@ -437,8 +469,7 @@ impl Engine<'_> {
         let db = self.store.db();
         let report = &mut *self.progress;
         run(db, dry_run, |tx| {
-            let cands = load_ids(tx, ids)?;
-            lock(tx, dry_run)?;
+            let cands = load_ids(tx, ids, dry_run)?;
             status_change(&model, tx, &actor, name, op, &cands, opts, dry_run, report)
         })
     }
@@ -545,6 +576,7 @@ pub(crate) fn status_change(
             remove_ids(db, GO, more.keys())?;
             blockers.extend(more);
         }
+        complete_explanations(model, db, &on_customers, GO, &mut blockers)?;
     }
     let rule_ids: Vec<String> = if op == Operation::Deactivate {
         model.rules_for(op).map(|r| r.id.clone()).collect()
@@ -650,7 +682,7 @@ pub(crate) fn status_change(
             vec![Value::DateTime(DateTime::now())],
         ),
         _ => (
-            format!("UPDATE customers SET status = COALESCE(status_before_delete, 'active'), status_before_delete = NULL, deleted_at = NULL WHERE id IN (SELECT id FROM {GO})"),
+            format!("UPDATE customers SET status = COALESCE(status_before_delete, CASE WHEN deactivated_on IS NULL AND deactivation_reason IS NULL THEN 'active' ELSE 'deactivated' END), status_before_delete = NULL, deleted_at = NULL WHERE id IN (SELECT id FROM {GO})"),
             vec![],
         ),
     };

@@ -286,7 +286,7 @@ impl Engine<'_> {
         sel: &RecordSelection,
         dry_run: bool,
     ) -> Result<RecordPlan, EngineError> {
-        self.allow(Operation::Records)?;
+        let _allowed = self.allow_record(Operation::RecordDelete, kind_name)?;
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let k = kind(&model, kind_name)?;

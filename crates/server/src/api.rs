@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -15,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use offboard_engine::records::RecordSelection;
-use offboard_engine::{DeactivateOptions, Engine, OpenItems, Plan};
+use offboard_engine::{Actor, DeactivateOptions, Engine, OpenItems, Plan};
 use offboard_model::model::{Operation, View};
 use offboard_store::customers::{ListQuery, NewCustomer};
 use offboard_store::Store;
@@ -39,10 +40,54 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(text)
-            .map(Body)
-            .map_err(|e| ApiError::bad_request(format!("the body is not the JSON expected: {e}")))
+        serde_json::from_slice(text).map(Body).map_err(body_error)
     }
+}
+
+/// A body that is not JSON is a 400; JSON of the wrong shape (an unknown field, a wrong
+/// type, a missing field) is a 422 that names the field, with the likely meant one.
+fn body_error(e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    if !matches!(e.classify(), Category::Data) {
+        return ApiError::bad_request(format!("the body is not valid JSON: {text}"));
+    }
+    // serde: "unknown field `dryrun`, expected one of `customers`, `dry_run` at line 1 column 33"
+    if let Some(rest) = text.strip_prefix("unknown field `") {
+        let field = rest.split('`').next().unwrap_or_default().to_string();
+        let known: Vec<String> = rest
+            .split("expected ")
+            .nth(1)
+            .unwrap_or_default()
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect();
+        let hint = offboard_model::rule::suggest::closest(&field, &known);
+        let mut message = format!("unknown field `{field}`");
+        match &hint {
+            Some(h) => message.push_str(&format!("; did you mean `{h}`?")),
+            None if known.is_empty() => message.push_str("; this body takes no fields"),
+            None => message.push_str(&format!(
+                "; the fields are: {}",
+                known
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+        message.push_str("; nothing was changed");
+        let mut err = ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message);
+        err.details = json!({ "field": field, "did_you_mean": hint, "fields": known });
+        return err;
+    }
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_body",
+        format!("the body does not have the expected shape: {text}; nothing was changed"),
+    )
 }
 
 /// Errors axum itself answers (a path or query that does not parse, a wrong method) get
@@ -112,29 +157,41 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such API route; see /api/v1/openapi.json")
 }
 
-/// Runs `f` with the engine acting for the request's user.
+/// The user a request acts for, found before the body is read: a request without valid
+/// credentials is a 401 whatever its body.
+pub struct Caller(pub Actor);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let creds = Credentials::of(&parts.headers);
+        if matches!(creds, Credentials::None) {
+            return Err(ApiError::unauthenticated());
+        }
+        Ok(Caller(state.run(move |store| creds.actor(store)).await?))
+    }
+}
+
+/// Runs `f` with the engine acting for the caller.
 async fn act<T: Send + 'static>(
     state: &AppState,
-    headers: &HeaderMap,
+    actor: Actor,
     f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let creds = Credentials::of(headers);
     state
-        .run(move |store| {
-            let actor = creds.actor(store)?;
-            f(&mut Engine::new(store, actor))
-        })
+        .run(move |store| f(&mut Engine::new(store, actor)))
         .await
 }
 
 /// Like [`act`], for reading: checks `op` (view, audit) and hands over the store.
 async fn read<T: Send + 'static>(
     state: &AppState,
-    headers: &HeaderMap,
+    actor: Actor,
     op: Operation,
     f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    act(state, headers, move |e| {
+    act(state, actor, move |e| {
         e.allow(op)?;
         f(e.store())
     })
@@ -146,6 +203,7 @@ async fn openapi(State(state): State<AppState>) -> Json<Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Login {
     user: String,
     password: String,
@@ -172,23 +230,29 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         .into_response())
 }
 
-async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, |e| {
+async fn me(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<Value>, ApiError> {
+    act(&state, actor, |e| {
         let a = e.actor();
         Ok(Json(json!({ "user": a.name, "role": a.role.name() })))
     })
     .await
 }
 
-async fn model(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::View, |s| {
+async fn model(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, actor, Operation::View, |s| {
         Ok(Json(serde_json::to_value(s.model()).unwrap_or(Value::Null)))
     })
     .await
 }
 
-async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::View, |s| {
+async fn stats(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, actor, Operation::View, |s| {
         Ok(Json(
             serde_json::to_value(s.stats()?).unwrap_or(Value::Null),
         ))
@@ -245,10 +309,10 @@ impl ListParams {
 
 async fn list_customers(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::View, move |s| {
+    read(&state, actor, Operation::View, move |s| {
         let (query, list, total) = params.fetch(s)?;
         Ok(Json(json!({
             "view": query.view.name(),
@@ -277,6 +341,7 @@ fn cells(fields: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NewCustomerBody {
     kind: String,
     name: String,
@@ -288,10 +353,10 @@ struct NewCustomerBody {
 
 async fn create_customer(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Body(body): Body<NewCustomerBody>,
 ) -> Result<Response, ApiError> {
-    let c = act(&state, &headers, move |e| {
+    let c = act(&state, actor, move |e| {
         Ok(e.create_customer(NewCustomer {
             kind: body.kind,
             name: body.name,
@@ -306,10 +371,10 @@ async fn create_customer(
 
 async fn show_customer(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::View, move |s| {
+    read(&state, actor, Operation::View, move |s| {
         let c = s.customer(id)?;
         let counts: BTreeMap<String, i64> = s.customer_record_counts(id)?.into_iter().collect();
         let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
@@ -323,11 +388,11 @@ async fn show_customer(
 
 async fn update_customer(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Path(id): Path<i64>,
     Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, move |e| {
+    act(&state, actor, move |e| {
         let c = e.update_customer(id, &cells(&fields))?;
         Ok(Json(serde_json::to_value(c).unwrap_or(Value::Null)))
     })
@@ -335,17 +400,18 @@ async fn update_customer(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Limit {
     limit: Option<u64>,
 }
 
 async fn customer_records(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Path((id, kind)): Path<(i64, String)>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::View, move |s| {
+    read(&state, actor, Operation::View, move |s| {
         s.customer(id)?;
         let mut list = Vec::new();
         s.customer_records(
@@ -364,11 +430,11 @@ async fn customer_records(
 
 async fn create_record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Path(kind): Path<String>,
     Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let r = act(&state, &headers, move |e| {
+    let r = act(&state, actor, move |e| {
         Ok(e.create_record(&kind, &cells(&fields))?)
     })
     .await?;
@@ -377,10 +443,10 @@ async fn create_record(
 
 async fn show_record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Path((kind, id)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::View, move |s| {
+    read(&state, actor, Operation::View, move |s| {
         Ok(Json(
             serde_json::to_value(s.record(&kind, id)?).unwrap_or(Value::Null),
         ))
@@ -390,11 +456,11 @@ async fn show_record(
 
 async fn update_record(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Path((kind, id)): Path<(String, i64)>,
     Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, move |e| {
+    act(&state, actor, move |e| {
         let r = e.update_record(&kind, id, &cells(&fields))?;
         Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))
     })
@@ -402,6 +468,7 @@ async fn update_record(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DeleteRecords {
     ids: Option<Vec<i64>>,
     /// Every record under this owner (or, with `from`, from this value of the ordering field).
@@ -411,123 +478,199 @@ struct DeleteRecords {
     dry_run: bool,
 }
 
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+}
+
 async fn delete_records(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Path(kind): Path<String>,
     Body(body): Body<DeleteRecords>,
 ) -> Result<Json<Value>, ApiError> {
     let sel = match (body.ids, body.owner) {
+        (Some(ids), None) if ids.is_empty() => {
+            return Err(unprocessable("`ids` is empty: list the records to delete"))
+        }
         (Some(ids), None) => RecordSelection::Ids(ids),
         (None, Some(owner)) => RecordSelection::Owner {
             owner,
             from: body.from,
         },
         _ => {
-            return Err(ApiError::bad_request(
+            return Err(unprocessable(
                 "give either `ids` or `owner` (with an optional `from`)",
             ))
         }
     };
-    act(&state, &headers, move |e| {
+    act(&state, actor, move |e| {
         let plan = e.delete_records(&kind, &sel, body.dry_run)?;
-        Ok(Json(serde_json::to_value(plan).unwrap_or(Value::Null)))
+        let json = serde_json::to_value(&plan).unwrap_or(Value::Null);
+        if !plan.dry_run && !plan.blocked.is_empty() {
+            let mut err = ApiError::new(
+                StatusCode::CONFLICT,
+                "blocked",
+                format!(
+                    "nothing was deleted: {}",
+                    plan.blocked
+                        .iter()
+                        .map(|b| format!("{} {}: {}", plan.kind, b.id, b.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            );
+            err.details = json;
+            return Err(err);
+        }
+        Ok(Json(json))
     })
     .await
 }
 
-/// The body of a lifecycle operation.
-#[derive(Deserialize, Default)]
+/// A lifecycle operation as the web UI's forms post it.
+#[derive(Default)]
 pub struct OpBody {
-    #[serde(default)]
     pub customers: Vec<i64>,
     pub reason: Option<String>,
-    /// `complete` or `remove`.
-    pub open_activities: Option<String>,
+    pub open_activities: Option<OpenItems>,
     pub move_to: Option<i64>,
-    #[serde(default)]
-    pub dry_run: bool,
 }
 
 impl OpBody {
     pub fn options(&self) -> Result<DeactivateOptions, ApiError> {
-        let open_items = match self.open_activities.as_deref() {
-            None | Some("") => None,
-            Some("complete") => Some(OpenItems::Complete),
-            Some("remove") => Some(OpenItems::Remove),
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "open_activities is `complete` or `remove`, not `{other}`"
-                )))
-            }
-        };
         Ok(DeactivateOptions {
             reason: self.reason.clone().filter(|r| !r.is_empty()),
-            open_items,
+            open_items: self.open_activities,
         })
     }
 }
 
-fn plan_json(plan: Plan) -> Json<Value> {
-    Json(plan.to_json())
+/// `POST /deactivate`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeactivateBody {
+    customers: Vec<i64>,
+    reason: Option<String>,
+    /// `complete` or `remove`.
+    open_activities: Option<OpenItems>,
+    #[serde(default)]
+    dry_run: bool,
 }
 
-fn needs_customers(body: &OpBody) -> Result<(), ApiError> {
-    if body.customers.is_empty() {
-        return Err(ApiError::bad_request(
-            "`customers` lists the ids to work on",
+/// `POST /reactivate`, `POST /undelete`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CustomersBody {
+    customers: Vec<i64>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /delete`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteBody {
+    customers: Vec<i64>,
+    move_to: Option<i64>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /purge`: the cleanup takes every deleted customer past the retention, none named.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeBody {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// The plan as the answer: 200, or 409 (the plan in `details`) when an applied operation
+/// changed nothing because every candidate was blocked or skipped.
+pub fn plan_answer(plan: Plan) -> Result<Json<Value>, ApiError> {
+    if plan.dry_run || plan.done > 0 || plan.candidates == 0 {
+        return Ok(Json(plan.to_json()));
+    }
+    let reasons: Vec<String> = plan
+        .customers
+        .iter()
+        .take(5)
+        .map(|c| {
+            let why = match (&c.why, c.blockers.is_empty()) {
+                (Some(w), _) => w.clone(),
+                (None, false) => c
+                    .blockers
+                    .iter()
+                    .map(|b| b.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                (None, true) => "refused".into(),
+            };
+            format!("{} {} ({}): {why}", c.id, c.number, c.name)
+        })
+        .collect();
+    let mut err = ApiError::new(
+        StatusCode::CONFLICT,
+        "nothing_done",
+        format!(
+            "{} changed nothing: {} blocked, {} skipped — {}{}",
+            plan.operation,
+            plan.blocked,
+            plan.skipped,
+            reasons.join("; "),
+            if plan.candidates > 5 { "; ..." } else { "" }
+        ),
+    );
+    err.details = plan.to_json();
+    Err(err)
+}
+
+fn needs_customers(customers: &[i64]) -> Result<(), ApiError> {
+    if customers.is_empty() {
+        return Err(unprocessable(
+            "`customers` is empty: list the ids to work on",
         ));
     }
     Ok(())
 }
 
-/// A lifecycle operation on the body's customers; answers with its plan.
-async fn on_customers(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: OpBody,
-    op: impl FnOnce(&mut Engine<'_>, &OpBody) -> Result<Plan, ApiError> + Send + 'static,
-) -> Result<Json<Value>, ApiError> {
-    needs_customers(&body)?;
-    act(state, headers, move |e| Ok(plan_json(op(e, &body)?))).await
-}
-
 async fn deactivate(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Body(body): Body<OpBody>,
+    Caller(actor): Caller,
+    Body(b): Body<DeactivateBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let opts = body.options()?;
-    on_customers(&state, &headers, body, move |e, b| {
-        Ok(e.deactivate(&b.customers, &opts, b.dry_run)?)
+    needs_customers(&b.customers)?;
+    let opts = DeactivateOptions {
+        reason: b.reason.filter(|r| !r.is_empty()),
+        open_items: b.open_activities,
+    };
+    act(&state, actor, move |e| {
+        plan_answer(e.deactivate(&b.customers, &opts, b.dry_run)?)
     })
     .await
 }
 
 async fn reactivate(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Body(body): Body<OpBody>,
+    Caller(actor): Caller,
+    Body(b): Body<CustomersBody>,
 ) -> Result<Json<Value>, ApiError> {
-    on_customers(&state, &headers, body, |e, b| {
-        Ok(e.reactivate(&b.customers, b.dry_run)?)
+    needs_customers(&b.customers)?;
+    act(&state, actor, move |e| {
+        plan_answer(e.reactivate(&b.customers, b.dry_run)?)
     })
     .await
 }
 
 async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Body(body): Body<OpBody>,
+    Caller(actor): Caller,
+    Body(b): Body<DeleteBody>,
 ) -> Result<Json<Value>, ApiError> {
-    on_customers(&state, &headers, body, |e, b| {
-        Ok(match (b.move_to, b.customers.as_slice()) {
+    needs_customers(&b.customers)?;
+    act(&state, actor, move |e| {
+        plan_answer(match (b.move_to, b.customers.as_slice()) {
             (Some(to), [one]) => e.delete_moving(*one, to, b.dry_run)?,
-            (Some(_), _) => {
-                return Err(ApiError::bad_request(
-                    "`move_to` takes exactly one customer",
-                ))
-            }
+            (Some(_), _) => return Err(unprocessable("`move_to` takes exactly one customer")),
             (None, ids) => e.delete(ids, b.dry_run)?,
         })
     })
@@ -536,27 +679,26 @@ async fn delete(
 
 async fn undelete(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Body(body): Body<OpBody>,
+    Caller(actor): Caller,
+    Body(b): Body<CustomersBody>,
 ) -> Result<Json<Value>, ApiError> {
-    on_customers(&state, &headers, body, |e, b| {
-        Ok(e.undelete(&b.customers, b.dry_run)?)
+    needs_customers(&b.customers)?;
+    act(&state, actor, move |e| {
+        plan_answer(e.undelete(&b.customers, b.dry_run)?)
     })
     .await
 }
 
 async fn purge(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    Body(body): Body<OpBody>,
+    Caller(actor): Caller,
+    Body(b): Body<PurgeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, move |e| {
-        Ok(plan_json(e.purge(body.dry_run)?))
-    })
-    .await
+    act(&state, actor, move |e| plan_answer(e.purge(b.dry_run)?)).await
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Pair {
     from: i64,
     to: i64,
@@ -567,21 +709,17 @@ struct Pair {
 
 async fn transfer(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Body(body): Body<Pair>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, move |e| {
-        Ok(plan_json(e.transfer(
-            body.from,
-            body.to,
-            body.kinds.as_deref(),
-            body.dry_run,
-        )?))
+    act(&state, actor, move |e| {
+        plan_answer(e.transfer(body.from, body.to, body.kinds.as_deref(), body.dry_run)?)
     })
     .await
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MergeBody {
     duplicate: i64,
     into: i64,
@@ -591,20 +729,17 @@ struct MergeBody {
 
 async fn merge(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Body(body): Body<MergeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, &headers, move |e| {
-        Ok(plan_json(e.merge(
-            body.duplicate,
-            body.into,
-            body.dry_run,
-        )?))
+    act(&state, actor, move |e| {
+        plan_answer(e.merge(body.duplicate, body.into, body.dry_run)?)
     })
     .await
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AuditParams {
     customer: Option<i64>,
     limit: Option<u64>,
@@ -612,10 +747,10 @@ struct AuditParams {
 
 async fn audit(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::Audit, move |s| {
+    read(&state, actor, Operation::Audit, move |s| {
         let list = offboard_engine::audit::list(
             s.db(),
             p.customer,
@@ -628,9 +763,9 @@ async fn audit(
 
 async fn audit_verify(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Caller(actor): Caller,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, &headers, Operation::Audit, |s| {
+    read(&state, actor, Operation::Audit, |s| {
         Ok(Json(json!(offboard_engine::audit::verify(s.db())?)))
     })
     .await

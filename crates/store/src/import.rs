@@ -551,6 +551,9 @@ fn load_file(
             }
             row.push(v);
         }
+        if is_customers && problems.total == before {
+            check_customer_state(model, &plan.mapping, &row, file, line, problems);
+        }
         if add_created {
             row.push(now.clone());
         }
@@ -587,6 +590,63 @@ fn load_file(
     }
     progress(&plan.table.name, count);
     Ok(count)
+}
+
+/// A customer's state must be whole, as the lifecycle leaves it: `deleted_at` only on a
+/// deleted customer, no deactivation date or reason on an active one, and a reason from the
+/// model's list for the customer's kind.
+fn check_customer_state(
+    model: &Model,
+    mapping: &[(Column, usize)],
+    row: &[Value],
+    file: &str,
+    line: u64,
+    problems: &mut Problems,
+) {
+    let get = |name: &str| {
+        mapping
+            .iter()
+            .position(|(c, _)| c.name == name)
+            .and_then(|i| row.get(i))
+            .filter(|v| !matches!(v, Value::Null))
+    };
+    let status = get("status").and_then(|v| v.as_str()).unwrap_or("active");
+    if status != "deleted" && get("deleted_at").is_some() {
+        problems.add(
+            file,
+            line,
+            Some("deleted_at"),
+            format!("a customer that is {status} has no deletion time; leave deleted_at empty or make the status deleted"),
+        );
+    }
+    if status == "active" {
+        for col in ["deactivated_on", "deactivation_reason"] {
+            if get(col).is_some() {
+                problems.add(
+                    file,
+                    line,
+                    Some(col),
+                    format!("an active customer has no {}; leave it empty or make the status deactivated", col.replace('_', " ")),
+                );
+            }
+        }
+    }
+    if let (Some(Value::Text(reason)), Some(Value::Text(kind))) =
+        (get("deactivation_reason"), get("kind"))
+    {
+        let list = model.customer.reasons_for(kind);
+        if !list.is_empty() && !list.contains(reason) {
+            problems.add(
+                file,
+                line,
+                Some("deactivation_reason"),
+                format!(
+                    "{reason:?} is not a deactivation reason for a {kind}; reasons: {}",
+                    list.join(", ")
+                ),
+            );
+        }
+    }
 }
 
 /// Checks of one value that do not depend on other rows.

@@ -617,6 +617,25 @@ fn build_records(
             transferable: r.transferable,
             order_by,
             numbered,
+            permissions: {
+                let p = build_permissions(l, &r.permissions);
+                for (op, _) in p.allowed.iter().filter(|(o, _)| !o.is_record_op()) {
+                    if let Some((name, _)) = r
+                        .permissions
+                        .iter()
+                        .find(|(n, _)| Operation::parse(n.get_ref()) == Some(*op))
+                    {
+                        l.err(
+                            name.span(),
+                            format!(
+                                "`{}` is not a record operation; a record kind's permissions are record_create, record_edit and record_delete",
+                                name.get_ref()
+                            ),
+                        );
+                    }
+                }
+                p.allowed.into_iter().filter(|(o, _)| o.is_record_op()).collect()
+            },
             demo_weights: r
                 .demo
                 .as_ref()

@@ -102,7 +102,12 @@ pub enum Operation {
     Purge,
     Transfer,
     Merge,
-    Records,
+    /// Adding a record (per kind: `[record.NAME] permissions`).
+    RecordCreate,
+    /// Changing a record's fields (its owner: that is a transfer).
+    RecordEdit,
+    /// Deleting records (`records delete`, an operation's removal of open items).
+    RecordDelete,
     Audit,
     Users,
     /// Exporting every table as CSV and taking backups.
@@ -110,7 +115,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 14] = [
+    pub const ALL: [Operation; 16] = [
         Operation::View,
         Operation::Edit,
         Operation::Import,
@@ -121,7 +126,9 @@ impl Operation {
         Operation::Purge,
         Operation::Transfer,
         Operation::Merge,
-        Operation::Records,
+        Operation::RecordCreate,
+        Operation::RecordEdit,
+        Operation::RecordDelete,
         Operation::Audit,
         Operation::Users,
         Operation::Export,
@@ -139,7 +146,9 @@ impl Operation {
             Operation::Purge => "purge",
             Operation::Transfer => "transfer",
             Operation::Merge => "merge",
-            Operation::Records => "records",
+            Operation::RecordCreate => "record_create",
+            Operation::RecordEdit => "record_edit",
+            Operation::RecordDelete => "record_delete",
             Operation::Audit => "audit",
             Operation::Users => "users",
             Operation::Export => "export",
@@ -147,7 +156,19 @@ impl Operation {
     }
 
     pub fn parse(s: &str) -> Option<Operation> {
-        Operation::ALL.into_iter().find(|o| o.name() == s)
+        match s {
+            // The name model files used before record operations were told apart.
+            "records" => Some(Operation::RecordDelete),
+            _ => Operation::ALL.into_iter().find(|o| o.name() == s),
+        }
+    }
+
+    /// Operations on records, which a record kind may govern itself.
+    pub fn is_record_op(self) -> bool {
+        matches!(
+            self,
+            Operation::RecordCreate | Operation::RecordEdit | Operation::RecordDelete
+        )
     }
 
     /// The least role allowed when the model does not say.
@@ -159,7 +180,9 @@ impl Operation {
             | Operation::Reactivate
             | Operation::Delete
             | Operation::Undelete
-            | Operation::Records => Role::Clerk,
+            | Operation::RecordCreate
+            | Operation::RecordEdit
+            | Operation::RecordDelete => Role::Clerk,
             Operation::Transfer | Operation::Merge | Operation::Audit | Operation::Export => {
                 Role::Manager
             }
@@ -215,6 +238,16 @@ impl Permissions {
 
     pub fn allows(&self, role: Role, op: Operation) -> bool {
         self.roles(op).contains(&role)
+    }
+
+    /// The roles that may run a record operation on `kind`: the kind's own list when it
+    /// has one, else the model's.
+    pub fn record_roles(&self, op: Operation, kind: &RecordKind) -> Vec<Role> {
+        kind.permissions
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_else(|| self.roles(op))
     }
 }
 
@@ -333,6 +366,9 @@ pub struct RecordKind {
     pub transferable: bool,
     pub order_by: Vec<String>,
     pub numbered: Option<Numbered>,
+    /// Who may create, edit or delete records of this kind, where it differs from the
+    /// model's `[permissions]`.
+    pub permissions: Vec<(Operation, Vec<Role>)>,
     /// Demo data: weights of having 0, 1, 2, ... such records per owner.
     #[serde(skip)]
     pub demo_weights: Vec<u32>,

@@ -114,6 +114,8 @@ pub struct RawRecord {
     pub transferable: bool,
     pub order_by: Option<Vec<Name>>,
     pub numbered: Option<Spanned<RawNumbered>>,
+    #[serde(default)]
+    pub permissions: BTreeMap<Name, Spanned<OneOrMany>>,
     pub demo: Option<RawRecordDemo>,
 }
 

@@ -12,7 +12,7 @@ mod eval;
 mod lexer;
 mod parser;
 mod sql;
-mod suggest;
+pub mod suggest;
 mod typed;
 
 use std::fmt;

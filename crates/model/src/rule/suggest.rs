@@ -1,7 +1,7 @@
 //! "Did you mean": the closest known name to a misspelt one.
 
 /// The name in `names` closest to `name`, if it is close enough to be a likely typo.
-pub(crate) fn closest(name: &str, names: &[String]) -> Option<String> {
+pub fn closest(name: &str, names: &[String]) -> Option<String> {
     let limit = (name.chars().count() / 3).clamp(1, 3);
     names
         .iter()

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use offboard_engine::records::RecordSelection;
@@ -117,9 +118,9 @@ pub async fn show(
                 Vec::new()
             };
         let cleanup = cleanup_verdict(e, &c)?;
-        let s = e.store();
         let mut records = Vec::new();
-        for (kind, n) in s.customer_record_counts(id)? {
+        for (kind, n) in e.store().customer_record_counts(id)? {
+            let s = e.store();
             let mut rows = Vec::new();
             if n > 0 {
                 s.customer_records(&kind, id, Some(20), &mut |r| {
@@ -135,8 +136,10 @@ pub async fn show(
                 .iter()
                 .map(|r| json!({ "id": r.id, "cells": r.values.values().map(cell_text).collect::<Vec<_>>() }))
                 .collect();
+            let deletable = e.allow_record(Operation::RecordDelete, &kind).is_ok();
             records.push(json!({
                 "kind": kind,
+                "deletable": deletable,
                 "count": n,
                 "columns": columns,
                 "more": (n - rows.len() as i64).max(0),
@@ -276,8 +279,59 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
     }
 }
 
-/// Deletes records at once (lending's monitoring records need no confirmation); the engine
-/// refuses, naming why, what something still depends on or what is not the newest.
+/// Which records a record-deletion form names, and the page to go back to.
+#[derive(Deserialize)]
+pub struct RecordChoice {
+    ids: String,
+    customer: Option<i64>,
+}
+
+/// Asks before deleting records: the deletion planned (a dry run), with what blocks it, and
+/// the button that deletes only when nothing does.
+pub async fn preview_delete_records(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(kind): Path<String>,
+    Query(choice): Query<RecordChoice>,
+) -> Response {
+    let chosen: Vec<i64> = choice
+        .ids
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    if chosen.is_empty() {
+        return error_page(ApiError::bad_request("no records chosen"));
+    }
+    let back = choice
+        .customer
+        .map_or_else(|| "/customers".to_string(), |c| format!("/customers/{c}"));
+    let ids_text = super::id_list(&chosen);
+    let result = ui(&state, &headers, move |e| {
+        let plan = e.delete_records(&kind, &RecordSelection::Ids(chosen), true)?;
+        Ok((e.actor().clone(), plan))
+    })
+    .await;
+    match result {
+        Ok((actor, plan)) => render(
+            "records_deleted.html",
+            "Delete records?",
+            Some(&actor),
+            json!({
+                "preview": true,
+                "kind": plan.kind,
+                "ids": ids_text,
+                "customer": choice.customer,
+                "deleted": plan.candidates,
+                "blocked": plan.blocked,
+                "back": back,
+            }),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// Deletes records after the preview; the engine refuses, naming why, what something still
+/// depends on or what is not the newest.
 pub async fn delete_records(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -35,7 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/new", post(customers::create))
         .route("/customers/{id}", get(customers::show))
         .route("/customers/{id}/edit", post(customers::edit))
-        .route("/records/{kind}/delete", post(customers::delete_records))
+        .route(
+            "/records/{kind}/delete",
+            get(customers::preview_delete_records).post(customers::delete_records),
+        )
         .route("/bulk", post(operations::bulk))
         .route(
             "/deactivate",
@@ -221,7 +224,6 @@ fn may(e: &Engine<'_>) -> Value {
         ("purge", Op::Purge),
         ("transfer", Op::Transfer),
         ("merge", Op::Merge),
-        ("records", Op::Records),
         ("audit", Op::Audit),
     ];
     let map: serde_json::Map<String, Value> = ops

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use offboard_engine::{CustomerPlan, Engine, Outcome, Plan};
+use offboard_engine::{CustomerPlan, Engine, OpenItems, Outcome, Plan};
 use offboard_model::model::{DeleteMode, Operation};
 
 use super::{error_page, field, form, id_list, ids, render, ui, BlockerView};
@@ -289,9 +289,17 @@ fn op_body(f: &[(String, String)]) -> Result<OpBody, ApiError> {
     Ok(OpBody {
         customers: ids(f),
         reason: field(f, "reason"),
-        open_activities: field(f, "open_activities"),
+        open_activities: match field(f, "open_activities").as_deref() {
+            None | Some("") => None,
+            Some("complete") => Some(OpenItems::Complete),
+            Some("remove") => Some(OpenItems::Remove),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "open activities are completed or removed, not `{other}`"
+                )))
+            }
+        },
         move_to,
-        dry_run: false,
     })
 }
 
