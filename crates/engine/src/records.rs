@@ -89,6 +89,21 @@ fn select(
             }
         }
         RecordSelection::Owner { owner, from } => {
+            let exists = db.query_i64(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE id = {}",
+                    q(kind.owner.target.table()),
+                    ph(d, 1)
+                ),
+                &[Value::Int(*owner)],
+            )?;
+            if exists == 0 {
+                return Err(StoreError::Invalid(format!(
+                    "`owner`: there is no {} {owner} whose {} could be deleted",
+                    kind.owner.target.table(),
+                    kind.name
+                )));
+            }
             let mut params = vec![Value::Int(*owner)];
             let mut sql = format!(
                 "INSERT INTO {SET} (id) SELECT id FROM {t} WHERE {} = {}",

@@ -8,3 +8,4 @@ mod membership;
 mod purge_reference;
 mod robustness;
 mod services_erp;
+mod trust;

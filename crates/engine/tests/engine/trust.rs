@@ -1,0 +1,412 @@
+//! Safe means safe: ids never given twice, record permissions per kind, every blocking rule
+//! reported, and operations that decide on what they have locked — each a finding of the
+//! trust issue, reproduced as it was found.
+
+use std::time::Duration;
+
+use offboard_engine::audit;
+use offboard_engine::records::RecordSelection;
+use offboard_engine::{DeactivateOptions, EngineError, Outcome};
+use offboard_model::model::Role;
+use offboard_store::customers::NewCustomer;
+use offboard_store::{Database, StoreError};
+use offboard_testkit::{conformance, TestDb};
+
+use crate::helpers::*;
+
+fn person(name: &str) -> NewCustomer {
+    NewCustomer {
+        kind: "person".into(),
+        name: name.into(),
+        number: None,
+        email: None,
+        fields: Vec::new(),
+    }
+}
+
+fn cells(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+conformance!(
+    an_erased_customers_id_and_records_ids_are_never_given_again,
+    |db: TestDb| {
+        let mut s = setup(
+        &db,
+        "membership",
+        &[(
+            "customers.csv",
+            "id,number,kind,name,status\n1,M1,person,Ann Old,active\n2,M2,person,Bo Erased,deleted\n",
+        )],
+    );
+        let note = admin(&mut s)
+            .create_record("note", &cells(&[("customer_id", "1"), ("body", "first")]))
+            .unwrap();
+        let plan = admin(&mut s).purge(false).unwrap();
+        assert_eq!(outcome(&plan, 2), Outcome::Proceeds);
+        admin(&mut s)
+            .delete_records("note", &RecordSelection::Ids(vec![note.id]), false)
+            .unwrap();
+
+        let newcomer = admin(&mut s).create_customer(person("Cy New")).unwrap();
+        assert!(
+            newcomer.id > 2,
+            "customer 2 was erased; its id was given again"
+        );
+        let again = admin(&mut s)
+            .create_record("note", &cells(&[("customer_id", "1"), ("body", "second")]))
+            .unwrap();
+        assert!(again.id > note.id, "the deleted note's id was given again");
+
+        // The audit of the erased id tells of the erased customer only.
+        let entries = audit::list(s.db(), Some(2), None).unwrap();
+        assert!(!entries.is_empty());
+        assert!(entries
+            .iter()
+            .all(|e| e.customer_name.as_deref() == Some("Bo Erased")));
+    }
+);
+
+conformance!(
+    record_deletion_follows_each_kinds_permissions,
+    |db: TestDb| {
+        // erp: every existing document keeps its customer; no role deletes one.
+        let mut s = setup(
+            &db,
+            "erp",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n1,CU1,company,Acme,active\n",
+                ),
+                (
+                    "invoice.csv",
+                    "id,customer_id,number,total,balance,issued_on\n1,1,1,100,0,2024-01-01\n",
+                ),
+            ],
+        );
+        for role in [Role::Clerk, Role::Admin] {
+            let r = as_role(&mut s, role).delete_records(
+                "invoice",
+                &RecordSelection::Ids(vec![1]),
+                false,
+            );
+            assert!(
+                matches!(r, Err(EngineError::Forbidden { .. })),
+                "{role:?}: {r:?}"
+            );
+        }
+        assert_eq!(count(&mut s, "SELECT count(*) FROM invoice"), 1);
+    }
+);
+
+conformance!(
+    legal_clerks_cannot_delete_financial_records_to_get_past_a_blocker,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "legal",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n11,K11,person,Bo Owes,active\n",
+                ),
+                (
+                    "invoice.csv",
+                    "id,customer_id,number,total,balance,issued_on\n1,11,1,10000,2500,2024-01-01\n",
+                ),
+                (
+                    "fund_movement.csv",
+                    "id,customer_id,amount,booked_on\n1,11,5000,2024-01-01\n",
+                ),
+            ],
+        );
+        for kind in ["invoice", "fund_movement"] {
+            let r = as_role(&mut s, Role::Clerk).delete_records(
+                kind,
+                &RecordSelection::Ids(vec![1]),
+                false,
+            );
+            match r {
+                Err(EngineError::Forbidden { op, allowed, .. }) => {
+                    assert!(op.contains(kind), "{op}");
+                    assert_eq!(allowed, "admin");
+                }
+                other => panic!("a clerk deleted a {kind}: {other:?}"),
+            }
+        }
+        assert_eq!(count(&mut s, "SELECT count(*) FROM invoice"), 1);
+        assert_eq!(count(&mut s, "SELECT count(*) FROM fund_movement"), 1);
+        // The admin may.
+        let plan = admin(&mut s)
+            .delete_records("invoice", &RecordSelection::Ids(vec![1]), false)
+            .unwrap();
+        assert_eq!(plan.deleted, 1);
+    }
+);
+
+conformance!(
+    lending_clerks_delete_processes_as_their_daily_work,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "lending",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n1,L1,client,Ann,active\n",
+                ),
+                (
+                    "application.csv",
+                    "id,customer_id,number,amount,applied_on\n1,1,1,1000,2024-01-01\n",
+                ),
+                (
+                    "contract.csv",
+                    "id,application_id,number,principal,signed_on\n1,1,1,1000,2024-01-02\n",
+                ),
+                (
+                    "process.csv",
+                    "id,contract_id,kind,at,amount\n1,1,disbursement,2024-01-03 10:00:00,1000\n",
+                ),
+            ],
+        );
+        let plan = as_role(&mut s, Role::Clerk)
+            .delete_records("process", &RecordSelection::Ids(vec![1]), false)
+            .unwrap();
+        assert_eq!(plan.deleted, 1);
+        let r = as_role(&mut s, Role::Viewer).delete_records(
+            "contract",
+            &RecordSelection::Ids(vec![1]),
+            false,
+        );
+        assert!(matches!(r, Err(EngineError::Forbidden { .. })));
+    }
+);
+
+conformance!(changing_a_records_owner_is_a_transfer, |db: TestDb| {
+    let mut s = setup(
+        &db,
+        "legal",
+        &[
+            (
+                "customers.csv",
+                "id,number,kind,name,status\n1,K1,person,Ann,active\n3,K3,person,Cy,active\n",
+            ),
+            (
+                "matter.csv",
+                "id,customer_id,title,status\n1,1,Lease,open\n",
+            ),
+        ],
+    );
+    // A legal clerk may not transfer; editing the owner is a transfer in disguise.
+    let r =
+        as_role(&mut s, Role::Clerk).update_record("matter", 1, &cells(&[("customer_id", "3")]));
+    assert!(matches!(r, Err(EngineError::Forbidden { .. })), "{r:?}");
+    assert_eq!(
+        count(&mut s, "SELECT customer_id FROM matter WHERE id = 1"),
+        1
+    );
+    // A clerk may still edit its fields.
+    as_role(&mut s, Role::Clerk)
+        .update_record("matter", 1, &cells(&[("title", "Lease 2")]))
+        .unwrap();
+    // A manager's move is audited as a transfer on both customers.
+    as_role(&mut s, Role::Manager)
+        .update_record("matter", 1, &cells(&[("customer_id", "3")]))
+        .unwrap();
+    assert_eq!(
+        count(&mut s, "SELECT customer_id FROM matter WHERE id = 1"),
+        3
+    );
+    for id in [1, 3] {
+        let entries = audit::list(s.db(), Some(id), None).unwrap();
+        assert!(
+            entries.iter().any(|e| e.operation == "transfer"),
+            "customer {id}: {entries:?}"
+        );
+    }
+});
+
+conformance!(
+    a_company_blocked_by_a_rule_is_also_reported_under_active_subsidiaries,
+    |db: TestDb| {
+        let mut s = setup(
+        &db,
+        "legal",
+        &[
+            ("customers.csv", "id,number,kind,name,parent_id,status\n1,K1,company,Parent Co,,active\n2,K2,company,Sub One,1,active\n"),
+            ("matter.csv", "id,customer_id,title,status\n1,1,Lease,open\n"),
+        ],
+    );
+        let plan = admin(&mut s)
+            .deactivate(&[1], &DeactivateOptions::default(), true)
+            .unwrap();
+        let mut found = rules(&plan, 1);
+        found.sort();
+        assert_eq!(found, ["active-matters", "active-subsidiaries"]);
+        assert_eq!(plan.blocked_by_rule["active-matters"], 1);
+        assert_eq!(plan.blocked_by_rule["active-subsidiaries"], 1);
+    }
+);
+
+/// Runs `op` on another thread while a second connection holds `change` uncommitted; the
+/// change commits after a pause, and the operation's result comes back.
+fn racing<T: Send + 'static>(
+    db: &TestDb,
+    store: offboard_store::Store,
+    change: &str,
+    op: impl FnOnce(&mut offboard_store::Store) -> T + Send + 'static,
+) -> (offboard_store::Store, T) {
+    let model = store.model().clone();
+    let (mut other, _) = Database::connect(&db.url)
+        .unwrap()
+        .with_model(model)
+        .unwrap();
+    other.db().begin().unwrap();
+    other.db().batch(change).unwrap();
+    let worker = std::thread::spawn(move || {
+        let mut store = store;
+        let out = op(&mut store);
+        (store, out)
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    other.db().commit().unwrap();
+    worker.join().unwrap()
+}
+
+conformance!(
+    a_purge_never_erases_a_customer_undeleted_meanwhile,
+    |db: TestDb| {
+        let s = setup(
+            &db,
+            "membership",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status\n1,M1,person,Ann,deleted\n2,M2,person,Bo,deleted\n",
+            )],
+        );
+        let (mut s, plan) = racing(
+            &db,
+            s,
+            "UPDATE customers SET status = 'active', deleted_at = NULL WHERE id = 2",
+            |st| admin(st).purge(false),
+        );
+        let plan = plan.unwrap();
+        assert_eq!(status(&mut s, 2).as_deref(), Some("active"), "{plan:?}");
+        assert_eq!(status(&mut s, 1), None, "customer 1 was still to be purged");
+        assert!(plan
+            .customers
+            .iter()
+            .all(|c| c.id != 2 || c.outcome != Outcome::Proceeds));
+    }
+);
+
+conformance!(
+    a_deactivation_never_undoes_a_delete_made_meanwhile,
+    |db: TestDb| {
+        let s = setup(
+            &db,
+            "membership",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status\n1,M1,person,Ann,active\n",
+            )],
+        );
+        let (mut s, plan) = racing(
+        &db,
+        s,
+        "UPDATE customers SET status_before_delete = status, status = 'deleted', deleted_at = CURRENT_TIMESTAMP WHERE id = 1",
+        |st| {
+            admin(st).deactivate(
+                &[1],
+                &DeactivateOptions {
+                    reason: Some("Moved away".into()),
+                    open_items: None,
+                },
+                false,
+            )
+        },
+    );
+        let plan = plan.unwrap();
+        assert_eq!(outcome(&plan, 1), Outcome::Skipped);
+        assert_eq!(status(&mut s, 1).as_deref(), Some("deleted"));
+        assert_eq!(
+            count(
+                &mut s,
+                "SELECT count(*) FROM customers WHERE deleted_at IS NOT NULL"
+            ),
+            1
+        );
+    }
+);
+
+conformance!(the_database_refuses_a_torn_customer, |db: TestDb| {
+    let mut s = setup(
+        &db,
+        "membership",
+        &[(
+            "customers.csv",
+            "id,number,kind,name,status\n1,M1,person,Ann,active\n",
+        )],
+    );
+    for torn in [
+        "UPDATE customers SET status = 'deactivated', deleted_at = CURRENT_TIMESTAMP WHERE id = 1",
+        "UPDATE customers SET deactivation_reason = 'Moved away' WHERE id = 1",
+        "UPDATE customers SET status = 'gone' WHERE id = 1",
+        "UPDATE customers SET status_before_delete = 'active' WHERE id = 1",
+    ] {
+        let r = s.db().execute(torn, &[]);
+        assert!(matches!(&r, Err(e) if e.is_constraint()), "{torn}: {r:?}");
+    }
+    assert_eq!(status(&mut s, 1).as_deref(), Some("active"));
+});
+
+conformance!(
+    an_import_of_torn_customers_is_refused_row_by_row,
+    |db: TestDb| {
+        let model = offboard_model::Model::parse(
+            "membership",
+            offboard_model::presets::preset("membership")
+                .unwrap()
+                .source,
+        )
+        .unwrap();
+        let (mut s, _) = Database::connect(&db.url)
+            .unwrap()
+            .with_model(model)
+            .unwrap();
+        let dir = db.dir.path().join("torn");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,status,deleted_at,deactivation_reason\n\
+1,M1,person,Ann,active,,Moved away\n\
+2,M2,person,Bo,deactivated,2024-01-01 00:00:00,Moved away\n\
+3,M3,company,Co,deactivated,,Deceased\n\
+4,M4,person,Di,deleted,,\n",
+        )
+        .unwrap();
+        let err = s.import_dir(&dir, &mut |_, _| {}).unwrap_err();
+        let StoreError::Import(list) = err else {
+            panic!("not an import error: {err:?}")
+        };
+        let at: Vec<(u64, String)> = list
+            .errors
+            .iter()
+            .map(|e| (e.line, e.column.clone().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                (2, "deactivation_reason".to_string()),
+                (3, "deleted_at".to_string()),
+                (4, "deactivation_reason".to_string()),
+            ],
+            "{list:?}"
+        );
+        assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 0);
+    }
+);
