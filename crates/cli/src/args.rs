@@ -117,6 +117,9 @@ pub enum Command {
         /// when something cannot move, the customer is deactivated instead.
         #[arg(long)]
         move_to: Option<String>,
+        /// With --move-to: the deactivation reason, when the customer is deactivated instead.
+        #[arg(long)]
+        reason: Option<String>,
         #[command(flatten)]
         plan: PlanArgs,
     },

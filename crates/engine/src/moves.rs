@@ -147,6 +147,7 @@ fn single(op: &str, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<Strin
         done: 0,
         blocked: 0,
         skipped: 0,
+        deactivated: 0,
         blocked_by_rule: Default::default(),
         effects: Default::default(),
         customers: vec![CustomerPlan {
@@ -161,6 +162,65 @@ fn single(op: &str, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<Strin
     };
     plan.tally();
     plan
+}
+
+/// Refuses a move that would repoint customer links at a customer of a kind the link may not
+/// point at (a contact person's company made a person), as editing the link would be.
+fn check_link_kinds(
+    model: &Model,
+    db: &mut dyn Db,
+    from: &Cand,
+    to: &Cand,
+) -> Result<(), StoreError> {
+    let d = db.dialect();
+    for cl in &model.customer.links {
+        if cl.target_kinds.is_empty() || cl.target_kinds.contains(&to.kind) {
+            continue;
+        }
+        let n = db.query_i64(
+            &format!(
+                "SELECT count(*) FROM customers WHERE {} = {} AND id <> {}",
+                q(&cl.link.column),
+                ph(d, 1),
+                ph(d, 2)
+            ),
+            &[Value::Int(from.id), Value::Int(to.id)],
+        )?;
+        if n > 0 {
+            return Err(StoreError::Refused(format!(
+                "{n} customer(s) link to {} ({}) as their {}, which must be a {}; {} ({}) is a {}: nothing was moved",
+                from.id,
+                from.name,
+                cl.link.name,
+                cl.target_kinds.join(" or "),
+                to.id,
+                to.name,
+                to.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Audit entries of records moved from one customer to another: one on each side, naming
+/// the other and what moved.
+fn move_entries(from: &Cand, to: &Cand, moved: &Plan) -> Vec<NewEntry> {
+    vec![
+        NewEntry::customer(
+            from.id,
+            &from.number,
+            &from.name,
+            None,
+            serde_json::json!({ "to": to.id, "to_number": to.number, "to_name": to.name, "effects": moved.effects }),
+        ),
+        NewEntry::customer(
+            to.id,
+            &to.number,
+            &to.name,
+            None,
+            serde_json::json!({ "from": from.id, "from_number": from.number, "from_name": from.name, "effects": moved.effects }),
+        ),
+    ]
 }
 
 /// Refuses a move of records away from `from` while the model's transfer rules block it.
@@ -240,24 +300,20 @@ impl Engine<'_> {
                 plan.tally();
                 return Ok(plan);
             }
+            if kinds.is_none() {
+                check_link_kinds(&model, tx, &source, &target)?;
+            }
             let mut plan = single("transfer", dry_run, &source, Outcome::Proceeds, None);
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
                 plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
             }
             if !dry_run {
-                let details = serde_json::json!({ "to": target.id, "to_number": target.number, "effects": plan.effects });
                 audit::append(
                     tx,
                     &actor,
                     "transfer",
-                    &[NewEntry::customer(
-                        source.id,
-                        &source.number,
-                        &source.name,
-                        None,
-                        details,
-                    )],
+                    &move_entries(&source, &target, &plan),
                 )?;
             }
             Ok(plan)
@@ -311,30 +367,41 @@ impl Engine<'_> {
     ///
     /// Planned first: when the customer can be neither erased nor deactivated, nothing moves
     /// and the plan says why.
-    pub fn delete_moving(&mut self, id: i64, to: i64, dry_run: bool) -> Result<Plan, EngineError> {
+    pub fn delete_moving(
+        &mut self,
+        id: i64,
+        to: i64,
+        reason: Option<String>,
+        dry_run: bool,
+    ) -> Result<Plan, EngineError> {
         self.allow(Operation::Delete)?;
         self.allow(Operation::Transfer)?;
-        let mut plan = self.delete_moving_run(id, to, true)?;
+        let plan = self.delete_moving_run(id, to, &reason, true)?;
         if dry_run {
             return Ok(plan);
         }
         if plan.customers.iter().any(|c| c.outcome == Outcome::Blocked) {
-            // Nothing was applied: the plan keeps only what would have stayed.
-            plan.dry_run = false;
-            for e in plan.effects.values_mut() {
-                e.retain(|what, _| what == "stayed");
-            }
-            plan.effects.retain(|_, e| !e.is_empty());
-            return Ok(plan);
+            // Nothing is applied: the answer is the plan, as the dry run gave it.
+            return Ok(Plan {
+                dry_run: false,
+                ..plan
+            });
         }
-        self.delete_moving_run(id, to, false)
+        self.delete_moving_run(id, to, &reason, false)
     }
 
-    fn delete_moving_run(&mut self, id: i64, to: i64, dry_run: bool) -> Result<Plan, EngineError> {
+    fn delete_moving_run(
+        &mut self,
+        id: i64,
+        to: i64,
+        reason: &Option<String>,
+        dry_run: bool,
+    ) -> Result<Plan, EngineError> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         run_writing(self.store.db(), dry_run, |tx| {
-            let (source, _) = pair(tx, id, to, dry_run)?;
+            let (source, target) = pair(tx, id, to, dry_run)?;
+            check_link_kinds(&model, tx, &source, &target)?;
             let mut moved = single("delete", dry_run, &source, Outcome::Proceeds, None);
             let stayed = move_rows(&model, tx, id, to, &Which::Transferable(None), &mut moved)?;
             let cands = load_ids(tx, &[id], dry_run)?;
@@ -351,6 +418,14 @@ impl Engine<'_> {
             )?;
             if plan.done == 1 {
                 add_effects(&mut plan, &moved);
+                if !dry_run {
+                    audit::append(
+                        tx,
+                        &actor,
+                        "move-to",
+                        &move_entries(&source, &target, &moved),
+                    )?;
+                }
                 return Ok(plan);
             }
             let why = if stayed.is_empty() {
@@ -372,19 +447,33 @@ impl Engine<'_> {
                 &model,
                 tx,
                 &actor,
-                "delete",
+                "deactivate",
                 Operation::Deactivate,
                 &cands,
-                &DeactivateOptions::default(),
+                &DeactivateOptions {
+                    reason: reason.clone(),
+                    open_items: None,
+                },
                 dry_run,
                 &mut |_| {},
             )?;
-            add_effects(&mut instead, &moved);
+            instead.operation = "delete".into();
             let c = &mut instead.customers[0];
             match c.outcome {
-                Outcome::Proceeds | Outcome::Skipped => {
-                    c.outcome = Outcome::Skipped;
+                // Deactivated instead (or it was already): the data moved, the customer stays.
+                Outcome::Proceeds | Outcome::Skipped | Outcome::Deactivated => {
+                    c.outcome = Outcome::Deactivated;
+                    c.blockers = plan.customers[0].blockers.clone();
                     c.why = Some(why);
+                    add_effects(&mut instead, &moved);
+                    if !dry_run {
+                        audit::append(
+                            tx,
+                            &actor,
+                            "move-to",
+                            &move_entries(&source, &target, &moved),
+                        )?;
+                    }
                 }
                 // Something changed since the plan: moving the data now would leave it moved
                 // from a customer that stays; the whole operation is undone instead.
@@ -398,11 +487,17 @@ impl Engine<'_> {
                             .join("; ")
                     )));
                 }
+                // Nothing would move: the plan keeps only what would stay.
                 Outcome::Blocked => {
                     c.why = Some(format!(
                         "cannot be deleted, and cannot be deactivated instead: {}",
                         why.trim_start_matches("deactivated instead: ")
                     ));
+                    for (table, e) in &moved.effects {
+                        if let Some(n) = e.get("stayed") {
+                            effect(&mut instead, table, "stayed", *n as u64);
+                        }
+                    }
                 }
             }
             instead.tally();

@@ -188,6 +188,7 @@ pub(crate) fn plan_of(
         done: 0,
         blocked: 0,
         skipped: 0,
+        deactivated: 0,
         blocked_by_rule: rules.iter().map(|r| (r.clone(), 0)).collect(),
         effects: BTreeMap::new(),
         customers,

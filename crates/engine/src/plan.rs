@@ -12,6 +12,9 @@ pub enum Outcome {
     Proceeds,
     Blocked,
     Skipped,
+    /// A delete that deactivated the customer instead (legal's "move to customer" when
+    /// something had to stay).
+    Deactivated,
 }
 
 /// Why a customer is blocked: one rule, how many rows, their summed amount, a few ids.
@@ -48,6 +51,8 @@ pub struct Plan {
     pub done: usize,
     pub blocked: usize,
     pub skipped: usize,
+    /// Customers a delete deactivated instead (counted only where there are some).
+    pub deactivated: usize,
     pub blocked_by_rule: BTreeMap<String, usize>,
     /// Rows affected per table: `{"order": {"detached": 12}, "note": {"removed": 30}}`.
     pub effects: BTreeMap<String, BTreeMap<String, i64>>,
@@ -77,6 +82,13 @@ impl Plan {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
 
+    /// Whether applying it changed nothing: every candidate blocked or skipped.
+    pub fn changed_nothing(&self) -> bool {
+        self.customers
+            .iter()
+            .all(|c| matches!(c.outcome, Outcome::Blocked | Outcome::Skipped))
+    }
+
     /// Fills in the counts from the customers' outcomes.
     pub(crate) fn tally(&mut self) {
         self.candidates = self.customers.len();
@@ -84,6 +96,11 @@ impl Plan {
             .customers
             .iter()
             .filter(|c| c.outcome == Outcome::Proceeds)
+            .count();
+        self.deactivated = self
+            .customers
+            .iter()
+            .filter(|c| c.outcome == Outcome::Deactivated)
             .count();
         self.blocked = self
             .customers
@@ -121,6 +138,9 @@ impl Serialize for Plan {
         m.serialize_entry(&self.done_key(), &self.done)?;
         m.serialize_entry("blocked", &self.blocked)?;
         m.serialize_entry("skipped", &self.skipped)?;
+        if self.deactivated > 0 && self.done_key() != "deactivated" {
+            m.serialize_entry("deactivated", &self.deactivated)?;
+        }
         m.serialize_entry("blocked_by_rule", &self.blocked_by_rule)?;
         m.serialize_entry("effects", &self.effects)?;
         m.serialize_entry("customers", &self.customers)?;

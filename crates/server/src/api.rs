@@ -572,6 +572,8 @@ struct CustomersBody {
 struct DeleteBody {
     customers: Vec<i64>,
     move_to: Option<i64>,
+    /// The deactivation reason, for a move-to that deactivates instead of erasing.
+    reason: Option<String>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -587,7 +589,7 @@ struct PurgeBody {
 /// The plan as the answer: 200, or 409 (the plan in `details`) when an applied operation
 /// changed nothing because every candidate was blocked or skipped.
 pub fn plan_answer(plan: Plan) -> Result<Json<Value>, ApiError> {
-    if plan.dry_run || plan.done > 0 || plan.candidates == 0 {
+    if plan.dry_run || !plan.changed_nothing() || plan.candidates == 0 {
         return Ok(Json(plan.to_json()));
     }
     let reasons: Vec<String> = plan
@@ -669,7 +671,7 @@ async fn delete(
     needs_customers(&b.customers)?;
     act(&state, actor, move |e| {
         plan_answer(match (b.move_to, b.customers.as_slice()) {
-            (Some(to), [one]) => e.delete_moving(*one, to, b.dry_run)?,
+            (Some(to), [one]) => e.delete_moving(*one, to, b.reason.clone(), b.dry_run)?,
             (Some(_), _) => return Err(unprocessable("`move_to` takes exactly one customer")),
             (None, ids) => e.delete(ids, b.dry_run)?,
         })

@@ -105,12 +105,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             customers,
             select,
             move_to,
+            reason,
             plan,
         } => match move_to {
             Some(to) => {
                 if customers.len() == 1 {
                     pair_op(g, &customers[0], &to, |e, a, b| {
-                        e.delete_moving(a, b, plan.dry_run)
+                        e.delete_moving(a, b, reason.clone(), plan.dry_run)
                     })
                 } else {
                     Err(Usage("--move-to takes exactly one customer".into()).into())

@@ -338,8 +338,17 @@ conformance!(
     deleting_with_move_to_moves_the_data_and_erases_the_mistake,
     |db: TestDb| {
         let mut s = setup(&db, "legal", &moving());
-        let plan = admin(&mut s).delete_moving(1, 2, false).unwrap();
+        // The contact person's company may not become a person.
+        let err = admin(&mut s).delete_moving(1, 5, None, false).unwrap_err();
+        assert!(err.to_string().contains("must be a company"), "{err}");
+        assert_eq!(status(&mut s, 1).as_deref(), Some("active"));
+        let plan = admin(&mut s).delete_moving(1, 2, None, false).unwrap();
         assert_eq!(outcome(&plan, 1), Outcome::Proceeds);
+        // Both sides' audit says what moved, and to or from whom.
+        let to = offboard_engine::audit::list(s.db(), Some(2), None).unwrap();
+        let entry = to.iter().find(|e| e.operation == "move-to").unwrap();
+        assert_eq!(entry.details["from"], 1);
+        assert_eq!(entry.details["effects"]["matter"]["moved"], 1);
         assert_eq!(status(&mut s, 1), None, "erased");
         assert_eq!(
             count(&mut s, "SELECT count(*) FROM matter WHERE customer_id = 2"),
@@ -367,13 +376,36 @@ conformance!(
     deleting_with_move_to_deactivates_instead_when_data_cannot_move,
     |db: TestDb| {
         let mut s = setup(&db, "legal", &moving());
-        let plan = admin(&mut s).delete_moving(5, 2, false).unwrap();
+        // Deactivated instead needs a reason, like any deactivation; nothing moves without.
+        let err = admin(&mut s).delete_moving(5, 2, None, false).unwrap_err();
+        assert!(err.to_string().contains("needs a reason"), "{err}");
+        assert_eq!(
+            count(&mut s, "SELECT count(*) FROM matter WHERE customer_id = 5"),
+            1
+        );
+        let reason = Some("Moved away".to_string());
+        let dry = admin(&mut s)
+            .delete_moving(5, 2, reason.clone(), true)
+            .unwrap();
+        let plan = admin(&mut s).delete_moving(5, 2, reason, false).unwrap();
+        assert_eq!(
+            (&dry.customers, &dry.effects),
+            (&plan.customers, &plan.effects),
+            "the dry run is what apply does"
+        );
         let c = &plan.customers[0];
-        assert_eq!(c.outcome, Outcome::Skipped);
+        assert_eq!(c.outcome, Outcome::Deactivated);
+        assert_eq!(plan.to_json()["deactivated"], 1);
+        assert_eq!(plan.to_json()["deleted"], 0);
         assert_eq!(
             c.why.as_deref(),
             Some("deactivated instead: 1 invoice cannot be moved to another customer")
         );
+        let log = offboard_engine::audit::list(s.db(), Some(5), None).unwrap();
+        let deact = log.iter().find(|e| e.operation == "deactivate").unwrap();
+        assert_eq!(deact.reason.as_deref(), Some("Moved away"));
+        assert!(log.iter().all(|e| e.operation != "delete"), "{log:?}");
+        assert!(log.iter().any(|e| e.operation == "move-to"));
         assert_eq!(status(&mut s, 5).as_deref(), Some("deactivated"));
         assert_eq!(
             count(&mut s, "SELECT count(*) FROM matter WHERE customer_id = 2"),
@@ -389,10 +421,19 @@ conformance!(
         let plain = admin(&mut s).delete(&[6, 1], false).unwrap();
         assert_eq!(outcome(&plain, 6), Outcome::Proceeds);
         assert_eq!(outcome(&plain, 1), Outcome::Blocked);
-        let err = admin(&mut s).delete_moving(7, 6, false).unwrap_err();
+        let err = admin(&mut s).delete_moving(7, 6, None, false).unwrap_err();
         assert!(err.to_string().contains("no customer with id 6"), "{err}");
         // Neither erased nor deactivated (an open invoice blocks): nothing moves at all.
-        let plan = admin(&mut s).delete_moving(8, 2, false).unwrap();
+        let dry = admin(&mut s).delete_moving(8, 2, None, true).unwrap();
+        let plan = admin(&mut s).delete_moving(8, 2, None, false).unwrap();
+        assert_eq!(dry.effects, plan.effects, "no moves are claimed");
+        assert!(
+            plan.effects
+                .values()
+                .all(|e| e.keys().all(|k| k == "stayed")),
+            "{:?}",
+            plan.effects
+        );
         let c = &plan.customers[0];
         assert_eq!(c.outcome, Outcome::Blocked);
         assert_eq!(c.blockers[0].rule, "open-invoices");

@@ -220,7 +220,9 @@ fn cleanup_verdict(
             "outcome": match p.outcome {
                 offboard_engine::Outcome::Proceeds => "erased",
                 offboard_engine::Outcome::Blocked => "blocked",
-                offboard_engine::Outcome::Skipped => "skipped",
+                offboard_engine::Outcome::Skipped | offboard_engine::Outcome::Deactivated => {
+                    "skipped"
+                }
             },
             "why": p.why,
             "blockers": p.blockers.iter().map(BlockerView::from).collect::<Vec<_>>(),

@@ -40,6 +40,7 @@ fn customer_view(c: &CustomerPlan) -> CustomerView {
             Outcome::Proceeds => "proceeds",
             Outcome::Blocked => "blocked",
             Outcome::Skipped => "skipped",
+            Outcome::Deactivated => "deactivated instead",
         },
         why: c.why.clone(),
         blockers: c.blockers.iter().map(BlockerView::from).collect(),
@@ -414,7 +415,7 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap, body: Byt
     }
     apply(&state, &headers, "Deleted", move |e| {
         Ok(match (b.move_to, b.customers.as_slice()) {
-            (Some(to), [one]) => e.delete_moving(*one, to, false)?,
+            (Some(to), [one]) => e.delete_moving(*one, to, b.reason.clone(), false)?,
             _ => e.delete(&b.customers, false)?,
         })
     })
