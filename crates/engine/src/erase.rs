@@ -13,7 +13,10 @@ use offboard_store::StoreError;
 
 use crate::audit::{self, NewEntry};
 use crate::blockers::{complete_explanations, orphans, rule_blockers, split_rules, Blockers};
-use crate::ops::{effect, entry, fill_go, plan_of, remove_ids, Cand, Phases, Progress, CAND, GO};
+use crate::ops::{
+    count_per_customer, effect, entry, fill_go, plan_of, remove_ids, Cand, PerCustomer, Phases,
+    Progress, CAND, GO,
+};
 use crate::plan::{Blocker, Outcome, Plan};
 use crate::sql::{fill_set, id_list, q, temp_set};
 
@@ -197,6 +200,41 @@ pub(crate) fn erase(
             Some((id, r))
         })
         .collect();
+    // What each erased customer loses, per kind, read before anything is removed.
+    let mut per_customer = PerCustomer::new();
+    if !dry_run {
+        for kind in &model.records {
+            let (from, cust) = customer_path(model, kind);
+            let what = match kind.on_erase {
+                OnErase::Cascade => "removed",
+                OnErase::Detach => "detached",
+                OnErase::Block => continue,
+            };
+            count_per_customer(
+                db,
+                &format!("SELECT {cust}, count(*) FROM {from} WHERE {cust} IN (SELECT id FROM {GO}) GROUP BY {cust}"),
+                &[],
+                &kind.name,
+                what,
+                &mut per_customer,
+            )?;
+            for link in kind
+                .links
+                .iter()
+                .filter(|l| l.on_erase == LinkErase::Detach && l.target == Target::Customer)
+            {
+                let c = q(&link.column);
+                count_per_customer(
+                    db,
+                    &format!("SELECT {c}, count(*) FROM {} WHERE {c} IN (SELECT id FROM {GO}) GROUP BY {c}", q(&kind.name)),
+                    &[],
+                    &kind.name,
+                    "detached",
+                    &mut per_customer,
+                )?;
+            }
+        }
+    }
     // Children first: the reverse of owners-first. A dry run counts instead of changing.
     let mut change = |plan: &mut Plan,
                       table: &str,
@@ -278,10 +316,11 @@ pub(crate) fn erase(
                         )
                     })
                     .collect();
+                let records = per_customer.get(&c.id).cloned().unwrap_or_default();
                 entry(
                     c,
                     None,
-                    serde_json::json!({ "erased": true, "links": links }),
+                    serde_json::json!({ "erased": true, "links": links, "records": records }),
                 )
             })
             .collect();

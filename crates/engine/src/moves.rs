@@ -343,18 +343,16 @@ impl Engine<'_> {
             )?;
             effect(&mut plan, "customers", "removed", n);
             if !dry_run {
-                let details = serde_json::json!({ "into": target.id, "into_number": target.number, "effects": plan.effects });
+                let details = serde_json::json!({ "into": target.id, "into_number": target.number, "into_name": target.name, "effects": plan.effects });
+                let received = serde_json::json!({ "merged": dup.id, "merged_number": dup.number, "merged_name": dup.name, "effects": plan.effects });
                 audit::append(
                     tx,
                     &actor,
                     "merge",
-                    &[NewEntry::customer(
-                        dup.id,
-                        &dup.number,
-                        &dup.name,
-                        None,
-                        details,
-                    )],
+                    &[
+                        NewEntry::customer(dup.id, &dup.number, &dup.name, None, details),
+                        NewEntry::customer(target.id, &target.number, &target.name, None, received),
+                    ],
                 )?;
             }
             Ok(plan)

@@ -291,6 +291,32 @@ pub(crate) fn run_with<T>(
     Ok(result?)
 }
 
+/// What an operation did to each customer's records: customer → kind → what → rows.
+pub(crate) type PerCustomer = HashMap<i64, BTreeMap<String, BTreeMap<String, i64>>>;
+
+/// Counts, per customer, the rows `select` (`SELECT customer_id, count(*) ... GROUP BY`)
+/// finds, under `kind` and `what`: one grouped query, read before the rows change.
+pub(crate) fn count_per_customer(
+    db: &mut dyn Db,
+    select: &str,
+    params: &[Value],
+    kind: &str,
+    what: &str,
+    out: &mut PerCustomer,
+) -> Result<(), StoreError> {
+    for r in db.query(select, params, &[FieldType::Int, FieldType::Int])? {
+        if let (Some(id), Some(n)) = (r[0].as_i64(), r[1].as_i64()) {
+            *out.entry(id)
+                .or_default()
+                .entry(kind.to_string())
+                .or_default()
+                .entry(what.to_string())
+                .or_insert(0) += n;
+        }
+    }
+    Ok(())
+}
+
 /// The audit entry of a customer the plan processed.
 pub(crate) fn entry(
     c: &CustomerPlan,
@@ -598,6 +624,7 @@ pub(crate) fn status_change(
     }
     let d = db.dialect();
     // Effects of resolving open items.
+    let mut per_customer = PerCustomer::new();
     if let (Operation::Deactivate, Some(choice)) = (op, opts.open_items) {
         for rule in model
             .rules_for(Operation::Deactivate)
@@ -624,6 +651,22 @@ pub(crate) fn status_change(
             let rows = format!(
                 "SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {GO}) AND ({when})"
             );
+            let what = match choice {
+                OpenItems::Remove => "removed",
+                OpenItems::Complete => "completed",
+            };
+            let changes = !(choice == OpenItems::Complete
+                && rule.resolve.as_ref().is_some_and(|r| r.complete.is_empty()));
+            if !dry_run && changes {
+                count_per_customer(
+                    db,
+                    &format!("SELECT {cust}, count(*) FROM {from} WHERE {cust} IN (SELECT id FROM {GO}) AND ({when}) GROUP BY {cust}"),
+                    &params,
+                    kind,
+                    what,
+                    &mut per_customer,
+                )?;
+            }
             let n = match (choice, &rule.resolve) {
                 // Completing changes nothing when the rule names no field to set.
                 (OpenItems::Complete, Some(res)) if res.complete.is_empty() => 0,
@@ -695,6 +738,13 @@ pub(crate) fn status_change(
     };
     let key = plan.done_key();
     effect(&mut plan, "customers", &key, n);
+    // What each customer became (an undeleted one: the status it had before).
+    let new_status = match op {
+        Operation::Deactivate => "deactivated",
+        Operation::Reactivate => "active",
+        Operation::Delete => "deleted",
+        _ => "restored",
+    };
     clock.mark("effects");
     if !dry_run {
         let entries: Vec<NewEntry> = plan
@@ -702,10 +752,14 @@ pub(crate) fn status_change(
             .iter()
             .filter(|c| c.outcome == Outcome::Proceeds)
             .map(|c| {
+                let mut details = serde_json::json!({ "status": new_status });
+                if let Some(records) = per_customer.get(&c.id) {
+                    details["records"] = serde_json::json!(records);
+                }
                 entry(
                     c,
                     opts.reason.clone().filter(|_| op == Operation::Deactivate),
-                    serde_json::json!({ "effects": plan.effects }),
+                    details,
                 )
             })
             .collect();

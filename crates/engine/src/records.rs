@@ -321,12 +321,34 @@ impl Engine<'_> {
                 return Ok(plan);
             }
             let (from, cust) = customer_path(&model, k);
-            // Whose records they were: the customer's id, number and name as they are now.
-            let by_customer = tx.query(
-                &format!("SELECT x.cid, c.number, c.name, x.ids FROM (SELECT {cust} AS cid, {} AS ids FROM {from} WHERE r.id IN (SELECT id FROM {SET}) GROUP BY {cust}) x LEFT JOIN customers c ON c.id = x.cid ORDER BY x.cid", id_list(tx.dialect(), "r.id")),
+            // Whose records they were (the customer's number and name as they are now), and
+            // each record's values: the audit keeps what was deleted.
+            let cols = k.columns();
+            let list: Vec<String> = cols.iter().map(|c| format!("r.{}", q(&c.name))).collect();
+            let mut types = vec![FieldType::Int, FieldType::Text, FieldType::Text];
+            types.extend(cols.iter().map(|c| c.ty));
+            let rows = tx.query(
+                &format!("SELECT {cust}, c.number, c.name, {} FROM {from} LEFT JOIN customers c ON c.id = {cust} WHERE r.id IN (SELECT id FROM {SET}) ORDER BY {cust}, r.id", list.join(", ")),
                 &[],
-                &[FieldType::Int, FieldType::Text, FieldType::Text, FieldType::Text],
+                &types,
             )?;
+            let mut by_customer: Vec<(Value, Value, Value, Vec<serde_json::Value>)> = Vec::new();
+            for mut r in rows {
+                let values: Vec<Value> = r.split_off(3);
+                let record: serde_json::Map<String, serde_json::Value> = cols
+                    .iter()
+                    .zip(values)
+                    .map(|(c, v)| (c.name.clone(), serde_json::to_value(&v).unwrap_or_default()))
+                    .collect();
+                let [cid, number, name]: [Value; 3] = match r.try_into() {
+                    Ok(a) => a,
+                    Err(_) => continue,
+                };
+                match by_customer.last_mut() {
+                    Some(last) if last.0 == cid => last.3.push(record.into()),
+                    _ => by_customer.push((cid, number, name, vec![record.into()])),
+                }
+            }
             let n = tx.execute(
                 &format!(
                     "DELETE FROM {} WHERE id IN (SELECT id FROM {SET})",
@@ -338,16 +360,16 @@ impl Engine<'_> {
             if !dry_run {
                 let entries: Vec<NewEntry> = by_customer
                     .into_iter()
-                    .map(|r| {
-                        let mut ids = few_ids(&r[3], usize::MAX);
-                        ids.sort_unstable();
+                    .map(|(cid, number, name, records)| {
                         let text = |v: &Value| v.as_str().map(str::to_string);
+                        let ids: Vec<serde_json::Value> =
+                            records.iter().map(|r| r["id"].clone()).collect();
                         NewEntry {
-                            customer_id: r[0].as_i64(),
-                            customer_number: text(&r[1]),
-                            customer_name: text(&r[2]),
+                            customer_id: cid.as_i64(),
+                            customer_number: text(&number),
+                            customer_name: text(&name),
                             reason: None,
-                            details: serde_json::json!({ "kind": k.name, "deleted": ids }),
+                            details: serde_json::json!({ "kind": k.name, "deleted": ids, "records": records }),
                         }
                     })
                     .collect();

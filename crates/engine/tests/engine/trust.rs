@@ -410,3 +410,102 @@ conformance!(
         assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 0);
     }
 );
+
+conformance!(
+    each_audit_entry_says_what_happened_to_that_customer,
+    |db: TestDb| {
+        let mut s = setup(
+        &db,
+        "legal",
+        &[
+            ("customers.csv", "id,number,kind,name,status\n1,K1,person,Ann,active\n2,K2,person,Bo,active\n"),
+            ("activity.csv", "id,customer_id,subject,critical,done,due_on\n1,1,Call,0,0,2024-05-01\n2,1,Write,0,0,2024-05-01\n3,2,Visit,0,0,2024-05-01\n"),
+        ],
+    );
+        admin(&mut s)
+            .deactivate(
+                &[1, 2],
+                &DeactivateOptions {
+                    reason: Some("Moved away".into()),
+                    open_items: Some(offboard_engine::OpenItems::Remove),
+                },
+                false,
+            )
+            .unwrap();
+        for (id, removed) in [(1, 2), (2, 1)] {
+            let log = audit::list(s.db(), Some(id), None).unwrap();
+            let e = log.iter().find(|e| e.operation == "deactivate").unwrap();
+            assert_eq!(
+                e.details["records"]["activity"]["removed"], removed,
+                "{id}: {}",
+                e.details
+            );
+            assert_eq!(e.reason.as_deref(), Some("Moved away"));
+        }
+    }
+);
+
+conformance!(
+    a_deleted_records_values_stay_in_its_audit_entry,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "lending",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n1,L1,client,Ann,active\n",
+                ),
+                (
+                    "application.csv",
+                    "id,customer_id,number,amount,applied_on\n1,1,1,1000,2024-01-01\n",
+                ),
+                (
+                    "contract.csv",
+                    "id,application_id,number,principal,signed_on\n1,1,1,1000,2024-01-02\n",
+                ),
+                (
+                    "payment.csv",
+                    "id,contract_id,number,amount,paid_on\n1,1,1,4250,2024-02-01\n",
+                ),
+            ],
+        );
+        admin(&mut s)
+            .delete_records("payment", &RecordSelection::Ids(vec![1]), false)
+            .unwrap();
+        let log = audit::list(s.db(), Some(1), None).unwrap();
+        let e = log
+            .iter()
+            .find(|e| e.operation == "delete-records")
+            .unwrap();
+        assert_eq!(e.details["records"][0]["amount"], 4250, "{}", e.details);
+        assert_eq!(e.details["records"][0]["paid_on"], "2024-02-01");
+    }
+);
+
+conformance!(
+    an_erased_customers_entry_lists_its_removed_and_detached_records,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "membership",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n1,M1,person,Ann,deleted\n2,M2,person,Bo,deleted\n",
+                ),
+                ("note.csv", "id,customer_id,body\n1,1,a\n2,1,b\n3,2,c\n"),
+            ],
+        );
+        admin(&mut s).purge(false).unwrap();
+        for (id, removed) in [(1, 2), (2, 1)] {
+            let log = audit::list(s.db(), Some(id), None).unwrap();
+            let e = log.iter().find(|e| e.operation == "purge").unwrap();
+            assert_eq!(
+                e.details["records"]["note"]["removed"], removed,
+                "{}",
+                e.details
+            );
+        }
+    }
+);
