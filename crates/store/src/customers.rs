@@ -221,17 +221,26 @@ impl Store {
         if new.name.trim().is_empty() {
             return Err(StoreError::Invalid("a customer needs a name".into()));
         }
+        // `--set email=...` is the email too.
+        let mut email = new.email.clone();
+        let mut fields = Vec::new();
+        for (k, v) in &new.fields {
+            match k.as_str() {
+                "email" => email = Some(v.clone()).filter(|v| !v.is_empty()),
+                _ => fields.push((k.clone(), v.clone())),
+            }
+        }
+        if let Some(e) = &email {
+            check_email(e)?;
+        }
         let mut cols = vec![
             ("kind".to_string(), Value::Text(new.kind.clone())),
             ("name".to_string(), Value::Text(new.name.clone())),
             ("status".to_string(), Value::Text("active".into())),
-            (
-                "email".to_string(),
-                new.email.clone().map_or(Value::Null, Value::Text),
-            ),
+            ("email".to_string(), email.map_or(Value::Null, Value::Text)),
             ("created_at".to_string(), Value::DateTime(DateTime::now())),
         ];
-        cols.extend(customer_cells(model, db, &new.kind, &new.fields)?);
+        cols.extend(customer_cells(model, db, &new.kind, &fields)?);
         let id = db.transaction(|tx| {
             let number = match &new.number {
                 Some(n) => {
@@ -262,6 +271,7 @@ impl Store {
                 "name" if v.trim().is_empty() => {
                     return Err(StoreError::Invalid("a customer needs a name".into()))
                 }
+                "email" if !v.is_empty() && check_email(v).is_err() => check_email(v)?,
                 "name" | "email" => sets.push((
                     k.clone(),
                     if v.is_empty() {
@@ -362,6 +372,29 @@ fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
         filter.push_str(&format!(" AND c.id > {p}"));
     }
     (filter, params)
+}
+
+/// Refuses what cannot be an email address: one `@`, something before it, a domain with a
+/// dot after it, no spaces.
+pub fn check_email(text: &str) -> Result<(), StoreError> {
+    let ok = match text.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !text.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "`email`: {text:?} is not an email address (like name@example.com)"
+        )))
+    }
 }
 
 /// Checks and converts a customer's link and extra-field cells.

@@ -77,10 +77,12 @@ pub(super) fn lifecycle(
     }
     let plan = plan?;
     print_plan(g, &plan)?;
-    if plan.blocked > 0 && plan.done == 0 {
+    if !plan.dry_run && plan.candidates > 0 && plan.changed_nothing() {
         return Err(Refused(format!(
-            "nothing was {}: every candidate is blocked",
-            plan.done_key()
+            "nothing was {}: {} blocked, {} skipped",
+            plan.done_key(),
+            plan.blocked,
+            plan.skipped
         ))
         .into());
     }
@@ -199,8 +201,8 @@ pub(super) fn delete_records(
         ))
         .into());
     };
-    let (mut ids, mut owner, mut from, mut dry_run, mut json) =
-        (Vec::new(), None, None, false, g.json);
+    let (mut ids, mut owner, mut from, mut dry_run, mut json, mut yes) =
+        (Vec::new(), None, None, false, g.json, false);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
@@ -211,6 +213,7 @@ pub(super) fn delete_records(
         match a.as_str() {
             "--dry-run" => dry_run = true,
             "--json" => json = true,
+            "--yes" | "-y" => yes = true,
             "--from" => from = Some(value("--from")?),
             flag if flag
                 .strip_prefix("--")
@@ -224,7 +227,7 @@ pub(super) fn delete_records(
             }
             id => ids.push(id.parse::<i64>().map_err(|_| {
                 Usage(format!(
-                    "`{id}`: expected record ids, --{} ID, --from VALUE or --dry-run",
+                    "`{id}`: expected record ids, --{} ID, --from VALUE, --dry-run or --yes",
                     k.owner.name
                 ))
             })?),
@@ -243,6 +246,22 @@ pub(super) fn delete_records(
     };
     let actor = actor(g, store)?;
     let mut engine = Engine::new(store, actor);
+    // At a terminal, deleting asks first, showing what would go (--yes skips the question).
+    if !dry_run && !yes && !json && asks() {
+        let preview = engine.delete_records(kind, &sel, true)?;
+        if preview.blocked.is_empty() {
+            let list: Vec<String> = preview.ids.iter().map(|i| i.to_string()).collect();
+            let question = format!(
+                "delete {} {} ({})? this cannot be undone [y/N] ",
+                preview.candidates,
+                preview.kind,
+                list.join(", ")
+            );
+            if !yes_to(&question)? {
+                return Err(Refused("nothing was deleted".into()).into());
+            }
+        }
+    }
     let plan = engine.delete_records(kind, &sel, dry_run)?;
     if json {
         output::json(&plan)?;

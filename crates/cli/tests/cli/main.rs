@@ -4,3 +4,4 @@
 mod basics;
 mod helpers;
 mod lifecycle;
+mod small;

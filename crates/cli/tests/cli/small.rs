@@ -1,0 +1,139 @@
+//! The small things a user trips on at a terminal: a closed pipe, `--yes` on every erasure,
+//! global options anywhere, a refused operation's exit code, an email that is not one.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use offboard_testkit::{conformance, TestDb};
+
+use crate::helpers::Cli;
+
+fn legal(cli: &Cli) {
+    cli.run(&["init", "--preset", "legal"]).ok();
+    std::fs::create_dir_all(cli.dir.join("data")).unwrap();
+    std::fs::write(
+        cli.dir.join("data/customers.csv"),
+        "id,number,kind,name,status\n1,K1,company,Acme,active\n2,K2,person,Ann,active\n",
+    )
+    .unwrap();
+    cli.run(&["import", "data"]).ok();
+}
+
+conformance!(
+    a_closed_output_pipe_ends_the_command_quietly,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        legal(&cli);
+        // The reader goes away at once: stdout is a closed pipe.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_offboard"))
+            .current_dir(&cli.dir)
+            .env("OFFBOARD_DB", &cli.db)
+            .args(["customers", "list", "--limit", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert!(!err.contains("panicked"), "{err}");
+        assert_ne!(status.code(), Some(101), "{err}");
+    }
+);
+
+conformance!(
+    global_options_go_anywhere_and_records_delete_takes_yes,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        legal(&cli);
+        cli.run(&["users", "add", "cleo", "--role", "clerk"]).ok();
+        cli.run(&[
+            "records",
+            "add",
+            "invoice",
+            "--set",
+            "customer_id=2",
+            "--set",
+            "total=100",
+            "--set",
+            "balance=0",
+            "--set",
+            "issued_on=2024-01-01",
+        ])
+        .ok();
+        // `--as` after the ids acts as that user: a legal clerk may not delete an invoice.
+        let r = cli.run(&["records", "delete", "invoice", "1", "--as", "cleo"]);
+        assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+        assert!(r.stderr.contains("cleo"), "{}", r.stderr);
+        // The administrator may, and `--yes` is understood.
+        cli.run(&["records", "delete", "invoice", "1", "--yes"])
+            .ok();
+    }
+);
+
+conformance!(
+    an_operation_refused_for_every_customer_exits_non_zero,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        legal(&cli);
+        // "Deceased" is a reason for a person, not for a company.
+        let r = cli.run(&["deactivate", "1", "--reason", "Deceased"]);
+        assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("not a reason for a company"),
+            "{}",
+            r.stdout
+        );
+        let show = cli.run(&["customers", "show", "1", "--json"]).ok().json();
+        assert_eq!(show["status"], "active");
+    }
+);
+
+conformance!(an_email_must_be_an_address, |db: TestDb| {
+    let cli = Cli::new(&db);
+    legal(&cli);
+    for args in [
+        vec![
+            "customers",
+            "add",
+            "--kind",
+            "person",
+            "--name",
+            "Bo",
+            "--set",
+            "email=x",
+        ],
+        vec![
+            "customers",
+            "add",
+            "--kind",
+            "person",
+            "--name",
+            "Bo",
+            "--email",
+            "bo at example",
+        ],
+        vec!["customers", "edit", "2", "--set", "email=nope"],
+    ] {
+        let r = cli.run(&args);
+        assert_ne!(r.code, 0, "{args:?}");
+        assert!(r.stderr.contains("not an email address"), "{}", r.stderr);
+    }
+    cli.run(&[
+        "customers",
+        "add",
+        "--kind",
+        "person",
+        "--name",
+        "Bo",
+        "--set",
+        "email=bo@example.com",
+    ])
+    .ok();
+});
