@@ -234,11 +234,16 @@ impl Gen<'_> {
             for f in &kind.fields {
                 let v = match &kind.numbered {
                     Some(num) if num.field == f.name => {
-                        if num.per_owner {
-                            Value::Int(n as i64 + 1)
+                        let k = if num.per_owner {
+                            n as i64 + 1
                         } else {
                             self.global_numbers[kind_idx] += 1;
-                            Value::Int(self.global_numbers[kind_idx])
+                            self.global_numbers[kind_idx]
+                        };
+                        if num.text {
+                            Value::Text(format!("{}{:0w$}", num.prefix, k, w = num.width))
+                        } else {
+                            Value::Int(k)
                         }
                     }
                     _ => self.field(rng, f, name),

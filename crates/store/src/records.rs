@@ -161,7 +161,7 @@ pub fn parse_cells(
 /// The record being changed: its id and its number as it is.
 struct This {
     id: i64,
-    number: Option<i64>,
+    number: Option<Value>,
 }
 
 fn check_record(
@@ -238,15 +238,15 @@ fn check_record(
     // Which number to check: the one given; on a move to another owner with numbers per
     // owner, the record's own number under its new owner.
     let number = match (&this, &given) {
-        (None, _) => given.as_ref().and_then(Value::as_i64),
+        (None, _) => given.clone().filter(|v| !matches!(v, Value::Null)),
         (Some(_), Some(Value::Null)) => {
             return Err(StoreError::Invalid(format!(
                 "a {}'s `{}` cannot be emptied; give another number",
                 kind.name, numbered.field
             )))
         }
-        (Some(_), Some(v)) => v.as_i64(),
-        (Some(t), None) if moves && numbered.per_owner => t.number,
+        (Some(_), Some(v)) => Some(v.clone()),
+        (Some(t), None) if moves && numbered.per_owner => t.number.clone(),
         (Some(_), None) => return Ok(()),
     };
     // Numbers per owner are scoped to it (a detached record has none to be unique under).
@@ -261,28 +261,53 @@ fn check_record(
     let Some((scope, scope_params)) = scope else {
         return Ok(());
     };
+    let sep = if scope.is_empty() { " WHERE" } else { " AND" };
+    let in_use = |tx: &mut dyn Db, n: &Value| -> Result<bool, StoreError> {
+        let mut p = scope_params.clone();
+        p.push(n.clone());
+        p.push(Value::Int(this.as_ref().map_or(0, |t| t.id)));
+        Ok(tx.query_i64(
+            &format!(
+                "SELECT count(*) FROM {}{scope}{sep} {} = {} AND id <> {}",
+                q(&kind.name),
+                q(&numbered.field),
+                ph(d, p.len() - 1),
+                ph(d, p.len())
+            ),
+            &p,
+        )? > 0)
+    };
     match number {
-        Some(n) => {
-            let sep = if scope.is_empty() { " WHERE" } else { " AND" };
-            let mut p = scope_params.clone();
-            p.push(Value::Int(n));
-            p.push(Value::Int(this.as_ref().map_or(0, |t| t.id)));
-            let used = tx.query_i64(
-                &format!(
-                    "SELECT count(*) FROM {}{scope}{sep} {} = {} AND id <> {}",
-                    q(&kind.name),
-                    q(&numbered.field),
-                    ph(d, p.len() - 1),
-                    ph(d, p.len())
-                ),
-                &p,
-            )?;
-            if used > 0 {
-                return Err(StoreError::Refused(format!(
-                    "{} number {n} is in use",
-                    kind.name
-                )));
+        Some(n) if in_use(tx, &n)? => {
+            return Err(StoreError::Refused(format!(
+                "{} number {} is in use",
+                kind.name,
+                n.to_cell()
+            )));
+        }
+        Some(_) => {}
+        None if this.is_none() && numbered.text => {
+            // The latest record's number, continued; past numbers someone took by hand.
+            let latest = tx
+                .query_value(
+                    &format!(
+                        "SELECT {} FROM {}{scope} ORDER BY id DESC LIMIT 1",
+                        q(&numbered.field),
+                        q(&kind.name)
+                    ),
+                    &scope_params,
+                    FieldType::Text,
+                )?
+                .and_then(|v| v.as_str().map(str::to_string));
+            let mut next = numbered.next_text(latest.as_deref());
+            for _ in 0..1000 {
+                if !in_use(tx, &Value::Text(next.clone()))? {
+                    break;
+                }
+                next = numbered.next_text(Some(&next));
             }
+            values.retain(|(c, _)| c != &numbered.field);
+            values.push((numbered.field.clone(), Value::Text(next)));
         }
         None if this.is_none() => {
             let next = 1 + tx.query_i64(
@@ -447,10 +472,15 @@ impl Store {
         };
         let this = This {
             id,
-            number: kind
-                .numbered
-                .as_ref()
-                .and_then(|n| current.values.get(&n.field)?.as_i64()),
+            number: kind.numbered.as_ref().and_then(|n| {
+                let f = kind.field(&n.field)?;
+                let cell = current.values.get(&n.field)?;
+                let text = match cell {
+                    serde_json::Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                };
+                Value::parse_cell(f.ty, &text).ok()
+            }),
         };
         let d = db.dialect();
         db.transaction(|tx| {

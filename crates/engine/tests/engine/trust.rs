@@ -509,3 +509,112 @@ conformance!(
         }
     }
 );
+
+conformance!(
+    document_numbers_are_text_and_the_next_continues_the_pattern,
+    |db: TestDb| {
+        let mut s = setup(
+        &db,
+        "lending",
+        &[
+            ("customers.csv", "id,number,kind,name,status\n1,L1,client,Ann,active\n"),
+            ("application.csv", "id,customer_id,number,amount,applied_on\n1,1,A-17,1000,2024-01-01\n"),
+            ("contract.csv", "id,application_id,number,principal,signed_on\n1,1,K-2023/001,1000,2024-01-02\n"),
+            ("payment.csv", "id,contract_id,number,amount,paid_on\n1,1,1,100,2024-02-01\n2,1,2,100,2024-03-01\n"),
+        ],
+    );
+        let app = admin(&mut s)
+            .create_record(
+                "application",
+                &cells(&[
+                    ("customer_id", "1"),
+                    ("amount", "500"),
+                    ("applied_on", "2024-04-01"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(app.values["number"], "A-18");
+        let k = admin(&mut s)
+            .create_record(
+                "contract",
+                &cells(&[
+                    ("application_id", &app.id.to_string()),
+                    ("principal", "500"),
+                    ("signed_on", "2024-04-02"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(k.values["number"], "K-2023/002");
+        // A number in use is refused; payment numbers stay integers per contract.
+        let r = admin(&mut s).create_record(
+            "application",
+            &cells(&[
+                ("customer_id", "1"),
+                ("number", "A-17"),
+                ("amount", "1"),
+                ("applied_on", "2024-04-01"),
+            ]),
+        );
+        assert!(
+            matches!(r, Err(EngineError::Store(StoreError::Refused(_)))),
+            "{r:?}"
+        );
+        let p = admin(&mut s)
+            .create_record(
+                "payment",
+                &cells(&[
+                    ("contract_id", &k.id.to_string()),
+                    ("amount", "10"),
+                    ("paid_on", "2024-05-01"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(p.values["number"], 1);
+        // The latest payment's number, freed, is given again (re-entering a payment).
+        admin(&mut s)
+            .delete_records("payment", &RecordSelection::Ids(vec![2]), false)
+            .unwrap();
+        let again = admin(&mut s)
+            .create_record(
+                "payment",
+                &cells(&[
+                    ("contract_id", "1"),
+                    ("amount", "100"),
+                    ("paid_on", "2024-03-01"),
+                ]),
+            )
+            .unwrap();
+        assert_eq!(again.values["number"], 2);
+    }
+);
+
+conformance!(
+    a_first_invoice_is_numbered_from_the_models_prefix,
+    |db: TestDb| {
+        let mut s = setup(
+            &db,
+            "legal",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status\n1,K1,person,Ann,active\n",
+            )],
+        );
+        let add = |s: &mut offboard_store::Store| {
+            admin(s)
+                .create_record(
+                    "invoice",
+                    &cells(&[
+                        ("customer_id", "1"),
+                        ("total", "100"),
+                        ("balance", "0"),
+                        ("issued_on", "2024-01-01"),
+                    ]),
+                )
+                .unwrap()
+                .values["number"]
+                .clone()
+        };
+        assert_eq!(add(&mut s), "INV-0000001");
+        assert_eq!(add(&mut s), "INV-0000002");
+    }
+);

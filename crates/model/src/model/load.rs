@@ -583,14 +583,32 @@ fn build_records(
                 }
             };
             match fields.iter().find(|f| &f.name == nr.field.get_ref()) {
-                Some(f) if f.ty == FieldType::Int => Some(Numbered {
+                Some(f)
+                    if f.ty == FieldType::Int && (nr.prefix.is_some() || nr.width.is_some()) =>
+                {
+                    l.err(
+                        n.span(),
+                        format!(
+                            "numbered field `{}` is an int: a prefix and width need a text field",
+                            f.name
+                        ),
+                    );
+                    None
+                }
+                Some(f) if matches!(f.ty, FieldType::Int | FieldType::Text) => Some(Numbered {
                     field: f.name.clone(),
                     per_owner,
+                    text: f.ty == FieldType::Text,
+                    prefix: nr.prefix.clone().unwrap_or_default(),
+                    width: nr.width.unwrap_or(1).clamp(1, 18),
                 }),
                 Some(f) => {
                     l.err(
                         nr.field.span(),
-                        format!("numbered field `{}` must be int, not {}", f.name, f.ty),
+                        format!(
+                            "numbered field `{}` must be int or text, not {}",
+                            f.name, f.ty
+                        ),
                     );
                     None
                 }

@@ -347,12 +347,60 @@ pub struct Column {
     pub link: Option<Target>,
 }
 
-/// A sequentially numbered field.
+/// A sequentially numbered field: an integer, or text as business documents are numbered
+/// (`INV-0000001`, `A-17`, `K-2023/001`): a prefix and a zero-padded counter.
 #[derive(Debug, Clone, Serialize)]
 pub struct Numbered {
     pub field: String,
     /// Numbers count per owner (payment numbers per contract) rather than across the kind.
     pub per_owner: bool,
+    /// The field is text: the next number continues the pattern of the latest one.
+    pub text: bool,
+    /// For text: the first number's prefix and counter width (`INV-`, 7 → `INV-0000001`).
+    pub prefix: String,
+    pub width: usize,
+}
+
+impl Numbered {
+    /// The number after `latest` (text): its leading part kept, its trailing counter plus one
+    /// at the same width (`INV-0000041` → `INV-0000042`, `K-2023/009` → `K-2023/010`,
+    /// `A-17` → `A-18`); with none yet, the model's prefix and width.
+    pub fn next_text(&self, latest: Option<&str>) -> String {
+        let Some(latest) = latest else {
+            return format!("{}{:0w$}", self.prefix, 1, w = self.width);
+        };
+        let digits = latest
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count()
+            .min(18);
+        let (head, counter) = latest.split_at(latest.len() - digits);
+        let n: u64 = counter.parse().unwrap_or(0);
+        format!("{head}{:0w$}", n + 1, w = digits.max(1))
+    }
+}
+
+#[cfg(test)]
+mod numbering_tests {
+    use super::Numbered;
+
+    #[test]
+    fn a_text_number_continues_its_pattern() {
+        let n = Numbered {
+            field: "number".into(),
+            per_owner: false,
+            text: true,
+            prefix: "INV-".into(),
+            width: 7,
+        };
+        assert_eq!(n.next_text(None), "INV-0000001");
+        assert_eq!(n.next_text(Some("INV-0000041")), "INV-0000042");
+        assert_eq!(n.next_text(Some("K-2023/009")), "K-2023/010");
+        assert_eq!(n.next_text(Some("A-17")), "A-18");
+        assert_eq!(n.next_text(Some("A-99")), "A-100");
+        assert_eq!(n.next_text(Some("draft")), "draft1");
+    }
 }
 
 /// A kind of record (`[record.NAME]`): one table.

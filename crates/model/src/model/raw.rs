@@ -132,6 +132,8 @@ pub struct RawRecordLink {
 pub struct RawNumbered {
     pub field: Name,
     pub per: Option<Name>,
+    pub prefix: Option<String>,
+    pub width: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -27,7 +27,7 @@ conformance!(
                 ]),
             )
             .unwrap();
-        assert_eq!(app.values["number"], serde_json::json!(1));
+        assert_eq!(app.values["number"], serde_json::json!("A-1"));
         let k1 = s
             .create_record("contract", &set(&[("application_id", &app.id.to_string())]))
             .unwrap()
