@@ -90,35 +90,36 @@ impl AppState {
         auth::set_cookie(secret, secure)
     }
 
-    /// Refuses a login for a name that failed too often lately (429, with when to retry).
+    /// Counts a login attempt for a name before its password is checked, atomically, and
+    /// refuses it when the name failed too often lately (429, with when to retry): a burst of
+    /// concurrent guesses gets no more than [`MAX_FAILURES`] checks.
     pub(crate) fn login_allowed(&self, user: &str) -> Result<(), ApiError> {
         let Ok(mut failures) = self.0.failures.lock() else {
-            return Ok(());
+            return Err(ApiError::internal("the login throttle failed"));
         };
         failures.retain(|_, (_, since)| since.elapsed() < LOCKOUT);
-        match failures.get(user) {
-            Some((n, since)) if *n >= MAX_FAILURES => Err(ApiError::new(
+        let entry = failures
+            .entry(user.to_string())
+            .or_insert((0, std::time::Instant::now()));
+        if entry.0 >= MAX_FAILURES {
+            return Err(ApiError::new(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "too_many_attempts",
                 format!(
                     "too many failed logins for `{user}`; try again in {} minutes",
-                    (LOCKOUT - since.elapsed()).as_secs() / 60 + 1
+                    (LOCKOUT - entry.1.elapsed()).as_secs() / 60 + 1
                 ),
-            )),
-            _ => Ok(()),
+            ));
         }
+        entry.0 += 1;
+        Ok(())
     }
 
-    /// Counts a failed login (or, on success, forgets the failures).
+    /// The attempt's outcome: a success forgets the name's failures; a failure stays counted.
     pub(crate) fn login_result(&self, user: &str, ok: bool) {
         if let Ok(mut failures) = self.0.failures.lock() {
             if ok {
                 failures.remove(user);
-            } else {
-                let entry = failures
-                    .entry(user.to_string())
-                    .or_insert((0, std::time::Instant::now()));
-                entry.0 += 1;
             }
         }
     }
@@ -171,7 +172,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(ui::routes())
-        .layer(axum::middleware::from_fn(same_origin))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            same_origin,
+        ))
         .with_state(state)
 }
 
@@ -180,9 +184,14 @@ pub fn router(state: AppState) -> Router {
 /// Browsers say where a request comes from (`Sec-Fetch-Site`, `Origin`); clients that are not
 /// browsers send neither and authenticate with a token.
 async fn same_origin(
+    axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    let secure = state
+        .0
+        .secure_cookies
+        .load(std::sync::atomic::Ordering::Relaxed);
     use axum::http::{header, Method};
     use axum::response::IntoResponse;
     if matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -191,10 +200,11 @@ async fn same_origin(
     let headers = req.headers();
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let cross_site = text("sec-fetch-site").is_some_and(|s| s != "same-origin" && s != "none");
+    // The origin is the whole `scheme://host`: behind HTTPS (`--secure-cookies`) only
+    // `https://host`, else only `http://host`.
+    let scheme = if secure { "https" } else { "http" };
     let other_origin = match (text(header::ORIGIN.as_str()), text(header::HOST.as_str())) {
-        (Some(origin), Some(host)) => {
-            origin.split_once("://").map_or(origin, |(_, rest)| rest) != host
-        }
+        (Some(origin), Some(host)) => origin != format!("{scheme}://{host}"),
         (Some(_), None) => true,
         _ => false,
     };

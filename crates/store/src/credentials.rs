@@ -149,10 +149,18 @@ impl Store {
         Ok(token)
     }
 
-    /// Removes every token of a user; returns how many there were.
+    /// Removes every token of a user and ends their login sessions: a revoked user is out,
+    /// by API and in the browser. Returns how many tokens there were.
     pub fn revoke_tokens(&mut self, name: &str) -> Result<u64, StoreError> {
         let db = self.db();
         let d = db.dialect();
+        db.execute(
+            &format!(
+                "DELETE FROM offboard_sessions WHERE user_name = {}",
+                ph(d, 1)
+            ),
+            &[Value::Text(name.into())],
+        )?;
         db.execute(
             &format!("DELETE FROM offboard_tokens WHERE user_name = {}", ph(d, 1)),
             &[Value::Text(name.into())],

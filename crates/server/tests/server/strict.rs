@@ -335,3 +335,97 @@ conformance!(
         assert_eq!(r.json()["customer_id"], 14);
     }
 );
+
+conformance!(
+    concurrent_wrong_passwords_are_counted_before_they_are_checked,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let addr = s.addr;
+        let guesses: Vec<_> = (0..40)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    crate::request(
+                        addr,
+                        "POST",
+                        "/api/v1/login",
+                        &[("Content-Type", "application/json")],
+                        r#"{"user":"vic","password":"guess"}"#,
+                    )
+                    .status
+                })
+            })
+            .collect();
+        let codes: Vec<u16> = guesses.into_iter().map(|g| g.join().unwrap()).collect();
+        let checked = codes.iter().filter(|c| **c == 401).count();
+        assert!(checked <= 5, "{checked} guesses were checked: {codes:?}");
+        assert_eq!(codes.iter().filter(|c| **c == 429).count(), 40 - checked);
+        let r = s.api(
+            "POST",
+            "/api/v1/login",
+            "",
+            json!({ "user": "vic", "password": "viewer-pass" }),
+        );
+        assert_eq!(
+            r.status, 429,
+            "the right password after the burst: {}",
+            r.body
+        );
+    }
+);
+
+conformance!(
+    revoking_a_user_ends_their_browser_sessions_too,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let r = s.api(
+            "POST",
+            "/api/v1/login",
+            "",
+            json!({ "user": "ada", "password": "admin-pass" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let cookie = r
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            s.call("GET", "/api/v1/me", &[("Cookie", &cookie)], "")
+                .status,
+            200
+        );
+        let (mut store, _) = Database::connect(&db.url)
+            .unwrap()
+            .with_model(s_model(&db))
+            .unwrap();
+        store.revoke_tokens("ada").unwrap();
+        assert_eq!(
+            s.call("GET", "/api/v1/me", &[("Cookie", &cookie)], "")
+                .status,
+            401
+        );
+    }
+);
+
+conformance!(an_origin_of_another_scheme_is_another_site, |db: TestDb| {
+    let s = start(&db, "legal", &legal());
+    let auth = format!("Bearer {}", s.admin);
+    let origin = format!("https://{}", s.addr);
+    let r = s.call(
+        "POST",
+        "/api/v1/undelete",
+        &[("Authorization", &auth), ("Origin", &origin)],
+        r#"{"customers":[15],"dry_run":true}"#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let same = format!("http://{}", s.addr);
+    let r = s.call(
+        "POST",
+        "/api/v1/undelete",
+        &[("Authorization", &auth), ("Origin", &same)],
+        r#"{"customers":[15],"dry_run":true}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+});
