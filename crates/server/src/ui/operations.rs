@@ -98,6 +98,8 @@ struct Confirm<'a> {
     confirm_text: Option<String>,
     cancel: &'a str,
     move_to: Option<String>,
+    /// Reasons for a "move to customer" that has to deactivate instead.
+    reasons: Vec<String>,
 }
 
 async fn preview(
@@ -127,6 +129,7 @@ async fn preview(
                     "confirm_text": c.confirm_text,
                     "cancel": c.cancel,
                     "move_to": c.move_to,
+                    "reasons": c.reasons,
                 }),
             )
         }
@@ -375,10 +378,23 @@ pub async fn delete_preview(
         &headers,
         move |e| {
             let plan = e.delete(&chosen, true)?;
-            Ok((plan, json!(e.store().model().delete)))
+            // One customer may be moved to another; when something of it has to stay, it is
+            // deactivated instead, which needs a reason for its kind.
+            let reasons = match chosen.as_slice() {
+                [one] => {
+                    let kind = e.store().customer(*one)?.kind;
+                    e.store().model().customer.reasons_for(&kind).to_vec()
+                }
+                _ => Vec::new(),
+            };
+            Ok((plan, json!({ "mode": e.store().model().delete, "reasons": reasons })))
         },
-        move |plan, mode| {
-            let mode: DeleteMode = match mode.as_str() {
+        move |plan, extra| {
+            let reasons: Vec<String> = extra["reasons"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|r| r.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            let mode: DeleteMode = match extra["mode"].as_str() {
                 Some("hard") => DeleteMode::Hard,
                 Some("deactivate") => DeleteMode::Deactivate,
                 _ => DeleteMode::Soft,
@@ -397,6 +413,7 @@ pub async fn delete_preview(
                 confirm_text: None,
                 cancel: "/customers",
                 move_to: (mode == DeleteMode::Hard && list.len() == 1).then(|| id_list(&list)),
+                reasons,
             }
         },
     )
@@ -439,6 +456,7 @@ pub async fn purge_preview(State(state): State<AppState>, headers: HeaderMap) ->
             )),
             cancel: "/customers?view=deleted",
             move_to: None,
+            reasons: Vec::new(),
         },
     )
     .await
@@ -493,6 +511,7 @@ pub async fn transfer_preview(
             confirm_text: None,
             cancel: "/customers",
             move_to: None,
+            reasons: Vec::new(),
         },
     )
     .await
@@ -534,6 +553,7 @@ pub async fn merge_preview(
             confirm_text: None,
             cancel: "/customers",
             move_to: None,
+            reasons: Vec::new(),
         },
     )
     .await

@@ -429,3 +429,66 @@ conformance!(an_origin_of_another_scheme_is_another_site, |db: TestDb| {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 });
+
+conformance!(
+    the_move_to_form_asks_for_the_reason_a_deactivation_instead_needs,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let r = s.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "user=ada&password=admin-pass",
+        );
+        let cookie = r
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = s.page("GET", "/delete?ids=11", &cookie, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"name="move_to""#), "{}", page.body);
+        assert!(
+            page.body.contains(r#"<select name="reason">"#),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("Moved away"));
+        // A customer with a paid invoice: the invoice stays, so it is deactivated instead.
+        let cy = s
+            .api(
+                "POST",
+                "/api/v1/customers",
+                &s.admin,
+                json!({ "kind": "person", "name": "Cy Paid" }),
+            )
+            .json()["id"]
+            .clone();
+        let r = s.api(
+            "POST",
+            "/api/v1/records/invoice",
+            &s.admin,
+            json!({ "customer_id": cy, "total": 100, "balance": 0, "issued_on": "2024-01-01" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = s.page(
+            "POST",
+            "/delete",
+            &cookie,
+            &format!("ids={cy}&move_to=14&reason=Moved+away"),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let c = s
+            .api(
+                "GET",
+                &format!("/api/v1/customers/{cy}"),
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(c["status"], "deactivated", "{}", r.body);
+        assert_eq!(c["deactivation_reason"], "Moved away");
+    }
+);
