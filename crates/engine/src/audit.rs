@@ -5,6 +5,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use offboard_model::model::Operation;
 use offboard_model::{DateTime, FieldType, Value};
 use offboard_store::db::{ph, Db};
 use offboard_store::meta::{get_meta, set_meta};
@@ -54,6 +55,47 @@ pub struct Entry {
     pub hash: String,
 }
 
+/// What an audit entry records: a lifecycle operation, or another change. Stored by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// A lifecycle operation (deactivate, delete, purge, transfer, merge, ...).
+    Op(Operation),
+    /// Records moved to another customer as part of a delete with "move to customer".
+    MoveTo,
+    CreateCustomer,
+    EditCustomer,
+    CreateRecord,
+    EditRecord,
+    DeleteRecords,
+    Import,
+    AddUser,
+    SetRole,
+    SetPassword,
+    CreateToken,
+    RevokeTokens,
+}
+
+impl Act {
+    /// The name the log keeps (`deactivate`, `move-to`, `edit-record`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Op(op) => op.name(),
+            Act::MoveTo => "move-to",
+            Act::CreateCustomer => "create",
+            Act::EditCustomer => "edit",
+            Act::CreateRecord => "create-record",
+            Act::EditRecord => "edit-record",
+            Act::DeleteRecords => "delete-records",
+            Act::Import => "import",
+            Act::AddUser => "add-user",
+            Act::SetRole => "set-role",
+            Act::SetPassword => "set-password",
+            Act::CreateToken => "create-token",
+            Act::RevokeTokens => "revoke-tokens",
+        }
+    }
+}
+
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn hex(bytes: &[u8]) -> String {
@@ -96,9 +138,10 @@ fn hash(
 pub fn append(
     db: &mut dyn Db,
     actor: &str,
-    operation: &str,
+    act: Act,
     entries: &[NewEntry],
 ) -> Result<(), StoreError> {
+    let operation = act.name();
     if entries.is_empty() {
         return Ok(());
     }

@@ -13,7 +13,7 @@ use offboard_store::records::Record;
 use offboard_store::users::User;
 use offboard_store::Store;
 
-use crate::audit::{self, NewEntry};
+use crate::audit::{self, Act, NewEntry};
 use crate::{Engine, EngineError};
 
 /// `{"field": [before, after]}` for the fields that changed.
@@ -82,7 +82,7 @@ impl Engine<'_> {
         self.store.atomically(|s| {
             let c = s.create_customer(new)?;
             let entry = about(&c, json!({ "created": as_json(&c) }));
-            audit::append(s.db(), &actor, "create", &[entry])?;
+            audit::append(s.db(), &actor, Act::CreateCustomer, &[entry])?;
             Ok(c)
         })
     }
@@ -103,7 +103,7 @@ impl Engine<'_> {
                 &before,
                 json!({ "changed": changes(&as_json(&before), &as_json(&after)) }),
             );
-            audit::append(s.db(), &actor, "edit", &[entry])?;
+            audit::append(s.db(), &actor, Act::EditCustomer, &[entry])?;
             Ok(after)
         })
     }
@@ -119,7 +119,7 @@ impl Engine<'_> {
         self.store.atomically(|s| {
             let r = s.create_record(kind, cells)?;
             let entry = about_record(s, &r, "created", as_json(&r.values))?;
-            audit::append(s.db(), &actor, "create-record", &[entry])?;
+            audit::append(s.db(), &actor, Act::CreateRecord, &[entry])?;
             Ok(r)
         })
     }
@@ -147,7 +147,7 @@ impl Engine<'_> {
             if before.values.get(&owner) == after.values.get(&owner) {
                 let diff = changes(&as_json(&before.values), &as_json(&after.values));
                 let entry = about_record(s, &after, "changed", diff)?;
-                audit::append(s.db(), &actor, "edit-record", &[entry])?;
+                audit::append(s.db(), &actor, Act::EditRecord, &[entry])?;
                 return Ok(after);
             }
             // A move to another owner: a transfer.
@@ -181,7 +181,7 @@ impl Engine<'_> {
                     entries.push(e);
                 }
             }
-            audit::append(s.db(), &actor, "transfer", &entries)?;
+            audit::append(s.db(), &actor, Act::Op(Operation::Transfer), &entries)?;
             Ok(after)
         })
     }
@@ -210,18 +210,18 @@ impl Engine<'_> {
                     reason: None,
                     details: json!({ "from": from, "rows": rows }),
                 };
-                audit::append(db, &actor, "import", &[entry])
+                audit::append(db, &actor, Act::Import, &[entry])
             })?)
     }
 
     /// Adds a user with a role (permission `users`).
     pub fn add_user(&mut self, name: &str, role: &str) -> Result<User, EngineError> {
-        self.user_change("add-user", |s| s.add_user(name, role))
+        self.user_change(Act::AddUser, |s| s.add_user(name, role))
     }
 
     /// Changes a user's role (permission `users`).
     pub fn set_role(&mut self, name: &str, role: &str) -> Result<User, EngineError> {
-        self.user_change("set-role", |s| s.set_role(name, role))
+        self.user_change(Act::SetRole, |s| s.set_role(name, role))
     }
 
     /// Sets a user's password (permission `users`; a user may always set their own).
@@ -230,11 +230,11 @@ impl Engine<'_> {
             let actor = self.actor.name.clone();
             return self.store.atomically(|s| {
                 let u = s.set_password(name, password)?;
-                audit::append(s.db(), &actor, "set-password", &[user_entry(&u)])?;
+                audit::append(s.db(), &actor, Act::SetPassword, &[user_entry(&u)])?;
                 Ok(u)
             });
         }
-        self.user_change("set-password", |s| s.set_password(name, password))
+        self.user_change(Act::SetPassword, |s| s.set_password(name, password))
     }
 
     /// Creates an API token for a user (permission `users`); returns the user and the token,
@@ -245,7 +245,7 @@ impl Engine<'_> {
         label: Option<&str>,
     ) -> Result<(User, String), EngineError> {
         let mut token = String::new();
-        let user = self.user_change("create-token", |s| {
+        let user = self.user_change(Act::CreateToken, |s| {
             token = s.create_token(name, label)?;
             s.user(name)?.ok_or_else(|| {
                 offboard_store::StoreError::NotFound(format!("there is no user `{name}`"))
@@ -256,7 +256,7 @@ impl Engine<'_> {
 
     /// Removes every API token of a user (permission `users`).
     pub fn revoke_tokens(&mut self, name: &str) -> Result<User, EngineError> {
-        self.user_change("revoke-tokens", |s| {
+        self.user_change(Act::RevokeTokens, |s| {
             s.revoke_tokens(name)?;
             s.user(name)?.ok_or_else(|| {
                 offboard_store::StoreError::NotFound(format!("there is no user `{name}`"))
@@ -266,7 +266,7 @@ impl Engine<'_> {
 
     fn user_change(
         &mut self,
-        op: &str,
+        op: Act,
         f: impl FnOnce(&mut Store) -> Result<User, offboard_store::StoreError>,
     ) -> Result<User, EngineError> {
         self.allow(Operation::Users)?;

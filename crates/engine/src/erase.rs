@@ -5,37 +5,36 @@
 
 use std::collections::HashMap;
 
-use offboard_model::model::{LinkErase, Model, OnErase, Operation, RuleSubject, Target};
+use offboard_model::model::{LinkErase, OnErase, RuleSubject, Target};
 use offboard_model::{FieldType, Value};
 use offboard_store::db::Db;
 use offboard_store::records::customer_path;
 use offboard_store::StoreError;
 
-use crate::audit::{self, NewEntry};
+use crate::audit::{self, Act, NewEntry};
 use crate::blockers::{complete_explanations, orphans, rule_blockers, split_rules, Blockers};
-use crate::ops::{
-    count_per_customer, effect, entry, fill_go, plan_of, remove_ids, Cand, PerCustomer, Phases,
-    Progress, CAND, GO,
+use crate::kernel::{
+    count_per_customer, effect, entry, fill_go, plan_of, remove_ids, Cand, Ctx, PerCustomer,
+    Phases, CAND, GO,
 };
 use crate::plan::{Blocker, Outcome, Plan};
 use crate::sql::{fill_set, id_list, q, temp_set};
+use crate::Allowed;
 
 /// Erasure (purge, hard delete): rule blockers, records that block, the orphan fixpoint, then
 /// per kind cascade / detach, the customer rows, and an audit entry per erased customer.
-#[allow(clippy::too_many_arguments)]
+/// Shown in the plan as the allowed operation (purge, or a hard delete).
 pub(crate) fn erase(
-    model: &Model,
+    allowed: &Allowed,
+    ctx: &mut Ctx<'_>,
     db: &mut dyn Db,
-    actor: &str,
-    name: &str,
-    op: Operation,
     cands: &[Cand],
     all_or_nothing: bool,
-    dry_run: bool,
-    report: Progress<'_>,
 ) -> Result<Plan, StoreError> {
+    let (model, actor, dry_run) = (ctx.model, ctx.actor, ctx.dry_run);
+    let op = allowed.operation();
     let d = db.dialect();
-    let mut clock = Phases::start(report);
+    let mut clock = Phases::start(&mut *ctx.report);
     let (plain, on_customers) = split_rules(model, op);
     let mut blockers: Blockers = HashMap::new();
     rule_blockers(model, db, &plain, CAND, None, &mut blockers)?;
@@ -150,7 +149,7 @@ pub(crate) fn erase(
     );
     rule_ids.push("orphan".into());
     let mut plan = plan_of(
-        name,
+        op,
         dry_run,
         cands,
         &rule_ids,
@@ -324,7 +323,7 @@ pub(crate) fn erase(
                 )
             })
             .collect();
-        audit::append(db, actor, name, &entries)?;
+        audit::append(db, actor, Act::Op(op), &entries)?;
     }
     clock.mark("audit");
     plan.timings = clock.done();

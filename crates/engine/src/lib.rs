@@ -11,17 +11,21 @@ pub mod audit;
 mod blockers;
 mod edits;
 mod erase;
+mod kernel;
 mod moves;
 mod ops;
 pub mod plan;
+mod read;
 pub mod records;
 mod sql;
 
 use offboard_model::model::{Operation, Role};
 use offboard_store::{Store, StoreError};
 
-pub use ops::{DeactivateOptions, OpenItems, Progress};
+pub use kernel::Progress;
+pub use ops::{DeactivateOptions, OpenItems};
 pub use plan::{Blocker, CustomerPlan, Outcome, Plan};
+pub use read::Reader;
 
 /// Who runs an operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,8 +152,10 @@ impl<'s> Engine<'s> {
         })
     }
 
-    pub fn store(&mut self) -> &mut Store {
-        self.store
+    /// A read-only view of the store: interfaces read through it and change only through
+    /// the engine's operations.
+    pub fn read(&mut self) -> Reader<'_> {
+        Reader::new(self.store)
     }
 
     pub fn actor(&self) -> &Actor {

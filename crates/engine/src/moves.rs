@@ -2,18 +2,19 @@
 //! repointed), merge (everything moves, the duplicate goes) and delete with "move to customer"
 //! (transfer, then erase — or deactivate instead when something had to stay).
 
-use offboard_model::model::{Model, Operation, Target};
+use offboard_model::model::{Model, Operation, Status, Target};
 use offboard_model::Value;
 use offboard_store::db::Db;
 use offboard_store::StoreError;
 
-use crate::audit::{self, NewEntry};
+use crate::audit::{self, Act, NewEntry};
 use crate::blockers::{rule_blockers, Blockers};
 use crate::erase::erase;
-use crate::ops::{effect, load_ids, run_writing, status_change, Cand, DeactivateOptions, CAND};
+use crate::kernel::{effect, load_ids, Cand, CAND};
+use crate::ops::{status_change, DeactivateOptions};
 use crate::plan::{CustomerPlan, Outcome, Plan};
 use crate::sql::{ph, q};
-use crate::{Engine, EngineError};
+use crate::{Allowed, Engine, EngineError};
 
 /// Which of the source's records move.
 enum Which<'a> {
@@ -139,9 +140,9 @@ fn stayed_text(stayed: &[(String, i64, &str)]) -> String {
         .join(", ")
 }
 
-fn single(op: &str, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<String>) -> Plan {
+fn single(op: Operation, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<String>) -> Plan {
     let mut plan = Plan {
-        operation: op.into(),
+        operation: op,
         dry_run,
         candidates: 0,
         done: 0,
@@ -257,7 +258,7 @@ fn pair(db: &mut dyn Db, from: i64, to: i64, dry_run: bool) -> Result<(Cand, Can
     let target_at = both.iter().position(|c| c.id == to).unwrap_or(0);
     let target = both.remove(target_at);
     let source = both.remove(0);
-    if target.status != "active" {
+    if target.status != Status::Active {
         return Err(StoreError::Refused(format!(
             "customer {to} ({}) is {}: records can only move to an active customer",
             target.name, target.status
@@ -287,15 +288,21 @@ impl Engine<'_> {
                 model.name
             )));
         }
-        let actor = self.actor.name.clone();
-        run_writing(self.store.db(), dry_run, |tx| {
+        self.within(dry_run, true, |ctx, tx| {
+            let actor = ctx.actor;
             let (source, target) = pair(tx, from, to, dry_run)?;
             let mut blockers: Blockers = Default::default();
             let rules: Vec<_> = model.rules_for(Operation::Transfer).collect();
             rule_blockers(&model, tx, &rules, CAND, None, &mut blockers)?;
             blockers.remove(&to);
             if let Some(b) = blockers.remove(&from) {
-                let mut plan = single("transfer", dry_run, &source, Outcome::Blocked, None);
+                let mut plan = single(
+                    Operation::Transfer,
+                    dry_run,
+                    &source,
+                    Outcome::Blocked,
+                    None,
+                );
                 plan.customers[0].blockers = b;
                 plan.tally();
                 return Ok(plan);
@@ -303,7 +310,13 @@ impl Engine<'_> {
             if kinds.is_none() {
                 check_link_kinds(&model, tx, &source, &target)?;
             }
-            let mut plan = single("transfer", dry_run, &source, Outcome::Proceeds, None);
+            let mut plan = single(
+                Operation::Transfer,
+                dry_run,
+                &source,
+                Outcome::Proceeds,
+                None,
+            );
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
                 plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
@@ -311,8 +324,8 @@ impl Engine<'_> {
             if !dry_run {
                 audit::append(
                     tx,
-                    &actor,
-                    "transfer",
+                    actor,
+                    Act::Op(Operation::Transfer),
                     &move_entries(&source, &target, &plan),
                 )?;
             }
@@ -323,9 +336,8 @@ impl Engine<'_> {
     /// Merges a duplicate into another customer: every record and link moves, the duplicate goes.
     pub fn merge(&mut self, source: i64, into: i64, dry_run: bool) -> Result<Plan, EngineError> {
         self.allow(Operation::Merge)?;
-        let model = self.store.shared_model();
-        let actor = self.actor.name.clone();
-        run_writing(self.store.db(), dry_run, |tx| {
+        self.within(dry_run, true, |ctx, tx| {
+            let (model, actor) = (ctx.model, ctx.actor);
             let (dup, target) = pair(tx, source, into, dry_run)?;
             if dup.kind != target.kind {
                 return Err(StoreError::Refused(format!(
@@ -333,8 +345,8 @@ impl Engine<'_> {
                     dup.id, dup.name, dup.kind, target.id, target.name, target.kind
                 )));
             }
-            let mut plan = single("merge", dry_run, &dup, Outcome::Proceeds, None);
-            move_rows(&model, tx, source, into, &Which::All, &mut plan)?;
+            let mut plan = single(Operation::Merge, dry_run, &dup, Outcome::Proceeds, None);
+            move_rows(model, tx, source, into, &Which::All, &mut plan)?;
             let d = tx.dialect();
             // Links the duplicate itself holds (its own company, bill-to) are dropped with it.
             let n = tx.execute(
@@ -347,8 +359,8 @@ impl Engine<'_> {
                 let received = serde_json::json!({ "merged": dup.id, "merged_number": dup.number, "merged_name": dup.name, "effects": plan.effects });
                 audit::append(
                     tx,
-                    &actor,
-                    "merge",
+                    actor,
+                    Act::Op(Operation::Merge),
                     &[
                         NewEntry::customer(dup.id, &dup.number, &dup.name, None, details),
                         NewEntry::customer(target.id, &target.number, &target.name, None, received),
@@ -372,9 +384,11 @@ impl Engine<'_> {
         reason: Option<String>,
         dry_run: bool,
     ) -> Result<Plan, EngineError> {
-        self.allow(Operation::Delete)?;
+        let delete = self.allow(Operation::Delete)?;
         self.allow(Operation::Transfer)?;
-        let plan = self.delete_moving_run(id, to, &reason, true)?;
+        // Deactivating instead is a deactivation: it needs that permission when it happens.
+        let deactivate = self.allow(Operation::Deactivate).ok();
+        let plan = self.delete_moving_run(&delete, deactivate.as_ref(), id, to, &reason, true)?;
         if dry_run {
             return Ok(plan);
         }
@@ -385,42 +399,33 @@ impl Engine<'_> {
                 ..plan
             });
         }
-        self.delete_moving_run(id, to, &reason, false)
+        self.delete_moving_run(&delete, deactivate.as_ref(), id, to, &reason, false)
     }
 
     fn delete_moving_run(
         &mut self,
+        delete: &Allowed,
+        deactivate: Option<&Allowed>,
         id: i64,
         to: i64,
         reason: &Option<String>,
         dry_run: bool,
     ) -> Result<Plan, EngineError> {
-        let model = self.store.shared_model();
-        let actor = self.actor.name.clone();
-        run_writing(self.store.db(), dry_run, |tx| {
+        self.within(dry_run, true, |ctx, tx| {
+            let (model, actor) = (ctx.model, ctx.actor);
             let (source, target) = pair(tx, id, to, dry_run)?;
-            check_link_kinds(&model, tx, &source, &target)?;
-            let mut moved = single("delete", dry_run, &source, Outcome::Proceeds, None);
-            let stayed = move_rows(&model, tx, id, to, &Which::Transferable(None), &mut moved)?;
+            check_link_kinds(model, tx, &source, &target)?;
+            let mut moved = single(Operation::Delete, dry_run, &source, Outcome::Proceeds, None);
+            let stayed = move_rows(model, tx, id, to, &Which::Transferable(None), &mut moved)?;
             let cands = load_ids(tx, &[id], dry_run)?;
-            let mut plan = erase(
-                &model,
-                tx,
-                &actor,
-                "delete",
-                Operation::Delete,
-                &cands,
-                false,
-                dry_run,
-                &mut |_| {},
-            )?;
+            let mut plan = erase(delete, ctx, tx, &cands, false)?;
             if plan.done == 1 {
                 add_effects(&mut plan, &moved);
                 if !dry_run {
                     audit::append(
                         tx,
-                        &actor,
-                        "move-to",
+                        actor,
+                        Act::MoveTo,
                         &move_entries(&source, &target, &moved),
                     )?;
                 }
@@ -441,21 +446,24 @@ impl Engine<'_> {
                 )
             };
             let cands = load_ids(tx, &[id], dry_run)?;
+            let Some(deactivate) = deactivate else {
+                return Err(StoreError::Refused(format!(
+                    "customer {id} cannot be erased ({}), and {actor} may not deactivate it instead; nothing was moved",
+                    why.trim_start_matches("deactivated instead: ")
+                )));
+            };
             let mut instead = status_change(
-                &model,
+                deactivate,
+                ctx,
                 tx,
-                &actor,
-                "deactivate",
                 Operation::Deactivate,
                 &cands,
                 &DeactivateOptions {
                     reason: reason.clone(),
                     open_items: None,
                 },
-                dry_run,
-                &mut |_| {},
             )?;
-            instead.operation = "delete".into();
+            instead.operation = Operation::Delete;
             let c = &mut instead.customers[0];
             match c.outcome {
                 // Deactivated instead (or it was already): the data moved, the customer stays.
@@ -467,8 +475,8 @@ impl Engine<'_> {
                     if !dry_run {
                         audit::append(
                             tx,
-                            &actor,
-                            "move-to",
+                            actor,
+                            Act::MoveTo,
                             &move_entries(&source, &target, &moved),
                         )?;
                     }

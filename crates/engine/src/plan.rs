@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
+use offboard_model::model::Operation;
+
 /// What happens to one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,7 +46,7 @@ pub struct CustomerPlan {
 /// after the operation (`"purged": 12`) right after `candidates`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
-    pub operation: String,
+    pub operation: Operation,
     pub dry_run: bool,
     pub candidates: usize,
     /// The count named after the operation (`purged`, `deactivated`, ...).
@@ -64,16 +66,17 @@ pub struct Plan {
 
 impl Plan {
     /// The past participle naming the operation's count.
-    pub fn done_key(&self) -> String {
-        match self.operation.as_str() {
-            "delete" => "deleted".into(),
-            "undelete" => "undeleted".into(),
-            "reactivate" => "reactivated".into(),
-            "deactivate" => "deactivated".into(),
-            "purge" => "purged".into(),
-            "transfer" => "moved".into(),
-            "merge" => "merged".into(),
-            other => format!("{other}d"),
+    pub fn done_key(&self) -> &'static str {
+        match self.operation {
+            Operation::Delete => "deleted",
+            Operation::Undelete => "undeleted",
+            Operation::Reactivate => "reactivated",
+            Operation::Deactivate => "deactivated",
+            Operation::Purge => "purged",
+            Operation::Transfer => "moved",
+            Operation::Merge => "merged",
+            Operation::RecordDelete => "deleted",
+            _ => "done",
         }
     }
 
@@ -132,10 +135,10 @@ impl Plan {
 impl Serialize for Plan {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut m = serializer.serialize_map(None)?;
-        m.serialize_entry("operation", &self.operation)?;
+        m.serialize_entry("operation", self.operation.name())?;
         m.serialize_entry("dry_run", &self.dry_run)?;
         m.serialize_entry("candidates", &self.candidates)?;
-        m.serialize_entry(&self.done_key(), &self.done)?;
+        m.serialize_entry(self.done_key(), &self.done)?;
         m.serialize_entry("blocked", &self.blocked)?;
         m.serialize_entry("skipped", &self.skipped)?;
         if self.deactivated > 0 && self.done_key() != "deactivated" {

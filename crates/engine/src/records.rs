@@ -12,8 +12,8 @@ use offboard_store::db::Db;
 use offboard_store::records::{customer_path, kind};
 use offboard_store::StoreError;
 
-use crate::audit::{self, NewEntry};
-use crate::ops::run_with;
+use crate::audit::{self, Act, NewEntry};
+use crate::kernel::run_with;
 use crate::sql::{few_ids, fill_set, id_list, ph, q, temp_set};
 use crate::{Engine, EngineError};
 
@@ -373,7 +373,7 @@ impl Engine<'_> {
                         }
                     })
                     .collect();
-                audit::append(tx, &actor, "delete-records", &entries)?;
+                audit::append(tx, &actor, Act::DeleteRecords, &entries)?;
             }
             Ok(plan)
         })

@@ -16,12 +16,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use offboard_engine::records::RecordSelection;
-use offboard_engine::{Actor, DeactivateOptions, Engine, OpenItems, Plan};
-use offboard_model::model::{Operation, View};
-use offboard_store::customers::{ListQuery, NewCustomer};
-use offboard_store::Store;
+use offboard_engine::{Actor, DeactivateOptions, Engine, OpenItems, Plan, Reader};
+use offboard_model::model::Operation;
+use offboard_store::customers::NewCustomer;
 
 use crate::auth::Credentials;
+use crate::requests::ListParams;
 use crate::{ApiError, AppState};
 
 /// A JSON request body, whatever its `Content-Type` (an empty body is `{}`); a body that
@@ -184,16 +184,16 @@ async fn act<T: Send + 'static>(
         .await
 }
 
-/// Like [`act`], for reading: checks `op` (view, audit) and hands over the store.
+/// Like [`act`], for reading: checks `op` (view, audit) and hands over a read-only view.
 async fn read<T: Send + 'static>(
     state: &AppState,
     actor: Actor,
     op: Operation,
-    f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    f: impl FnOnce(&mut Reader<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     act(state, actor, move |e| {
         e.allow(op)?;
-        f(e.store())
+        f(&mut e.read())
     })
     .await
 }
@@ -213,7 +213,7 @@ async fn login(
     State(state): State<AppState>,
     Body(body): Body<Login>,
 ) -> Result<Response, ApiError> {
-    let (user, secret) = crate::ui::start_session(&state, body.user, body.password).await?;
+    let (user, secret) = crate::session::start(&state, body.user, body.password).await?;
     Ok((
         [(header::SET_COOKIE, state.set_cookie_header(Some(&secret)))],
         Json(json!({ "user": user.name, "role": user.role.name() })),
@@ -222,7 +222,7 @@ async fn login(
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    crate::ui::end_session(&state, &headers).await?;
+    crate::session::end(&state, &headers).await?;
     Ok((
         [(header::SET_COOKIE, state.set_cookie_header(None))],
         StatusCode::NO_CONTENT,
@@ -258,53 +258,6 @@ async fn stats(
         ))
     })
     .await
-}
-
-#[derive(Deserialize, Default)]
-pub struct ListParams {
-    pub view: Option<String>,
-    pub search: Option<String>,
-    pub kind: Option<String>,
-    pub limit: Option<u64>,
-    pub offset: Option<u64>,
-}
-
-impl ListParams {
-    /// One page of the customers these parameters ask for, and how many match in all.
-    pub fn fetch(
-        &self,
-        s: &mut Store,
-    ) -> Result<(ListQuery, Vec<offboard_store::customers::Customer>, i64), ApiError> {
-        let query = self.query(s.model().default_view)?;
-        let mut list = Vec::new();
-        s.list_customers(&query, &mut |c| {
-            list.push(c);
-            Ok(())
-        })?;
-        let total = s.count_customers(&ListQuery {
-            limit: None,
-            offset: 0,
-            ..query.clone()
-        })?;
-        Ok((query, list, total))
-    }
-
-    pub fn query(&self, default_view: View) -> Result<ListQuery, ApiError> {
-        let view = match &self.view {
-            Some(v) => View::parse(v).ok_or_else(|| {
-                ApiError::bad_request(format!("unknown view `{v}`; views are: {}", View::NAMES))
-            })?,
-            None => default_view,
-        };
-        Ok(ListQuery {
-            view,
-            search: self.search.clone().filter(|s| !s.trim().is_empty()),
-            kind: self.kind.clone().filter(|s| !s.is_empty()),
-            limit: Some(self.limit.unwrap_or(50).min(1000)),
-            offset: self.offset.unwrap_or(0).min(i64::MAX as u64 / 2),
-            after: None,
-        })
-    }
 }
 
 async fn list_customers(
@@ -527,24 +480,6 @@ async fn delete_records(
     .await
 }
 
-/// A lifecycle operation as the web UI's forms post it.
-#[derive(Default)]
-pub struct OpBody {
-    pub customers: Vec<i64>,
-    pub reason: Option<String>,
-    pub open_activities: Option<OpenItems>,
-    pub move_to: Option<i64>,
-}
-
-impl OpBody {
-    pub fn options(&self) -> Result<DeactivateOptions, ApiError> {
-        Ok(DeactivateOptions {
-            reason: self.reason.clone().filter(|r| !r.is_empty()),
-            open_items: self.open_activities,
-        })
-    }
-}
-
 /// `POST /deactivate`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -753,11 +688,7 @@ async fn audit(
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Value>, ApiError> {
     read(&state, actor, Operation::Audit, move |s| {
-        let list = offboard_engine::audit::list(
-            s.db(),
-            p.customer,
-            Some(p.limit.unwrap_or(100).min(10_000)),
-        )?;
+        let list = s.audit(p.customer, Some(p.limit.unwrap_or(100).min(10_000)))?;
         Ok(Json(json!(list)))
     })
     .await
@@ -768,7 +699,7 @@ async fn audit_verify(
     Caller(actor): Caller,
 ) -> Result<Json<Value>, ApiError> {
     read(&state, actor, Operation::Audit, |s| {
-        Ok(Json(json!(offboard_engine::audit::verify(s.db())?)))
+        Ok(Json(json!(s.verify_audit()?)))
     })
     .await
 }

@@ -12,6 +12,8 @@ mod api;
 mod auth;
 mod error;
 mod openapi;
+mod requests;
+mod session;
 mod ui;
 
 use std::sync::{Arc, Mutex};

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use offboard_model::model::{Column, Model, View, CUSTOMERS_TABLE};
+use offboard_model::model::{Column, Model, Status, View, CUSTOMERS_TABLE};
 use offboard_model::rule::Dialect;
 use offboard_model::{DateTime, FieldType, Value};
 
@@ -18,7 +18,7 @@ pub struct Customer {
     pub number: String,
     pub kind: String,
     pub name: String,
-    pub status: String,
+    pub status: Status,
     pub email: Option<String>,
     pub created_at: Value,
     pub deactivated_on: Value,
@@ -55,7 +55,7 @@ fn from_row(cols: &[Column], row: Vec<Value>) -> Customer {
         number: String::new(),
         kind: String::new(),
         name: String::new(),
-        status: String::new(),
+        status: Status::Active,
         email: None,
         created_at: Value::Null,
         deactivated_on: Value::Null,
@@ -69,7 +69,7 @@ fn from_row(cols: &[Column], row: Vec<Value>) -> Customer {
             "number" => c.number = text(&v).unwrap_or_default(),
             "kind" => c.kind = text(&v).unwrap_or_default(),
             "name" => c.name = text(&v).unwrap_or_default(),
-            "status" => c.status = text(&v).unwrap_or_default(),
+            "status" => c.status = v.as_str().and_then(Status::parse).unwrap_or(Status::Active),
             "email" => c.email = text(&v),
             "created_at" => c.created_at = v,
             "deactivated_on" => c.deactivated_on = v,
@@ -236,7 +236,10 @@ impl Store {
         let mut cols = vec![
             ("kind".to_string(), Value::Text(new.kind.clone())),
             ("name".to_string(), Value::Text(new.name.clone())),
-            ("status".to_string(), Value::Text("active".into())),
+            (
+                "status".to_string(),
+                Value::Text(Status::Active.name().into()),
+            ),
             ("email".to_string(), email.map_or(Value::Null, Value::Text)),
             ("created_at".to_string(), Value::DateTime(DateTime::now())),
         ];
@@ -352,7 +355,7 @@ fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
         .view
         .statuses()
         .iter()
-        .map(|s| push(&mut params, Value::Text((*s).into())))
+        .map(|s| push(&mut params, Value::Text(s.name().into())))
         .collect();
     let mut filter = format!("c.status IN ({})", statuses.join(", "));
     if let Some(kind) = &query.kind {
@@ -437,7 +440,7 @@ fn customer_cells(
                         "`{name}`: there is no customer with id {target_id}"
                     )));
                 };
-                if status.as_str() == Some("deleted") {
+                if status.as_str().and_then(Status::parse) == Some(Status::Deleted) {
                     return Err(StoreError::Refused(format!(
                         "`{name}`: customer {target_id} is deleted; undelete it first or choose another"
                     )));

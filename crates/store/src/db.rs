@@ -136,6 +136,26 @@ impl dyn Db + '_ {
         }
     }
 
+    /// Runs `f` on one consistent snapshot of the database, changing nothing: a read-only
+    /// transaction (PostgreSQL: `REPEATABLE READ READ ONLY`; SQLite: a deferred one, which
+    /// takes no write lock), always rolled back. Inside an open transaction, `f` just runs.
+    pub fn snapshot<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if *self.depth() > 0 {
+            return f(self);
+        }
+        match self.dialect() {
+            Dialect::Sqlite => self.batch("BEGIN DEFERRED")?,
+            Dialect::Postgres => self.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?,
+        }
+        *self.depth() = 1;
+        let result = f(self);
+        self.rollback()?;
+        result
+    }
+
     /// Runs `f` in a transaction (a savepoint when one is open): committed when it returns
     /// `Ok`, rolled back otherwise.
     pub fn transaction<T>(

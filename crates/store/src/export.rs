@@ -162,13 +162,8 @@ impl Store {
         let model = self.shared_model();
         let db = self.db();
         let mut tables = Vec::new();
-        // One transaction: every file shows the same moment.
-        let begin = match db.dialect() {
-            Dialect::Sqlite => "BEGIN",
-            Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        };
-        db.batch(begin)?;
-        let result = (|| {
+        // One snapshot: every file shows the same moment.
+        db.snapshot(|db| {
             for table in schema::tables(&model) {
                 let cols: Vec<_> = table
                     .columns
@@ -212,9 +207,7 @@ impl Store {
                 });
             }
             Ok(())
-        })();
-        db.batch("ROLLBACK")?;
-        result?;
+        })?;
         out.finish()?;
         let rows = tables.iter().map(|t| t.rows).sum();
         Ok(ExportReport { tables, rows })

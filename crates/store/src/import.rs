@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use offboard_model::model::{Column, Model, CUSTOMERS_TABLE};
+use offboard_model::model::{Column, Model, Status, CUSTOMERS_TABLE};
 use offboard_model::rule::Dialect;
 use offboard_model::{DateTime, FieldType, Value};
 
@@ -107,8 +107,6 @@ struct FilePlan {
 
 /// What runs inside an import's transaction, after the rows are loaded and before it commits.
 pub type BeforeCommit<'a> = dyn FnMut(&mut dyn Db, &[TableReport]) -> Result<(), StoreError> + 'a;
-
-const STATUSES: [&str; 3] = ["active", "deactivated", "deleted"];
 
 impl Store {
     /// Imports every `<table>.csv` in `dir`. `progress(table, rows)` is called now and then.
@@ -558,7 +556,7 @@ fn load_file(
             row.push(now.clone());
         }
         if add_status {
-            row.push(Value::Text("active".into()));
+            row.push(Value::Text(Status::Active.name().into()));
         }
         if problems.total == before {
             if let Some(s) = sink.as_mut() {
@@ -610,8 +608,11 @@ fn check_customer_state(
             .and_then(|i| row.get(i))
             .filter(|v| !matches!(v, Value::Null))
     };
-    let status = get("status").and_then(|v| v.as_str()).unwrap_or("active");
-    if status != "deleted" && get("deleted_at").is_some() {
+    let status = get("status")
+        .and_then(|v| v.as_str())
+        .and_then(Status::parse)
+        .unwrap_or(Status::Active);
+    if status != Status::Deleted && get("deleted_at").is_some() {
         problems.add(
             file,
             line,
@@ -619,7 +620,7 @@ fn check_customer_state(
             format!("a customer that is {status} has no deletion time; leave deleted_at empty or make the status deleted"),
         );
     }
-    if status == "active" {
+    if status == Status::Active {
         for col in ["deactivated_on", "deactivation_reason"] {
             if get(col).is_some() {
                 problems.add(
@@ -672,11 +673,11 @@ fn check_cell(
                 model.customer.kinds.join(", ")
             ),
         ),
-        ("status", Value::Text(s)) if !STATUSES.contains(&s.as_str()) => problems.add(
+        ("status", Value::Text(s)) if Status::parse(s).is_none() => problems.add(
             file,
             line,
             Some("status"),
-            format!("unknown status {s:?}; statuses are: active, deactivated, deleted"),
+            format!("unknown status {s:?}; statuses are: {}", Status::NAMES),
         ),
         ("number" | "kind" | "name" | "status" | "created_at", Value::Null) => {
             problems.add(file, line, Some(&col.name), "this value is required".into())

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use offboard_model::model::{Model, RecordKind, Target};
+use offboard_model::model::{Model, RecordKind, Status, Target};
 use offboard_model::{FieldType, Value};
 
 use crate::customers::insert_returning_id;
@@ -183,7 +183,7 @@ fn check_record(
             StoreError::Invalid(format!("a {} needs `{}`", kind.name, kind.owner.column))
         })?;
         let (customer, status) = owning_customer(model, tx, kind, owner_id)?;
-        if status != "active" {
+        if Status::parse(&status) != Some(Status::Active) {
             return Err(StoreError::Refused(format!(
                 "customer {customer} is {status}: it cannot be given a new {}",
                 kind.name
@@ -218,7 +218,7 @@ fn check_record(
                         link.target.table()
                     )))
                 }
-                Some("deleted") => {
+                Some(s) if Status::parse(s) == Some(Status::Deleted) => {
                     return Err(StoreError::Refused(format!(
                         "`{}`: customer {target} is deleted",
                         link.column

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use offboard_model::model::Status;
 use offboard_model::FieldType;
 
 use crate::db::q;
@@ -40,11 +41,11 @@ impl Store {
             &[FieldType::Text, FieldType::Int],
         )? {
             let n = row[1].as_i64().unwrap_or(0);
-            match row[0].as_str() {
-                Some("active") => customers.active = n,
-                Some("deactivated") => customers.deactivated = n,
-                Some("deleted") => customers.deleted = n,
-                _ => {}
+            match row[0].as_str().and_then(Status::parse) {
+                Some(Status::Active) => customers.active = n,
+                Some(Status::Deactivated) => customers.deactivated = n,
+                Some(Status::Deleted) => customers.deleted = n,
+                None => {}
             }
         }
         let mut records = BTreeMap::new();

@@ -204,7 +204,7 @@ pub(super) fn customer_row(c: &Customer) -> Vec<String> {
         c.number.clone(),
         c.kind.clone(),
         c.name.clone(),
-        c.status.clone(),
+        c.status.to_string(),
         c.email.clone().unwrap_or_default(),
     ]
 }
@@ -269,15 +269,15 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
                 ("number", c.number.clone()),
                 ("kind", c.kind.clone()),
                 ("name", c.name.clone()),
-                ("status", c.status.clone()),
+                ("status", c.status.to_string()),
                 ("email", c.email.clone().unwrap_or_default()),
                 ("created at", c.created_at.to_cell()),
             ];
-            if c.status == "deactivated" {
+            if c.status == Status::Deactivated {
                 lines.push(("deactivated on", c.deactivated_on.to_cell()));
                 lines.push(("reason", c.deactivation_reason.clone().unwrap_or_default()));
             }
-            if c.status == "deleted" {
+            if c.status == Status::Deleted {
                 lines.push(("deleted at", c.deleted_at.to_cell()));
             }
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());

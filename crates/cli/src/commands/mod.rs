@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use offboard_model::model::{Operation, View};
+use offboard_model::model::{Operation, Status, View};
 use offboard_model::presets::{preset, PRESETS};
 use offboard_model::Model;
 use offboard_store::customers::{Customer, ListQuery, NewCustomer};

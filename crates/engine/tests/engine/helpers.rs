@@ -57,7 +57,10 @@ pub fn rules(plan: &Plan, id: i64) -> Vec<String> {
 }
 
 pub fn status(store: &mut Store, id: i64) -> Option<String> {
-    store.find_customer(id).unwrap().map(|c| c.status)
+    store
+        .find_customer(id)
+        .unwrap()
+        .map(|c| c.status.to_string())
 }
 
 pub fn count(store: &mut Store, sql: &str) -> i64 {

@@ -91,7 +91,7 @@ conformance!(
             2,
             "a dry run counts what it would remove and removes nothing"
         );
-        assert_eq!(s.customer(14).unwrap().status, "active");
+        assert_eq!(s.customer(14).unwrap().status.name(), "active");
         let plan = admin(&mut s)
             .deactivate(&[14], &opts("Moved away", Some(OpenItems::Complete)), false)
             .unwrap();
@@ -106,7 +106,7 @@ conformance!(
         );
         let c = s.customer(14).unwrap();
         assert_eq!(
-            (c.status.as_str(), c.deactivation_reason.as_deref()),
+            (c.status.name(), c.deactivation_reason.as_deref()),
             ("deactivated", Some("Moved away"))
         );
         assert_eq!(
@@ -117,7 +117,7 @@ conformance!(
         let c = s.customer(14).unwrap();
         assert_eq!(
             (
-                c.status.as_str(),
+                c.status.name(),
                 c.deactivation_reason.clone(),
                 c.deactivated_on.clone()
             ),

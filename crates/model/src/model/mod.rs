@@ -38,6 +38,40 @@ pub enum PurgeMode {
     None,
 }
 
+/// Where a customer is in the lifecycle. (An erased customer has no row: it has no status.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Active,
+    Deactivated,
+    /// In the recycle bin.
+    Deleted,
+}
+
+impl Status {
+    pub const ALL: [Status; 3] = [Status::Active, Status::Deactivated, Status::Deleted];
+    pub const NAMES: &'static str = "active, deactivated, deleted";
+
+    /// The status as stored and shown.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Deactivated => "deactivated",
+            Status::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.name() == s)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which customers a list shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -77,13 +111,13 @@ impl View {
     }
 
     /// The customer statuses this view shows.
-    pub fn statuses(self) -> &'static [&'static str] {
+    pub fn statuses(self) -> &'static [Status] {
         match self {
-            View::Active => &["active"],
-            View::Deactivated => &["deactivated"],
-            View::Current => &["active", "deactivated"],
-            View::Deleted => &["deleted"],
-            View::All => &["active", "deactivated", "deleted"],
+            View::Active => &[Status::Active],
+            View::Deactivated => &[Status::Deactivated],
+            View::Current => &[Status::Active, Status::Deactivated],
+            View::Deleted => &[Status::Deleted],
+            View::All => &Status::ALL,
         }
     }
 }
@@ -188,6 +222,12 @@ impl Operation {
             }
             Operation::Purge | Operation::Import | Operation::Users => Role::Admin,
         }
+    }
+}
+
+impl std::fmt::Display for Operation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -24,9 +24,9 @@ pub async fn audit(
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::Audit)?;
         let actor = e.actor().clone();
-        let db = e.store().db();
-        let verified = offboard_engine::audit::verify(db)?;
-        let list = offboard_engine::audit::list(db, q.customer, Some(500))?;
+        let mut r = e.read();
+        let verified = r.verify_audit()?;
+        let list = r.audit(q.customer, Some(500))?;
         Ok((actor, verified, list))
     })
     .await;
@@ -54,11 +54,11 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
     let result = ui(&state, &headers, |e| {
         e.allow(Operation::View)?;
         let users = if e.allow(Operation::Users).is_ok() {
-            e.store().users()?
+            e.read().users()?
         } else {
             Vec::new()
         };
-        Ok((e.actor().clone(), e.store().model().clone(), users))
+        Ok((e.actor().clone(), e.read().model().clone(), users))
     })
     .await;
     let (actor, model, users) = match result {

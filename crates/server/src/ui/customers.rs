@@ -10,11 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use offboard_engine::records::RecordSelection;
-use offboard_model::model::{Operation, PurgeMode, View};
+use offboard_model::model::{Operation, PurgeMode, Status, View};
 use offboard_store::customers::NewCustomer;
 
 use super::{cell_text, error_page, field, form, ids, may, render, ui, url_part, BlockerView};
-use crate::api::ListParams;
+use crate::requests::ListParams;
 use crate::{ApiError, AppState};
 
 pub async fn list(
@@ -26,8 +26,8 @@ pub async fn list(
         e.allow(Operation::View)?;
         let actor = e.actor().clone();
         let may = may(e);
-        let s = e.store();
-        let (query, list, total) = params.fetch(s)?;
+        let mut s = e.read();
+        let (query, list, total) = params.fetch(&mut s)?;
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
         Ok((actor, query, list, total, cleanup, kinds, may))
@@ -105,10 +105,10 @@ pub async fn show(
         e.allow(Operation::View)?;
         let actor = e.actor().clone();
         let may = may(e);
-        let c = e.store().customer(id)?;
+        let c = e.read().customer(id)?;
         // At a glance: what would block deactivating it (a dry run, nothing changes).
         let blocking: Vec<BlockerView> =
-            if c.status == "active" && e.allow(Operation::Deactivate).is_ok() {
+            if c.status == Status::Active && e.allow(Operation::Deactivate).is_ok() {
                 e.deactivate(&[id], &Default::default(), true)?
                     .customers
                     .first()
@@ -119,8 +119,8 @@ pub async fn show(
             };
         let cleanup = cleanup_verdict(e, &c)?;
         let mut records = Vec::new();
-        for (kind, n) in e.store().customer_record_counts(id)? {
-            let s = e.store();
+        for (kind, n) in e.read().customer_record_counts(id)? {
+            let mut s = e.read();
             let mut rows = Vec::new();
             if n > 0 {
                 s.customer_records(&kind, id, Some(20), &mut |r| {
@@ -156,17 +156,17 @@ pub async fn show(
     let mut details = vec![
         ("number".to_string(), c.number.clone()),
         ("kind".to_string(), c.kind.clone()),
-        ("status".to_string(), c.status.clone()),
+        ("status".to_string(), c.status.to_string()),
         ("email".to_string(), c.email.clone().unwrap_or_default()),
     ];
-    if c.status == "deactivated" {
+    if c.status == Status::Deactivated {
         details.push(("deactivated on".into(), c.deactivated_on.to_cell()));
         details.push((
             "reason".into(),
             c.deactivation_reason.clone().unwrap_or_default(),
         ));
     }
-    if c.status == "deleted" {
+    if c.status == Status::Deleted {
         details.push(("deleted at".into(), c.deleted_at.to_cell()));
     }
     let mut fields = vec![
@@ -204,13 +204,13 @@ fn cleanup_verdict(
     e: &mut offboard_engine::Engine<'_>,
     c: &offboard_store::customers::Customer,
 ) -> Result<Value, ApiError> {
-    if c.status != "deleted"
-        || e.store().model().purge == PurgeMode::None
+    if c.status != Status::Deleted
+        || e.read().model().purge == PurgeMode::None
         || e.allow(Operation::Purge).is_err()
     {
         return Ok(Value::Null);
     }
-    let deleted = e.store().stats()?.customers.deleted;
+    let deleted = e.read().stats()?.customers.deleted;
     if deleted > CLEANUP_PREVIEW_LIMIT {
         return Ok(json!({ "large": deleted }));
     }
@@ -241,7 +241,7 @@ pub async fn edit(
 ) -> Response {
     let posted = form(&body);
     let result = ui(&state, &headers, move |e| {
-        let before = e.store().customer(id)?;
+        let before = e.read().customer(id)?;
         let current = |k: &str| -> String {
             match k {
                 "name" => before.name.clone(),

@@ -21,7 +21,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use offboard_engine::{Actor, Engine};
-use offboard_store::users::User;
 
 use crate::auth::{session_cookie, Credentials};
 use crate::{ApiError, AppState};
@@ -257,43 +256,6 @@ impl From<&offboard_engine::Blocker> for BlockerView {
 
 // ---- login ------------------------------------------------------------------------------
 
-/// Checks a password and starts a session: (user, the session's secret).
-/// After too many failed attempts for a name, logins for it are refused for a while.
-pub async fn start_session(
-    state: &AppState,
-    user: String,
-    password: String,
-) -> Result<(User, String), ApiError> {
-    state.login_allowed(&user)?;
-    let name = user.clone();
-    let result = state
-        .run(move |s| {
-            let u = s.check_password(&user, &password)?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthenticated",
-                    "unknown user or wrong password",
-                )
-            })?;
-            let secret = s.create_session(&u.name)?;
-            Ok((u, secret))
-        })
-        .await;
-    match &result {
-        Ok(_) => state.login_result(&name, true),
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => state.login_result(&name, false),
-        Err(_) => {}
-    }
-    result
-}
-
-pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if let Some(secret) = session_cookie(headers) {
-        state.run(move |s| Ok(s.end_session(&secret)?)).await?;
-    }
-    Ok(())
-}
-
 async fn login_page() -> Response {
     render("login.html", "Log in", None, json!({}))
 }
@@ -307,7 +269,7 @@ async fn login_form(State(state): State<AppState>, body: Bytes) -> Response {
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
     );
-    match start_session(&state, user, password).await {
+    match crate::session::start(&state, user, password).await {
         Ok((_, secret)) => (
             [(header::SET_COOKIE, state.set_cookie_header(Some(&secret)))],
             Redirect::to("/customers"),
@@ -327,7 +289,7 @@ async fn login_form(State(state): State<AppState>, body: Bytes) -> Response {
 }
 
 async fn logout_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let _ = end_session(&state, &headers).await;
+    let _ = crate::session::end(&state, &headers).await;
     (
         [(header::SET_COOKIE, state.set_cookie_header(None))],
         Redirect::to("/login"),

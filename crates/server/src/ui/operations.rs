@@ -11,11 +11,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use offboard_engine::{CustomerPlan, Engine, OpenItems, Outcome, Plan};
+use offboard_engine::{CustomerPlan, DeactivateOptions, Engine, OpenItems, Outcome, Plan};
 use offboard_model::model::{DeleteMode, Operation};
 
 use super::{error_page, field, form, id_list, ids, render, ui, BlockerView};
-use crate::api::OpBody;
 use crate::{ApiError, AppState};
 
 /// How many not-processed customers a page lists.
@@ -199,10 +198,10 @@ pub async fn deactivate_dialog(
     let result = ui(&state, &headers, move |e| {
         // What would block, before a reason and a choice for open activities are given.
         let plan = e.deactivate(&chosen, &Default::default(), true)?;
-        let model = e.store().model().clone();
+        let model = e.read().model().clone();
         let mut kinds = Vec::new();
         for id in &chosen {
-            if let Some(c) = e.store().find_customer(*id)? {
+            if let Some(c) = e.read().find_customer(*id)? {
                 kinds.push(c.kind);
             }
         }
@@ -281,6 +280,24 @@ pub async fn deactivate_dialog(
             "open": open,
         }),
     )
+}
+
+/// A lifecycle operation as the web UI's forms post it.
+#[derive(Default)]
+pub struct OpBody {
+    pub customers: Vec<i64>,
+    pub reason: Option<String>,
+    pub open_activities: Option<OpenItems>,
+    pub move_to: Option<i64>,
+}
+
+impl OpBody {
+    pub fn options(&self) -> Result<DeactivateOptions, ApiError> {
+        Ok(DeactivateOptions {
+            reason: self.reason.clone().filter(|r| !r.is_empty()),
+            open_items: self.open_activities,
+        })
+    }
 }
 
 fn op_body(f: &[(String, String)]) -> Result<OpBody, ApiError> {
@@ -382,12 +399,12 @@ pub async fn delete_preview(
             // deactivated instead, which needs a reason for its kind.
             let reasons = match chosen.as_slice() {
                 [one] => {
-                    let kind = e.store().customer(*one)?.kind;
-                    e.store().model().customer.reasons_for(&kind).to_vec()
+                    let kind = e.read().customer(*one)?.kind;
+                    e.read().model().customer.reasons_for(&kind).to_vec()
                 }
                 _ => Vec::new(),
             };
-            Ok((plan, json!({ "mode": e.store().model().delete, "reasons": reasons })))
+            Ok((plan, json!({ "mode": e.read().model().delete, "reasons": reasons })))
         },
         move |plan, extra| {
             let reasons: Vec<String> = extra["reasons"]

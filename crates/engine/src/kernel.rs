@@ -1,0 +1,328 @@
+//! The engine's shared kernel: the candidate set and its lock, the phases and their timings,
+//! the plan built from each candidate's decision, the transaction an operation runs in, and the
+//! helpers its steps share. Every lifecycle operation (`ops.rs`, `erase.rs`, `moves.rs`) is
+//! written on top of this; none of them depends on another's file.
+
+use std::collections::{BTreeMap, HashMap};
+
+use offboard_model::model::{Model, Operation, Status};
+use offboard_model::{FieldType, Value};
+use offboard_store::db::Db;
+use offboard_store::{Dialect, StoreError};
+
+use crate::audit::NewEntry;
+use crate::plan::{Blocker, CustomerPlan, Outcome, Plan};
+use crate::sql::{analyze, fill_set, temp_set};
+use crate::EngineError;
+
+pub(crate) const CAND: &str = "offboard_cand";
+pub(crate) const GO: &str = "offboard_go";
+
+/// What every step of an operation needs to know: the model, who acts, whether it is a dry
+/// run, and where to report progress.
+pub(crate) struct Ctx<'a> {
+    pub(crate) model: &'a Model,
+    pub(crate) actor: &'a str,
+    pub(crate) dry_run: bool,
+    pub(crate) report: Progress<'a>,
+}
+
+/// A candidate as read before anything changes.
+pub(crate) struct Cand {
+    pub(crate) id: i64,
+    pub(crate) number: String,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) status: Status,
+}
+
+pub(crate) fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
+    let rows = db.query(
+        &format!("SELECT c.id, c.number, c.name, c.kind, c.status FROM customers c WHERE c.id IN (SELECT id FROM {CAND}) ORDER BY c.id"),
+        &[],
+        &[FieldType::Int, FieldType::Text, FieldType::Text, FieldType::Text, FieldType::Text],
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let t = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            Cand {
+                id: r[0].as_i64().unwrap_or(0),
+                number: t(&r[1]),
+                name: t(&r[2]),
+                kind: t(&r[3]),
+                status: r[4]
+                    .as_str()
+                    .and_then(Status::parse)
+                    .unwrap_or(Status::Active),
+            }
+        })
+        .collect())
+}
+
+/// Where an operation is, as it goes: called with each phase as it ends ("blockers",
+/// "orphan_fixpoint", "effects", "audit"), so an interface can show progress.
+pub type Progress<'a> = &'a mut dyn FnMut(&str);
+
+/// Wall time per phase of an operation, in milliseconds, for the plan's `timings`.
+pub(crate) struct Phases<'a> {
+    last: std::time::Instant,
+    done: BTreeMap<String, f64>,
+    report: Progress<'a>,
+}
+
+impl<'a> Phases<'a> {
+    pub(crate) fn start(report: Progress<'a>) -> Phases<'a> {
+        Phases {
+            last: std::time::Instant::now(),
+            done: BTreeMap::new(),
+            report,
+        }
+    }
+
+    pub(crate) fn mark(&mut self, phase: &str) {
+        let now = std::time::Instant::now();
+        self.done
+            .insert(phase.into(), (now - self.last).as_secs_f64() * 1000.0);
+        self.last = now;
+        (self.report)(phase);
+    }
+
+    pub(crate) fn done(self) -> BTreeMap<String, f64> {
+        self.done
+    }
+}
+
+/// Removes ids from a temporary set, set-based.
+pub(crate) fn remove_ids<'a>(
+    db: &mut dyn Db,
+    set: &str,
+    ids: impl Iterator<Item = &'a i64>,
+) -> Result<(), StoreError> {
+    const DROP: &str = "offboard_drop";
+    let ids: Vec<i64> = ids.copied().collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    temp_set(db, DROP)?;
+    fill_set(db, DROP, &ids)?;
+    db.execute(
+        &format!("DELETE FROM {set} WHERE id IN (SELECT id FROM {DROP})"),
+        &[],
+    )?;
+    analyze(db, set)
+}
+
+/// One customer's outcome, its blockers and why it was skipped.
+type Decision = (Outcome, Vec<Blocker>, Option<String>);
+
+/// Puts explicit ids into the candidate set, locks them (apply, PostgreSQL) and reads them
+/// under the lock, so the operation decides on a status no one can change before it commits;
+/// unknown ids are an error naming them.
+pub(crate) fn load_ids(
+    db: &mut dyn Db,
+    ids: &[i64],
+    dry_run: bool,
+) -> Result<Vec<Cand>, StoreError> {
+    temp_set(db, CAND)?;
+    fill_set(db, CAND, ids)?;
+    lock(db, dry_run)?;
+    let found = candidates(db)?;
+    let present: std::collections::HashSet<i64> = found.iter().map(|c| c.id).collect();
+    let missing: Vec<String> = ids
+        .iter()
+        .filter(|i| !present.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(StoreError::NotFound(format!(
+            "there is no customer with id {}",
+            missing.join(", ")
+        )));
+    }
+    Ok(found)
+}
+
+/// In PostgreSQL, locks the candidates so a concurrent new record or operation waits for
+/// this one; whatever is read after it (statuses, rules) is what the operation acts on.
+/// (SQLite's writing transactions are serial: `BEGIN IMMEDIATE`.) A dry run changes nothing
+/// and locks nothing (locking a row writes to it in PostgreSQL).
+pub(crate) fn lock(db: &mut dyn Db, dry_run: bool) -> Result<(), StoreError> {
+    if db.dialect() == Dialect::Postgres && !dry_run {
+        db.query(&format!("SELECT id FROM customers WHERE id IN (SELECT id FROM {CAND}) ORDER BY id FOR UPDATE"), &[], &[FieldType::Int])?;
+    }
+    Ok(())
+}
+
+/// Builds a plan from each candidate's decision; `rules` are the rule ids the operation checks
+/// (listed in `blocked_by_rule` even when they block no one).
+pub(crate) fn plan_of(
+    op: Operation,
+    dry_run: bool,
+    cands: &[Cand],
+    rules: &[String],
+    outcome: &dyn Fn(&Cand) -> Decision,
+) -> Plan {
+    let customers = cands
+        .iter()
+        .map(|c| {
+            let (outcome, blockers, why) = outcome(c);
+            CustomerPlan {
+                id: c.id,
+                number: c.number.clone(),
+                name: c.name.clone(),
+                outcome,
+                blockers,
+                why,
+            }
+        })
+        .collect();
+    let mut plan = Plan {
+        operation: op,
+        dry_run,
+        candidates: 0,
+        done: 0,
+        blocked: 0,
+        skipped: 0,
+        deactivated: 0,
+        blocked_by_rule: rules.iter().map(|r| (r.clone(), 0)).collect(),
+        effects: BTreeMap::new(),
+        customers,
+        timings: BTreeMap::new(),
+    };
+    plan.tally();
+    plan
+}
+
+/// Writes the proceeding customers' ids into GO.
+pub(crate) fn fill_go(db: &mut dyn Db, plan: &Plan) -> Result<(), StoreError> {
+    temp_set(db, GO)?;
+    let ids: Vec<i64> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome == Outcome::Proceeds)
+        .map(|c| c.id)
+        .collect();
+    fill_set(db, GO, &ids)
+}
+
+pub(crate) fn effect(plan: &mut Plan, table: &str, what: &str, n: u64) {
+    if n > 0 {
+        *plan
+            .effects
+            .entry(table.to_string())
+            .or_default()
+            .entry(what.to_string())
+            .or_insert(0) += n as i64;
+    }
+}
+
+/// Runs `f` in a transaction: committed on apply, always rolled back on a dry run, so a dry
+/// run computes exactly what apply would do and changes nothing. The lifecycle's dry runs
+/// read the tables without writing them (they count what apply would change), so they take
+/// no write lock; moves (`dry_run_writes`) write and roll back, and take it like apply.
+fn run_as(
+    db: &mut dyn Db,
+    dry_run: bool,
+    dry_run_writes: bool,
+    f: impl FnOnce(&mut dyn Db) -> Result<Plan, StoreError>,
+) -> Result<Plan, EngineError> {
+    let start = std::time::Instant::now();
+    let mut worked = std::time::Duration::ZERO;
+    let timed = |tx: &mut dyn Db| {
+        let plan = f(tx);
+        worked = start.elapsed();
+        plan
+    };
+    let mut plan = run_with(db, dry_run, dry_run_writes, timed)?;
+    // Where the rest of the time went: what the operation's own phases do not cover
+    // (selecting and reading the candidates, building the plan), and the commit.
+    if !plan.timings.is_empty() {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let phases: f64 = plan.timings.values().sum();
+        plan.timings
+            .insert("candidates".into(), (ms(worked) - phases).max(0.0));
+        plan.timings
+            .insert("commit".into(), ms(start.elapsed() - worked));
+    }
+    Ok(plan)
+}
+
+/// [`run`] for any result, without timings; `dry_run_writes` when the dry run writes and
+/// rolls back (it then takes the write lock like apply).
+pub(crate) fn run_with<T>(
+    db: &mut dyn Db,
+    dry_run: bool,
+    dry_run_writes: bool,
+    f: impl FnOnce(&mut dyn Db) -> Result<T, StoreError>,
+) -> Result<T, EngineError> {
+    if !dry_run {
+        return Ok(db.transaction(f)?);
+    }
+    if dry_run_writes {
+        db.begin()?;
+    } else {
+        db.begin_reading()?;
+    }
+    let result = f(db);
+    db.rollback()?;
+    Ok(result?)
+}
+
+/// What an operation did to each customer's records: customer → kind → what → rows.
+pub(crate) type PerCustomer = HashMap<i64, BTreeMap<String, BTreeMap<String, i64>>>;
+
+/// Counts, per customer, the rows `select` (`SELECT customer_id, count(*) ... GROUP BY`)
+/// finds, under `kind` and `what`: one grouped query, read before the rows change.
+pub(crate) fn count_per_customer(
+    db: &mut dyn Db,
+    select: &str,
+    params: &[Value],
+    kind: &str,
+    what: &str,
+    out: &mut PerCustomer,
+) -> Result<(), StoreError> {
+    for r in db.query(select, params, &[FieldType::Int, FieldType::Int])? {
+        if let (Some(id), Some(n)) = (r[0].as_i64(), r[1].as_i64()) {
+            *out.entry(id)
+                .or_default()
+                .entry(kind.to_string())
+                .or_default()
+                .entry(what.to_string())
+                .or_insert(0) += n;
+        }
+    }
+    Ok(())
+}
+
+/// The audit entry of a customer the plan processed.
+pub(crate) fn entry(
+    c: &CustomerPlan,
+    reason: Option<String>,
+    details: serde_json::Value,
+) -> NewEntry {
+    NewEntry::customer(c.id, &c.number, &c.name, reason, details)
+}
+
+impl crate::Engine<'_> {
+    /// Runs `f` in the operation's transaction ([`run_as`]) with the operation's context.
+    pub(crate) fn within(
+        &mut self,
+        dry_run: bool,
+        dry_run_writes: bool,
+        f: impl FnOnce(&mut Ctx<'_>, &mut dyn Db) -> Result<Plan, StoreError>,
+    ) -> Result<Plan, EngineError> {
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        let db = self.store.db();
+        let mut ctx = Ctx {
+            model: &model,
+            actor: &actor,
+            dry_run,
+            report: &mut *self.progress,
+        };
+        run_as(db, dry_run, dry_run_writes, |tx: &mut dyn Db| {
+            f(&mut ctx, tx)
+        })
+    }
+}

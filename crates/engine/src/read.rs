@@ -1,0 +1,95 @@
+//! What an interface may read: a view of the store that only reads. The engine hands this
+//! out instead of the store itself, so a handler can show anything and change nothing except
+//! through the engine's operations (permission-checked and audited).
+
+use offboard_model::Model;
+use offboard_store::customers::{Customer, ListQuery};
+use offboard_store::records::Record;
+use offboard_store::stats::Stats;
+use offboard_store::users::User;
+use offboard_store::{Store, StoreError};
+
+use crate::audit::{self, Entry, Verification};
+
+/// A read-only view of the store.
+pub struct Reader<'a> {
+    store: &'a mut Store,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(store: &'a mut Store) -> Reader<'a> {
+        Reader { store }
+    }
+
+    pub fn model(&self) -> &Model {
+        self.store.model()
+    }
+
+    pub fn customer(&mut self, id: i64) -> Result<Customer, StoreError> {
+        self.store.customer(id)
+    }
+
+    pub fn find_customer(&mut self, id: i64) -> Result<Option<Customer>, StoreError> {
+        self.store.find_customer(id)
+    }
+
+    pub fn customer_by_number(&mut self, number: &str) -> Result<Option<Customer>, StoreError> {
+        self.store.customer_by_number(number)
+    }
+
+    pub fn list_customers(
+        &mut self,
+        query: &ListQuery,
+        each: &mut dyn FnMut(Customer) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.store.list_customers(query, each)
+    }
+
+    pub fn count_customers(&mut self, query: &ListQuery) -> Result<i64, StoreError> {
+        self.store.count_customers(query)
+    }
+
+    pub fn customer_ids(&mut self, query: &ListQuery) -> Result<Vec<i64>, StoreError> {
+        self.store.customer_ids(query)
+    }
+
+    pub fn customer_records(
+        &mut self,
+        kind: &str,
+        customer_id: i64,
+        limit: Option<u64>,
+        each: &mut dyn FnMut(Record) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.store.customer_records(kind, customer_id, limit, each)
+    }
+
+    pub fn customer_record_counts(&mut self, id: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        self.store.customer_record_counts(id)
+    }
+
+    pub fn record(&mut self, kind: &str, id: i64) -> Result<Record, StoreError> {
+        self.store.record(kind, id)
+    }
+
+    pub fn stats(&mut self) -> Result<Stats, StoreError> {
+        self.store.stats()
+    }
+
+    pub fn users(&mut self) -> Result<Vec<User>, StoreError> {
+        self.store.users()
+    }
+
+    /// The audit log, newest first (of one customer when given), at most `limit` entries.
+    pub fn audit(
+        &mut self,
+        customer: Option<i64>,
+        limit: Option<u64>,
+    ) -> Result<Vec<Entry>, StoreError> {
+        audit::list(self.store.db(), customer, limit)
+    }
+
+    /// The hash chain of the audit log, checked.
+    pub fn verify_audit(&mut self) -> Result<Verification, StoreError> {
+        audit::verify(self.store.db())
+    }
+}
