@@ -132,16 +132,19 @@ impl<'s> Engine<'s> {
                 kind: kind.map(str::to_string),
             });
         }
-        let what = match kind {
-            Some(k) => format!("{} ({k})", op.name()),
-            None => op.name().to_string(),
+        let what = match (op, kind) {
+            (Operation::RecordCreate, Some(k)) => format!("add {k} records (record_create)"),
+            (Operation::RecordEdit, Some(k)) => format!("edit {k} records (record_edit)"),
+            (Operation::RecordDelete, Some(k)) => format!("delete {k} records (record_delete)"),
+            (_, Some(k)) => format!("{} ({k})", op.name()),
+            (_, None) => op.name().to_string(),
         };
         Err(EngineError::Forbidden {
             actor: self.actor.name.clone(),
             role: self.actor.role.name(),
             op: what,
             allowed: if roles.is_empty() {
-                "no role".into()
+                "no role (nobody may)".into()
             } else {
                 roles
                     .iter()

@@ -152,3 +152,78 @@ mod tests {
         );
     }
 }
+
+/// A small data set per preset for permission matrices: customers 1 and 2 alike and active,
+/// 3 deleted; record 1 of `kind` on customer 1; and, where the preset has one, record 1 of
+/// `guarded`, a kind with a delete permission of its own.
+pub struct PresetData {
+    pub name: &'static str,
+    pub customers: &'static str,
+    pub kind: &'static str,
+    pub records: &'static str,
+    pub guarded: Option<(&'static str, &'static str)>,
+}
+
+impl PresetData {
+    /// The CSV files to import: (file name, contents).
+    pub fn files(&self) -> Vec<(String, &'static str)> {
+        let mut files = vec![
+            ("customers.csv".to_string(), self.customers),
+            (format!("{}.csv", self.kind), self.records),
+        ];
+        if let Some((kind, body)) = self.guarded {
+            files.push((format!("{kind}.csv"), body));
+        }
+        files
+    }
+}
+
+pub const PRESET_DATA: [PresetData; 5] = [
+    PresetData {
+        name: "erp",
+        customers: "id,number,kind,name,status,deleted_at\n1,CU1,company,Acme,active,\n2,CU2,company,Acme Two,active,\n3,CU3,company,Gone,deleted,2024-01-01 00:00:00\n",
+        kind: "invoice",
+        records: "id,customer_id,number,total,balance,issued_on\n1,1,INV-0000001,100,0,2024-01-01\n",
+        guarded: None,
+    },
+    PresetData {
+        name: "legal",
+        customers: "id,number,kind,name,status,deleted_at\n1,K1,person,Ann,active,\n2,K2,person,Bo,active,\n3,K3,person,Gone,deleted,2024-01-01 00:00:00\n",
+        kind: "note",
+        records: "id,customer_id,body\n1,1,hello\n",
+        guarded: Some((
+            "invoice",
+            "id,customer_id,number,total,balance,issued_on\n1,1,INV-0000001,100,0,2024-01-01\n",
+        )),
+    },
+    PresetData {
+        name: "lending",
+        customers: "id,number,kind,name,status,deleted_at\n1,L1,client,Ann,active,\n2,L2,client,Bo,active,\n3,L3,client,Gone,deleted,2024-01-01 00:00:00\n",
+        kind: "monitoring",
+        records: "id,customer_id,agent,started_on\n1,1,Cy,2024-01-01\n",
+        guarded: None,
+    },
+    PresetData {
+        name: "membership",
+        customers: "id,number,kind,name,status,deleted_at\n1,M1,company,Acme,active,\n2,M2,company,Acme Two,active,\n3,M3,company,Gone,deleted,2024-01-01 00:00:00\n",
+        kind: "note",
+        records: "id,customer_id,body\n1,1,hello\n",
+        guarded: None,
+    },
+    PresetData {
+        name: "services",
+        customers: "id,number,kind,name,status,deleted_at\n1,1,company,Acme,active,\n2,2,company,Acme Two,active,\n3,3,company,Gone,deleted,2024-01-01 00:00:00\n",
+        kind: "note",
+        records: "id,customer_id,body\n1,1,hello\n",
+        guarded: None,
+    },
+];
+
+/// Who may, as `V C M A` (viewer, clerk, manager, admin): `y` may, `-` may not.
+pub mod may {
+    pub const ALL: &str = "yyyy";
+    pub const CLERK: &str = "-yyy";
+    pub const MANAGER: &str = "--yy";
+    pub const ADMIN: &str = "---y";
+    pub const NONE: &str = "----";
+}

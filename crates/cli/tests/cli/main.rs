@@ -4,4 +4,5 @@
 mod basics;
 mod helpers;
 mod lifecycle;
+mod matrix;
 mod small;

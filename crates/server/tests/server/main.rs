@@ -12,6 +12,7 @@ use offboard_store::Database;
 use offboard_testkit::{conformance, TestDb};
 
 mod browser;
+mod matrix;
 mod strict;
 
 /// A server on a free local port, with an admin (password "admin-pass") and tokens for an

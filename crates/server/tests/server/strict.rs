@@ -11,7 +11,7 @@ use offboard_testkit::{conformance, TestDb};
 use crate::{legal, start, Server};
 
 /// Tokens for a clerk and a manager too (the server has an admin and a viewer).
-fn more_tokens(db: &TestDb, _server: &Server) -> (String, String) {
+pub fn more_tokens(db: &TestDb, _server: &Server) -> (String, String) {
     let model = s_model(db);
     let (mut store, _) = Database::connect(&db.url)
         .unwrap()
@@ -25,7 +25,7 @@ fn more_tokens(db: &TestDb, _server: &Server) -> (String, String) {
     )
 }
 
-fn s_model(db: &TestDb) -> Model {
+pub fn s_model(db: &TestDb) -> Model {
     let mut d = Database::connect(&db.url).unwrap();
     let text = d.stored_model().unwrap().unwrap();
     Model::parse("stored", &text).unwrap()
