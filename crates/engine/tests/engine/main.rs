@@ -6,6 +6,7 @@ mod legal;
 mod lending;
 mod membership;
 mod purge_reference;
+mod races;
 mod robustness;
 mod services_erp;
 mod trust;
