@@ -82,6 +82,12 @@ pub enum Command {
         /// Mark the session cookie Secure (HTTPS only), for a server behind an HTTPS proxy.
         #[arg(long)]
         secure_cookies: bool,
+        /// Most database connections held at once (PostgreSQL's max_connections is shared).
+        #[arg(long, default_value_t = 16)]
+        max_connections: usize,
+        /// Most lifecycle operations planned at once (each holds its candidates in memory).
+        #[arg(long, default_value_t = 2)]
+        max_operations: usize,
     },
     /// Deactivate customers: blockers checked for each, a reason, open items resolved.
     Deactivate {

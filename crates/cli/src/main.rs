@@ -14,6 +14,18 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse_from(hoist_globals(std::env::args_os().collect()));
     match commands::run(cli) {
         Ok(code) => code,
+        // The reader of the output went away (`... --json | head -c 10`): end quietly.
+        Err(e)
+            if e.chain().any(|c| {
+                let kind = c
+                    .downcast_ref::<std::io::Error>()
+                    .map(std::io::Error::kind)
+                    .or_else(|| c.downcast_ref::<serde_json::Error>()?.io_error_kind());
+                kind == Some(std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {}", output::chain(&e));
             ExitCode::from(1)

@@ -184,6 +184,17 @@ async fn act<T: Send + 'static>(
         .await
 }
 
+/// [`act`] for a lifecycle operation: it queues for one of the few plan slots.
+async fn act_heavy<T: Send + 'static>(
+    state: &AppState,
+    actor: Actor,
+    f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    state
+        .run_heavy(move |store| f(&mut Engine::new(store, actor)))
+        .await
+}
+
 /// Like [`act`], for reading: checks `op` (view, audit) and hands over a read-only view.
 async fn read<T: Send + 'static>(
     state: &AppState,
@@ -456,7 +467,7 @@ async fn delete_records(
             ))
         }
     };
-    act(&state, actor, move |e| {
+    act_heavy(&state, actor, move |e| {
         let plan = e.delete_records(&kind, &sel, body.dry_run)?;
         let json = serde_json::to_value(&plan).unwrap_or(Value::Null);
         if !plan.dry_run && !plan.blocked.is_empty() {
@@ -580,7 +591,7 @@ async fn deactivate(
         reason: b.reason.filter(|r| !r.is_empty()),
         open_items: b.open_activities,
     };
-    act(&state, actor, move |e| {
+    act_heavy(&state, actor, move |e| {
         plan_answer(e.deactivate(&b.customers, &opts, b.dry_run)?)
     })
     .await
@@ -592,7 +603,7 @@ async fn reactivate(
     Body(b): Body<CustomersBody>,
 ) -> Result<Json<Value>, ApiError> {
     needs_customers(&b.customers)?;
-    act(&state, actor, move |e| {
+    act_heavy(&state, actor, move |e| {
         plan_answer(e.reactivate(&b.customers, b.dry_run)?)
     })
     .await
@@ -604,7 +615,7 @@ async fn delete(
     Body(b): Body<DeleteBody>,
 ) -> Result<Json<Value>, ApiError> {
     needs_customers(&b.customers)?;
-    act(&state, actor, move |e| {
+    act_heavy(&state, actor, move |e| {
         plan_answer(match (b.move_to, b.customers.as_slice()) {
             (Some(to), [one]) => e.delete_moving(*one, to, b.reason.clone(), b.dry_run)?,
             (Some(_), _) => return Err(unprocessable("`move_to` takes exactly one customer")),
@@ -620,7 +631,7 @@ async fn undelete(
     Body(b): Body<CustomersBody>,
 ) -> Result<Json<Value>, ApiError> {
     needs_customers(&b.customers)?;
-    act(&state, actor, move |e| {
+    act_heavy(&state, actor, move |e| {
         plan_answer(e.undelete(&b.customers, b.dry_run)?)
     })
     .await
@@ -631,7 +642,7 @@ async fn purge(
     Caller(actor): Caller,
     Body(b): Body<PurgeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| plan_answer(e.purge(b.dry_run)?)).await
+    act_heavy(&state, actor, move |e| plan_answer(e.purge(b.dry_run)?)).await
 }
 
 #[derive(Deserialize)]
@@ -649,7 +660,7 @@ async fn transfer(
     Caller(actor): Caller,
     Body(body): Body<Pair>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act_heavy(&state, actor, move |e| {
         plan_answer(e.transfer(body.from, body.to, body.kinds.as_deref(), body.dry_run)?)
     })
     .await
@@ -669,7 +680,7 @@ async fn merge(
     Caller(actor): Caller,
     Body(body): Body<MergeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act_heavy(&state, actor, move |e| {
         plan_answer(e.merge(body.duplicate, body.into, body.dry_run)?)
     })
     .await

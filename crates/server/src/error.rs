@@ -14,6 +14,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Value,
+    /// Seconds after which trying again may succeed (`Retry-After`, with a 503).
+    pub retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -23,6 +25,15 @@ impl ApiError {
             code,
             message: message.into(),
             details: Value::Null,
+            retry_after: None,
+        }
+    }
+
+    /// 503: the server or the database is busy; nothing was changed, try again shortly.
+    pub fn busy(message: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after: Some(2),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
         }
     }
 
@@ -61,14 +72,20 @@ impl From<StoreError> for ApiError {
                 code: "invalid_import",
                 message,
                 details: serde_json::to_value(&errors).unwrap_or(Value::Null),
+                retry_after: None,
             },
             StoreError::Schema(changes) => ApiError {
                 status: StatusCode::CONFLICT,
                 code: "schema",
                 message,
                 details: json!(changes),
+                retry_after: None,
             },
             e if e.is_constraint() => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            e if e.is_busy() => {
+                eprintln!("offboard: busy: {message}");
+                ApiError::busy("the database is busy; nothing was changed, try again shortly")
+            }
             _ => {
                 // The details stay in the server's log; the client learns that it failed.
                 eprintln!("offboard: internal error: {message}");
@@ -95,6 +112,13 @@ impl From<EngineError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({ "error": { "code": self.code, "message": self.message, "details": self.details } });
-        (self.status, Json(body)).into_response()
+        let mut res = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
+        res
     }
 }

@@ -27,6 +27,36 @@ pub use error::ApiError;
 
 /// Connections kept for reuse.
 const POOL: usize = 8;
+/// Most connections the server holds at once, idle or busy: PostgreSQL's `max_connections`
+/// is shared with everyone else (100 by default), and past it every request fails.
+const MAX_CONNECTIONS: usize = 16;
+/// Most lifecycle plans computed at once: a plan holds its candidates in memory, so a burst
+/// of purge previews must queue rather than each take its own hundreds of megabytes.
+const HEAVY: usize = 2;
+/// How long a request waits for a connection or a plan slot before it is answered 503 with
+/// `Retry-After`.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How much the server takes on at once (see [`AppState::limits`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections held at once, idle or busy.
+    pub connections: usize,
+    /// Lifecycle plans computed at once.
+    pub heavy: usize,
+    /// How long a request waits for either before a 503.
+    pub wait: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            connections: MAX_CONNECTIONS,
+            heavy: HEAVY,
+            wait: WAIT,
+        }
+    }
+}
 
 /// What every request shares: where the database is, the model, and idle connections.
 #[derive(Clone)]
@@ -40,6 +70,12 @@ struct Inner {
     secure_cookies: std::sync::atomic::AtomicBool,
     /// Failed logins per user name: how many, and since when (a guesser is slowed down).
     failures: Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
+    /// One permit per connection the server may hold.
+    connections: Arc<tokio::sync::Semaphore>,
+    /// One permit per lifecycle plan that may be computed at once.
+    heavy: Arc<tokio::sync::Semaphore>,
+    /// How long a request waits for a permit.
+    wait: std::time::Duration,
 }
 
 /// Failed logins a user name may have in [`LOCKOUT`] before logins are refused for it.
@@ -71,7 +107,20 @@ impl AppState {
             idle: Mutex::new(vec![first]),
             secure_cookies: std::sync::atomic::AtomicBool::new(false),
             failures: Mutex::new(std::collections::HashMap::new()),
+            connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY)),
+            wait: WAIT,
         }))
+    }
+
+    /// Sets how much the server takes on at once (before it is shared).
+    pub fn limits(mut self, limits: Limits) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.connections = Arc::new(tokio::sync::Semaphore::new(limits.connections.max(1)));
+            inner.heavy = Arc::new(tokio::sync::Semaphore::new(limits.heavy.max(1)));
+            inner.wait = limits.wait;
+        }
+        self
     }
 
     /// Marks the session cookie `Secure`: browsers send it over HTTPS only. For a server
@@ -148,13 +197,21 @@ impl AppState {
         }
     }
 
-    /// Runs `f` with a store on a blocking thread.
+    /// Runs `f` with a store on a blocking thread, once a connection is free (at most
+    /// [`MAX_CONNECTIONS`]; 503 with `Retry-After` after waiting [`WAIT`]).
     pub async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
+        let permit = acquire(
+            &self.0.connections,
+            self.0.wait,
+            "every database connection is in use",
+        )
+        .await?;
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let mut store = state.take()?;
             let result = f(&mut store);
             // A connection that failed, or that is still inside a transaction, is not reused.
@@ -166,6 +223,34 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?
+    }
+
+    /// [`run`](Self::run) for a lifecycle operation or its preview: at most [`HEAVY`] at once.
+    pub async fn run_heavy<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let _slot = acquire(
+            &self.0.heavy,
+            self.0.wait,
+            "other operations are being planned",
+        )
+        .await?;
+        self.run(f).await
+    }
+}
+
+/// A permit of `sem`, waiting at most `wait`: then a 503 saying why.
+async fn acquire(
+    sem: &Arc<tokio::sync::Semaphore>,
+    wait: std::time::Duration,
+    why: &str,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    match tokio::time::timeout(wait, Arc::clone(sem).acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(ApiError::busy(format!(
+            "the server is busy ({why}); nothing was changed, try again shortly"
+        ))),
     }
 }
 

@@ -47,6 +47,27 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// The database is busy, not broken: SQLite's lock held past the busy timeout, or
+    /// PostgreSQL out of connections, a serialization failure or a deadlock. Trying again
+    /// later can succeed; nothing was changed.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            StoreError::Postgres(e) => e.code().is_some_and(|c| {
+                matches!(
+                    c.code(),
+                    "53300" | "53400" | "40001" | "40P01" | "55P03" | "57P03"
+                )
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// The server's own message ("duplicate key value violates ..."), not just "db error".
 fn pg_message(e: &postgres::Error) -> String {
     match e.as_db_error() {

@@ -3,14 +3,21 @@
 use super::*;
 
 /// Runs the HTTP server until Ctrl-C.
-pub(super) fn serve(g: &Global, addr: &str, secure_cookies: bool) -> anyhow::Result<()> {
+pub(super) fn serve(
+    g: &Global,
+    addr: &str,
+    secure_cookies: bool,
+    limits: offboard_server::Limits,
+) -> anyhow::Result<()> {
     let mut store = open(g)?;
     let can_log_in = store.db().query_i64(
         "SELECT count(*) FROM offboard_users WHERE password IS NOT NULL",
         &[],
     )?;
     let model = store.model().name.clone();
-    let state = offboard_server::AppState::new(&g.db, store).secure_cookies(secure_cookies);
+    let state = offboard_server::AppState::new(&g.db, store)
+        .limits(limits)
+        .secure_cookies(secure_cookies);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -56,7 +56,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve {
             addr,
             secure_cookies,
-        } => serve(g, &addr, secure_cookies),
+            max_connections,
+            max_operations,
+        } => serve(
+            g,
+            &addr,
+            secure_cookies,
+            offboard_server::Limits {
+                connections: max_connections,
+                heavy: max_operations,
+                ..Default::default()
+            },
+        ),
         Command::Deactivate {
             customers,
             select,

@@ -24,26 +24,32 @@ conformance!(
     |db: TestDb| {
         let cli = Cli::new(&db);
         legal(&cli);
-        // The reader goes away at once: stdout is a closed pipe.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_offboard"))
-            .current_dir(&cli.dir)
-            .env("OFFBOARD_DB", &cli.db)
-            .args(["customers", "list", "--limit", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        let status = child.wait().unwrap();
-        assert!(!err.contains("panicked"), "{err}");
-        assert_ne!(status.code(), Some(101), "{err}");
+        for args in [
+            &["customers", "list", "--limit", "0"][..],
+            &["customers", "list", "--json", "--limit", "0"][..],
+        ] {
+            // The reader goes away at once: stdout is a closed pipe.
+            let mut child = Command::new(env!("CARGO_BIN_EXE_offboard"))
+                .current_dir(&cli.dir)
+                .env("OFFBOARD_DB", &cli.db)
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            drop(child.stdout.take());
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            let status = child.wait().unwrap();
+            assert!(!err.contains("panicked"), "{args:?}: {err}");
+            assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+            assert_eq!(status.code(), Some(0), "{args:?}: {err}");
+        }
     }
 );
 

@@ -13,7 +13,9 @@ use offboard_engine::records::RecordSelection;
 use offboard_model::model::{Operation, PurgeMode, Status, View};
 use offboard_store::customers::NewCustomer;
 
-use super::{cell_text, error_page, field, form, ids, may, render, ui, url_part, BlockerView};
+use super::{
+    cell_text, error_page, field, form, ids, may, render, ui, ui_heavy, url_part, BlockerView,
+};
 use crate::requests::ListParams;
 use crate::{ApiError, AppState};
 
@@ -101,7 +103,7 @@ pub async fn show(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    let result = ui(&state, &headers, move |e| {
+    let result = ui_heavy(&state, &headers, move |e| {
         e.allow(Operation::View)?;
         let actor = e.actor().clone();
         let may = may(e);
@@ -308,7 +310,7 @@ pub async fn preview_delete_records(
         .customer
         .map_or_else(|| "/customers".to_string(), |c| format!("/customers/{c}"));
     let ids_text = super::id_list(&chosen);
-    let result = ui(&state, &headers, move |e| {
+    let result = ui_heavy(&state, &headers, move |e| {
         let plan = e.delete_records(&kind, &RecordSelection::Ids(chosen), true)?;
         Ok((e.actor().clone(), plan))
     })
@@ -348,7 +350,7 @@ pub async fn delete_records(
     let back = field(&f, "customer")
         .and_then(|c| c.parse::<i64>().ok())
         .map_or_else(|| "/customers".to_string(), |c| format!("/customers/{c}"));
-    let result = ui(&state, &headers, move |e| {
+    let result = ui_heavy(&state, &headers, move |e| {
         let plan = e.delete_records(&kind, &RecordSelection::Ids(chosen), false)?;
         Ok((e.actor().clone(), plan))
     })

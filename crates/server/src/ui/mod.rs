@@ -155,17 +155,38 @@ async fn ui<T: Send + 'static>(
     headers: &HeaderMap,
     f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, Response> {
+    ui_as(state, headers, false, f).await
+}
+
+/// [`ui`] for a page that plans or runs a lifecycle operation: it queues for a plan slot.
+async fn ui_heavy<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Response> {
+    ui_as(state, headers, true, f).await
+}
+
+async fn ui_as<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    heavy: bool,
+    f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Response> {
     let creds = match session_cookie(headers) {
         Some(s) => Credentials::Session(s),
         None => return Err(Redirect::to("/login").into_response()),
     };
-    state
-        .run(move |store| {
-            let actor = creds.actor(store)?;
-            f(&mut Engine::new(store, actor))
-        })
-        .await
-        .map_err(error_page)
+    let work = move |store: &mut offboard_store::Store| {
+        let actor = creds.actor(store)?;
+        f(&mut Engine::new(store, actor))
+    };
+    let result = if heavy {
+        state.run_heavy(work).await
+    } else {
+        state.run(work).await
+    };
+    result.map_err(error_page)
 }
 
 /// A form body's fields, in order (checkboxes repeat a name).

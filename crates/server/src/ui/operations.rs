@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use offboard_engine::{CustomerPlan, DeactivateOptions, Engine, OpenItems, Outcome, Plan};
 use offboard_model::model::{DeleteMode, Operation};
 
-use super::{error_page, field, form, id_list, ids, render, ui, BlockerView};
+use super::{error_page, field, form, id_list, ids, render, ui_heavy, BlockerView};
 use crate::{ApiError, AppState};
 
 /// How many not-processed customers a page lists.
@@ -76,7 +76,7 @@ async fn apply(
     title: &'static str,
     f: impl FnOnce(&mut Engine<'_>) -> Result<Plan, ApiError> + Send + 'static,
 ) -> Response {
-    match ui(state, headers, move |e| Ok((e.actor().clone(), f(e)?))).await {
+    match ui_heavy(state, headers, move |e| Ok((e.actor().clone(), f(e)?))).await {
         Ok((actor, plan)) => render(
             "result.html",
             title,
@@ -107,7 +107,7 @@ async fn preview(
     dry_run: impl FnOnce(&mut Engine<'_>) -> Result<(Plan, Value), ApiError> + Send + 'static,
     confirm: impl FnOnce(&Plan, &Value) -> Confirm<'static>,
 ) -> Response {
-    match ui(state, headers, move |e| {
+    match ui_heavy(state, headers, move |e| {
         let (plan, extra) = dry_run(e)?;
         Ok((e.actor().clone(), plan, extra))
     })
@@ -195,7 +195,7 @@ pub async fn deactivate_dialog(
         return no_customers();
     }
     let chosen = list.clone();
-    let result = ui(&state, &headers, move |e| {
+    let result = ui_heavy(&state, &headers, move |e| {
         // What would block, before a reason and a choice for open activities are given.
         let plan = e.deactivate(&chosen, &Default::default(), true)?;
         let model = e.read().model().clone();

@@ -12,6 +12,7 @@ use offboard_store::Database;
 use offboard_testkit::{conformance, TestDb};
 
 mod browser;
+mod load;
 mod matrix;
 mod strict;
 
@@ -44,10 +45,16 @@ impl Reply {
 }
 
 fn start(db: &TestDb, name: &str, files: &[(&str, &str)]) -> Server {
-    start_with(db, name, files, false)
+    start_with(db, name, files, false, offboard_server::Limits::default())
 }
 
-fn start_with(db: &TestDb, name: &str, files: &[(&str, &str)], secure: bool) -> Server {
+fn start_with(
+    db: &TestDb,
+    name: &str,
+    files: &[(&str, &str)],
+    secure: bool,
+    limits: offboard_server::Limits,
+) -> Server {
     let model = Model::parse(name, preset(name).unwrap().source).unwrap();
     let (mut store, _) = Database::connect(&db.url)
         .unwrap()
@@ -67,7 +74,9 @@ fn start_with(db: &TestDb, name: &str, files: &[(&str, &str)], secure: bool) -> 
     store.set_password("vic", "viewer-pass").unwrap();
     let admin = store.create_token("ada", Some("tests")).unwrap();
     let viewer = store.create_token("vic", None).unwrap();
-    let state = offboard_server::AppState::new(&db.url, store).secure_cookies(secure);
+    let state = offboard_server::AppState::new(&db.url, store)
+        .limits(limits)
+        .secure_cookies(secure);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -618,7 +627,13 @@ conformance!(the_ui_offers_only_what_the_user_may_do, |db: TestDb| {
 conformance!(behind_https_the_session_cookie_is_secure, |db: TestDb| {
     for secure in [false, true] {
         let sub = TestDb::new(db.backend).unwrap();
-        let s = start_with(&sub, "services", &[], secure);
+        let s = start_with(
+            &sub,
+            "services",
+            &[],
+            secure,
+            offboard_server::Limits::default(),
+        );
         let r = s.api(
             "POST",
             "/api/v1/login",
