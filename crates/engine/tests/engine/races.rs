@@ -112,8 +112,11 @@ fn ids(plan: &Plan, outcome: Outcome) -> BTreeSet<i64> {
         .collect()
 }
 
+/// Work for one connection of a trial.
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
 /// Runs each closure on its own connection, all started together.
-fn together(db: &TestDb, jobs: Vec<Box<dyn FnOnce(&mut Store) + Send>>) {
+fn together(db: &TestDb, jobs: Vec<Job>) {
     let barrier = Arc::new(Barrier::new(jobs.len()));
     let handles: Vec<_> = jobs
         .into_iter()
@@ -283,13 +286,13 @@ conformance!(
             let trial_db = TestDb::new(db.backend).unwrap();
             let mut s = fresh(&trial_db, "deleted");
             let done = Arc::new(std::sync::Mutex::new(Vec::new()));
-            let jobs: Vec<Box<dyn FnOnce(&mut Store) + Send>> = (0..3)
+            let jobs: Vec<Job> = (0..3)
                 .map(|_| {
                     let d = Arc::clone(&done);
                     Box::new(move |s: &mut Store| {
                         let plan = engine(s).purge(false).unwrap();
                         d.lock().unwrap().extend(ids(&plan, Outcome::Proceeds));
-                    }) as Box<dyn FnOnce(&mut Store) + Send>
+                    }) as Job
                 })
                 .collect();
             together(&trial_db, jobs);
