@@ -314,6 +314,9 @@ impl Store {
             .and_then(|(_, v)| v.as_str().map(str::to_string))
             .unwrap_or(current.kind.clone());
         let linked = customer_cells(model, db, &kind, &extra)?;
+        if kind != current.kind {
+            kind_fits_links(model, db, &current, &kind, &linked)?;
+        }
         if linked
             .iter()
             .any(|(c, v)| v.as_i64() == Some(id) && c.ends_with("_id"))
@@ -375,6 +378,54 @@ fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
         filter.push_str(&format!(" AND c.id > {p}"));
     }
     (filter, params)
+}
+
+/// A customer's kind may change only where its links still fit: the links it holds are
+/// for the new kind (a person's company), and the customers linking to it may point at
+/// that kind (contacts point at a company).
+fn kind_fits_links(
+    model: &Model,
+    db: &mut dyn Db,
+    current: &Customer,
+    kind: &str,
+    changed: &[(String, Value)],
+) -> Result<(), StoreError> {
+    let d = db.dialect();
+    for cl in &model.customer.links {
+        let col = &cl.link.column;
+        let held = match changed.iter().find(|(c, _)| c == col) {
+            Some((_, v)) => !matches!(v, Value::Null),
+            None => current.fields.get(col).is_some_and(|v| !v.is_null()),
+        };
+        if held && !cl.kinds.is_empty() && !cl.kinds.iter().any(|k| k == kind) {
+            return Err(StoreError::Refused(format!(
+                "customer {} cannot become a {kind}: a {kind} has no `{}` link (only {}); clear `{col}` first",
+                current.id,
+                cl.link.name,
+                cl.kinds.join(", ")
+            )));
+        }
+        if cl.target_kinds.is_empty() || cl.target_kinds.iter().any(|k| k == kind) {
+            continue;
+        }
+        let n = db.query_i64(
+            &format!(
+                "SELECT count(*) FROM customers WHERE {} = {}",
+                q(col),
+                ph(d, 1)
+            ),
+            &[Value::Int(current.id)],
+        )?;
+        if n > 0 {
+            return Err(StoreError::Refused(format!(
+                "customer {} cannot become a {kind}: {n} customer(s) link to it as their {}, which must be a {}",
+                current.id,
+                cl.link.name,
+                cl.target_kinds.join(" or ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses what cannot be an email address: one `@`, something before it, a domain with a

@@ -18,7 +18,7 @@ use offboard_model::rule::Dialect;
 use offboard_model::{DateTime, FieldType, Value};
 
 use crate::customers::set_sequence;
-use crate::db::{q, Db};
+use crate::db::{ph, q, Db};
 use crate::error::{ImportErrors, RowError, StoreError};
 use crate::schema::{self, fk_name, Table};
 use crate::Store;
@@ -385,6 +385,11 @@ fn load(
             rows,
         });
     }
+    if problems.total == 0 {
+        if let Some(plan) = plans.iter().find(|p| p.table.name == CUSTOMERS_TABLE) {
+            customer_link_kinds(model, db, plan, &mut problems)?;
+        }
+    }
     if problems.total > 0 {
         return Err(StoreError::Import(ImportErrors {
             errors: problems.list,
@@ -397,7 +402,8 @@ fn load(
     if d == Dialect::Postgres {
         for p in plans {
             db.batch(&format!(
-                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), GREATEST((SELECT max(id) FROM {0}), 1))",
+                // Never lower: ids erased above the imported ones are not given again.
+                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), GREATEST((SELECT max(id) FROM {0}), pg_sequence_last_value(pg_get_serial_sequence('{0}', 'id')::regclass), 1))",
                 q(&p.table.name)
             ))?;
         }
@@ -512,9 +518,20 @@ fn load_file(
                 }
             }
             check_cell(model, is_customers, col, &v, file, line, problems);
+            if let Value::Text(t) = &v {
+                if let Some(why) = unstorable(&col.name, t) {
+                    problems.add(file, line, Some(&col.name), why);
+                }
+            }
             if col.name == "id" {
                 match v.as_i64() {
                     None => problems.add(file, line, Some("id"), "every row needs an id".into()),
+                    Some(id) if id > MAX_ID => problems.add(
+                        file,
+                        line,
+                        Some("id"),
+                        format!("id {id} leaves no room for new rows; ids go up to {MAX_ID}"),
+                    ),
                     Some(id) if !own_ids.insert(id) => {
                         problems.add(file, line, Some("id"), format!("duplicate id {id}"))
                     }
@@ -588,6 +605,133 @@ fn load_file(
     }
     progress(&plan.table.name, count);
     Ok(count)
+}
+
+/// Customer links of the right kinds, as `customers add` and `edit` check them: only the
+/// kinds a link is for may have it (a company has no company), and it points at a kind it
+/// may (a contact person's company is a company). Checked in SQL once the customers are
+/// loaded (inside the import's transaction); the lines of the rows found are then looked up.
+fn customer_link_kinds(
+    model: &Model,
+    db: &mut dyn Db,
+    plan: &FilePlan,
+    problems: &mut Problems,
+) -> Result<(), StoreError> {
+    let d = db.dialect();
+    let mut found: Vec<(i64, String, String)> = Vec::new();
+    let list = |kinds: &[String], params: &mut Vec<Value>| {
+        kinds
+            .iter()
+            .map(|k| {
+                params.push(Value::Text(k.clone()));
+                ph(d, params.len())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for cl in &model.customer.links {
+        let col = q(&cl.link.column);
+        if !cl.kinds.is_empty() {
+            let mut params = Vec::new();
+            let kinds = list(&cl.kinds, &mut params);
+            for r in db.query(
+                &format!("SELECT id, kind FROM customers WHERE {col} IS NOT NULL AND kind NOT IN ({kinds}) ORDER BY id LIMIT {MAX_LISTED}"),
+                &params,
+                &[FieldType::Int, FieldType::Text],
+            )? {
+                let kind = r[1].as_str().unwrap_or_default();
+                found.push((
+                    r[0].as_i64().unwrap_or(0),
+                    cl.link.column.clone(),
+                    format!(
+                        "a {kind} has no `{}` link (only {}); leave it empty",
+                        cl.link.name,
+                        cl.kinds.join(", ")
+                    ),
+                ));
+            }
+        }
+        if !cl.target_kinds.is_empty() {
+            let mut params = Vec::new();
+            let kinds = list(&cl.target_kinds, &mut params);
+            for r in db.query(
+                &format!("SELECT s.id, t.id, t.kind FROM customers s JOIN customers t ON t.id = s.{col} WHERE t.kind NOT IN ({kinds}) ORDER BY s.id LIMIT {MAX_LISTED}"),
+                &params,
+                &[FieldType::Int, FieldType::Int, FieldType::Text],
+            )? {
+                found.push((
+                    r[0].as_i64().unwrap_or(0),
+                    cl.link.column.clone(),
+                    format!(
+                        "links to customer {}, a {}; `{}` must point at a {}",
+                        r[1].as_i64().unwrap_or(0),
+                        r[2].as_str().unwrap_or_default(),
+                        cl.link.column,
+                        cl.target_kinds.join(" or ")
+                    ),
+                ));
+            }
+        }
+    }
+    if found.is_empty() {
+        return Ok(());
+    }
+    // Which lines: one more pass over the file, only now that something is wrong.
+    let id_col = plan
+        .mapping
+        .iter()
+        .find(|(c, _)| c.name == "id")
+        .map(|(_, i)| *i);
+    let mut lines: HashMap<i64, u64> = HashMap::new();
+    if let (Some(idx), Ok(mut reader)) = (id_col, csv::Reader::from_path(&plan.path)) {
+        let wanted: HashSet<i64> = found.iter().map(|f| f.0).collect();
+        let mut record = csv::ByteRecord::new();
+        while let Ok(true) = reader.read_byte_record(&mut record) {
+            let id = std::str::from_utf8(record.get(idx).unwrap_or_default())
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok());
+            if let (Some(id), Some(pos)) = (id, record.position()) {
+                if wanted.contains(&id) {
+                    lines.insert(id, pos.line());
+                }
+            }
+        }
+    }
+    found.sort_by_key(|f| (lines.get(&f.0).copied().unwrap_or(0), f.1.clone()));
+    for (id, column, message) in found {
+        problems.add(
+            &plan.file,
+            lines.get(&id).copied().unwrap_or(0),
+            Some(&column),
+            format!("customer {id}: {message}"),
+        );
+    }
+    Ok(())
+}
+
+/// The largest id an import takes: new rows need room above it.
+const MAX_ID: i64 = 1 << 62;
+/// The longest text a cell may hold, and a customer number (it is indexed).
+const MAX_TEXT: usize = 1 << 20;
+const MAX_NUMBER: usize = 200;
+
+/// Why a text cell cannot be stored the same on both backends, if it cannot: a NUL character
+/// (PostgreSQL refuses it), or a value too long (an indexed number, or any past 1 MiB).
+fn unstorable(column: &str, text: &str) -> Option<String> {
+    if text.contains('\0') {
+        return Some("contains a NUL character (\\0), which cannot be stored".into());
+    }
+    let limit = if column == "number" {
+        MAX_NUMBER
+    } else {
+        MAX_TEXT
+    };
+    (text.len() > limit).then(|| {
+        format!(
+            "is {} bytes long; at most {limit} bytes fit in `{column}`",
+            text.len()
+        )
+    })
 }
 
 /// A customer's state must be whole, as the lifecycle leaves it: `deleted_at` only on a

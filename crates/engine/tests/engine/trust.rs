@@ -618,3 +618,140 @@ conformance!(
         assert_eq!(add(&mut s), "INV-0000002");
     }
 );
+
+/// Imports `files` (name, text) from a fresh directory into `s`.
+fn import(
+    s: &mut offboard_store::Store,
+    db: &TestDb,
+    dir: &str,
+    files: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    let dir = db.dir.path().join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (f, body) in files {
+        std::fs::write(dir.join(f), body).unwrap();
+    }
+    s.import_dir(&dir, &mut |_, _| {}).map(|_| ())
+}
+
+fn problems(r: Result<(), StoreError>) -> Vec<(u64, String, String)> {
+    match r {
+        Err(StoreError::Import(list)) => list
+            .errors
+            .into_iter()
+            .map(|e| (e.line, e.column.unwrap_or_default(), e.message))
+            .collect(),
+        other => panic!("not an import error: {other:?}"),
+    }
+}
+
+conformance!(
+    an_import_checks_customer_links_as_the_cli_does,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &[]);
+        let found = problems(import(
+            &mut s,
+            &db,
+            "links",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,company_id,parent_id,status\n\
+1,K1,company,Acme,,,active\n\
+2,K2,person,Ann,3,,active\n\
+3,K3,person,Bo,,,active\n\
+4,K4,company,Sub,1,,active\n",
+            )],
+        ));
+        assert_eq!(
+            found
+                .iter()
+                .map(|(l, c, _)| (*l, c.as_str()))
+                .collect::<Vec<_>>(),
+            [(3, "company_id"), (5, "company_id")],
+            "{found:?}"
+        );
+        assert!(found[0].2.contains("must point at a company"), "{found:?}");
+        assert!(
+            found[1].2.contains("a company has no `company` link"),
+            "{found:?}"
+        );
+        assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 0);
+    }
+);
+
+conformance!(
+    an_import_refuses_what_a_database_cannot_hold,
+    |db: TestDb| {
+        let mut s = setup(&db, "legal", &[]);
+        let long = "9".repeat(300);
+        let text = format!(
+        "id,number,kind,name,status\n1,K1,person,Nul\u{0}Byte,active\n2,{long},person,Long,active\n9223372036854775807,K3,person,Max,active\n"
+    );
+        let found = problems(import(&mut s, &db, "odd", &[("customers.csv", &text)]));
+        assert_eq!(
+            found
+                .iter()
+                .map(|(l, c, _)| (*l, c.as_str()))
+                .collect::<Vec<_>>(),
+            [(2, "name"), (3, "number"), (4, "id")],
+            "{found:?}"
+        );
+        assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 0);
+    }
+);
+
+conformance!(
+    a_customer_cannot_change_kind_under_its_contacts,
+    |db: TestDb| {
+        let mut s = setup(
+        &db,
+        "legal",
+        &[(
+            "customers.csv",
+            "id,number,kind,name,company_id,status\n1,K1,company,Acme,,active\n2,K2,person,Ann,1,active\n",
+        )],
+    );
+        let r = admin(&mut s).update_customer(1, &cells(&[("kind", "person")]));
+        assert!(
+            matches!(&r, Err(EngineError::Store(StoreError::Refused(m))) if m.contains("link to it as their company")),
+            "{r:?}"
+        );
+        let r = admin(&mut s).update_customer(2, &cells(&[("kind", "company")]));
+        assert!(
+            matches!(&r, Err(EngineError::Store(StoreError::Refused(_)))),
+            "{r:?}"
+        );
+        assert_eq!(status(&mut s, 1).as_deref(), Some("active"));
+        assert_eq!(s.customer(1).unwrap().kind, "company");
+    }
+);
+
+conformance!(an_import_never_lowers_the_next_id, |db: TestDb| {
+    let mut s = setup(
+        &db,
+        "membership",
+        &[(
+            "customers.csv",
+            "id,number,kind,name,status\n1,M1,person,Ann,active\n",
+        )],
+    );
+    let b = admin(&mut s).create_customer(person("Bo")).unwrap().id;
+    let c = admin(&mut s).create_customer(person("Cy")).unwrap().id;
+    admin(&mut s).delete(&[b, c], false).unwrap();
+    admin(&mut s).purge(false).unwrap();
+    import(
+        &mut s,
+        &db,
+        "again",
+        &[(
+            "customers.csv",
+            &format!("id,number,kind,name,status\n{b},M9,person,Back,active\n"),
+        )],
+    )
+    .unwrap();
+    let next = admin(&mut s).create_customer(person("Di")).unwrap().id;
+    assert!(
+        next > c,
+        "customer {c} was erased; its id came back as {next}"
+    );
+});
