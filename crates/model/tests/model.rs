@@ -141,3 +141,69 @@ fn link_names_and_reserved_tables_are_checked() {
     let text = format!("{BASE}[permissions]\npurge = [\"boss\"]\n");
     has(&errors(&text), 6, "unknown role `boss`");
 }
+
+#[test]
+fn messages_values_and_sizes_are_checked_where_they_are_written() {
+    let rule = |message: &str, amount: &str| {
+        format!(
+            "{BASE}[record.order]\nowner = \"customer\"\nfields = {{ total = \"money\" }}\n\
+[[rule]]\nid = \"r\"\non = [\"purge\"]\nkind = \"order\"\n{amount}message = {message:?}\n"
+        )
+    };
+    // (message, amount line, expected problem or none)
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        ("{count} open {order|orders}", "", None),
+        (
+            "{count} open {order|orders} ({amount})",
+            "amount = \"total\"\n",
+            None,
+        ),
+        ("{bogus} open", "", Some("unknown placeholder `{bogus}`")),
+        ("{count} {order|orders", "", Some("not closed")),
+        ("{count} orders}", "", Some("without its `{`")),
+        ("{count} ({amount})", "", Some("sums no amount")),
+    ];
+    for (message, amount, expected) in cases {
+        let text = rule(message, amount);
+        match expected {
+            None => {
+                Model::parse("m.toml", &text).unwrap_or_else(|e| panic!("{message}: {e}"));
+            }
+            Some(problem) => {
+                let line = text.lines().position(|l| l.starts_with("message")).unwrap() + 1;
+                has(&errors(&text), line, problem);
+            }
+        }
+    }
+    let text = format!(
+        "{BASE}[record.order]\nowner = \"customer\"\nfields = {{ stage = {{ type = \"text\", values = [] }} }}\n"
+    );
+    has(&errors(&text), 7, "is empty");
+    let mut many = String::from(BASE);
+    for i in 0..201 {
+        many.push_str(&format!("[record.k{i:03}]\nowner = \"customer\"\n"));
+    }
+    let errs = errors(&many);
+    assert!(
+        errs.iter()
+            .any(|(l, _, m)| *l > 5 && m.contains("at most 200 record kinds")),
+        "{errs:?}"
+    );
+    let fields: Vec<String> = (0..1001).map(|i| format!("f{i} = \"int\"")).collect();
+    let wide = format!(
+        "{BASE}[record.wide]\nowner = \"customer\"\nfields = {{ {} }}\n",
+        fields.join(", ")
+    );
+    has(&errors(&wide), 5, "a table has at most 1000");
+}
+
+#[test]
+fn a_file_that_is_not_text_is_reported_where_it_stops_being_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.toml");
+    std::fs::write(&path, b"[model]\nname = \"x\x00\xff\xfe\"\n").unwrap();
+    let e = Model::load(&path).unwrap_err();
+    let d = &e.diagnostics[0];
+    assert_eq!((d.line, d.column), (2, 11), "{d:?}");
+    assert!(d.message.contains("not a text file"), "{}", d.message);
+}

@@ -110,6 +110,15 @@ impl Loader<'_> {
             );
             return None;
         };
+        if values.as_ref().is_some_and(|v| v.is_empty()) {
+            self.err(
+                spec.span(),
+                format!(
+                    "`values` of `{}` is empty: list the values the field may hold, or leave `values` out",
+                    name.get_ref()
+                ),
+            );
+        }
         if values.is_some() && ty != FieldType::Text {
             self.err(
                 spec.span(),
@@ -220,15 +229,32 @@ impl Model {
     /// Reads a model file from disk.
     pub fn load(path: &std::path::Path) -> Result<Model, ModelError> {
         let file = path.display().to_string();
-        let src = std::fs::read_to_string(path).map_err(|e| ModelError {
+        let one = |line: usize, column: usize, message: String| ModelError {
             diagnostics: vec![Diagnostic {
                 file: file.clone(),
-                line: 0,
-                column: 0,
-                message: format!("cannot read the model file: {e}"),
+                line,
+                column,
+                message,
                 snippet: String::new(),
             }],
-        })?;
+        };
+        let bytes = std::fs::read(path)
+            .map_err(|e| one(0, 0, format!("cannot read the model file: {e}")))?;
+        let src = match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                // Where the first byte that is not UTF-8 text is.
+                let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = 1 + good.iter().filter(|b| **b == b'\n').count();
+                let column = 1 + good.iter().rev().take_while(|b| **b != b'\n').count();
+                return Err(one(
+                    line,
+                    column,
+                    "this is not a text file: a model file is UTF-8 TOML (is it the database?)"
+                        .into(),
+                ));
+            }
+        };
         Model::parse(&file, &src)
     }
 
@@ -455,9 +481,28 @@ fn build_records(
     };
     let mut kinds = Vec::new();
     let mut spans = BTreeMap::new();
+    if let Some((name, _)) = raw.iter().nth(MAX_KINDS) {
+        l.err(
+            name.span(),
+            format!(
+                "a model has at most {MAX_KINDS} record kinds; this one has {}",
+                raw.len()
+            ),
+        );
+    }
     for (name, rec) in raw {
         if !l.ident(name, "record kind") {
             continue;
+        }
+        let columns = 1 + rec.get_ref().links.len() + rec.get_ref().fields.len();
+        if columns > MAX_COLUMNS {
+            l.err(
+                name.span(),
+                format!(
+                    "record kind `{}` has {columns} columns; a table has at most {MAX_COLUMNS}",
+                    name.get_ref()
+                ),
+            );
         }
         if RESERVED_TABLES
             .iter()
@@ -938,6 +983,15 @@ fn build_rules(l: &mut Loader, raw: &[Spanned<raw::RawRule>], model: &Model) -> 
                 );
             }
         }
+        if let Some(m) = &r.message {
+            let sibling = match &subject {
+                RuleSubject::Siblings { record, .. } => model.record(record),
+                _ => None,
+            };
+            if let Err(why) = check_message(m.get_ref(), amount.is_some(), sibling) {
+                l.err(m.span(), format!("rule `{id}`: {why}"));
+            }
+        }
         out.push(RuleDef {
             id: id.clone(),
             on,
@@ -947,7 +1001,8 @@ fn build_rules(l: &mut Loader, raw: &[Spanned<raw::RawRule>], model: &Model) -> 
             having,
             message: r
                 .message
-                .clone()
+                .as_ref()
+                .map(|m| m.get_ref().clone())
                 .unwrap_or_else(|| format!("{{count}} {id}")),
             amount,
             resolve,
@@ -955,6 +1010,66 @@ fn build_rules(l: &mut Loader, raw: &[Spanned<raw::RawRule>], model: &Model) -> 
     }
     out
 }
+
+/// Checks a rule's message template: braces close, and each `{...}` is `{count}`, `{amount}`
+/// (when the rule sums an amount), `{one|many}` words, or, for a rule on deleting a record,
+/// `{kind.field}` of that record.
+fn check_message(
+    template: &str,
+    has_amount: bool,
+    record: Option<&RecordKind>,
+) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest[open..].starts_with('}') {
+            return Err(format!("message {template:?} has a `}}` without its `{{`"));
+        }
+        let Some(close) = rest[open + 1..].find(['{', '}']).map(|c| open + 1 + c) else {
+            return Err(format!(
+                "message {template:?} has a `{{` that is not closed"
+            ));
+        };
+        if rest[close..].starts_with('{') {
+            return Err(format!(
+                "message {template:?} has a `{{` that is not closed"
+            ));
+        }
+        let inner = &rest[open + 1..close];
+        let ok = match inner {
+            "count" => true,
+            "amount" => {
+                if !has_amount {
+                    return Err(format!(
+                        "message {template:?} uses {{amount}}, but the rule sums no amount (add `amount = \"FIELD\"`)"
+                    ));
+                }
+                true
+            }
+            _ if inner.split('|').count() == 2 => true,
+            _ => match (inner.split_once('.'), record) {
+                (Some((k, f)), Some(r)) => k == r.name && r.field(f).is_some(),
+                _ => false,
+            },
+        };
+        if !ok {
+            let mut known = "{count}, {amount}, {one|many} words".to_string();
+            if let Some(r) = record {
+                known.push_str(&format!(" and {{{}.FIELD}}", r.name));
+            }
+            return Err(format!(
+                "message {template:?} has an unknown placeholder `{{{inner}}}`; a message may use {known}"
+            ));
+        }
+        rest = &rest[close + 1..];
+    }
+    Ok(())
+}
+
+/// The most record kinds a model may have, and columns a table may have: beyond these the
+/// databases refuse the schema when it is applied (PostgreSQL allows 1,600 columns and locks
+/// every new table in the one transaction that makes them).
+const MAX_KINDS: usize = 200;
+const MAX_COLUMNS: usize = 1000;
 
 fn build_permissions(l: &mut Loader, raw: &BTreeMap<Name, Spanned<OneOrMany>>) -> Permissions {
     let mut allowed = Vec::new();

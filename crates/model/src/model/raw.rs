@@ -155,7 +155,7 @@ pub struct RawRule {
     pub customer_kinds: Option<Vec<Name>>,
     pub when: Option<Spanned<String>>,
     pub having: Option<Spanned<String>>,
-    pub message: Option<String>,
+    pub message: Option<Spanned<String>>,
     pub amount: Option<Name>,
     pub resolve: Option<Spanned<RawResolve>>,
 }
