@@ -88,6 +88,10 @@ pub enum Command {
         /// Most lifecycle operations planned at once (each holds its candidates in memory).
         #[arg(long, default_value_t = 2)]
         max_operations: usize,
+        /// Take the client's address from X-Forwarded-For (behind a proxy that sets it), for
+        /// the login throttle per address.
+        #[arg(long)]
+        trust_forwarded_for: bool,
     },
     /// Deactivate customers: blockers checked for each, a reason, open items resolved.
     Deactivate {

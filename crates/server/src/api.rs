@@ -222,9 +222,10 @@ struct Login {
 
 async fn login(
     State(state): State<AppState>,
+    from: crate::session::Client,
     Body(body): Body<Login>,
 ) -> Result<Response, ApiError> {
-    let (user, secret) = crate::session::start(&state, body.user, body.password).await?;
+    let (user, secret) = crate::session::start(&state, &from, body.user, body.password).await?;
     Ok((
         [(header::SET_COOKIE, state.set_cookie_header(Some(&secret)))],
         Json(json!({ "user": user.name, "role": user.role.name() })),

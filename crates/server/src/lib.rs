@@ -68,6 +68,8 @@ struct Inner {
     idle: Mutex<Vec<Store>>,
     /// Whether the session cookie is marked `Secure` (served over HTTPS, behind a proxy).
     secure_cookies: std::sync::atomic::AtomicBool,
+    /// Whether the client's address comes from `X-Forwarded-For` (behind a proxy).
+    trust_forwarded: std::sync::atomic::AtomicBool,
     /// Failed logins per user name: how many, and since when (a guesser is slowed down).
     failures: Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
     /// One permit per connection the server may hold.
@@ -78,8 +80,19 @@ struct Inner {
     wait: std::time::Duration,
 }
 
-/// Failed logins a user name may have in [`LOCKOUT`] before logins are refused for it.
+/// Failed logins a user name may have from one address in [`LOCKOUT`] before logins for it
+/// from there are refused.
 const MAX_FAILURES: u32 = 5;
+/// Failed logins one address may have in [`LOCKOUT`], for any names.
+const MAX_ADDRESS_FAILURES: u32 = 20;
+
+fn name_key(user: &str, from: Option<std::net::IpAddr>) -> String {
+    format!("name {user} from {}", address_key(from))
+}
+
+fn address_key(from: Option<std::net::IpAddr>) -> String {
+    from.map_or_else(|| "unknown".to_string(), |a| a.to_string())
+}
 /// How long failed logins count, and how long a name stays refused after too many.
 const LOCKOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
@@ -106,6 +119,7 @@ impl AppState {
             model,
             idle: Mutex::new(vec![first]),
             secure_cookies: std::sync::atomic::AtomicBool::new(false),
+            trust_forwarded: std::sync::atomic::AtomicBool::new(false),
             failures: Mutex::new(std::collections::HashMap::new()),
             connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY)),
@@ -141,38 +155,74 @@ impl AppState {
         auth::set_cookie(secret, secure)
     }
 
-    /// Counts a login attempt for a name before its password is checked, atomically, and
-    /// refuses it when the name failed too often lately (429, with when to retry): a burst of
-    /// concurrent guesses gets no more than [`MAX_FAILURES`] checks.
-    pub(crate) fn login_allowed(&self, user: &str) -> Result<(), ApiError> {
+    /// Counts a login attempt before its password is checked, atomically, and refuses it
+    /// (429, with when to retry) when the name failed too often lately from this address, or
+    /// the address failed too often for any names. A burst of concurrent guesses gets no more
+    /// than [`MAX_FAILURES`] checks; an attacker elsewhere cannot lock the real user out.
+    pub(crate) fn login_allowed(
+        &self,
+        user: &str,
+        from: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
         let Ok(mut failures) = self.0.failures.lock() else {
             return Err(ApiError::internal("the login throttle failed"));
         };
         failures.retain(|_, (_, since)| since.elapsed() < LOCKOUT);
-        let entry = failures
-            .entry(user.to_string())
-            .or_insert((0, std::time::Instant::now()));
-        if entry.0 >= MAX_FAILURES {
-            return Err(ApiError::new(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "too_many_attempts",
-                format!(
-                    "too many failed logins for `{user}`; try again in {} minutes",
-                    (LOCKOUT - entry.1.elapsed()).as_secs() / 60 + 1
-                ),
-            ));
+        let keys = [
+            (name_key(user, from), MAX_FAILURES, format!("`{user}`")),
+            (
+                address_key(from),
+                MAX_ADDRESS_FAILURES,
+                "this address".to_string(),
+            ),
+        ];
+        for (key, max, what) in &keys {
+            if let Some((n, since)) = failures.get(key) {
+                if *n >= *max {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_attempts",
+                        format!(
+                            "too many failed logins for {what}; try again in {} minutes",
+                            (LOCKOUT.saturating_sub(since.elapsed())).as_secs() / 60 + 1
+                        ),
+                    ));
+                }
+            }
         }
-        entry.0 += 1;
+        for (key, _, _) in keys {
+            failures
+                .entry(key)
+                .or_insert((0, std::time::Instant::now()))
+                .0 += 1;
+        }
         Ok(())
     }
 
-    /// The attempt's outcome: a success forgets the name's failures; a failure stays counted.
-    pub(crate) fn login_result(&self, user: &str, ok: bool) {
+    /// The attempt's outcome: a success forgets the failures it counted; a failure stays.
+    pub(crate) fn login_result(&self, user: &str, from: Option<std::net::IpAddr>, ok: bool) {
         if let Ok(mut failures) = self.0.failures.lock() {
             if ok {
-                failures.remove(user);
+                failures.remove(&name_key(user, from));
+                if let Some(entry) = failures.get_mut(&address_key(from)) {
+                    entry.0 = entry.0.saturating_sub(1);
+                }
             }
         }
+    }
+
+    /// Trusts `X-Forwarded-For` for the client's address (behind a proxy that sets it).
+    pub fn trust_forwarded_for(self, on: bool) -> AppState {
+        self.0
+            .trust_forwarded
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    pub(crate) fn trusts_forwarded_for(&self) -> bool {
+        self.0
+            .trust_forwarded
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn model(&self) -> &Model {
@@ -308,9 +358,12 @@ async fn same_origin(
 
 /// Serves until Ctrl-C (or the listener fails).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
 }

@@ -7,6 +7,7 @@ pub(super) fn serve(
     g: &Global,
     addr: &str,
     secure_cookies: bool,
+    trust_forwarded_for: bool,
     limits: offboard_server::Limits,
 ) -> anyhow::Result<()> {
     let mut store = open(g)?;
@@ -17,7 +18,8 @@ pub(super) fn serve(
     let model = store.model().name.clone();
     let state = offboard_server::AppState::new(&g.db, store)
         .limits(limits)
-        .secure_cookies(secure_cookies);
+        .secure_cookies(secure_cookies)
+        .trust_forwarded_for(trust_forwarded_for);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

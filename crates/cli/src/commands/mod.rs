@@ -58,10 +58,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secure_cookies,
             max_connections,
             max_operations,
+            trust_forwarded_for,
         } => serve(
             g,
             &addr,
             secure_cookies,
+            trust_forwarded_for,
             offboard_server::Limits {
                 connections: max_connections,
                 heavy: max_operations,

@@ -281,7 +281,11 @@ async fn login_page() -> Response {
     render("login.html", "Log in", None, json!({}))
 }
 
-async fn login_form(State(state): State<AppState>, body: Bytes) -> Response {
+async fn login_form(
+    State(state): State<AppState>,
+    from: crate::session::Client,
+    body: Bytes,
+) -> Response {
     let f = form(&body);
     let (user, password) = (
         field(&f, "user").unwrap_or_default(),
@@ -290,7 +294,7 @@ async fn login_form(State(state): State<AppState>, body: Bytes) -> Response {
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
     );
-    match crate::session::start(&state, user, password).await {
+    match crate::session::start(&state, &from, user, password).await {
         Ok((_, secret)) => (
             [(header::SET_COOKIE, state.set_cookie_header(Some(&secret)))],
             Redirect::to("/customers"),

@@ -19,7 +19,7 @@ conformance!(
             heavy: 1,
             wait: Duration::from_millis(300),
         };
-        let s = start_with(&db, "legal", &legal(), false, limits);
+        let s = start_with(&db, "legal", &legal(), |s| s.limits(limits));
         // Another connection holds customer 14 (PostgreSQL: a row lock; SQLite: the write
         // lock), so a deactivation of it waits, holding the server's only connection.
         let model = {

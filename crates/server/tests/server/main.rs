@@ -45,15 +45,15 @@ impl Reply {
 }
 
 fn start(db: &TestDb, name: &str, files: &[(&str, &str)]) -> Server {
-    start_with(db, name, files, false, offboard_server::Limits::default())
+    start_with(db, name, files, |s| s)
 }
 
+/// [`start`] with the server's state set up by `setup` (limits, secure cookies, ...).
 fn start_with(
     db: &TestDb,
     name: &str,
     files: &[(&str, &str)],
-    secure: bool,
-    limits: offboard_server::Limits,
+    setup: impl FnOnce(offboard_server::AppState) -> offboard_server::AppState,
 ) -> Server {
     let model = Model::parse(name, preset(name).unwrap().source).unwrap();
     let (mut store, _) = Database::connect(&db.url)
@@ -74,9 +74,7 @@ fn start_with(
     store.set_password("vic", "viewer-pass").unwrap();
     let admin = store.create_token("ada", Some("tests")).unwrap();
     let viewer = store.create_token("vic", None).unwrap();
-    let state = offboard_server::AppState::new(&db.url, store)
-        .limits(limits)
-        .secure_cookies(secure);
+    let state = setup(offboard_server::AppState::new(&db.url, store));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -627,13 +625,7 @@ conformance!(the_ui_offers_only_what_the_user_may_do, |db: TestDb| {
 conformance!(behind_https_the_session_cookie_is_secure, |db: TestDb| {
     for secure in [false, true] {
         let sub = TestDb::new(db.backend).unwrap();
-        let s = start_with(
-            &sub,
-            "services",
-            &[],
-            secure,
-            offboard_server::Limits::default(),
-        );
+        let s = start_with(&sub, "services", &[], |s| s.secure_cookies(secure));
         let r = s.api(
             "POST",
             "/api/v1/login",

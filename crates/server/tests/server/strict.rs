@@ -492,3 +492,41 @@ conformance!(
         assert_eq!(c["deactivation_reason"], "Moved away");
     }
 );
+
+conformance!(
+    a_guesser_elsewhere_cannot_lock_the_real_user_out,
+    |db: TestDb| {
+        let s = crate::start_with(&db, "legal", &legal(), |s| s.trust_forwarded_for(true));
+        let login = |from: &str, user: &str, password: &str| {
+            s.call(
+                "POST",
+                "/api/v1/login",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("X-Forwarded-For", from),
+                ],
+                &json!({ "user": user, "password": password }).to_string(),
+            )
+            .status
+        };
+        for _ in 0..5 {
+            assert_eq!(login("10.0.0.1", "vic", "guess"), 401);
+        }
+        assert_eq!(
+            login("10.0.0.1", "vic", "viewer-pass"),
+            429,
+            "the guesser's address is stopped"
+        );
+        assert_eq!(
+            login("10.0.0.2", "vic", "viewer-pass"),
+            200,
+            "the real user elsewhere is not"
+        );
+        // One address guessing many names is stopped too.
+        for i in 0..20 {
+            assert_eq!(login("10.0.0.3", &format!("user{i}"), "guess"), 401);
+        }
+        assert_eq!(login("10.0.0.3", "ada", "admin-pass"), 429);
+        assert_eq!(login("10.0.0.4", "ada", "admin-pass"), 200);
+    }
+);
