@@ -207,3 +207,12 @@ fn a_file_that_is_not_text_is_reported_where_it_stops_being_text() {
     assert_eq!((d.line, d.column), (2, 11), "{d:?}");
     assert!(d.message.contains("not a text file"), "{}", d.message);
 }
+
+#[test]
+fn a_key_without_a_value_says_what_is_wrong() {
+    let errs = errors(&format!("{BASE}[permissions]\nrecord_delete =\n"));
+    assert!(
+        errs.iter().all(|(l, _, m)| *l == 6 && !m.trim().is_empty()),
+        "{errs:?}"
+    );
+}

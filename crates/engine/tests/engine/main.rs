@@ -1,6 +1,7 @@
 //! Scenario tests of the lifecycle engine, one per behaviour of PRESETS.md, on both backends.
 #![allow(clippy::unwrap_used)]
 
+mod fuzz;
 mod helpers;
 mod legal;
 mod lending;

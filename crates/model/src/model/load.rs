@@ -269,7 +269,27 @@ impl Model {
             Ok(r) => r,
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
-                l.err(span, e.message().to_string());
+                let message = match e.message().trim() {
+                    "" => {
+                        // Some parse errors carry their words only in the full text, after
+                        // the snippet; the last line that is not part of it.
+                        let full = e.to_string();
+                        full.lines()
+                            .rev()
+                            .map(str::trim)
+                            .find(|l| {
+                                !l.is_empty()
+                                    && !l.contains('|')
+                                    && !l.starts_with("TOML parse error")
+                            })
+                            .map(str::to_string)
+                            .unwrap_or_else(|| {
+                                "this is not valid TOML here (a value is missing?)".into()
+                            })
+                    }
+                    m => m.to_string(),
+                };
+                l.err(span, message);
                 return Err(ModelError {
                     diagnostics: l.errors,
                 });

@@ -12,6 +12,7 @@ use offboard_store::Database;
 use offboard_testkit::{conformance, TestDb};
 
 mod browser;
+mod fuzz;
 mod load;
 mod matrix;
 mod strict;
