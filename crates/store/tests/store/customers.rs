@@ -154,7 +154,8 @@ conformance!(
 conformance!(
     editing_checks_links_and_keeps_deleted_customers_editable,
     |db: TestDb| {
-        let mut s = store(&db, "membership");
+        // legal: a contact person's company is a company.
+        let mut s = store(&db, "legal");
         let ann = add(&mut s, "person", "Ann Lee");
         let acme = add(&mut s, "company", "Acme Ltd");
         let gone = add(&mut s, "company", "Gone Inc");
