@@ -315,7 +315,7 @@ pub(crate) fn erase(
                         )
                     })
                     .collect();
-                let records = per_customer.get(&c.id).cloned().unwrap_or_default();
+                let records = per_customer.remove(&c.id).unwrap_or_default();
                 entry(
                     c,
                     None,

@@ -269,8 +269,9 @@ pub(crate) fn run_with<T>(
     Ok(result?)
 }
 
-/// What an operation did to each customer's records: customer → kind → what → rows.
-pub(crate) type PerCustomer = HashMap<i64, BTreeMap<String, BTreeMap<String, i64>>>;
+/// What an operation did to each customer's records: customer → `{kind: {what: rows}}`, built
+/// as the JSON its audit entry carries (no conversion or copy per entry).
+pub(crate) type PerCustomer = HashMap<i64, serde_json::Map<String, serde_json::Value>>;
 
 /// Counts, per customer, the rows `select` (`SELECT customer_id, count(*) ... GROUP BY`)
 /// finds, under `kind` and `what`: one grouped query, read before the rows change.
@@ -282,17 +283,24 @@ pub(crate) fn count_per_customer(
     what: &str,
     out: &mut PerCustomer,
 ) -> Result<(), StoreError> {
-    for r in db.query(select, params, &[FieldType::Int, FieldType::Int])? {
-        if let (Some(id), Some(n)) = (r[0].as_i64(), r[1].as_i64()) {
-            *out.entry(id)
-                .or_default()
-                .entry(kind.to_string())
-                .or_default()
-                .entry(what.to_string())
-                .or_insert(0) += n;
-        }
-    }
-    Ok(())
+    db.query_each(
+        select,
+        params,
+        &[FieldType::Int, FieldType::Int],
+        &mut |r| {
+            if let (Some(id), Some(n)) = (r[0].as_i64(), r[1].as_i64()) {
+                let kinds = out.entry(id).or_default();
+                let whats = kinds
+                    .entry(kind.to_string())
+                    .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                if let Some(m) = whats.as_object_mut() {
+                    let before = m.get(what).and_then(serde_json::Value::as_i64).unwrap_or(0);
+                    m.insert(what.to_string(), serde_json::Value::from(before + n));
+                }
+            }
+            Ok(())
+        },
+    )
 }
 
 /// The audit entry of a customer the plan processed.

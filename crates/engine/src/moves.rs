@@ -10,9 +10,9 @@ use offboard_store::StoreError;
 use crate::audit::{self, Act, NewEntry};
 use crate::blockers::{rule_blockers, Blockers};
 use crate::erase::erase;
-use crate::kernel::{effect, load_ids, Cand, CAND};
+use crate::kernel::{effect, load_ids, plan_of, Cand, CAND};
 use crate::ops::{status_change, DeactivateOptions};
-use crate::plan::{CustomerPlan, Outcome, Plan};
+use crate::plan::{Outcome, Plan};
 use crate::sql::{ph, q};
 use crate::{Allowed, Engine, EngineError};
 
@@ -141,28 +141,9 @@ fn stayed_text(stayed: &[(String, i64, &str)]) -> String {
 }
 
 fn single(op: Operation, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<String>) -> Plan {
-    let mut plan = Plan {
-        operation: op,
-        dry_run,
-        candidates: 0,
-        done: 0,
-        blocked: 0,
-        skipped: 0,
-        deactivated: 0,
-        blocked_by_rule: Default::default(),
-        effects: Default::default(),
-        customers: vec![CustomerPlan {
-            id: c.id,
-            number: c.number.clone(),
-            name: c.name.clone(),
-            outcome,
-            blockers: vec![],
-            why,
-        }],
-        timings: Default::default(),
-    };
-    plan.tally();
-    plan
+    plan_of(op, dry_run, std::slice::from_ref(c), &[], &|_| {
+        (outcome, Vec::new(), why.clone())
+    })
 }
 
 /// Refuses a move that would repoint customer links at a customer of a kind the link may not
@@ -419,16 +400,14 @@ impl Engine<'_> {
             let stayed = move_rows(model, tx, id, to, &Which::Transferable(None), &mut moved)?;
             let cands = load_ids(tx, &[id], dry_run)?;
             let mut plan = erase(delete, ctx, tx, &cands, false)?;
+            // What moved, on both sides, when the delete (or the deactivation instead) is applied.
+            let record_moves = |tx: &mut dyn Db| match dry_run {
+                true => Ok(()),
+                false => audit::append(tx, actor, Act::MoveTo, &move_entries(&source, &target, &moved)),
+            };
             if plan.done == 1 {
                 add_effects(&mut plan, &moved);
-                if !dry_run {
-                    audit::append(
-                        tx,
-                        actor,
-                        Act::MoveTo,
-                        &move_entries(&source, &target, &moved),
-                    )?;
-                }
+                record_moves(tx)?;
                 return Ok(plan);
             }
             let why = if stayed.is_empty() {
@@ -472,14 +451,7 @@ impl Engine<'_> {
                     c.blockers = plan.customers[0].blockers.clone();
                     c.why = Some(why);
                     add_effects(&mut instead, &moved);
-                    if !dry_run {
-                        audit::append(
-                            tx,
-                            actor,
-                            Act::MoveTo,
-                            &move_entries(&source, &target, &moved),
-                        )?;
-                    }
+                    record_moves(tx)?;
                 }
                 // Something changed since the plan: moving the data now would leave it moved
                 // from a customer that stays; the whole operation is undone instead.

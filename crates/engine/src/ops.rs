@@ -402,8 +402,8 @@ pub(crate) fn status_change(
             .filter(|c| c.outcome == Outcome::Proceeds)
             .map(|c| {
                 let mut details = serde_json::json!({ "status": new_status });
-                if let Some(records) = per_customer.get(&c.id) {
-                    details["records"] = serde_json::json!(records);
+                if let Some(records) = per_customer.remove(&c.id) {
+                    details["records"] = serde_json::Value::Object(records);
                 }
                 entry(
                     c,

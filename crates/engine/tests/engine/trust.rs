@@ -24,6 +24,25 @@ fn person(name: &str) -> NewCustomer {
     }
 }
 
+/// A lending client with an application and a contract, and `last` (a file under the contract).
+fn lending_chain(last: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
+    vec![
+        (
+            "customers.csv",
+            "id,number,kind,name,status\n1,L1,client,Ann,active\n",
+        ),
+        (
+            "application.csv",
+            "id,customer_id,number,amount,applied_on\n1,1,1,1000,2024-01-01\n",
+        ),
+        (
+            "contract.csv",
+            "id,application_id,number,principal,signed_on\n1,1,1,1000,2024-01-02\n",
+        ),
+        last,
+    ]
+}
+
 fn cells(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()
@@ -154,24 +173,10 @@ conformance!(
         let mut s = setup(
             &db,
             "lending",
-            &[
-                (
-                    "customers.csv",
-                    "id,number,kind,name,status\n1,L1,client,Ann,active\n",
-                ),
-                (
-                    "application.csv",
-                    "id,customer_id,number,amount,applied_on\n1,1,1,1000,2024-01-01\n",
-                ),
-                (
-                    "contract.csv",
-                    "id,application_id,number,principal,signed_on\n1,1,1,1000,2024-01-02\n",
-                ),
-                (
-                    "process.csv",
-                    "id,contract_id,kind,at,amount\n1,1,disbursement,2024-01-03 10:00:00,1000\n",
-                ),
-            ],
+            &lending_chain((
+                "process.csv",
+                "id,contract_id,kind,at,amount\n1,1,disbursement,2024-01-03 10:00:00,1000\n",
+            )),
         );
         let plan = as_role(&mut s, Role::Clerk)
             .delete_records("process", &RecordSelection::Ids(vec![1]), false)
@@ -451,24 +456,10 @@ conformance!(
         let mut s = setup(
             &db,
             "lending",
-            &[
-                (
-                    "customers.csv",
-                    "id,number,kind,name,status\n1,L1,client,Ann,active\n",
-                ),
-                (
-                    "application.csv",
-                    "id,customer_id,number,amount,applied_on\n1,1,1,1000,2024-01-01\n",
-                ),
-                (
-                    "contract.csv",
-                    "id,application_id,number,principal,signed_on\n1,1,1,1000,2024-01-02\n",
-                ),
-                (
-                    "payment.csv",
-                    "id,contract_id,number,amount,paid_on\n1,1,1,4250,2024-02-01\n",
-                ),
-            ],
+            &lending_chain((
+                "payment.csv",
+                "id,contract_id,number,amount,paid_on\n1,1,1,4250,2024-02-01\n",
+            )),
         );
         admin(&mut s)
             .delete_records("payment", &RecordSelection::Ids(vec![1]), false)
