@@ -83,12 +83,12 @@ impl From<StoreError> for ApiError {
             },
             e if e.is_constraint() => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             e if e.is_busy() => {
-                eprintln!("offboard: busy: {message}");
+                tracing::warn!(%message, "database busy");
                 ApiError::busy("the database is busy; nothing was changed, try again shortly")
             }
             _ => {
                 // The details stay in the server's log; the client learns that it failed.
-                eprintln!("offboard: internal error: {message}");
+                tracing::error!(%message, "internal error");
                 ApiError::internal(
                     "the database failed to carry out the request; the server's log says why",
                 )

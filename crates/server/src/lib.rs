@@ -305,15 +305,77 @@ async fn acquire(
 }
 
 /// The whole application: API and web UI.
+/// The largest request body taken (a JSON body or a form; imports go through the CLI).
+pub const BODY_LIMIT: usize = 1 << 20;
+
 pub fn router(state: AppState) -> Router {
+    use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .route("/readyz", axum::routing::get(readyz))
         .merge(api::routes())
         .merge(ui::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_origin,
         ))
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        // Each request is logged (`RUST_LOG`, e.g. `offboard=info,tower_http=info`) under an
+        // id the answer carries in `x-request-id`.
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", id, method = %req.method(), path = %req.uri().path())
+                },
+            ),
+        )
+        .layer(SetRequestIdLayer::new(request_id, RequestIds::default()))
         .with_state(state)
+}
+
+/// Request ids: a counter, unique within the process.
+#[derive(Clone, Default)]
+struct RequestIds(Arc<std::sync::atomic::AtomicU64>);
+
+impl tower_http::request_id::MakeRequestId for RequestIds {
+    fn make_request_id<B>(
+        &mut self,
+        _: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        axum::http::HeaderValue::from_str(&format!("r{n}"))
+            .ok()
+            .map(tower_http::request_id::RequestId::new)
+    }
+}
+
+/// `GET /healthz`: the process is up (no credentials, no database).
+async fn healthz() -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers and offboard's tables are current (no credentials).
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let current = state
+        .run(|store| Ok(offboard_store::meta::is_current(store.db())?))
+        .await?;
+    if !current {
+        return Err(ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database's own tables are not at this offboard's version",
+        ));
+    }
+    Ok(axum::Json(serde_json::json!({ "status": "ready" })))
 }
 
 /// Refuses a change (any method but GET and HEAD) that a browser sent from another site:
@@ -356,14 +418,30 @@ async fn same_origin(
     next.run(req).await
 }
 
-/// Serves until Ctrl-C (or the listener fails).
+/// Serves until Ctrl-C or SIGTERM (or the listener fails).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
+    .with_graceful_shutdown(shutdown_signal())
     .await
+}
+
+/// Ctrl-C or SIGTERM: the server stops accepting, finishes the requests in flight (an
+/// operation commits or rolls back in its one transaction), then returns.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
 }

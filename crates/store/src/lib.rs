@@ -15,7 +15,7 @@ pub mod import;
 mod migrate;
 pub mod meta {
     //! Keys of `offboard_meta`: small facts offboard keeps about a database.
-    pub use crate::migrate::{get_meta, set_meta};
+    pub use crate::migrate::{get_meta, is_current, set_meta};
 }
 mod postgres;
 pub mod records;

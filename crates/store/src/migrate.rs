@@ -55,6 +55,16 @@ pub fn migrate(db: &mut dyn Db) -> Result<usize, StoreError> {
     })
 }
 
+/// Whether the database answers and its own tables are at this offboard's latest version.
+pub fn is_current(db: &mut dyn Db) -> Result<bool, StoreError> {
+    let latest = match db.dialect() {
+        Dialect::Sqlite => SQLITE.len(),
+        Dialect::Postgres => POSTGRES.len(),
+    };
+    let found = get_meta(db, "schema_version")?.and_then(|v| v.parse::<usize>().ok());
+    Ok(found == Some(latest))
+}
+
 /// Sets a key of `offboard_meta`.
 pub fn set_meta(db: &mut dyn Db, key: &str, value: &str) -> Result<(), StoreError> {
     let sql = match db.dialect() {

@@ -20,6 +20,14 @@ pub(super) fn serve(
         .limits(limits)
         .secure_cookies(secure_cookies)
         .trust_forwarded_for(trust_forwarded_for);
+    // Request logs and errors on stderr; `RUST_LOG` chooses (default: info).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -103,7 +103,7 @@ fn templates() -> &'static Environment<'static> {
             // The templates are part of the binary and covered by the tests; one that does
             // not parse is logged here, and its pages answer 500 naming it.
             if let Err(e) = env.add_template(name, source) {
-                eprintln!("offboard: template {name}: {e:#}");
+                tracing::error!(template = %name, error = %format!("{e:#}"), "a template does not parse");
             }
         }
         env
@@ -124,7 +124,7 @@ fn render(template: &str, title: &str, user: Option<&Actor>, context: Value) -> 
     {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
-            eprintln!("offboard: template {template}: {e:#}");
+            tracing::error!(%template, error = %format!("{e:#}"), "a page failed to render");
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("the page {template} could not be shown; the server's log says why"),

@@ -15,6 +15,7 @@ mod browser;
 mod fuzz;
 mod load;
 mod matrix;
+mod ops;
 mod strict;
 
 /// A server on a free local port, with an admin (password "admin-pass") and tokens for an

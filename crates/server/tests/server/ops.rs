@@ -1,0 +1,110 @@
+//! What an operator needs: health and readiness without credentials, a request id on every
+//! answer, a body limit answered in the error shape, and an OpenAPI document that covers
+//! every route the router serves.
+
+use serde_json::Value;
+
+use offboard_testkit::{conformance, TestDb};
+
+use crate::{legal, start};
+
+conformance!(
+    health_and_readiness_answer_without_credentials,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let r = s.call("GET", "/healthz", &[], "");
+        assert_eq!((r.status, r.json()["status"].as_str()), (200, Some("ok")));
+        let r = s.call("GET", "/readyz", &[], "");
+        assert_eq!(
+            (r.status, r.json()["status"].as_str()),
+            (200, Some("ready"))
+        );
+        assert!(r.header("x-request-id").is_some(), "{:?}", r.headers);
+        let other = s.call("GET", "/healthz", &[], "");
+        assert_ne!(other.header("x-request-id"), r.header("x-request-id"));
+    }
+);
+
+conformance!(
+    a_body_past_the_limit_is_a_413_in_the_error_shape,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let auth = format!("Bearer {}", s.admin);
+        let big = format!(
+            "{{\"customers\":[14],\"reason\":\"{}\"}}",
+            "x".repeat(offboard_server::BODY_LIMIT + 10)
+        );
+        let r = s.call(
+            "POST",
+            "/api/v1/deactivate",
+            &[("Authorization", &auth)],
+            &big,
+        );
+        assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
+        assert_eq!(r.json()["error"]["code"], "too_large");
+        let c = s
+            .api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
+            .json();
+        assert_eq!(c["status"], "active");
+    }
+);
+
+/// The routes `api.rs` gives the router, read from its source: `.route("/api/v1/...", get(..).post(..))`.
+fn router_routes() -> Vec<(String, String)> {
+    let src = include_str!("../../src/api.rs");
+    let mut out = Vec::new();
+    let mut rest = src;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let Some(end) = rest.find(")\n") else { break };
+        let call = &rest[..end + 1];
+        let Some(path) = call.split('"').nth(1) else {
+            continue;
+        };
+        if path.contains('*') || path == "/api/v1/openapi.json" {
+            continue;
+        }
+        for m in ["get", "post", "patch", "delete", "put"] {
+            if call.contains(&format!("{m}(")) {
+                out.push((path.to_string(), m.to_string()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+conformance!(
+    the_openapi_document_covers_every_route_the_router_serves,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let doc = s.call("GET", "/api/v1/openapi.json", &[], "").json();
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, ops)| {
+                ops.as_object().unwrap().keys().map(move |m| {
+                    (
+                        format!("/api/v1{p}").replace("/api/v1/api/v1", "/api/v1"),
+                        m.clone(),
+                    )
+                })
+            })
+            .filter(|(p, _)| p != "/api/v1/openapi.json")
+            .collect();
+        documented.sort();
+        let routes = router_routes();
+        assert!(routes.len() > 15, "{routes:?}");
+        let missing: Vec<_> = routes.iter().filter(|r| !documented.contains(r)).collect();
+        assert!(
+            missing.is_empty(),
+            "routes the OpenAPI document lacks: {missing:?}"
+        );
+        let extra: Vec<_> = documented.iter().filter(|d| !routes.contains(d)).collect();
+        assert!(
+            extra.is_empty(),
+            "documented routes the router lacks: {extra:?}"
+        );
+    }
+);
