@@ -329,8 +329,19 @@ impl crate::Engine<'_> {
             dry_run,
             report: &mut *self.progress,
         };
-        run_as(db, dry_run, dry_run_writes, |tx: &mut dyn Db| {
+        let plan = run_as(db, dry_run, dry_run_writes, |tx: &mut dyn Db| {
             f(&mut ctx, tx)
-        })
+        })?;
+        let erased = plan
+            .effects
+            .get("customers")
+            .and_then(|e| e.get("removed"))
+            .is_some_and(|n| *n > 0);
+        if erased && !dry_run {
+            // Committed: now the search index forgets the erased names too. A failure here
+            // does not undo the erasure; the next erasure's merge catches up.
+            let _ = offboard_store::search::forget_erased(self.store.db());
+        }
+        Ok(plan)
     }
 }

@@ -49,6 +49,15 @@ impl<'a> Reader<'a> {
         self.store.count_customers(query)
     }
 
+    pub fn suggest_customers(
+        &mut self,
+        text: &str,
+        view: offboard_model::model::View,
+        limit: u32,
+    ) -> Result<Vec<Customer>, StoreError> {
+        self.store.suggest_customers(text, view, limit)
+    }
+
     pub fn customer_ids(&mut self, query: &ListQuery) -> Result<Vec<i64>, StoreError> {
         self.store.customer_ids(query)
     }

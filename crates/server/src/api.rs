@@ -137,6 +137,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/customers",
             get(list_customers).post(create_customer),
         )
+        .route("/api/v1/customers/suggest", get(suggest_customers))
         .route(
             "/api/v1/customers/{id}",
             get(show_customer).patch(update_customer),
@@ -343,6 +344,42 @@ async fn create_customer(
     })
     .await?;
     Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuggestParams {
+    q: String,
+    /// Which customers: active ones unless told (deactivated and deleted ones are no longer
+    /// offered in pickers).
+    view: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/customers/suggest?q=`: for pickers and autofill, at most 10 (or `limit`, up
+/// to 50) customers, best first: id, number, name, kind, status.
+async fn suggest_customers(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Query(p): Query<SuggestParams>,
+) -> Result<Json<Value>, ApiError> {
+    read(&state, actor, Operation::View, move |s| {
+        let view = match p.view.as_deref() {
+            None => offboard_model::model::View::Active,
+            Some(v) => offboard_model::model::View::parse(v).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "unknown view `{v}`; views are: {}",
+                    offboard_model::model::View::NAMES
+                ))
+            })?,
+        };
+        let list = s.suggest_customers(&p.q, view, p.limit.unwrap_or(10))?;
+        Ok(Json(json!(list
+            .iter()
+            .map(|c| json!({ "id": c.id, "number": c.number, "name": c.name, "kind": c.kind, "status": c.status }))
+            .collect::<Vec<_>>())))
+    })
+    .await
 }
 
 async fn show_customer(

@@ -136,6 +136,29 @@ fn paths(model: &Model) -> Value {
         obj.clone(),
     );
     delete_records["parameters"] = json!([kind]);
+    let mut suggest = op(
+        "Suggestions for pickers: active customers by number prefix, name or email, best first",
+        "customers",
+        None,
+        json!({ "type": "array", "items": { "type": "object", "properties": {
+            "id": { "type": "integer" }, "number": { "type": "string" }, "name": { "type": "string" },
+            "kind": { "type": "string" }, "status": { "type": "string" } } } }),
+    );
+    suggest["parameters"] = json!([
+        param("q", "query", json!({ "type": "string" }), "what was typed"),
+        param(
+            "view",
+            "query",
+            json!({ "type": "string", "enum": ["active", "deactivated", "current", "deleted", "all"], "default": "active" }),
+            "which customers (default: active ones)"
+        ),
+        param(
+            "limit",
+            "query",
+            json!({ "type": "integer", "default": 10, "maximum": 50 }),
+            "at most this many"
+        ),
+    ]);
     let mut audit = op(
         "The audit log, newest first",
         "audit",
@@ -175,6 +198,7 @@ fn paths(model: &Model) -> Value {
                 "get": list,
                 "post": op("Add a customer (audited)", "customers", Some(json!({ "type": "object", "required": ["kind", "name"], "properties": { "kind": { "type": "string", "enum": model.customer.kinds }, "name": { "type": "string" }, "number": { "type": "string" }, "email": { "type": "string" }, "fields": { "type": "object" } } })), obj.clone())
             },
+            "/api/v1/customers/suggest": { "get": suggest },
             "/api/v1/customers/{id}": { "get": show_customer, "patch": update_customer },
             "/api/v1/customers/{id}/records/{kind}": { "get": records },
             "/api/v1/records/{kind}": { "post": new_record },
@@ -188,7 +212,9 @@ fn paths(model: &Model) -> Value {
             "/api/v1/transfer": { "post": op("Move transferable records to another customer", "lifecycle", Some(json!({ "type": "object", "required": ["from", "to"], "properties": { "from": { "type": "integer" }, "to": { "type": "integer" }, "kinds": { "type": "array", "items": { "type": "string" } }, "dry_run": { "type": "boolean" } } })), plan.clone()) },
             "/api/v1/merge": { "post": op("Merge a duplicate into another customer", "lifecycle", Some(json!({ "type": "object", "required": ["duplicate", "into"], "properties": { "duplicate": { "type": "integer" }, "into": { "type": "integer" }, "dry_run": { "type": "boolean" } } })), plan.clone()) },
             "/api/v1/audit": { "get": audit },
-            "/api/v1/audit/verify": { "get": op("Check the audit log's hash chain", "audit", None, obj.clone()) }
+            "/api/v1/audit/verify": { "get": op("Check the audit log's hash chain", "audit", None, obj.clone()) },
+            "/healthz": { "get": { "summary": "The process is up (no credentials)", "tags": ["operations"], "security": [], "responses": { "200": { "description": "up" } } } },
+            "/readyz": { "get": { "summary": "The database answers and its tables are current (no credentials)", "tags": ["operations"], "security": [], "responses": { "200": { "description": "ready" }, "503": { "$ref": "#/components/responses/Error" } } } }
         },
         "components": {
             "securitySchemes": {
@@ -213,7 +239,7 @@ fn paths(model: &Model) -> Value {
                     "effects": { "type": "object" },
                     "customers": { "type": "array", "items": { "type": "object", "properties": {
                         "id": { "type": "integer" }, "number": { "type": "string" }, "name": { "type": "string" },
-                        "outcome": { "type": "string", "enum": ["proceeds", "blocked", "skipped"] },
+                        "outcome": { "type": "string", "enum": ["proceeds", "blocked", "skipped", "deactivated"] },
                         "why": { "type": "string" },
                         "blockers": { "type": "array", "items": { "type": "object", "properties": {
                             "rule": { "type": "string" }, "message": { "type": "string" }, "count": { "type": "integer" },

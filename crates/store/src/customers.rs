@@ -197,6 +197,27 @@ impl Store {
         Ok(ids)
     }
 
+    /// Suggestions for a picker: at most `limit` customers of `view` whose number starts with
+    /// `text` or whose name or email contains it, best first (indexed: see `search.rs`).
+    pub fn suggest_customers(
+        &mut self,
+        text: &str,
+        view: View,
+        limit: u32,
+    ) -> Result<Vec<Customer>, StoreError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let statuses: Vec<&str> = view.statuses().iter().map(|s| s.name()).collect();
+        let ids = crate::search::suggest(self.db(), text, &statuses, limit.clamp(1, 50))?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.find_customer(id)?);
+        }
+        Ok(out)
+    }
+
     /// How many customers a query matches, ignoring paging.
     pub fn count_customers(&mut self, query: &ListQuery) -> Result<i64, StoreError> {
         let db = self.db();
@@ -366,12 +387,8 @@ fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
         filter.push_str(&format!(" AND c.kind = {p}"));
     }
     if let Some(s) = query.search.as_deref().filter(|s| !s.is_empty()) {
-        let pattern = format!("%{}%", s.to_lowercase());
-        let p1 = push(&mut params, Value::Text(pattern));
-        let p2 = push(&mut params, Value::Text(s.to_string()));
-        filter.push_str(&format!(
-            " AND (lower(c.name) LIKE {p1} OR lower(c.email) LIKE {p1} OR c.number = {p2})"
-        ));
+        let cond = crate::search::condition(d, s, false, &mut params);
+        filter.push_str(&format!(" AND {cond}"));
     }
     if let Some(after) = query.after {
         let p = push(&mut params, Value::Int(after));

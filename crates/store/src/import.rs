@@ -325,8 +325,15 @@ fn load(
         }
         ids.insert(table.name.clone(), set);
     }
-    // Secondary indexes and foreign keys of empty tables go during the load.
+    // Secondary indexes and foreign keys of empty tables go during the load; so does the
+    // customers' search index (built in one pass afterwards).
     let mut rebuild = Vec::new();
+    let search_rebuild = plans
+        .iter()
+        .any(|p| p.was_empty && p.table.name == CUSTOMERS_TABLE);
+    if search_rebuild {
+        crate::search::before_bulk_load(db)?;
+    }
     for p in plans.iter().filter(|p| p.was_empty) {
         for ix in schema::indexes(&p.table) {
             db.batch(&format!("DROP INDEX IF EXISTS {}", q(&ix.name)))?;
@@ -398,6 +405,9 @@ fn load(
     }
     for sql in &rebuild {
         db.batch(sql)?;
+    }
+    if search_rebuild {
+        crate::search::after_bulk_load(db)?;
     }
     if d == Dialect::Postgres {
         for p in plans {

@@ -20,6 +20,7 @@ pub mod meta {
 mod postgres;
 pub mod records;
 pub mod schema;
+pub mod search;
 mod sqlite;
 pub mod stats;
 pub mod users;

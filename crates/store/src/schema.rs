@@ -271,6 +271,9 @@ pub fn sync(db: &mut dyn Db, model: &Model) -> Result<Vec<String>, StoreError> {
         Dialect::Sqlite => changes.extend(never_reuse_ids(db, &want)?),
         Dialect::Postgres => changes.extend(customer_checks(db)?),
     }
+    if *db.depth() == 0 {
+        changes.extend(crate::search::ensure(db)?);
+    }
     Ok(changes)
 }
 

@@ -9,5 +9,6 @@ mod membership;
 mod purge_reference;
 mod races;
 mod robustness;
+mod search;
 mod services_erp;
 mod trust;

@@ -1,0 +1,231 @@
+//! Indexed search of customers by name, email or number: SQLite FTS5 with the trigram
+//! tokenizer (an external-content table kept in step with `customers` by triggers, inside the
+//! same transactions), PostgreSQL `pg_trgm` GIN indexes on the lowered name and email. Both
+//! answer "contains, any case" for three characters or more; shorter searches scan.
+
+use offboard_model::rule::Dialect;
+use offboard_model::{FieldType, Value};
+
+use crate::db::{ph, Db};
+use crate::error::StoreError;
+
+/// The FTS5 table of SQLite.
+pub const FTS: &str = "customers_search";
+
+const TRIGGERS: [(&str, &str); 3] = [
+    (
+        "customers_search_insert",
+        "CREATE TRIGGER customers_search_insert AFTER INSERT ON customers BEGIN \
+         INSERT INTO customers_search (rowid, number, name, email) VALUES (new.id, new.number, new.name, new.email); END",
+    ),
+    (
+        "customers_search_delete",
+        "CREATE TRIGGER customers_search_delete AFTER DELETE ON customers BEGIN \
+         INSERT INTO customers_search (customers_search, rowid, number, name, email) VALUES ('delete', old.id, old.number, old.name, old.email); END",
+    ),
+    (
+        "customers_search_update",
+        "CREATE TRIGGER customers_search_update AFTER UPDATE OF number, name, email ON customers BEGIN \
+         INSERT INTO customers_search (customers_search, rowid, number, name, email) VALUES ('delete', old.id, old.number, old.name, old.email); \
+         INSERT INTO customers_search (rowid, number, name, email) VALUES (new.id, new.number, new.name, new.email); END",
+    ),
+];
+
+/// The PostgreSQL indexes: (name, CREATE statement).
+const PG_INDEXES: [(&str, &str); 3] = [
+    (
+        "ix_customers_number_trgm",
+        "CREATE INDEX ix_customers_number_trgm ON customers USING gin (number gin_trgm_ops)",
+    ),
+    (
+        "ix_customers_name_trgm",
+        "CREATE INDEX ix_customers_name_trgm ON customers USING gin (lower(name) gin_trgm_ops)",
+    ),
+    (
+        "ix_customers_email_trgm",
+        "CREATE INDEX ix_customers_email_trgm ON customers USING gin (lower(email) gin_trgm_ops)",
+    ),
+];
+
+/// Whether PostgreSQL has `pg_trgm` (it may not be installable without the right to).
+fn pg_trgm(db: &mut dyn Db) -> Result<bool, StoreError> {
+    let have = db.query_i64(
+        "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'",
+        &[],
+    )?;
+    if have > 0 {
+        return Ok(true);
+    }
+    // Trusted since PostgreSQL 13: a database owner may create it. Tried in a savepoint so
+    // that a refusal leaves the transaction usable; search then scans.
+    Ok(db
+        .transaction(|tx| tx.batch("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        .is_ok())
+}
+
+/// Makes the search index where it is missing (a new database, or one made before it, or a
+/// customers table rebuilt): returns what it did.
+pub fn ensure(db: &mut dyn Db) -> Result<Vec<String>, StoreError> {
+    match db.dialect() {
+        Dialect::Sqlite => {
+            let have: i64 = db.query_i64(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('customers_search', 'customers_search_insert', 'customers_search_delete', 'customers_search_update')",
+                &[],
+            )?;
+            if have == 4 {
+                return Ok(Vec::new());
+            }
+            db.transaction(|tx| {
+                tx.batch("DROP TABLE IF EXISTS customers_search")?;
+                tx.batch("CREATE VIRTUAL TABLE customers_search USING fts5(number, name, email, content='customers', content_rowid='id', tokenize='trigram')")?;
+                for (name, create) in TRIGGERS {
+                    tx.batch(&format!("DROP TRIGGER IF EXISTS {name}"))?;
+                    tx.batch(create)?;
+                }
+                tx.batch("INSERT INTO customers_search (customers_search) VALUES ('rebuild')")
+            })?;
+            Ok(vec!["customers: search index (FTS5, trigram)".into()])
+        }
+        Dialect::Postgres => {
+            if !pg_trgm(db)? {
+                return Ok(Vec::new());
+            }
+            let mut made = Vec::new();
+            for (name, create) in PG_INDEXES {
+                let have = db.query_i64(
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = $1",
+                    &[Value::Text(name.into())],
+                )?;
+                if have == 0 {
+                    db.batch(create)?;
+                    made.push(format!("customers: search index {name} (pg_trgm)"));
+                }
+            }
+            Ok(made)
+        }
+    }
+}
+
+/// Before a bulk load into an empty customers table: the index is kept in step afterwards in
+/// one pass ([`after_bulk_load`]) rather than row by row.
+pub fn before_bulk_load(db: &mut dyn Db) -> Result<(), StoreError> {
+    match db.dialect() {
+        Dialect::Sqlite => {
+            for (name, _) in TRIGGERS {
+                db.batch(&format!("DROP TRIGGER IF EXISTS {name}"))?;
+            }
+        }
+        Dialect::Postgres => {
+            for (name, _) in PG_INDEXES {
+                db.batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a bulk load: the index built from the table, the triggers back.
+pub fn after_bulk_load(db: &mut dyn Db) -> Result<(), StoreError> {
+    match db.dialect() {
+        Dialect::Sqlite => {
+            for (_, create) in TRIGGERS {
+                db.batch(create)?;
+            }
+            db.batch("INSERT INTO customers_search (customers_search) VALUES ('rebuild')")
+        }
+        Dialect::Postgres => {
+            let trgm = db.query_i64(
+                "SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'",
+                &[],
+            )?;
+            if trgm > 0 {
+                for (_, create) in PG_INDEXES {
+                    db.batch(create)?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// After an erasure (SQLite): merges the index's segments, so an erased name does not linger
+/// in its pages (this SQLite has no FTS5 `secure-delete`; `secure_delete` zeroes the pages the
+/// merge frees).
+pub fn forget_erased(db: &mut dyn Db) -> Result<(), StoreError> {
+    if db.dialect() == Dialect::Sqlite {
+        db.batch("INSERT INTO customers_search (customers_search) VALUES ('optimize')")?;
+    }
+    Ok(())
+}
+
+/// The condition for customers (alias `c`) whose name or email contains `text` (any case) or
+/// whose number is `text` (with `any_number`: whose number contains it); parameters are pushed
+/// to `params`.
+pub fn condition(d: Dialect, text: &str, any_number: bool, params: &mut Vec<Value>) -> String {
+    let mut push = |v: Value| {
+        params.push(v);
+        ph(d, params.len())
+    };
+    let trigram = text.chars().count() >= 3;
+    match d {
+        Dialect::Sqlite if trigram => {
+            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+            let columns = if any_number {
+                "number name email"
+            } else {
+                "name email"
+            };
+            let m = push(Value::Text(format!("{{{columns}}} : {phrase}")));
+            let n = push(Value::Text(text.to_string()));
+            format!("(c.id IN (SELECT rowid FROM customers_search WHERE customers_search MATCH {m}) OR c.number = {n})")
+        }
+        _ => {
+            let p = push(Value::Text(format!("%{}%", text.to_lowercase())));
+            let number = if any_number {
+                let c = push(Value::Text(format!("%{text}%")));
+                format!("c.number LIKE {c}")
+            } else {
+                let n = push(Value::Text(text.to_string()));
+                format!("c.number = {n}")
+            };
+            format!("(lower(c.name) LIKE {p} OR lower(c.email) LIKE {p} OR {number})")
+        }
+    }
+}
+
+/// Suggestions for pickers: customers of `statuses` whose number starts with `text` or whose
+/// name or email contains it, best first (the number itself, a number starting with it, a
+/// name starting with it, then the rest), at most `limit`: their ids.
+pub fn suggest(
+    db: &mut dyn Db,
+    text: &str,
+    statuses: &[&str],
+    limit: u32,
+) -> Result<Vec<i64>, StoreError> {
+    let d = db.dialect();
+    let mut params = Vec::new();
+    let cond = condition(d, text, true, &mut params);
+    let mut push = |v: Value| {
+        params.push(v);
+        ph(d, params.len())
+    };
+    let exact = push(Value::Text(text.to_string()));
+    let starts = push(Value::Text(format!("{text}%")));
+    let name_starts = push(Value::Text(format!("{}%", text.to_lowercase())));
+    let marks: Vec<String> = statuses
+        .iter()
+        .map(|s| push(Value::Text((*s).to_string())))
+        .collect();
+    let sql = format!(
+        "SELECT c.id FROM customers c WHERE c.status IN ({}) AND {cond} \
+         AND (c.number LIKE {starts} OR lower(c.name) LIKE '%' || lower({exact}) || '%' OR lower(c.email) LIKE '%' || lower({exact}) || '%') \
+         ORDER BY CASE WHEN c.number = {exact} THEN 0 WHEN c.number LIKE {starts} THEN 1 \
+         WHEN lower(c.name) LIKE {name_starts} THEN 2 ELSE 3 END, c.name, c.id LIMIT {limit}",
+        marks.join(", ")
+    );
+    Ok(db
+        .query(&sql, &params, &[FieldType::Int])?
+        .into_iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect())
+}
