@@ -3,7 +3,7 @@
 //! (transfer, then erase — or deactivate instead when something had to stay).
 
 use offboard_model::model::{Model, Operation, Status, Target};
-use offboard_model::Value;
+use offboard_model::{FieldType, Value};
 use offboard_store::db::Db;
 use offboard_store::StoreError;
 
@@ -184,6 +184,44 @@ fn check_link_kinds(
     Ok(())
 }
 
+/// Audit entries of the customers whose links to `from` a move repoints to `to` (contact
+/// persons, subsidiaries, bill-to): read before the move, one entry each, naming the link.
+fn repointed_entries(
+    model: &Model,
+    db: &mut dyn Db,
+    from: &Cand,
+    to: &Cand,
+) -> Result<Vec<NewEntry>, StoreError> {
+    let d = db.dialect();
+    let mut out = Vec::new();
+    for cl in &model.customer.links {
+        let rows = db.query(
+            &format!(
+                "SELECT id, number, name FROM customers WHERE {} = {} AND id <> {} ORDER BY id",
+                q(&cl.link.column),
+                ph(d, 1),
+                ph(d, 2)
+            ),
+            &[Value::Int(from.id), Value::Int(to.id)],
+            &[FieldType::Int, FieldType::Text, FieldType::Text],
+        )?;
+        for r in rows {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            out.push(NewEntry::customer(
+                r[0].as_i64().unwrap_or(0),
+                &text(&r[1]),
+                &text(&r[2]),
+                None,
+                serde_json::json!({
+                    "link": cl.link.name,
+                    "repointed": { "from": from.id, "from_number": from.number, "to": to.id, "to_number": to.number },
+                }),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Audit entries of records moved from one customer to another: one on each side, naming
 /// the other and what moved.
 fn move_entries(from: &Cand, to: &Cand, moved: &Plan) -> Vec<NewEntry> {
@@ -298,6 +336,10 @@ impl Engine<'_> {
                 Outcome::Proceeds,
                 None,
             );
+            let repointed = match (kinds, dry_run) {
+                (None, false) => repointed_entries(&model, tx, &source, &target)?,
+                _ => Vec::new(),
+            };
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
                 plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
@@ -307,7 +349,7 @@ impl Engine<'_> {
                     tx,
                     actor,
                     Act::Op(Operation::Transfer),
-                    &move_entries(&source, &target, &plan),
+                    &[move_entries(&source, &target, &plan), repointed].concat(),
                 )?;
             }
             Ok(plan)
@@ -327,6 +369,11 @@ impl Engine<'_> {
                 )));
             }
             let mut plan = single(Operation::Merge, dry_run, &dup, Outcome::Proceeds, None);
+            let repointed = if dry_run {
+                Vec::new()
+            } else {
+                repointed_entries(model, tx, &dup, &target)?
+            };
             move_rows(model, tx, source, into, &Which::All, &mut plan)?;
             let d = tx.dialect();
             // Links the duplicate itself holds (its own company, bill-to) are dropped with it.
@@ -343,9 +390,19 @@ impl Engine<'_> {
                     actor,
                     Act::Op(Operation::Merge),
                     &[
-                        NewEntry::customer(dup.id, &dup.number, &dup.name, None, details),
-                        NewEntry::customer(target.id, &target.number, &target.name, None, received),
-                    ],
+                        vec![
+                            NewEntry::customer(dup.id, &dup.number, &dup.name, None, details),
+                            NewEntry::customer(
+                                target.id,
+                                &target.number,
+                                &target.name,
+                                None,
+                                received,
+                            ),
+                        ],
+                        repointed,
+                    ]
+                    .concat(),
                 )?;
             }
             Ok(plan)
@@ -397,13 +454,23 @@ impl Engine<'_> {
             let (source, target) = pair(tx, id, to, dry_run)?;
             check_link_kinds(model, tx, &source, &target)?;
             let mut moved = single(Operation::Delete, dry_run, &source, Outcome::Proceeds, None);
+            let repointed = if dry_run {
+                Vec::new()
+            } else {
+                repointed_entries(model, tx, &source, &target)?
+            };
             let stayed = move_rows(model, tx, id, to, &Which::Transferable(None), &mut moved)?;
             let cands = load_ids(tx, &[id], dry_run)?;
             let mut plan = erase(delete, ctx, tx, &cands, false)?;
             // What moved, on both sides, when the delete (or the deactivation instead) is applied.
             let record_moves = |tx: &mut dyn Db| match dry_run {
                 true => Ok(()),
-                false => audit::append(tx, actor, Act::MoveTo, &move_entries(&source, &target, &moved)),
+                false => audit::append(
+                    tx,
+                    actor,
+                    Act::MoveTo,
+                    &[move_entries(&source, &target, &moved), repointed.clone()].concat(),
+                ),
             };
             if plan.done == 1 {
                 add_effects(&mut plan, &moved);

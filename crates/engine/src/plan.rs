@@ -1,4 +1,4 @@
-//! The plan: one JSON shape for every operation (DESIGN.md), what `--json` prints.
+//! The plan: one JSON shape for every operation (docs/design.md), what `--json` prints.
 
 use std::collections::BTreeMap;
 
@@ -130,7 +130,7 @@ impl Plan {
     }
 }
 
-/// Written straight to the output (a plan can list a million customers): DESIGN.md's shape,
+/// Written straight to the output (a plan can list a million customers): docs/design.md's shape,
 /// the operation's count named after it.
 impl Serialize for Plan {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -1,5 +1,5 @@
 //! The JSON API under `/api/v1`: customers, records, the lifecycle operations (each returns
-//! the plan of DESIGN.md), audit, statistics, the model. Every call is authenticated and
+//! the plan of docs/design.md), audit, statistics, the model. Every call is authenticated and
 //! goes through the engine, which checks the model's permissions and writes the audit log.
 
 use std::collections::BTreeMap;

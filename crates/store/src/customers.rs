@@ -337,6 +337,24 @@ impl Store {
         let linked = customer_cells(model, db, &kind, &extra)?;
         if kind != current.kind {
             kind_fits_links(model, db, &current, &kind, &linked)?;
+            if let Some(r) = &current.deactivation_reason {
+                let list = model.customer.reasons_for(&kind);
+                if !list.is_empty() && !list.contains(r) {
+                    return Err(StoreError::Refused(format!(
+                        "customer {} cannot become a {kind}: its deactivation reason {r:?} is not one for a {kind} ({}); reactivate it first",
+                        current.id,
+                        list.join(", ")
+                    )));
+                }
+            }
+        }
+        for (col, v) in &linked {
+            let hierarchy = model.customer.links.iter().any(|l| {
+                &l.link.column == col && l.kinds.iter().any(|k| l.target_kinds.contains(k))
+            });
+            if let (true, Some(target)) = (hierarchy, v.as_i64()) {
+                no_loop(db, id, col, target)?;
+            }
         }
         if linked
             .iter()
@@ -395,6 +413,32 @@ fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
         filter.push_str(&format!(" AND c.id > {p}"));
     }
     (filter, params)
+}
+
+/// Refuses a link that would close a loop: following `col` up from `target` must not come
+/// back to `id` (a company that is its own grandparent).
+fn no_loop(db: &mut dyn Db, id: i64, col: &str, target: i64) -> Result<(), StoreError> {
+    let d = db.dialect();
+    let mut at = target;
+    for _ in 0..1000 {
+        if at == id {
+            return Err(StoreError::Invalid(format!(
+                "`{col}`: customer {target} is already under customer {id} through `{col}`; the link would make a loop"
+            )));
+        }
+        let next = db
+            .query_value(
+                &format!("SELECT {} FROM customers WHERE id = {}", q(col), ph(d, 1)),
+                &[Value::Int(at)],
+                FieldType::Int,
+            )?
+            .and_then(|v| v.as_i64());
+        match next {
+            Some(n) => at = n,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// A customer's kind may change only where its links still fit: the links it holds are

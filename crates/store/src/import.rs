@@ -641,6 +641,32 @@ fn customer_link_kinds(
     };
     for cl in &model.customer.links {
         let col = q(&cl.link.column);
+        // In a hierarchy (a kind linking to its own kind: a subsidiary's parent) a customer is
+        // not its own parent, nor are two each other's. (A customer may be its own bill-to.)
+        let hierarchy = cl.kinds.iter().any(|k| cl.target_kinds.contains(k));
+        for r in if hierarchy {
+            db.query(
+            &format!("SELECT a.id, b.id FROM customers a JOIN customers b ON b.id = a.{col} WHERE a.id = b.id OR (b.{col} = a.id AND a.id < b.id) ORDER BY a.id LIMIT {MAX_LISTED}"),
+            &[],
+            &[FieldType::Int, FieldType::Int],
+        )?
+        } else {
+            Vec::new()
+        } {
+            let (a, b) = (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0));
+            found.push((
+                a,
+                cl.link.column.clone(),
+                if a == b {
+                    "links to itself".to_string()
+                } else {
+                    format!(
+                        "and customer {b} link to each other as `{}`: a loop",
+                        cl.link.name
+                    )
+                },
+            ));
+        }
         if !cl.kinds.is_empty() {
             let mut params = Vec::new();
             let kinds = list(&cl.kinds, &mut params);
@@ -832,6 +858,12 @@ fn check_cell(
             line,
             Some("status"),
             format!("unknown status {s:?}; statuses are: {}", Status::NAMES),
+        ),
+        ("email", Value::Text(e)) if crate::customers::check_email(e).is_err() => problems.add(
+            file,
+            line,
+            Some("email"),
+            format!("{e:?} is not an email address (like name@example.com)"),
         ),
         ("number" | "kind" | "name" | "status" | "created_at", Value::Null) => {
             problems.add(file, line, Some(&col.name), "this value is required".into())

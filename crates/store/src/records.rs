@@ -286,40 +286,92 @@ fn check_record(
             )));
         }
         Some(_) => {}
-        None if this.is_none() && numbered.text => {
-            // The latest record's number, continued; past numbers someone took by hand.
-            let latest = tx
-                .query_value(
+        None if this.is_none() => {
+            // Numbers only go up unless the model lets a freed one be given again: the highest
+            // given is kept (per kind; numbers per owner are their owner's business).
+            let keep = !numbered.reuse && !numbered.per_owner;
+            let key = format!("number:{}", kind.name);
+            let highest = if keep {
+                // The row is locked until this record commits, so two new records at once
+                // never take the same number (SQLite's writers are serial anyway).
+                tx.execute(
                     &format!(
-                        "SELECT {} FROM {}{scope} ORDER BY id DESC LIMIT 1",
+                        "INSERT INTO offboard_sequences (name, next) VALUES ({}, 0) ON CONFLICT (name) DO NOTHING",
+                        ph(d, 1)
+                    ),
+                    &[Value::Text(key.clone())],
+                )?;
+                let lock = if d == offboard_model::rule::Dialect::Postgres {
+                    " FOR UPDATE"
+                } else {
+                    ""
+                };
+                tx.query_i64(
+                    &format!(
+                        "SELECT next FROM offboard_sequences WHERE name = {}{lock}",
+                        ph(d, 1)
+                    ),
+                    &[Value::Text(key.clone())],
+                )?
+                .max(0) as u64
+            } else {
+                0
+            };
+            let (value, counter) = if numbered.text {
+                // The latest number in the model's pattern, continued (a number typed by hand
+                // in another pattern does not take the series over).
+                let mut p = scope_params.clone();
+                p.push(Value::Text(numbered.prefix.clone()));
+                let prefixed = format!(
+                    "{}{} substr({}, 1, {}) = {}",
+                    scope,
+                    if scope.is_empty() { " WHERE" } else { " AND" },
+                    q(&numbered.field),
+                    numbered.prefix.chars().count(),
+                    ph(d, p.len())
+                );
+                let latest = tx
+                    .query_value(
+                        &format!(
+                            "SELECT {} FROM {}{prefixed} ORDER BY id DESC LIMIT 1",
+                            q(&numbered.field),
+                            q(&kind.name)
+                        ),
+                        &p,
+                        FieldType::Text,
+                    )?
+                    .and_then(|v| v.as_str().map(str::to_string));
+                let mut next = numbered.next_text(latest.as_deref());
+                if let Some(c) = offboard_model::model::Numbered::counter(&next) {
+                    if c <= highest {
+                        next = offboard_model::model::Numbered::with_counter(&next, highest + 1);
+                    }
+                }
+                for _ in 0..1000 {
+                    if !in_use(tx, &Value::Text(next.clone()))? {
+                        break;
+                    }
+                    next = numbered.next_text(Some(&next));
+                }
+                let counter = offboard_model::model::Numbered::counter(&next).unwrap_or(0);
+                (Value::Text(next), counter)
+            } else {
+                let max = tx.query_i64(
+                    &format!(
+                        "SELECT max({}) FROM {}{scope}",
                         q(&numbered.field),
                         q(&kind.name)
                     ),
                     &scope_params,
-                    FieldType::Text,
-                )?
-                .and_then(|v| v.as_str().map(str::to_string));
-            let mut next = numbered.next_text(latest.as_deref());
-            for _ in 0..1000 {
-                if !in_use(tx, &Value::Text(next.clone()))? {
-                    break;
-                }
-                next = numbered.next_text(Some(&next));
+                )?;
+                let next = (max.max(0) as u64).max(highest) + 1;
+                (Value::Int(next as i64), next)
+            };
+            if keep && counter > highest {
+                crate::customers::set_sequence(tx, &key, counter as i64)?;
             }
             values.retain(|(c, _)| c != &numbered.field);
-            values.push((numbered.field.clone(), Value::Text(next)));
-        }
-        None if this.is_none() => {
-            let next = 1 + tx.query_i64(
-                &format!(
-                    "SELECT max({}) FROM {}{scope}",
-                    q(&numbered.field),
-                    q(&kind.name)
-                ),
-                &scope_params,
-            )?;
-            values.retain(|(c, _)| c != &numbered.field);
-            values.push((numbered.field.clone(), Value::Int(next)));
+            values.push((numbered.field.clone(), value));
         }
         None => {}
     }

@@ -45,7 +45,7 @@ fn expected(preset: &str) -> [&'static str; ROWS.len()] {
     let (record_delete, reactivate, delete, purge, guarded) = match preset {
         "erp" => (NONE, MANAGER, CLERK, ADMIN, NONE),
         "legal" => (CLERK, CLERK, MANAGER, ADMIN, ADMIN),
-        "lending" => (CLERK, CLERK, MANAGER, ADMIN, NONE),
+        "lending" => (MANAGER, CLERK, MANAGER, ADMIN, NONE),
         "membership" => (CLERK, CLERK, CLERK, ADMIN, NONE),
         _ => (CLERK, CLERK, CLERK, MANAGER, NONE),
     };

@@ -666,6 +666,7 @@ fn build_records(
                     text: f.ty == FieldType::Text,
                     prefix: nr.prefix.clone().unwrap_or_default(),
                     width: nr.width.unwrap_or(1).clamp(1, 18),
+                    reuse: nr.reuse.unwrap_or(false),
                 }),
                 Some(f) => {
                     l.err(

@@ -399,12 +399,38 @@ pub struct Numbered {
     /// For text: the first number's prefix and counter width (`INV-`, 7 → `INV-0000001`).
     pub prefix: String,
     pub width: usize,
+    /// A freed number (the latest record deleted) may be given again (`reuse = true`: a
+    /// re-entered payment). Otherwise numbers only go up, as documents' numbers must.
+    pub reuse: bool,
 }
 
 impl Numbered {
     /// The number after `latest` (text): its leading part kept, its trailing counter plus one
     /// at the same width (`INV-0000041` → `INV-0000042`, `K-2023/009` → `K-2023/010`,
     /// `A-17` → `A-18`); with none yet, the model's prefix and width.
+    /// The trailing counter of a number (`INV-0000041` → 41), if it has one.
+    pub fn counter(number: &str) -> Option<u64> {
+        let digits = number
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count()
+            .min(18);
+        number[number.len() - digits..].parse().ok()
+    }
+
+    /// `number` with its trailing counter set to `n` at least its own width.
+    pub fn with_counter(number: &str, n: u64) -> String {
+        let digits = number
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count()
+            .min(18);
+        let head = &number[..number.len() - digits];
+        format!("{head}{n:0w$}", w = digits.max(1))
+    }
+
     pub fn next_text(&self, latest: Option<&str>) -> String {
         let Some(latest) = latest else {
             return format!("{}{:0w$}", self.prefix, 1, w = self.width);
@@ -433,6 +459,7 @@ mod numbering_tests {
             text: true,
             prefix: "INV-".into(),
             width: 7,
+            reuse: false,
         };
         assert_eq!(n.next_text(None), "INV-0000001");
         assert_eq!(n.next_text(Some("INV-0000041")), "INV-0000042");

@@ -134,6 +134,7 @@ pub struct RawNumbered {
     pub per: Option<Name>,
     pub prefix: Option<String>,
     pub width: Option<usize>,
+    pub reuse: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
