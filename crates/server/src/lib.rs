@@ -25,8 +25,6 @@ use offboard_store::{Database, Store};
 
 pub use error::ApiError;
 
-/// Connections kept for reuse.
-const POOL: usize = 8;
 /// Most connections the server holds at once, idle or busy: PostgreSQL's `max_connections`
 /// is shared with everyone else (100 by default), and past it every request fails.
 const MAX_CONNECTIONS: usize = 16;
@@ -233,17 +231,16 @@ impl AppState {
         let idle = self.0.idle.lock().ok().and_then(|mut v| v.pop());
         match idle {
             Some(s) => Ok(s),
-            None => Ok(Database::connect(&self.0.url)?
-                .with_model(self.0.model.clone())?
-                .0),
+            // The database was migrated and its schema applied when the server started.
+            None => Ok(Database::open(&self.0.url)?.applied(self.0.model.clone())),
         }
     }
 
     fn give(&self, store: Store) {
         if let Ok(mut idle) = self.0.idle.lock() {
-            if idle.len() < POOL {
-                idle.push(store);
-            }
+            // Every connection is kept: the semaphore bounds how many there are, and opening
+            // one (PostgreSQL above all) costs more than a request.
+            idle.push(store);
         }
     }
 

@@ -77,6 +77,24 @@ impl Database {
         Ok(Database { db })
     }
 
+    /// Connects to a database another connection has already migrated and given its model
+    /// (a server's further connections): nothing is checked or changed.
+    pub fn open(url: &str) -> Result<Database, StoreError> {
+        let db: Box<dyn Db> = match DbUrl::parse(url)? {
+            DbUrl::Sqlite(path) => Box::new(sqlite::SqliteDb::open(&path)?),
+            DbUrl::Postgres(url) => Box::new(postgres::PgDb::connect(&url)?),
+        };
+        Ok(Database { db })
+    }
+
+    /// The store for a model already applied to this database (see [`Database::open`]).
+    pub fn applied(self, model: Model) -> Store {
+        Store {
+            db: self.db,
+            model: Arc::new(model),
+        }
+    }
+
     /// The model file text last applied to this database, if any.
     pub fn stored_model(&mut self) -> Result<Option<String>, StoreError> {
         migrate::get_meta(self.db.as_mut(), "model")
