@@ -45,6 +45,14 @@ impl<'a> Reader<'a> {
         self.store.list_customers(query, each)
     }
 
+    pub fn count_customers_capped(
+        &mut self,
+        query: &ListQuery,
+        cap: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        self.store.count_customers_capped(query, cap)
+    }
+
     pub fn count_customers(&mut self, query: &ListQuery) -> Result<i64, StoreError> {
         self.store.count_customers(query)
     }

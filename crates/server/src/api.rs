@@ -290,10 +290,11 @@ async fn list_customers(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     read(&state, actor, Operation::View, move |s| {
-        let (query, list, total) = params.fetch(s)?;
+        let (query, list, total, exact) = params.fetch(s)?;
         Ok(Json(json!({
             "view": query.view.name(),
             "total": total,
+            "total_exact": exact,
             "offset": query.offset,
             "customers": list,
         })))

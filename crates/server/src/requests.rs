@@ -8,6 +8,9 @@ use offboard_store::customers::{Customer, ListQuery};
 
 use crate::ApiError;
 
+/// Lists count their matches exactly up to this many.
+pub const COUNT_CAP: i64 = 10_000;
+
 /// The query of a customer list (`?view=&search=&kind=&limit=&offset=`).
 #[derive(Deserialize, Default)]
 pub struct ListParams {
@@ -20,19 +23,27 @@ pub struct ListParams {
 
 impl ListParams {
     /// One page of the customers these parameters ask for, and how many match in all.
-    pub fn fetch(&self, s: &mut Reader<'_>) -> Result<(ListQuery, Vec<Customer>, i64), ApiError> {
+    /// One page of the customers these parameters ask for, and how many match in all (exact
+    /// up to [`COUNT_CAP`]; the flag says whether it is).
+    pub fn fetch(
+        &self,
+        s: &mut Reader<'_>,
+    ) -> Result<(ListQuery, Vec<Customer>, i64, bool), ApiError> {
         let query = self.query(s.model().default_view)?;
         let mut list = Vec::new();
         s.list_customers(&query, &mut |c| {
             list.push(c);
             Ok(())
         })?;
-        let total = s.count_customers(&ListQuery {
-            limit: None,
-            offset: 0,
-            ..query.clone()
-        })?;
-        Ok((query, list, total))
+        let (total, exact) = s.count_customers_capped(
+            &ListQuery {
+                limit: None,
+                offset: 0,
+                ..query.clone()
+            },
+            COUNT_CAP,
+        )?;
+        Ok((query, list, total, exact))
     }
 
     pub fn query(&self, default_view: View) -> Result<ListQuery, ApiError> {

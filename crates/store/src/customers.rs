@@ -218,6 +218,26 @@ impl Store {
         Ok(out)
     }
 
+    /// How many customers a query matches, ignoring paging, counting at most `cap`: (the
+    /// count, whether it is exact). Past the cap a list says "more than" instead of counting a
+    /// million rows for every page.
+    pub fn count_customers_capped(
+        &mut self,
+        query: &ListQuery,
+        cap: i64,
+    ) -> Result<(i64, bool), StoreError> {
+        let db = self.db();
+        let (filter, params) = list_filter(db.dialect(), query);
+        let n = db.query_i64(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM customers c WHERE {filter} LIMIT {}) x",
+                cap.max(0) + 1
+            ),
+            &params,
+        )?;
+        Ok((n.min(cap), n <= cap))
+    }
+
     /// How many customers a query matches, ignoring paging.
     pub fn count_customers(&mut self, query: &ListQuery) -> Result<i64, StoreError> {
         let db = self.db();

@@ -29,13 +29,13 @@ pub async fn list(
         let actor = e.actor().clone();
         let may = may(e);
         let mut s = e.read();
-        let (query, list, total) = params.fetch(&mut s)?;
+        let (query, list, total, exact) = params.fetch(&mut s)?;
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
-        Ok((actor, query, list, total, cleanup, kinds, may))
+        Ok((actor, query, list, (total, exact), cleanup, kinds, may))
     })
     .await;
-    let (actor, query, list, total, cleanup, kinds, may) = match result {
+    let (actor, query, list, (total, exact), cleanup, kinds, may) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -88,6 +88,7 @@ pub async fn list(
             "first": if list.is_empty() { 0 } else { query.offset + 1 },
             "last": last,
             "total": total,
+            "total_exact": exact,
             "customers": list,
             "actions": actions,
             "can_add": allowed("edit") && matches!(query.view, View::Active | View::Current | View::All),

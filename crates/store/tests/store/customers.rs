@@ -148,6 +148,18 @@ conformance!(
         };
         assert_eq!(names(&mut s, &after), ["Bo Ek"]);
         assert_eq!(s.count_customers(&search("ann")).unwrap(), 2);
+        // A count past its cap says it is not exact.
+        let everyone = ListQuery::view(View::All);
+        let n = s.count_customers(&everyone).unwrap();
+        assert_eq!(
+            s.count_customers_capped(&everyone, n - 1).unwrap(),
+            (n - 1, false)
+        );
+        assert_eq!(s.count_customers_capped(&everyone, n).unwrap(), (n, true));
+        assert_eq!(
+            s.count_customers_capped(&search("ann"), 5).unwrap(),
+            (2, true)
+        );
     }
 );
 
