@@ -21,13 +21,37 @@ const PG_EPOCH_SECS: i64 = 946_684_800;
 pub struct PgDb {
     client: Client,
     depth: u32,
+    /// Statements prepared on this connection, by their text: a statement run again is
+    /// bound and executed in one round trip instead of parsed first in another.
+    prepared: std::collections::HashMap<String, postgres::Statement>,
 }
+
+/// Most statements a connection keeps prepared (texts with values written in, such as a
+/// page's LIMIT, would otherwise grow it without end).
+const PREPARED: usize = 256;
 
 impl PgDb {
     pub fn connect(url: &str) -> Result<PgDb, StoreError> {
         let mut client = Client::connect(url, NoTls)?;
         client.batch_execute("SET client_min_messages = WARNING")?;
-        Ok(PgDb { client, depth: 0 })
+        Ok(PgDb {
+            client,
+            depth: 0,
+            prepared: std::collections::HashMap::new(),
+        })
+    }
+
+    /// The prepared statement for `sql`, prepared now if it is not yet.
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, StoreError> {
+        if let Some(st) = self.prepared.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql)?;
+        if self.prepared.len() >= PREPARED {
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_string(), st.clone());
+        Ok(st)
     }
 }
 
@@ -114,13 +138,19 @@ impl Db for PgDb {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        // A schema change may change what a prepared statement reads or returns: prepare
+        // anew after one. (Transactions and temporary sets, the usual batches, keep them.)
+        if sql.contains("ALTER ") || sql.contains("DROP TABLE") || sql.contains("DROP INDEX") {
+            self.prepared.clear();
+        }
         Ok(self.client.batch_execute(sql)?)
     }
 
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
+        let st = self.statement(sql)?;
         let ps = params(values);
         let refs: Vec<&(dyn ToSql + Sync)> = ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.execute(sql, &refs)?)
+        Ok(self.client.execute(&st, &refs)?)
     }
 
     fn query_each(
@@ -130,9 +160,10 @@ impl Db for PgDb {
         types: &[FieldType],
         each: &mut dyn FnMut(Vec<Value>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
+        let st = self.statement(sql)?;
         let ps = params(values);
         let refs = ps.iter().map(|p| p as &dyn ToSql);
-        let mut rows = self.client.query_raw(sql, refs)?;
+        let mut rows = self.client.query_raw(&st, refs)?;
         while let Some(row) = rows.next()? {
             let mut out = Vec::with_capacity(types.len());
             for (i, ty) in types.iter().enumerate() {
