@@ -405,45 +405,39 @@ pub struct Numbered {
 }
 
 impl Numbered {
+    /// A number split into its leading part and its trailing counter's digits (at most 18):
+    /// `K-2023/009` → (`K-2023/`, `009`).
+    fn split(number: &str) -> (&str, &str) {
+        let digits = number
+            .bytes()
+            .rev()
+            .take_while(u8::is_ascii_digit)
+            .count()
+            .min(18);
+        number.split_at(number.len() - digits)
+    }
+
+    /// The trailing counter of a number (`INV-0000041` → 41), if it has one.
+    pub fn counter(number: &str) -> Option<u64> {
+        Numbered::split(number).1.parse().ok()
+    }
+
+    /// `number` with its trailing counter set to `n`, at least as wide as it was.
+    pub fn with_counter(number: &str, n: u64) -> String {
+        let (head, digits) = Numbered::split(number);
+        format!("{head}{n:0w$}", w = digits.len().max(1))
+    }
+
     /// The number after `latest` (text): its leading part kept, its trailing counter plus one
     /// at the same width (`INV-0000041` → `INV-0000042`, `K-2023/009` → `K-2023/010`,
     /// `A-17` → `A-18`); with none yet, the model's prefix and width.
-    /// The trailing counter of a number (`INV-0000041` → 41), if it has one.
-    pub fn counter(number: &str) -> Option<u64> {
-        let digits = number
-            .bytes()
-            .rev()
-            .take_while(u8::is_ascii_digit)
-            .count()
-            .min(18);
-        number[number.len() - digits..].parse().ok()
-    }
-
-    /// `number` with its trailing counter set to `n` at least its own width.
-    pub fn with_counter(number: &str, n: u64) -> String {
-        let digits = number
-            .bytes()
-            .rev()
-            .take_while(u8::is_ascii_digit)
-            .count()
-            .min(18);
-        let head = &number[..number.len() - digits];
-        format!("{head}{n:0w$}", w = digits.max(1))
-    }
-
     pub fn next_text(&self, latest: Option<&str>) -> String {
-        let Some(latest) = latest else {
-            return format!("{}{:0w$}", self.prefix, 1, w = self.width);
-        };
-        let digits = latest
-            .bytes()
-            .rev()
-            .take_while(u8::is_ascii_digit)
-            .count()
-            .min(18);
-        let (head, counter) = latest.split_at(latest.len() - digits);
-        let n: u64 = counter.parse().unwrap_or(0);
-        format!("{head}{:0w$}", n + 1, w = digits.max(1))
+        match latest {
+            None => format!("{}{:0w$}", self.prefix, 1, w = self.width),
+            Some(latest) => {
+                Numbered::with_counter(latest, Numbered::counter(latest).unwrap_or(0) + 1)
+            }
+        }
     }
 }
 
