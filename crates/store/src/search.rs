@@ -200,10 +200,12 @@ pub fn condition(d: Dialect, text: &str, any_number: bool, params: &mut Vec<Valu
                 let n = push(Value::Text(text.to_string()));
                 format!("number = {n}")
             };
+            // `= ANY(ARRAY(...))`: the matches are gathered first and the customers fetched by
+            // their primary key (`IN (...)` let the planner scan every customer instead).
             format!(
-                "c.id IN (SELECT id FROM customers WHERE lower(name) LIKE {p} \
+                "c.id = ANY(ARRAY(SELECT id FROM customers WHERE lower(name) LIKE {p} \
                  UNION SELECT id FROM customers WHERE lower(email) LIKE {p} \
-                 UNION SELECT id FROM customers WHERE {number})"
+                 UNION SELECT id FROM customers WHERE {number}))"
             )
         }
     }
