@@ -311,18 +311,28 @@ pub async fn preview_delete_records(
         .customer
         .map_or_else(|| "/customers".to_string(), |c| format!("/customers/{c}"));
     let ids_text = super::id_list(&chosen);
+    let customer = choice.customer;
     let result = ui_heavy(&state, &headers, move |e| {
         let plan = e.delete_records(&kind, &RecordSelection::Ids(chosen), true)?;
-        Ok((e.actor().clone(), plan))
+        // Whose records they are, as the office knows the customer: number and name.
+        let owner = match customer {
+            Some(id) => e
+                .read()
+                .find_customer(id)?
+                .map(|c| format!("{} {}", c.number, c.name)),
+            None => None,
+        };
+        Ok((e.actor().clone(), plan, owner))
     })
     .await;
     match result {
-        Ok((actor, plan)) => render(
+        Ok((actor, plan, owner)) => render(
             "records_deleted.html",
             "Delete records?",
             Some(&actor),
             json!({
                 "preview": true,
+                "owner": owner,
                 "kind": plan.kind,
                 "ids": ids_text,
                 "customer": choice.customer,

@@ -530,3 +530,28 @@ conformance!(
         assert_eq!(login("10.0.0.4", "ada", "admin-pass"), 200);
     }
 );
+
+conformance!(deleting_a_record_in_the_ui_asks_first_naming_it_and_its_customer, |db: TestDb| {
+    let s = start(&db, "legal", &legal());
+    let r = s.call(
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "user=ada&password=admin-pass",
+    );
+    let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+    let page = s.page("GET", "/records/activity/delete?ids=2&customer=14", &cookie, "");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Delete activity 2 of K14 Ed Clean? This cannot be undone."),
+        "{}",
+        page.body
+    );
+    // Asking deleted nothing; the form's button does.
+    let c = s.api("GET", "/api/v1/customers/14", &s.admin, Value::Null).json();
+    assert_eq!(c["records"]["activity"], 1);
+    let r = s.page("POST", "/records/activity/delete", &cookie, "ids=2&customer=14");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let c = s.api("GET", "/api/v1/customers/14", &s.admin, Value::Null).json();
+    assert_eq!(c["records"]["activity"], 0);
+});
