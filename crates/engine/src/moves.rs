@@ -146,47 +146,11 @@ fn single(op: Operation, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<
     })
 }
 
-/// Refuses a move that would repoint customer links at a customer of a kind the link may not
-/// point at (a contact person's company made a person), as editing the link would be.
-fn check_link_kinds(
-    model: &Model,
-    db: &mut dyn Db,
-    from: &Cand,
-    to: &Cand,
-) -> Result<(), StoreError> {
-    let d = db.dialect();
-    for cl in &model.customer.links {
-        if cl.target_kinds.is_empty() || cl.target_kinds.contains(&to.kind) {
-            continue;
-        }
-        let n = db.query_i64(
-            &format!(
-                "SELECT count(*) FROM customers WHERE {} = {} AND id <> {}",
-                q(&cl.link.column),
-                ph(d, 1),
-                ph(d, 2)
-            ),
-            &[Value::Int(from.id), Value::Int(to.id)],
-        )?;
-        if n > 0 {
-            return Err(StoreError::Refused(format!(
-                "{n} customer(s) link to {} ({}) as their {}, which must be a {}; {} ({}) is a {}: nothing was moved",
-                from.id,
-                from.name,
-                cl.link.name,
-                cl.target_kinds.join(" or "),
-                to.id,
-                to.name,
-                to.kind
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Audit entries of the customers whose links to `from` a move repoints to `to` (contact
-/// persons, subsidiaries, bill-to): read before the move, one entry each, naming the link.
-fn repointed_entries(
+/// The customers whose links to `from` a move repoints to `to` (contact persons,
+/// subsidiaries, bill-to), read before the move: their audit entries, one each naming the
+/// link. Refuses the move when a link would point at a customer of a kind it may not (a
+/// contact person's company made a person), as editing the link would be.
+fn repoint(
     model: &Model,
     db: &mut dyn Db,
     from: &Cand,
@@ -205,6 +169,20 @@ fn repointed_entries(
             &[Value::Int(from.id), Value::Int(to.id)],
             &[FieldType::Int, FieldType::Text, FieldType::Text],
         )?;
+        let fits = cl.target_kinds.is_empty() || cl.target_kinds.contains(&to.kind);
+        if !fits && !rows.is_empty() {
+            return Err(StoreError::Refused(format!(
+                "{} customer(s) link to {} ({}) as their {}, which must be a {}; {} ({}) is a {}: nothing was moved",
+                rows.len(),
+                from.id,
+                from.name,
+                cl.link.name,
+                cl.target_kinds.join(" or "),
+                to.id,
+                to.name,
+                to.kind
+            )));
+        }
         for r in rows {
             let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
             out.push(NewEntry::customer(
@@ -326,9 +304,11 @@ impl Engine<'_> {
                 plan.tally();
                 return Ok(plan);
             }
-            if kinds.is_none() {
-                check_link_kinds(&model, tx, &source, &target)?;
-            }
+            // Customers linked to the source move along unless only some kinds were asked for.
+            let repointed = match kinds {
+                None => repoint(&model, tx, &source, &target)?,
+                Some(_) => Vec::new(),
+            };
             let mut plan = single(
                 Operation::Transfer,
                 dry_run,
@@ -336,10 +316,6 @@ impl Engine<'_> {
                 Outcome::Proceeds,
                 None,
             );
-            let repointed = match (kinds, dry_run) {
-                (None, false) => repointed_entries(&model, tx, &source, &target)?,
-                _ => Vec::new(),
-            };
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
                 plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
@@ -369,11 +345,7 @@ impl Engine<'_> {
                 )));
             }
             let mut plan = single(Operation::Merge, dry_run, &dup, Outcome::Proceeds, None);
-            let repointed = if dry_run {
-                Vec::new()
-            } else {
-                repointed_entries(model, tx, &dup, &target)?
-            };
+            let repointed = repoint(model, tx, &dup, &target)?;
             move_rows(model, tx, source, into, &Which::All, &mut plan)?;
             let d = tx.dialect();
             // Links the duplicate itself holds (its own company, bill-to) are dropped with it.
@@ -452,13 +424,8 @@ impl Engine<'_> {
         self.within(dry_run, true, |ctx, tx| {
             let (model, actor) = (ctx.model, ctx.actor);
             let (source, target) = pair(tx, id, to, dry_run)?;
-            check_link_kinds(model, tx, &source, &target)?;
+            let repointed = repoint(model, tx, &source, &target)?;
             let mut moved = single(Operation::Delete, dry_run, &source, Outcome::Proceeds, None);
-            let repointed = if dry_run {
-                Vec::new()
-            } else {
-                repointed_entries(model, tx, &source, &target)?
-            };
             let stayed = move_rows(model, tx, id, to, &Which::Transferable(None), &mut moved)?;
             let cands = load_ids(tx, &[id], dry_run)?;
             let mut plan = erase(delete, ctx, tx, &cands, false)?;

@@ -201,6 +201,22 @@ impl Server {
         )
     }
 
+    /// Logs in through the web UI's form; the session cookie (`name=value`).
+    fn session(&self, user: &str, password: &str) -> String {
+        let r = self.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            &format!("user={user}&password={password}"),
+        );
+        r.header("set-cookie")
+            .unwrap_or_else(|| panic!("{user} could not log in: {} {}", r.status, r.body))
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    }
+
     /// A web UI request with a session cookie (and a form body, when given).
     fn page(&self, method: &str, path: &str, cookie: &str, form: &str) -> Reply {
         self.call(
@@ -595,19 +611,7 @@ conformance!(
 
 conformance!(the_ui_offers_only_what_the_user_may_do, |db: TestDb| {
     let s = start(&db, "legal", &legal());
-    let r = s.call(
-        "POST",
-        "/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        "user=vic&password=viewer-pass",
-    );
-    let viewer = r
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let viewer = s.session("vic", "viewer-pass");
     let list = s.page("GET", "/customers", &viewer, "");
     assert!(list.body.contains("Ed Clean"), "a viewer sees customers");
     assert!(!list.body.contains("value=\"deactivate\""), "{}", list.body);

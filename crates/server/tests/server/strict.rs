@@ -434,19 +434,7 @@ conformance!(
     the_move_to_form_asks_for_the_reason_a_deactivation_instead_needs,
     |db: TestDb| {
         let s = start(&db, "legal", &legal());
-        let r = s.call(
-            "POST",
-            "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            "user=ada&password=admin-pass",
-        );
-        let cookie = r
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let cookie = s.session("ada", "admin-pass");
         let page = s.page("GET", "/delete?ids=11", &cookie, "");
         assert_eq!(page.status, 200, "{}", page.body);
         assert!(page.body.contains(r#"name="move_to""#), "{}", page.body);
@@ -531,27 +519,39 @@ conformance!(
     }
 );
 
-conformance!(deleting_a_record_in_the_ui_asks_first_naming_it_and_its_customer, |db: TestDb| {
-    let s = start(&db, "legal", &legal());
-    let r = s.call(
-        "POST",
-        "/login",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        "user=ada&password=admin-pass",
-    );
-    let cookie = r.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
-    let page = s.page("GET", "/records/activity/delete?ids=2&customer=14", &cookie, "");
-    assert_eq!(page.status, 200, "{}", page.body);
-    assert!(
-        page.body.contains("Delete activity 2 of K14 Ed Clean? This cannot be undone."),
-        "{}",
-        page.body
-    );
-    // Asking deleted nothing; the form's button does.
-    let c = s.api("GET", "/api/v1/customers/14", &s.admin, Value::Null).json();
-    assert_eq!(c["records"]["activity"], 1);
-    let r = s.page("POST", "/records/activity/delete", &cookie, "ids=2&customer=14");
-    assert_eq!(r.status, 200, "{}", r.body);
-    let c = s.api("GET", "/api/v1/customers/14", &s.admin, Value::Null).json();
-    assert_eq!(c["records"]["activity"], 0);
-});
+conformance!(
+    deleting_a_record_in_the_ui_asks_first_naming_it_and_its_customer,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let cookie = s.session("ada", "admin-pass");
+        let page = s.page(
+            "GET",
+            "/records/activity/delete?ids=2&customer=14",
+            &cookie,
+            "",
+        );
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("Delete activity 2 of K14 Ed Clean? This cannot be undone."),
+            "{}",
+            page.body
+        );
+        // Asking deleted nothing; the form's button does.
+        let c = s
+            .api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
+            .json();
+        assert_eq!(c["records"]["activity"], 1);
+        let r = s.page(
+            "POST",
+            "/records/activity/delete",
+            &cookie,
+            "ids=2&customer=14",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let c = s
+            .api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
+            .json();
+        assert_eq!(c["records"]["activity"], 0);
+    }
+);
