@@ -369,9 +369,11 @@ impl Store {
             }
         }
         for (col, v) in &linked {
-            let hierarchy = model.customer.links.iter().any(|l| {
-                &l.link.column == col && l.kinds.iter().any(|k| l.target_kinds.contains(k))
-            });
+            let hierarchy = model
+                .customer
+                .links
+                .iter()
+                .any(|l| &l.link.column == col && l.is_hierarchy());
             if let (true, Some(target)) = (hierarchy, v.as_i64()) {
                 no_loop(db, id, col, target)?;
             }

@@ -641,18 +641,16 @@ fn customer_link_kinds(
     };
     for cl in &model.customer.links {
         let col = q(&cl.link.column);
-        // In a hierarchy (a kind linking to its own kind: a subsidiary's parent) a customer is
-        // not its own parent, nor are two each other's. (A customer may be its own bill-to.)
-        let hierarchy = cl.kinds.iter().any(|k| cl.target_kinds.contains(k));
-        for r in if hierarchy {
-            db.query(
-            &format!("SELECT a.id, b.id FROM customers a JOIN customers b ON b.id = a.{col} WHERE a.id = b.id OR (b.{col} = a.id AND a.id < b.id) ORDER BY a.id LIMIT {MAX_LISTED}"),
-            &[],
-            &[FieldType::Int, FieldType::Int],
-        )?
-        } else {
-            Vec::new()
-        } {
+        // In a hierarchy a customer is not its own parent, nor are two each other's.
+        let loops = match cl.is_hierarchy() {
+            true => db.query(
+                &format!("SELECT a.id, b.id FROM customers a JOIN customers b ON b.id = a.{col} WHERE a.id = b.id OR (b.{col} = a.id AND a.id < b.id) ORDER BY a.id LIMIT {MAX_LISTED}"),
+                &[],
+                &[FieldType::Int, FieldType::Int],
+            )?,
+            false => Vec::new(),
+        };
+        for r in loops {
             let (a, b) = (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0));
             found.push((
                 a,

@@ -355,6 +355,14 @@ pub struct CustomerLink {
     pub target_kinds: Vec<String>,
 }
 
+impl CustomerLink {
+    /// A link from a kind to its own kind (a subsidiary's parent company): a hierarchy, where a
+    /// customer may not be above itself. (A customer may be its own bill-to.)
+    pub fn is_hierarchy(&self) -> bool {
+        self.kinds.iter().any(|k| self.target_kinds.contains(k))
+    }
+}
+
 /// How demo data fills a field.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FieldDemo {
