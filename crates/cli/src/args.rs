@@ -92,6 +92,10 @@ pub enum Command {
         /// the login throttle per address.
         #[arg(long)]
         trust_forwarded_for: bool,
+        /// Pause each background job this long after each step, so its progress and a
+        /// cancellation can be watched on a small database (demonstrations, tests).
+        #[arg(long, default_value_t = 0, value_name = "MS")]
+        job_step_delay_ms: u64,
     },
     /// Deactivate customers: blockers checked for each, a reason, open items resolved.
     Deactivate {
@@ -171,6 +175,9 @@ pub enum Command {
     #[command(subcommand)]
     Users(UsersCmd),
     /// The audit log: every change, hash-chained.
+    /// Background jobs the server runs: list, show one, cancel one.
+    #[command(subcommand)]
+    Jobs(JobsCmd),
     Audit {
         #[command(subcommand)]
         cmd: Option<AuditCmd>,
@@ -205,6 +212,26 @@ pub struct PlanArgs {
     /// Erase without asking (at a terminal, an erasure shows its plan and asks first).
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCmd {
+    /// Jobs, newest first.
+    List {
+        /// queued, running, succeeded, failed, interrupted or cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// deactivate, reactivate, delete, undelete, purge, transfer, merge or record_delete.
+        #[arg(long)]
+        operation: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// One job: its status, phase and progress, and its plan or error once it ended.
+    Show { id: i64 },
+    /// Cancel a job that has not committed: a queued one at once, a running one at its next
+    /// step (its transaction rolls back; nothing is changed).
+    Cancel { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

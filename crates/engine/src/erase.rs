@@ -34,7 +34,7 @@ pub(crate) fn erase(
     let (model, actor, dry_run) = (ctx.model, ctx.actor, ctx.dry_run);
     let op = allowed.operation();
     let d = db.dialect();
-    let mut clock = Phases::start(&mut *ctx.report);
+    let mut clock = Phases::start(&mut *ctx.report, "blockers", cands.len() as u64)?;
     let (plain, on_customers) = split_rules(model, op);
     let mut blockers: Blockers = HashMap::new();
     rule_blockers(model, db, &plain, CAND, None, &mut blockers)?;
@@ -72,7 +72,7 @@ pub(crate) fn erase(
             });
         }
     }
-    clock.mark("blockers");
+    clock.next("orphan_fixpoint", 0)?;
     temp_set(db, GO)?;
     let eligible: Vec<i64> = cands
         .iter()
@@ -81,7 +81,10 @@ pub(crate) fn erase(
         .collect();
     fill_set(db, GO, &eligible)?;
     // The fixpoint: a blocked customer survives, which can block others in turn.
+    let mut round = 0;
     loop {
+        round += 1;
+        clock.advance(round)?;
         let mut more: Blockers = HashMap::new();
         rule_blockers(model, db, &on_customers, GO, Some(GO), &mut more)?;
         for (id, sources) in orphans(model, db, GO)? {
@@ -132,7 +135,7 @@ pub(crate) fn erase(
             }
         }
     }
-    clock.mark("orphan_fixpoint");
+    clock.next("effects", 0)?;
     let any_blocked = !blockers.is_empty();
     // The rules checked, the records that block their customer's erasure, and orphans.
     let mut rule_ids: Vec<String> = model
@@ -296,7 +299,7 @@ pub(crate) fn erase(
         None,
         format!("id IN (SELECT id FROM {GO})"),
     )?;
-    clock.mark("effects");
+    clock.next("audit", plan.done as u64)?;
     if !dry_run {
         let entries: Vec<NewEntry> = plan
             .customers
@@ -325,7 +328,6 @@ pub(crate) fn erase(
             .collect();
         audit::append(db, actor, Act::Op(op), &entries)?;
     }
-    clock.mark("audit");
     plan.timings = clock.done();
     Ok(plan)
 }

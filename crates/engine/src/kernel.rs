@@ -60,35 +60,99 @@ pub(crate) fn candidates(db: &mut dyn Db) -> Result<Vec<Cand>, StoreError> {
         .collect())
 }
 
-/// Where an operation is, as it goes: called with each phase as it ends ("blockers",
-/// "orphan_fixpoint", "effects", "audit"), so an interface can show progress.
-pub type Progress<'a> = &'a mut dyn FnMut(&str);
+/// Where an operation is: the phase it has begun (candidates, blockers, orphan_fixpoint,
+/// effects, audit, commit) and, where the phase has a count, `done` of `total` (customers,
+/// tables, rounds).
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    pub phase: &'a str,
+    pub done: u64,
+    pub total: u64,
+}
 
-/// Wall time per phase of an operation, in milliseconds, for the plan's `timings`.
+/// Told each [`Step`] as the operation reaches it; answering `false` cancels the operation
+/// there (its transaction rolls back, nothing is changed).
+pub type Progress<'a> = &'a mut dyn FnMut(&Step<'_>) -> bool;
+
+/// Tells `report` a step; a `false` answer is the cancellation.
+pub(crate) fn tell(
+    report: &mut dyn FnMut(&Step<'_>) -> bool,
+    step: Step<'_>,
+) -> Result<(), StoreError> {
+    if report(&step) {
+        Ok(())
+    } else {
+        Err(StoreError::Cancelled(format!(
+            "cancelled in its {} phase; nothing was changed",
+            step.phase
+        )))
+    }
+}
+
+/// The operation's phases as they go: each one's wall time in milliseconds (the plan's
+/// `timings`), and each begun phase told to the progress report.
 pub(crate) struct Phases<'a> {
     last: std::time::Instant,
+    current: (&'static str, u64),
     done: BTreeMap<String, f64>,
     report: Progress<'a>,
 }
 
 impl<'a> Phases<'a> {
-    pub(crate) fn start(report: Progress<'a>) -> Phases<'a> {
-        Phases {
+    /// Begins the first phase, with `total` things to go through.
+    pub(crate) fn start(
+        report: Progress<'a>,
+        phase: &'static str,
+        total: u64,
+    ) -> Result<Phases<'a>, StoreError> {
+        tell(
+            &mut *report,
+            Step {
+                phase,
+                done: 0,
+                total,
+            },
+        )?;
+        Ok(Phases {
             last: std::time::Instant::now(),
+            current: (phase, total),
             done: BTreeMap::new(),
             report,
-        }
+        })
     }
 
-    pub(crate) fn mark(&mut self, phase: &str) {
+    /// Tells how far the current phase is.
+    pub(crate) fn advance(&mut self, done: u64) -> Result<(), StoreError> {
+        let (phase, total) = self.current;
+        tell(&mut *self.report, Step { phase, done, total })
+    }
+
+    fn close(&mut self) {
         let now = std::time::Instant::now();
-        self.done
-            .insert(phase.into(), (now - self.last).as_secs_f64() * 1000.0);
+        self.done.insert(
+            self.current.0.into(),
+            (now - self.last).as_secs_f64() * 1000.0,
+        );
         self.last = now;
-        (self.report)(phase);
     }
 
-    pub(crate) fn done(self) -> BTreeMap<String, f64> {
+    /// Ends the current phase and begins `phase`.
+    pub(crate) fn next(&mut self, phase: &'static str, total: u64) -> Result<(), StoreError> {
+        self.close();
+        self.current = (phase, total);
+        tell(
+            &mut *self.report,
+            Step {
+                phase,
+                done: 0,
+                total,
+            },
+        )
+    }
+
+    /// Ends the last phase: the timings.
+    pub(crate) fn done(mut self) -> BTreeMap<String, f64> {
+        self.close();
         self.done
     }
 }
@@ -323,14 +387,36 @@ impl crate::Engine<'_> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let db = self.store.db();
-        let mut ctx = Ctx {
-            model: &model,
-            actor: &actor,
-            dry_run,
-            report: &mut *self.progress,
-        };
+        let report = &mut *self.progress;
+        let on_commit = &mut self.on_commit;
         let plan = run_as(db, dry_run, dry_run_writes, |tx: &mut dyn Db| {
-            f(&mut ctx, tx)
+            tell(
+                &mut *report,
+                Step {
+                    phase: "candidates",
+                    done: 0,
+                    total: 0,
+                },
+            )?;
+            let mut ctx = Ctx {
+                model: &model,
+                actor: &actor,
+                dry_run,
+                report: &mut *report,
+            };
+            let plan = f(&mut ctx, tx)?;
+            tell(
+                &mut *report,
+                Step {
+                    phase: "commit",
+                    done: 0,
+                    total: 0,
+                },
+            )?;
+            if let (false, Some(hook)) = (dry_run, on_commit.as_mut()) {
+                hook(tx, &plan.to_json())?;
+            }
+            Ok(plan)
         })?;
         let erased = plan
             .effects

@@ -22,7 +22,7 @@ mod sql;
 use offboard_model::model::{Operation, Role};
 use offboard_store::{Store, StoreError};
 
-pub use kernel::Progress;
+pub use kernel::{Progress, Step};
 pub use ops::{DeactivateOptions, OpenItems};
 pub use plan::{Blocker, CustomerPlan, Outcome, Plan};
 pub use read::Reader;
@@ -81,12 +81,21 @@ impl Allowed {
     }
 }
 
+/// What an applied operation calls inside its transaction before it commits, with the plan
+/// as JSON (see [`Engine::on_commit`]).
+pub type CommitHook<'a> = dyn FnMut(&mut dyn offboard_store::Db, &serde_json::Value) -> Result<(), StoreError>
+    + Send
+    + 'a;
+
 /// The engine over one store, acting for one actor.
 pub struct Engine<'s> {
     store: &'s mut Store,
     actor: Actor,
-    /// Told each phase of a lifecycle operation as it ends.
-    progress: &'s mut (dyn FnMut(&str) + Send),
+    /// Told each step of a lifecycle operation as it is reached; `false` cancels it.
+    progress: &'s mut (dyn FnMut(&Step<'_>) -> bool + Send),
+    /// Called inside an applied operation's transaction, after it did its work and before
+    /// it commits, with the plan as JSON (a background job records its result there).
+    on_commit: Option<&'s mut CommitHook<'s>>,
 }
 
 impl<'s> Engine<'s> {
@@ -95,14 +104,24 @@ impl<'s> Engine<'s> {
             store,
             actor,
             // A closure that captures nothing takes no memory: leaking it leaks nothing.
-            progress: Box::leak(Box::new(|_: &str| {})),
+            progress: Box::leak(Box::new(|_: &Step<'_>| true)),
+            on_commit: None,
         }
     }
 
-    /// Calls `report` with each phase of a lifecycle operation as it ends (blockers,
-    /// orphan_fixpoint, effects, audit), so a long operation can show where it is.
-    pub fn on_progress(&mut self, report: &'s mut (dyn FnMut(&str) + Send)) {
+    /// Calls `report` with each step of a lifecycle operation as it is reached (candidates,
+    /// blockers, orphan_fixpoint, effects, audit, commit, with counts where a phase has
+    /// them), so a long operation can show where it is; `report` answering `false` cancels
+    /// the operation there, and its transaction rolls back.
+    pub fn on_progress(&mut self, report: &'s mut (dyn FnMut(&Step<'_>) -> bool + Send)) {
         self.progress = report;
+    }
+
+    /// Calls `hook` inside each applied operation's transaction, after its work and before
+    /// its commit, with the plan as JSON: what `hook` writes commits with the operation or
+    /// not at all (a background job's result).
+    pub fn on_commit(&mut self, hook: &'s mut CommitHook) {
+        self.on_commit = Some(hook);
     }
 
     /// Checks the model's permissions for `op`.

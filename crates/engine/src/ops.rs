@@ -22,7 +22,7 @@ use crate::sql::{analyze, ph, q, temp_set};
 use crate::{Allowed, Engine, EngineError};
 
 /// What to do with open items a rule lets the user resolve (open activities).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OpenItems {
     Complete,
@@ -211,7 +211,7 @@ pub(crate) fn status_change(
             )));
         }
     }
-    let mut clock = Phases::start(&mut *ctx.report);
+    let mut clock = Phases::start(&mut *ctx.report, "blockers", cands.len() as u64)?;
     let mut blockers: Blockers = HashMap::new();
     if op == Operation::Deactivate {
         // Who could proceed, before blockers: the candidates less the skipped ones.
@@ -266,7 +266,7 @@ pub(crate) fn status_change(
             None => (Outcome::Proceeds, vec![], None),
         },
     });
-    clock.mark("blockers");
+    clock.next("effects", plan.done as u64)?;
     if op != Operation::Deactivate {
         // (A deactivation's set already holds exactly those that proceed.)
         fill_go(db, &plan)?;
@@ -394,7 +394,7 @@ pub(crate) fn status_change(
         Operation::Delete => Status::Deleted.name(),
         _ => "restored",
     };
-    clock.mark("effects");
+    clock.next("audit", plan.done as u64)?;
     if !dry_run {
         let entries: Vec<NewEntry> = plan
             .customers
@@ -414,7 +414,6 @@ pub(crate) fn status_change(
             .collect();
         audit::append(db, actor, Act::Op(shown), &entries)?;
     }
-    clock.mark("audit");
     plan.timings = clock.done();
     Ok(plan)
 }

@@ -305,6 +305,7 @@ impl Engine<'_> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let k = kind(&model, kind_name)?;
+        let on_commit = &mut self.on_commit;
         run_with(self.store.db(), dry_run, true, |tx| {
             let ids = select(k, tx, sel)?;
             let blocked = blockers(&model, k, tx)?;
@@ -374,6 +375,9 @@ impl Engine<'_> {
                     })
                     .collect();
                 audit::append(tx, &actor, Act::DeleteRecords, &entries)?;
+                if let Some(hook) = on_commit.as_mut() {
+                    hook(tx, &serde_json::to_value(&plan).unwrap_or_default())?;
+                }
             }
             Ok(plan)
         })

@@ -15,8 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use offboard_engine::records::RecordSelection;
-use offboard_engine::{Actor, DeactivateOptions, Engine, OpenItems, Plan, Reader};
+use offboard_engine::{Actor, Engine, Reader};
 use offboard_model::model::Operation;
 use offboard_store::customers::NewCustomer;
 
@@ -151,18 +150,17 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/records/{kind}/{id}",
             get(show_record).patch(update_record),
         )
-        .route("/api/v1/records/{kind}/delete", post(delete_records))
-        .route("/api/v1/deactivate", post(deactivate))
-        .route("/api/v1/reactivate", post(reactivate))
-        .route("/api/v1/delete", post(delete))
-        .route("/api/v1/undelete", post(undelete))
-        .route("/api/v1/purge", post(purge))
-        .route("/api/v1/transfer", post(transfer))
-        .route("/api/v1/merge", post(merge))
+        .merge(crate::lifecycle::routes())
+        .merge(crate::jobs::routes())
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/{*rest}", any(not_found))
         .layer(axum::middleware::map_response(json_errors))
+}
+
+/// 422: the body is well-formed JSON but asks for something that cannot be.
+pub(crate) fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
 }
 
 async fn not_found() -> ApiError {
@@ -186,7 +184,7 @@ impl FromRequestParts<AppState> for Caller {
 }
 
 /// Runs `f` with the engine acting for the caller.
-async fn act<T: Send + 'static>(
+pub(crate) async fn act<T: Send + 'static>(
     state: &AppState,
     actor: Actor,
     f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
@@ -197,7 +195,7 @@ async fn act<T: Send + 'static>(
 }
 
 /// [`act`] for a lifecycle operation: it queues for one of the few plan slots.
-async fn act_heavy<T: Send + 'static>(
+pub(crate) async fn act_heavy<T: Send + 'static>(
     state: &AppState,
     actor: Actor,
     f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
@@ -208,7 +206,7 @@ async fn act_heavy<T: Send + 'static>(
 }
 
 /// Like [`act`], for reading: checks `op` (view, audit) and hands over a read-only view.
-async fn read<T: Send + 'static>(
+pub(crate) async fn read<T: Send + 'static>(
     state: &AppState,
     actor: Actor,
     op: Operation,
@@ -477,261 +475,6 @@ async fn update_record(
     act(&state, actor, move |e| {
         let r = e.update_record(&kind, id, &cells(&fields))?;
         Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeleteRecords {
-    ids: Option<Vec<i64>>,
-    /// Every record under this owner (or, with `from`, from this value of the ordering field).
-    owner: Option<i64>,
-    from: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-fn unprocessable(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
-}
-
-async fn delete_records(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Path(kind): Path<String>,
-    Body(body): Body<DeleteRecords>,
-) -> Result<Json<Value>, ApiError> {
-    let sel = match (body.ids, body.owner) {
-        (Some(ids), None) if ids.is_empty() => {
-            return Err(unprocessable("`ids` is empty: list the records to delete"))
-        }
-        (Some(ids), None) => RecordSelection::Ids(ids),
-        (None, Some(owner)) => RecordSelection::Owner {
-            owner,
-            from: body.from,
-        },
-        _ => {
-            return Err(unprocessable(
-                "give either `ids` or `owner` (with an optional `from`)",
-            ))
-        }
-    };
-    act_heavy(&state, actor, move |e| {
-        let plan = e.delete_records(&kind, &sel, body.dry_run)?;
-        let json = serde_json::to_value(&plan).unwrap_or(Value::Null);
-        if !plan.dry_run && !plan.blocked.is_empty() {
-            let mut err = ApiError::new(
-                StatusCode::CONFLICT,
-                "blocked",
-                format!(
-                    "nothing was deleted: {}",
-                    plan.blocked
-                        .iter()
-                        .map(|b| format!("{} {}: {}", plan.kind, b.id, b.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ),
-            );
-            err.details = json;
-            return Err(err);
-        }
-        Ok(Json(json))
-    })
-    .await
-}
-
-/// `POST /deactivate`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeactivateBody {
-    customers: Vec<i64>,
-    reason: Option<String>,
-    /// `complete` or `remove`.
-    open_activities: Option<OpenItems>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// `POST /reactivate`, `POST /undelete`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CustomersBody {
-    customers: Vec<i64>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// `POST /delete`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeleteBody {
-    customers: Vec<i64>,
-    move_to: Option<i64>,
-    /// The deactivation reason, for a move-to that deactivates instead of erasing.
-    reason: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// `POST /purge`: the cleanup takes every deleted customer past the retention, none named.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PurgeBody {
-    #[serde(default)]
-    dry_run: bool,
-}
-
-/// The plan as the answer: 200, or 409 (the plan in `details`) when an applied operation
-/// changed nothing because every candidate was blocked or skipped.
-pub fn plan_answer(plan: Plan) -> Result<Json<Value>, ApiError> {
-    if plan.dry_run || !plan.changed_nothing() || plan.candidates == 0 {
-        return Ok(Json(plan.to_json()));
-    }
-    let reasons: Vec<String> = plan
-        .customers
-        .iter()
-        .take(5)
-        .map(|c| {
-            let why = match (&c.why, c.blockers.is_empty()) {
-                (Some(w), _) => w.clone(),
-                (None, false) => c
-                    .blockers
-                    .iter()
-                    .map(|b| b.message.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                (None, true) => "refused".into(),
-            };
-            format!("{} {} ({}): {why}", c.id, c.number, c.name)
-        })
-        .collect();
-    let mut err = ApiError::new(
-        StatusCode::CONFLICT,
-        "nothing_done",
-        format!(
-            "{} changed nothing: {} blocked, {} skipped — {}{}",
-            plan.operation,
-            plan.blocked,
-            plan.skipped,
-            reasons.join("; "),
-            if plan.candidates > 5 { "; ..." } else { "" }
-        ),
-    );
-    err.details = plan.to_json();
-    Err(err)
-}
-
-fn needs_customers(customers: &[i64]) -> Result<(), ApiError> {
-    if customers.is_empty() {
-        return Err(unprocessable(
-            "`customers` is empty: list the ids to work on",
-        ));
-    }
-    Ok(())
-}
-
-async fn deactivate(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Body(b): Body<DeactivateBody>,
-) -> Result<Json<Value>, ApiError> {
-    needs_customers(&b.customers)?;
-    let opts = DeactivateOptions {
-        reason: b.reason.filter(|r| !r.is_empty()),
-        open_items: b.open_activities,
-    };
-    act_heavy(&state, actor, move |e| {
-        plan_answer(e.deactivate(&b.customers, &opts, b.dry_run)?)
-    })
-    .await
-}
-
-async fn reactivate(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Body(b): Body<CustomersBody>,
-) -> Result<Json<Value>, ApiError> {
-    needs_customers(&b.customers)?;
-    act_heavy(&state, actor, move |e| {
-        plan_answer(e.reactivate(&b.customers, b.dry_run)?)
-    })
-    .await
-}
-
-async fn delete(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Body(b): Body<DeleteBody>,
-) -> Result<Json<Value>, ApiError> {
-    needs_customers(&b.customers)?;
-    act_heavy(&state, actor, move |e| {
-        plan_answer(match (b.move_to, b.customers.as_slice()) {
-            (Some(to), [one]) => e.delete_moving(*one, to, b.reason.clone(), b.dry_run)?,
-            (Some(_), _) => return Err(unprocessable("`move_to` takes exactly one customer")),
-            (None, ids) => e.delete(ids, b.dry_run)?,
-        })
-    })
-    .await
-}
-
-async fn undelete(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Body(b): Body<CustomersBody>,
-) -> Result<Json<Value>, ApiError> {
-    needs_customers(&b.customers)?;
-    act_heavy(&state, actor, move |e| {
-        plan_answer(e.undelete(&b.customers, b.dry_run)?)
-    })
-    .await
-}
-
-async fn purge(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Body(b): Body<PurgeBody>,
-) -> Result<Json<Value>, ApiError> {
-    act_heavy(&state, actor, move |e| plan_answer(e.purge(b.dry_run)?)).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Pair {
-    from: i64,
-    to: i64,
-    kinds: Option<Vec<String>>,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-async fn transfer(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Body(body): Body<Pair>,
-) -> Result<Json<Value>, ApiError> {
-    act_heavy(&state, actor, move |e| {
-        plan_answer(e.transfer(body.from, body.to, body.kinds.as_deref(), body.dry_run)?)
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MergeBody {
-    duplicate: i64,
-    into: i64,
-    #[serde(default)]
-    dry_run: bool,
-}
-
-async fn merge(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-    Body(body): Body<MergeBody>,
-) -> Result<Json<Value>, ApiError> {
-    act_heavy(&state, actor, move |e| {
-        plan_answer(e.merge(body.duplicate, body.into, body.dry_run)?)
     })
     .await
 }

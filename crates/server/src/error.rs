@@ -64,6 +64,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound(_) => ApiError::not_found(message),
             StoreError::Refused(_) => ApiError::new(StatusCode::CONFLICT, "refused", message),
+            StoreError::Cancelled(_) => ApiError::new(StatusCode::CONFLICT, "cancelled", message),
             StoreError::Invalid(_) | StoreError::Url(_) => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
             }

@@ -11,6 +11,8 @@
 mod api;
 mod auth;
 mod error;
+mod jobs;
+mod lifecycle;
 mod openapi;
 mod requests;
 mod session;
@@ -76,6 +78,14 @@ struct Inner {
     heavy: Arc<tokio::sync::Semaphore>,
     /// How long a request waits for a permit.
     wait: std::time::Duration,
+    /// The job book, for the requests that queue, show and cancel jobs.
+    book: Mutex<Option<offboard_store::jobs::JobBook>>,
+    /// Wakes the job runner (a job was queued) and stops it.
+    signal: Arc<jobs::Signal>,
+    /// The job runner's thread, once started.
+    runner: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// A pause after each step of a background job (demonstrations, tests).
+    step_delay: std::time::Duration,
 }
 
 /// Failed logins a user name may have from one address in [`LOCKOUT`] before logins for it
@@ -98,12 +108,17 @@ impl Drop for Inner {
     /// Idle connections close on a thread of their own: PostgreSQL's synchronous client
     /// blocks on its own runtime when it closes, which it may not do on the server's.
     fn drop(&mut self) {
+        self.signal.stop();
         let idle = match self.idle.get_mut() {
             Ok(v) => std::mem::take(v),
             Err(poisoned) => std::mem::take(poisoned.into_inner()),
         };
-        if !idle.is_empty() {
-            let _ = std::thread::spawn(move || drop(idle)).join();
+        let book = match self.book.get_mut() {
+            Ok(b) => b.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if !idle.is_empty() || book.is_some() {
+            let _ = std::thread::spawn(move || drop((idle, book))).join();
         }
     }
 }
@@ -122,7 +137,73 @@ impl AppState {
             connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY)),
             wait: WAIT,
+            book: Mutex::new(None),
+            signal: Arc::new(jobs::Signal::default()),
+            runner: Mutex::new(None),
+            step_delay: std::time::Duration::ZERO,
         }))
+    }
+
+    /// Pauses each background job after each step by `delay`: progress and cancellation can
+    /// then be watched on a small database (demonstrations and tests).
+    pub fn job_step_delay(mut self, delay: std::time::Duration) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.step_delay = delay;
+        }
+        self
+    }
+
+    /// Starts the job runner (once), on a thread of its own.
+    fn start_jobs(&self) {
+        let Ok(mut runner) = self.0.runner.lock() else {
+            return;
+        };
+        if runner.is_some() {
+            return;
+        }
+        let r = jobs::Runner {
+            url: self.0.url.clone(),
+            model: self.0.model.clone(),
+            signal: Arc::clone(&self.0.signal),
+            step_delay: self.0.step_delay,
+        };
+        *runner = std::thread::Builder::new()
+            .name("offboard-jobs".into())
+            .spawn(move || r.run())
+            .ok();
+    }
+
+    /// Stops the job runner after the job it runs (which commits or rolls back).
+    fn stop_jobs(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.0.signal.stop();
+        self.0.runner.lock().ok().and_then(|mut r| r.take())
+    }
+
+    pub(crate) fn jobs_signal(&self) -> &jobs::Signal {
+        &self.0.signal
+    }
+
+    /// Runs `f` with the job book (opened on first use; reopened after a failure).
+    pub(crate) fn with_book<T>(
+        &self,
+        f: impl FnOnce(&mut offboard_store::jobs::JobBook) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut guard = self
+            .0
+            .book
+            .lock()
+            .map_err(|_| ApiError::internal("the job book failed"))?;
+        if guard.is_none() {
+            *guard = Some(offboard_store::jobs::JobBook::open(&self.0.url)?);
+        }
+        let Some(book) = guard.as_mut() else {
+            return Err(ApiError::internal("the job book failed"));
+        };
+        let result = f(book);
+        if matches!(&result, Err(e) if e.code == "internal") {
+            *guard = None;
+        }
+        result
     }
 
     /// Sets how much the server takes on at once (before it is shared).
@@ -416,13 +497,21 @@ async fn same_origin(
 }
 
 /// Serves until Ctrl-C or SIGTERM (or the listener fails).
+/// Background jobs run meanwhile; at the end the running job commits or rolls back before
+/// this returns (queued ones wait for the next start).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(
+    state.start_jobs();
+    let served = axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown_signal())
-    .await
+    .await;
+    if let Some(runner) = state.stop_jobs() {
+        tracing::info!("waiting for the running job to commit or roll back");
+        let _ = tokio::task::spawn_blocking(move || runner.join()).await;
+    }
+    served
 }
 
 /// Ctrl-C or SIGTERM: the server stops accepting, finishes the requests in flight (an

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use offboard_model::Model;
+use offboard_store::jobs::JobStatus;
 
 fn op(summary: &str, tag: &str, body: Option<Value>, response: Value) -> Value {
     let mut o = json!({
@@ -18,6 +19,31 @@ fn op(summary: &str, tag: &str, body: Option<Value>, response: Value) -> Value {
             json!({ "required": true, "content": { "application/json": { "schema": b } } });
     }
     o
+}
+
+/// A lifecycle call: the plan (200), or with `"background": true` the queued job (202).
+fn lifecycle(summary: &str, body_schema: &str) -> Value {
+    let mut o = op(
+        summary,
+        "lifecycle",
+        Some(json!({ "$ref": format!("#/components/schemas/{body_schema}") })),
+        json!({ "$ref": "#/components/schemas/Plan" }),
+    );
+    o["responses"]["202"] = json!({
+        "description": "Queued as a background job (`\"background\": true`); `Location` is the job",
+        "headers": { "Location": { "schema": { "type": "string" } } },
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Job" } } }
+    });
+    o
+}
+
+/// A lifecycle body's schema: `properties`, `dry_run` and `background`, nothing else.
+fn body(required: &[&str], properties: Value) -> Value {
+    let mut props = properties;
+    props["dry_run"] =
+        json!({ "type": "boolean", "default": false, "description": "plan only; nothing changes" });
+    props["background"] = json!({ "type": "boolean", "default": false, "description": "run as a job: 202 and the job" });
+    json!({ "type": "object", "required": required, "properties": props, "additionalProperties": false })
 }
 
 fn param(name: &str, location: &str, schema: Value, description: &str) -> Value {
@@ -45,8 +71,7 @@ pub fn document(model: &Model) -> Value {
 
 fn paths(model: &Model) -> Value {
     let kinds: Vec<&str> = model.records.iter().map(|k| k.name.as_str()).collect();
-    let plan = json!({ "$ref": "#/components/schemas/Plan" });
-    let op_body = json!({ "$ref": "#/components/schemas/OperationBody" });
+    let ids = json!({ "type": "array", "items": { "type": "integer" }, "minItems": 1 });
     let obj = json!({ "type": "object" });
     let id = param("id", "path", json!({ "type": "integer" }), "customer id");
     let kind = param(
@@ -126,15 +151,11 @@ fn paths(model: &Model) -> Value {
         obj.clone(),
     );
     update_record["parameters"] = json!([kind, rid]);
-    let mut delete_records = op(
+    let mut delete_records = lifecycle(
         "Delete records, restricted along owner chains (ordered kinds newest first)",
-        "records",
-        Some(json!({ "type": "object", "properties": {
-            "ids": { "type": "array", "items": { "type": "integer" } },
-            "owner": { "type": "integer" }, "from": { "type": "string" },
-            "dry_run": { "type": "boolean" } } })),
-        obj.clone(),
+        "RecordDeleteBody",
     );
+    delete_records["tags"] = json!(["records"]);
     delete_records["parameters"] = json!([kind]);
     let mut suggest = op(
         "Suggestions for pickers: active customers by number prefix, name or email, best first",
@@ -159,6 +180,48 @@ fn paths(model: &Model) -> Value {
             "at most this many"
         ),
     ]);
+    let job_ref = json!({ "$ref": "#/components/schemas/Job" });
+    let job_id = param("id", "path", json!({ "type": "integer" }), "job id");
+    let mut jobs = op(
+        "Background jobs, newest first",
+        "jobs",
+        None,
+        json!({ "type": "array", "items": job_ref }),
+    );
+    jobs["parameters"] = json!([
+        param(
+            "status",
+            "query",
+            json!({ "type": "string", "enum": JobStatus::ALL.map(|j| j.name()) }),
+            "only jobs of this status"
+        ),
+        param(
+            "operation",
+            "query",
+            json!({ "type": "string", "enum": crate::lifecycle::Command::NAMES }),
+            "only jobs of this operation"
+        ),
+        param(
+            "limit",
+            "query",
+            json!({ "type": "integer", "default": 100 }),
+            "at most this many"
+        ),
+    ]);
+    let mut job = op(
+        "One job: status, phase, progress; its plan or error once it ended",
+        "jobs",
+        None,
+        job_ref.clone(),
+    );
+    job["parameters"] = json!([job_id]);
+    let mut cancel_job = op(
+        "Cancel a job that has not committed (a running one stops at its next step and rolls back)",
+        "jobs",
+        None,
+        job_ref.clone(),
+    );
+    cancel_job["parameters"] = json!([job_id]);
     let mut audit = op(
         "The audit log, newest first",
         "audit",
@@ -204,13 +267,15 @@ fn paths(model: &Model) -> Value {
             "/api/v1/records/{kind}": { "post": new_record },
             "/api/v1/records/{kind}/{id}": { "get": show_record, "patch": update_record },
             "/api/v1/records/{kind}/delete": { "post": delete_records },
-            "/api/v1/deactivate": { "post": op("Deactivate customers (reason, open activities)", "lifecycle", Some(op_body.clone()), plan.clone()) },
-            "/api/v1/reactivate": { "post": op("Reactivate customers", "lifecycle", Some(op_body.clone()), plan.clone()) },
-            "/api/v1/delete": { "post": op("Delete customers (soft, inactivate or hard per the model; move_to for one)", "lifecycle", Some(op_body.clone()), plan.clone()) },
-            "/api/v1/undelete": { "post": op("Bring deleted customers back", "lifecycle", Some(op_body.clone()), plan.clone()) },
-            "/api/v1/purge": { "post": op("Erase the deleted customers (the cleanup)", "lifecycle", Some(json!({ "type": "object", "properties": { "dry_run": { "type": "boolean" } } })), plan.clone()) },
-            "/api/v1/transfer": { "post": op("Move transferable records to another customer", "lifecycle", Some(json!({ "type": "object", "required": ["from", "to"], "properties": { "from": { "type": "integer" }, "to": { "type": "integer" }, "kinds": { "type": "array", "items": { "type": "string" } }, "dry_run": { "type": "boolean" } } })), plan.clone()) },
-            "/api/v1/merge": { "post": op("Merge a duplicate into another customer", "lifecycle", Some(json!({ "type": "object", "required": ["duplicate", "into"], "properties": { "duplicate": { "type": "integer" }, "into": { "type": "integer" }, "dry_run": { "type": "boolean" } } })), plan.clone()) },
+            "/api/v1/deactivate": { "post": lifecycle("Deactivate customers (reason, open activities)", "DeactivateBody") },
+            "/api/v1/reactivate": { "post": lifecycle("Reactivate customers", "CustomersBody") },
+            "/api/v1/delete": { "post": lifecycle("Delete customers (soft, inactivate or hard per the model; move_to for one)", "DeleteBody") },
+            "/api/v1/undelete": { "post": lifecycle("Bring deleted customers back", "CustomersBody") },
+            "/api/v1/purge": { "post": lifecycle("Erase the deleted customers (the cleanup)", "PurgeBody") },
+            "/api/v1/transfer": { "post": lifecycle("Move transferable records to another customer", "TransferBody") },
+            "/api/v1/merge": { "post": lifecycle("Merge a duplicate into another customer", "MergeBody") },
+            "/api/v1/jobs": { "get": jobs },
+            "/api/v1/jobs/{id}": { "get": job, "delete": cancel_job },
             "/api/v1/audit": { "get": audit },
             "/api/v1/audit/verify": { "get": op("Check the audit log's hash chain", "audit", None, obj.clone()) },
             "/healthz": { "get": { "summary": "The process is up (no credentials)", "tags": ["operations"], "security": [], "responses": { "200": { "description": "up" } } } },
@@ -226,12 +291,37 @@ fn paths(model: &Model) -> Value {
             },
             "schemas": {
                 "Error": { "type": "object", "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "details": {} } } } },
-                "OperationBody": { "type": "object", "properties": {
-                    "customers": { "type": "array", "items": { "type": "integer" } },
-                    "reason": { "type": "string" },
-                    "open_activities": { "type": "string", "enum": ["complete", "remove"] },
-                    "move_to": { "type": "integer" },
-                    "dry_run": { "type": "boolean" } } },
+                "DeactivateBody": body(&["customers"], json!({
+                    "customers": ids,
+                    "reason": { "type": "string", "description": "one of the model's reasons for the customers' kind" },
+                    "open_activities": { "type": "string", "enum": ["complete", "remove"] } })),
+                "CustomersBody": body(&["customers"], json!({ "customers": ids })),
+                "DeleteBody": body(&["customers"], json!({
+                    "customers": ids,
+                    "move_to": { "type": "integer", "description": "move the one customer's records here first" },
+                    "reason": { "type": "string", "description": "the deactivation reason, when the move has to deactivate instead" } })),
+                "PurgeBody": body(&[], json!({})),
+                "TransferBody": body(&["from", "to"], json!({
+                    "from": { "type": "integer" }, "to": { "type": "integer" },
+                    "kinds": { "type": "array", "items": { "type": "string" } } })),
+                "MergeBody": body(&["duplicate", "into"], json!({
+                    "duplicate": { "type": "integer" }, "into": { "type": "integer" } })),
+                "RecordDeleteBody": body(&[], json!({
+                    "ids": { "type": "array", "items": { "type": "integer" } },
+                    "owner": { "type": "integer", "description": "every record under this owner" },
+                    "from": { "type": "string", "description": "with owner: from this value of the ordering field" } })),
+                "Job": { "type": "object", "required": ["id", "operation", "status", "actor", "created_at", "progress"], "properties": {
+                    "id": { "type": "integer" },
+                    "operation": { "type": "string", "enum": crate::lifecycle::Command::NAMES },
+                    "status": { "type": "string", "enum": JobStatus::ALL.map(|j| j.name()) },
+                    "actor": { "type": "string" },
+                    "created_at": { "type": "string" }, "started_at": { "type": ["string", "null"] }, "finished_at": { "type": ["string", "null"] },
+                    "phase": { "type": ["string", "null"], "description": "candidates, blockers, orphan_fixpoint, effects, audit or commit; queued: what it waits for" },
+                    "progress": { "type": "object", "properties": { "done": { "type": "integer" }, "total": { "type": "integer", "description": "0 when the phase has no count known in advance" } } },
+                    "request": { "type": "object", "description": "the body it runs" },
+                    "plan": { "description": "the operation's plan once it finished: the synchronous call's answer" },
+                    "error": { "description": "when it failed, was cancelled or interrupted: status, code, message, details" },
+                    "cancel_requested": { "type": "boolean" } } },
                 "Plan": { "type": "object", "required": ["operation", "dry_run", "candidates", "blocked", "skipped", "blocked_by_rule", "effects", "customers"], "properties": {
                     "operation": { "type": "string" }, "dry_run": { "type": "boolean" },
                     "candidates": { "type": "integer" }, "blocked": { "type": "integer" }, "skipped": { "type": "integer" },

@@ -8,6 +8,10 @@ pub enum StoreError {
     /// The request was understood and refused: a number in use, a customer that is not active.
     #[error("{0}")]
     Refused(String),
+    /// The operation was cancelled before it committed (a background job's cancellation):
+    /// its transaction rolled back.
+    #[error("{0}")]
+    Cancelled(String),
     /// Something named does not exist.
     #[error("{0}")]
     NotFound(String),

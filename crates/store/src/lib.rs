@@ -12,6 +12,7 @@ pub mod db;
 mod error;
 pub mod export;
 pub mod import;
+pub mod jobs;
 mod migrate;
 pub mod meta {
     //! Keys of `offboard_meta`: small facts offboard keeps about a database.
@@ -93,6 +94,11 @@ impl Database {
             db: self.db,
             model: Arc::new(model),
         }
+    }
+
+    /// Whether offboard's own tables are at this version (nothing needs migrating).
+    pub fn is_current(&mut self) -> bool {
+        migrate::is_current(self.db.as_mut()).unwrap_or(false)
     }
 
     /// The model file text last applied to this database, if any.

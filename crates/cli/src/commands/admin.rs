@@ -9,6 +9,7 @@ pub(super) fn serve(
     secure_cookies: bool,
     trust_forwarded_for: bool,
     limits: offboard_server::Limits,
+    job_step_delay: std::time::Duration,
 ) -> anyhow::Result<()> {
     let mut store = open(g)?;
     let can_log_in = store.db().query_i64(
@@ -19,7 +20,8 @@ pub(super) fn serve(
     let state = offboard_server::AppState::new(&g.db, store)
         .limits(limits)
         .secure_cookies(secure_cookies)
-        .trust_forwarded_for(trust_forwarded_for);
+        .trust_forwarded_for(trust_forwarded_for)
+        .job_step_delay(job_step_delay);
     // Request logs and errors on stderr; `RUST_LOG` chooses (default: info).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -152,4 +154,131 @@ pub(super) fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
         .map(|u| vec![u.name.clone(), u.role.name().to_string()])
         .collect();
     output::table(&["USER", "ROLE"], &rows)
+}
+
+/// `offboard jobs list|show|cancel`: the job book of the database.
+pub(super) fn jobs(g: &Global, cmd: JobsCmd) -> anyhow::Result<()> {
+    use offboard_store::jobs::{JobBook, JobStatus};
+    let mut store = open_reading(g)?;
+    let me = actor(g, &mut store)?;
+    let mut book =
+        JobBook::open(&g.db).with_context(|| format!("cannot open the job book of {}", g.db))?;
+    match cmd {
+        JobsCmd::List {
+            status,
+            operation,
+            limit,
+        } => {
+            authorize(g, &mut store, Operation::View)?;
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+                    Usage(format!(
+                        "unknown job status `{s}`; statuses are: {}",
+                        JobStatus::ALL.map(|j| j.name()).join(", ")
+                    ))
+                })?),
+            };
+            let jobs = book.list(status, operation.as_deref(), limit)?;
+            if g.json {
+                return output::json(&jobs);
+            }
+            if jobs.is_empty() {
+                println!("no jobs");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = jobs
+                .iter()
+                .map(|j| {
+                    vec![
+                        j.id.to_string(),
+                        j.operation.clone(),
+                        j.status.name().to_string(),
+                        j.actor.clone(),
+                        j.created_at.clone(),
+                        job_where(j),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["id", "operation", "status", "actor", "created", "where"],
+                &rows,
+            )
+        }
+        JobsCmd::Show { id } => {
+            authorize(g, &mut store, Operation::View)?;
+            let job = book
+                .get(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("there is no job {id}")))?;
+            if g.json {
+                return output::json(&job);
+            }
+            println!("job {} · {} · {}", job.id, job.operation, job.status.name());
+            println!("  asked by {} at {}", job.actor, job.created_at);
+            if let Some(t) = &job.started_at {
+                println!("  started at {t}");
+            }
+            if let Some(t) = &job.finished_at {
+                println!("  finished at {t}");
+            }
+            let at = job_where(&job);
+            if !at.is_empty() {
+                println!("  {at}");
+            }
+            println!("  request: {}", job.request);
+            if let Some(e) = &job.error {
+                println!(
+                    "  error: {}",
+                    e.get("message").and_then(|m| m.as_str()).unwrap_or("-")
+                );
+            }
+            if let Some(plan) = &job.plan {
+                // The counts the plan has: candidates, the operation's own (`purged`), blocked...
+                let counts: Vec<String> = plan
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| v.as_i64().map(|n| format!("{n} {k}")))
+                    .collect();
+                println!("  plan: {}", counts.join(", "));
+                println!("  (offboard jobs show {id} --json has the whole plan)");
+            }
+            Ok(())
+        }
+        JobsCmd::Cancel { id } => {
+            let job = book
+                .get(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("there is no job {id}")))?;
+            // Cancelling needs the permission of the job's operation.
+            let engine = Engine::new(&mut store, me);
+            match (job.request.get("kind"), Operation::parse(&job.operation)) {
+                (Some(kind), _) => engine
+                    .allow_record(Operation::RecordDelete, kind.as_str().unwrap_or_default())?,
+                (None, Some(op)) => engine.allow(op)?,
+                (None, None) => bail!("job {id} has an unknown operation `{}`", job.operation),
+            };
+            let job = book.cancel(id)?;
+            if g.json {
+                return output::json(&job);
+            }
+            match job.status {
+                JobStatus::Cancelled => println!("job {id} cancelled; nothing was changed"),
+                _ => println!(
+                    "job {id} is running: it stops at its next step and its transaction rolls back (offboard jobs show {id})"
+                ),
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Where a job is: its phase and progress, or what it waits for.
+fn job_where(j: &offboard_store::jobs::Job) -> String {
+    match (&j.phase, j.progress.total, j.progress.done) {
+        (Some(p), 0, 0) => p.replace('_', " "),
+        (Some(p), 0, d) => format!("{} (round {d})", p.replace('_', " ")),
+        (Some(p), t, d) => format!("{} {d} of {t}", p.replace('_', " ")),
+        (None, _, _) if j.cancel_requested => "cancelling".into(),
+        (None, _, _) => String::new(),
+    }
 }

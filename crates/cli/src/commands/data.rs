@@ -121,22 +121,29 @@ pub(super) fn demo(g: &Global, args: &DemoArgs) -> anyhow::Result<()> {
 
 pub(super) fn import(g: &Global, dir: &Path) -> anyhow::Result<()> {
     let mut store = open(g)?;
-    let mut last = String::new();
-    let quiet = g.json;
-    let report = engine(g, &mut store)?.import_dir(dir, &mut |table, rows| {
-        if !quiet {
-            let mut err = std::io::stderr().lock();
-            if table != last {
-                if !last.is_empty() {
-                    let _ = writeln!(err);
-                }
-                last = table.to_string();
+    let bars = indicatif::MultiProgress::with_draw_target(if g.json {
+        indicatif::ProgressDrawTarget::hidden()
+    } else {
+        indicatif::ProgressDrawTarget::stderr()
+    });
+    let mut current: Option<(String, indicatif::ProgressBar)> = None;
+    let style = indicatif::ProgressStyle::with_template("  {prefix}: {pos} rows ({per_sec})")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    let report = engine(g, &mut store)?.import_dir(dir, &mut |table, rows| match &current {
+        Some((t, bar)) if t == table => bar.set_position(rows),
+        _ => {
+            if let Some((_, bar)) = current.take() {
+                bar.finish();
             }
-            let _ = write!(err, "\r  {table}: {rows} rows");
+            let bar = bars.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(style.clone());
+            bar.set_prefix(table.to_string());
+            bar.set_position(rows);
+            current = Some((table.to_string(), bar));
         }
     });
-    if !quiet {
-        eprintln!();
+    if let Some((_, bar)) = current.take() {
+        bar.finish();
     }
     let report = report?;
     if g.json {

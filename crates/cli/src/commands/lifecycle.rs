@@ -51,15 +51,19 @@ pub(super) fn lifecycle(
     let hard = store.model().delete == offboard_model::model::DeleteMode::Hard;
     let confirm = confirm.filter(|w| *w != "Delete" || hard);
     let actor = actor(g, &mut store)?;
-    let mut reporter = progress_line();
-    let progress = reporter.is_some();
+    let bar = progress_bar();
+    let mut reporter = bar.clone().map(reporter);
     let mut engine = Engine::new(&mut store, actor);
     if let Some(r) = reporter.as_mut() {
         engine.on_progress(r);
     }
     if let Some(what) = confirm.filter(|_| !dry_run && asks()) {
         // An erasure cannot be undone: at a terminal, show the plan and ask first.
-        let plan = op(&mut engine, &ids, true)?;
+        let plan = op(&mut engine, &ids, true);
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        let plan = plan?;
         print_plan(g, &plan)?;
         if plan.done == 0 {
             return Ok(());
@@ -71,9 +75,12 @@ pub(super) fn lifecycle(
             return Err(Refused("nothing was changed".into()).into());
         }
     }
+    if let Some(b) = &bar {
+        b.reset();
+    }
     let plan = op(&mut engine, &ids, dry_run);
-    if progress {
-        eprint!("\r\x1b[K");
+    if let Some(b) = &bar {
+        b.finish_and_clear();
     }
     let plan = plan?;
     print_plan(g, &plan)?;
@@ -295,28 +302,34 @@ pub(super) fn delete_records(
 
 /// At a terminal, a long operation says where it is on stderr: one line, rewritten as each
 /// phase ends.
-pub(super) fn progress_line() -> Option<impl FnMut(&str) + Send> {
+pub(super) fn progress_bar() -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
     }
-    let mut last = std::time::Instant::now();
-    let mut line = String::new();
-    Some(move |phase: &str| {
-        let now = std::time::Instant::now();
-        line.push_str(&format!(
-            "{} {:.1}s · ",
-            phase.replace('_', " "),
-            (now - last).as_secs_f64()
-        ));
-        last = now;
-        let next = if phase == "audit" {
-            "committing"
-        } else {
-            "working"
-        };
-        eprint!("\r\x1b[K  {line}{next}…");
-    })
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("  {spinner} {elapsed:>3} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(bar)
+}
+
+/// Shows each step of an operation on `bar`: the phase, and its count where it has one.
+pub(super) fn reporter(
+    bar: indicatif::ProgressBar,
+) -> impl FnMut(&offboard_engine::Step<'_>) -> bool + Send {
+    move |step| {
+        let phase = step.phase.replace('_', " ");
+        bar.set_message(match (step.done, step.total) {
+            (_, 0) if step.done > 0 => format!("{phase} (round {})", step.done),
+            (_, 0) => format!("{phase}…"),
+            (d, t) if d > 0 => format!("{phase} {d} of {t}"),
+            (_, t) => format!("{phase} ({t} customers)…"),
+        });
+        true
+    }
 }
 
 /// Whether to ask before an erasure: a person at a terminal (not a script, not --json).

@@ -16,7 +16,7 @@ use offboard_engine::records::RecordSelection;
 use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
 
 use crate::args::{
-    AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, RecordsCmd, Select, UsersCmd,
+    AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, JobsCmd, RecordsCmd, Select, UsersCmd,
 };
 use crate::output;
 
@@ -59,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_connections,
             max_operations,
             trust_forwarded_for,
+            job_step_delay_ms,
         } => serve(
             g,
             &addr,
@@ -69,7 +70,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 heavy: max_operations,
                 ..Default::default()
             },
+            std::time::Duration::from_millis(job_step_delay_ms),
         ),
+        Command::Jobs(cmd) => jobs(g, cmd),
         Command::Deactivate {
             customers,
             select,
@@ -211,6 +214,24 @@ pub fn open(g: &Global) -> anyhow::Result<Store> {
         eprintln!("schema: {c}");
     }
     Ok(store)
+}
+
+/// Opens the database to read it without writing anything (no migration, no schema sync),
+/// so it does not wait for a writer: a running job holds SQLite's write lock. A database
+/// that is not current yet is opened as [`open`] does.
+pub fn open_reading(g: &Global) -> anyhow::Result<Store> {
+    let mut db =
+        Database::open(&g.db).with_context(|| format!("cannot open the database {}", g.db))?;
+    let current = db.is_current();
+    let stored = if current { db.stored_model()? } else { None };
+    match stored {
+        Some(src) if !g.model.exists() => Ok(db.applied(Model::parse(
+            &format!("<model recorded in {}>", g.db),
+            &src,
+        )?)),
+        Some(_) => Ok(db.applied(Model::load(&g.model)?)),
+        None => open(g),
+    }
 }
 
 /// A refusal already explained on stdout: exit code 1 with a one-line summary.

@@ -3,6 +3,7 @@
 
 mod basics;
 mod helpers;
+mod jobs;
 mod lifecycle;
 mod matrix;
 mod small;

@@ -209,17 +209,73 @@ conformance!(only_roles_the_model_allows_may_purge, |db: TestDb| {
 });
 
 conformance!(
-    a_long_operation_reports_each_phase_as_it_ends,
+    a_long_operation_reports_each_phase_as_it_begins_with_its_counts,
     |db: TestDb| {
         let mut s = setup(&db, "membership", &data());
-        let mut phases: Vec<String> = Vec::new();
-        let mut report = |phase: &str| phases.push(phase.to_string());
+        let deleted = count(
+            &mut s,
+            "SELECT count(*) FROM customers WHERE status = 'deleted'",
+        );
+        let mut steps: Vec<(String, u64, u64)> = Vec::new();
+        let mut report = |step: &offboard_engine::Step<'_>| {
+            steps.push((step.phase.to_string(), step.done, step.total));
+            true
+        };
         let mut engine = admin(&mut s);
         engine.on_progress(&mut report);
         let plan = engine.purge(false).unwrap();
-        assert_eq!(phases, ["blockers", "orphan_fixpoint", "effects", "audit"]);
-        for p in &phases {
+        let phases: Vec<&str> = steps
+            .iter()
+            .map(|s| s.0.as_str())
+            .fold(Vec::new(), |mut v, p| {
+                if v.last() != Some(&p) {
+                    v.push(p);
+                }
+                v
+            });
+        assert_eq!(
+            phases,
+            [
+                "candidates",
+                "blockers",
+                "orphan_fixpoint",
+                "effects",
+                "audit",
+                "commit"
+            ]
+        );
+        // The blockers are checked for every deleted customer; the audit writes one entry
+        // per erased customer; the fixpoint counts its rounds.
+        assert!(
+            steps.contains(&("blockers".into(), 0, deleted as u64)),
+            "{steps:?}"
+        );
+        assert!(
+            steps.contains(&("audit".into(), 0, plan.done as u64)),
+            "{steps:?}"
+        );
+        assert!(
+            steps.contains(&("orphan_fixpoint".into(), 1, 0)),
+            "{steps:?}"
+        );
+        for p in ["blockers", "orphan_fixpoint", "effects", "audit"] {
             assert!(plan.timings.contains_key(p), "{p} in {:?}", plan.timings);
         }
+    }
+);
+
+conformance!(
+    an_operation_cancelled_by_its_progress_report_changes_nothing,
+    |db: TestDb| {
+        let mut s = setup(&db, "membership", &data());
+        let before = count(&mut s, "SELECT count(*) FROM customers");
+        let audit = count(&mut s, "SELECT count(*) FROM offboard_audit");
+        let mut report = |step: &offboard_engine::Step<'_>| step.phase != "audit";
+        let mut engine = admin(&mut s);
+        engine.on_progress(&mut report);
+        let err = engine.purge(false).unwrap_err().to_string();
+        assert!(err.contains("cancelled in its audit phase"), "{err}");
+        assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), before);
+        assert_eq!(count(&mut s, "SELECT count(*) FROM offboard_audit"), audit);
     }
 );

@@ -13,6 +13,7 @@ use offboard_testkit::{conformance, TestDb};
 
 mod browser;
 mod fuzz;
+mod jobs;
 mod load;
 mod matrix;
 mod ops;

@@ -49,9 +49,16 @@ conformance!(
     }
 );
 
-/// The routes `api.rs` gives the router, read from its source: `.route("/api/v1/...", get(..).post(..))`.
+/// The routes the API's files give the router, read from their source:
+/// `.route("/api/v1/...", get(..).post(..))`.
 fn router_routes() -> Vec<(String, String)> {
-    let src = include_str!("../../src/api.rs");
+    let src = [
+        include_str!("../../src/api.rs"),
+        include_str!("../../src/lifecycle.rs"),
+        include_str!("../../src/jobs.rs"),
+    ]
+    .concat();
+    let src = src.as_str();
     let mut out = Vec::new();
     let mut rest = src;
     while let Some(at) = rest.find(".route(") {

@@ -1,0 +1,431 @@
+//! The lifecycle endpoints (`deactivate, reactivate, delete, undelete, purge, transfer,
+//! merge`, record deletion): each body is one [`Command`], run at once (the answer is the
+//! plan) or, with `"background": true`, queued as a job (`202 Accepted` and its `Location`).
+//! A job runs exactly the command the synchronous call would, so its plan is the same.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use offboard_engine::records::RecordSelection;
+use offboard_engine::{Actor, Allowed, DeactivateOptions, Engine, OpenItems, Plan};
+use offboard_model::model::Operation;
+
+use crate::api::{act_heavy, unprocessable, Body, Caller};
+use crate::{ApiError, AppState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/records/{kind}/delete", post(delete_records))
+        .route("/api/v1/deactivate", post(deactivate))
+        .route("/api/v1/reactivate", post(reactivate))
+        .route("/api/v1/delete", post(delete))
+        .route("/api/v1/undelete", post(undelete))
+        .route("/api/v1/purge", post(purge))
+        .route("/api/v1/transfer", post(transfer))
+        .route("/api/v1/merge", post(merge))
+}
+
+/// `POST /records/{kind}/delete`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRecords {
+    ids: Option<Vec<i64>>,
+    /// Every record under this owner (or, with `from`, from this value of the ordering field).
+    owner: Option<i64>,
+    from: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, skip_serializing)]
+    background: bool,
+}
+
+/// `POST /deactivate`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DeactivateBody {
+    customers: Vec<i64>,
+    reason: Option<String>,
+    /// `complete` or `remove`.
+    open_activities: Option<OpenItems>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, skip_serializing)]
+    background: bool,
+}
+
+/// `POST /reactivate`, `POST /undelete`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct CustomersBody {
+    customers: Vec<i64>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, skip_serializing)]
+    background: bool,
+}
+
+/// `POST /delete`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteBody {
+    customers: Vec<i64>,
+    move_to: Option<i64>,
+    /// The deactivation reason, for a move-to that deactivates instead of erasing.
+    reason: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, skip_serializing)]
+    background: bool,
+}
+
+/// `POST /purge`: the cleanup takes every deleted customer past the retention, none named.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct PurgeBody {
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, skip_serializing)]
+    background: bool,
+}
+
+/// `POST /transfer`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Pair {
+    from: i64,
+    to: i64,
+    kinds: Option<Vec<String>>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, skip_serializing)]
+    background: bool,
+}
+
+/// `POST /merge`.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    duplicate: i64,
+    into: i64,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default, skip_serializing)]
+    background: bool,
+}
+
+/// One lifecycle call, as asked: what a job stores (`operation` and `request`) and runs.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+#[serde(tag = "operation", content = "request", rename_all = "snake_case")]
+pub enum Command {
+    Deactivate(DeactivateBody),
+    Reactivate(CustomersBody),
+    Delete(DeleteBody),
+    Undelete(CustomersBody),
+    Purge(PurgeBody),
+    Transfer(Pair),
+    Merge(MergeBody),
+    RecordDelete(RecordDeleteJob),
+}
+
+/// Record deletion as a job's request (`kind` and the body's fields).
+#[derive(Deserialize, Serialize, Clone, Debug)]
+pub struct RecordDeleteJob {
+    kind: String,
+    ids: Option<Vec<i64>>,
+    owner: Option<i64>,
+    from: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+impl Command {
+    /// The operation's name, as jobs list it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Deactivate(_) => "deactivate",
+            Command::Reactivate(_) => "reactivate",
+            Command::Delete(_) => "delete",
+            Command::Undelete(_) => "undelete",
+            Command::Purge(_) => "purge",
+            Command::Transfer(_) => "transfer",
+            Command::Merge(_) => "merge",
+            Command::RecordDelete(_) => "record_delete",
+        }
+    }
+
+    /// The operation names a job can have.
+    pub const NAMES: [&'static str; 8] = [
+        "deactivate",
+        "reactivate",
+        "delete",
+        "undelete",
+        "purge",
+        "transfer",
+        "merge",
+        "record_delete",
+    ];
+
+    /// The command a job stored (`operation` and `request`).
+    pub fn from_job(operation: &str, request: &Value) -> Result<Command, ApiError> {
+        serde_json::from_value(serde_json::json!({ "operation": operation, "request": request }))
+            .map_err(|e| {
+                ApiError::internal(format!("the job's request cannot be read any more: {e}"))
+            })
+    }
+
+    /// The request as a job keeps it.
+    pub fn request(&self) -> Value {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|mut v| v.get_mut("request").map(Value::take))
+            .unwrap_or(Value::Null)
+    }
+
+    /// What can be refused before anything runs: an empty list, a malformed selection.
+    fn check(&self) -> Result<(), ApiError> {
+        match self {
+            Command::Deactivate(DeactivateBody { customers, .. })
+            | Command::Reactivate(CustomersBody { customers, .. })
+            | Command::Undelete(CustomersBody { customers, .. }) => needs_customers(customers),
+            Command::Delete(b) => {
+                needs_customers(&b.customers)?;
+                if b.move_to.is_some() && b.customers.len() != 1 {
+                    return Err(unprocessable("`move_to` takes exactly one customer"));
+                }
+                Ok(())
+            }
+            Command::RecordDelete(r) => r.selection().map(|_| ()),
+            Command::Purge(_) | Command::Transfer(_) | Command::Merge(_) => Ok(()),
+        }
+    }
+
+    /// The caller's permission for it (a job is refused when asked, not when it runs).
+    pub fn allow(&self, e: &Engine<'_>) -> Result<Allowed, ApiError> {
+        Ok(match self {
+            Command::Deactivate(_) => e.allow(Operation::Deactivate)?,
+            Command::Reactivate(_) => e.allow(Operation::Reactivate)?,
+            Command::Delete(_) => e.allow(Operation::Delete)?,
+            Command::Undelete(_) => e.allow(Operation::Undelete)?,
+            Command::Purge(_) => e.allow(Operation::Purge)?,
+            Command::Transfer(_) => e.allow(Operation::Transfer)?,
+            Command::Merge(_) => e.allow(Operation::Merge)?,
+            Command::RecordDelete(r) => e.allow_record(Operation::RecordDelete, &r.kind)?,
+        })
+    }
+
+    /// Runs it: the answer of the synchronous call (the plan, or the error with the plan in
+    /// its details when it changed nothing).
+    pub fn execute(&self, e: &mut Engine<'_>) -> Result<Value, ApiError> {
+        match self {
+            Command::Deactivate(b) => {
+                let opts = DeactivateOptions {
+                    reason: b.reason.clone().filter(|r| !r.is_empty()),
+                    open_items: b.open_activities,
+                };
+                plan_answer(e.deactivate(&b.customers, &opts, b.dry_run)?)
+            }
+            Command::Reactivate(b) => plan_answer(e.reactivate(&b.customers, b.dry_run)?),
+            Command::Undelete(b) => plan_answer(e.undelete(&b.customers, b.dry_run)?),
+            Command::Delete(b) => plan_answer(match (b.move_to, b.customers.as_slice()) {
+                (Some(to), [one]) => e.delete_moving(*one, to, b.reason.clone(), b.dry_run)?,
+                (Some(_), _) => return Err(unprocessable("`move_to` takes exactly one customer")),
+                (None, ids) => e.delete(ids, b.dry_run)?,
+            }),
+            Command::Purge(b) => plan_answer(e.purge(b.dry_run)?),
+            Command::Transfer(b) => {
+                plan_answer(e.transfer(b.from, b.to, b.kinds.as_deref(), b.dry_run)?)
+            }
+            Command::Merge(b) => plan_answer(e.merge(b.duplicate, b.into, b.dry_run)?),
+            Command::RecordDelete(r) => {
+                let plan = e.delete_records(&r.kind, &r.selection()?, r.dry_run)?;
+                let json = serde_json::to_value(&plan).unwrap_or(Value::Null);
+                if !plan.dry_run && !plan.blocked.is_empty() {
+                    let mut err = ApiError::new(
+                        StatusCode::CONFLICT,
+                        "blocked",
+                        format!(
+                            "nothing was deleted: {}",
+                            plan.blocked
+                                .iter()
+                                .map(|b| format!("{} {}: {}", plan.kind, b.id, b.message))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                    );
+                    err.details = json;
+                    return Err(err);
+                }
+                Ok(json)
+            }
+        }
+    }
+}
+
+impl RecordDeleteJob {
+    fn selection(&self) -> Result<RecordSelection, ApiError> {
+        match (&self.ids, self.owner) {
+            (Some(ids), None) if ids.is_empty() => {
+                Err(unprocessable("`ids` is empty: list the records to delete"))
+            }
+            (Some(ids), None) => Ok(RecordSelection::Ids(ids.clone())),
+            (None, Some(owner)) => Ok(RecordSelection::Owner {
+                owner,
+                from: self.from.clone(),
+            }),
+            _ => Err(unprocessable(
+                "give either `ids` or `owner` (with an optional `from`)",
+            )),
+        }
+    }
+}
+
+/// Runs a command now (the plan), or queues it as a job (`202 Accepted`, the job, and
+/// `Location: /api/v1/jobs/{id}`).
+async fn run(
+    state: &AppState,
+    actor: Actor,
+    command: Command,
+    background: bool,
+) -> Result<Response, ApiError> {
+    command.check()?;
+    if background {
+        return crate::jobs::submit(state, actor, command).await;
+    }
+    act_heavy(state, actor, move |e| command.execute(e))
+        .await
+        .map(|plan| Json(plan).into_response())
+}
+
+/// The plan as the answer: 200, or 409 (the plan in `details`) when an applied operation
+/// changed nothing because every candidate was blocked or skipped.
+pub fn plan_answer(plan: Plan) -> Result<Value, ApiError> {
+    if plan.dry_run || !plan.changed_nothing() || plan.candidates == 0 {
+        return Ok(plan.to_json());
+    }
+    let reasons: Vec<String> = plan
+        .customers
+        .iter()
+        .take(5)
+        .map(|c| {
+            let why = match (&c.why, c.blockers.is_empty()) {
+                (Some(w), _) => w.clone(),
+                (None, false) => c
+                    .blockers
+                    .iter()
+                    .map(|b| b.message.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                (None, true) => "refused".into(),
+            };
+            format!("{} {} ({}): {why}", c.id, c.number, c.name)
+        })
+        .collect();
+    let mut err = ApiError::new(
+        StatusCode::CONFLICT,
+        "nothing_done",
+        format!(
+            "{} changed nothing: {} blocked, {} skipped — {}{}",
+            plan.operation,
+            plan.blocked,
+            plan.skipped,
+            reasons.join("; "),
+            if plan.candidates > 5 { "; ..." } else { "" }
+        ),
+    );
+    err.details = plan.to_json();
+    Err(err)
+}
+
+fn needs_customers(customers: &[i64]) -> Result<(), ApiError> {
+    if customers.is_empty() {
+        return Err(unprocessable(
+            "`customers` is empty: list the ids to work on",
+        ));
+    }
+    Ok(())
+}
+
+async fn delete_records(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(kind): Path<String>,
+    Body(body): Body<DeleteRecords>,
+) -> Result<Response, ApiError> {
+    let background = body.background;
+    let command = Command::RecordDelete(RecordDeleteJob {
+        kind,
+        ids: body.ids,
+        owner: body.owner,
+        from: body.from,
+        dry_run: body.dry_run,
+    });
+    run(&state, actor, command, background).await
+}
+
+async fn deactivate(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<DeactivateBody>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Deactivate(b), background).await
+}
+
+async fn reactivate(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<CustomersBody>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Reactivate(b), background).await
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<DeleteBody>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Delete(b), background).await
+}
+
+async fn undelete(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<CustomersBody>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Undelete(b), background).await
+}
+
+async fn purge(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<PurgeBody>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Purge(b), background).await
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<Pair>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Transfer(b), background).await
+}
+
+async fn merge(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<MergeBody>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Merge(b), background).await
+}

@@ -1,0 +1,329 @@
+//! Background jobs over the API: `"background": true` answers 202 with the job, the job shows
+//! its progress while it runs, ends with the plan the synchronous call gives, queues behind
+//! another, and rolls back when cancelled.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use offboard_model::presets::preset;
+use offboard_model::Model;
+use offboard_testkit::{conformance, TestDb};
+
+use super::{start_with, Server};
+
+/// The membership demo (300 customers, some in the recycle bin) as CSV files.
+fn membership_demo(db: &TestDb) -> Vec<(String, String)> {
+    let model = Model::parse("membership", preset("membership").unwrap().source).unwrap();
+    let dir = db.dir.path().join("demo");
+    offboard_demo::generate(&model, 300, 7, &dir).unwrap();
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn server(db: &TestDb, step_delay: Duration) -> Server {
+    let files = membership_demo(db);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    start_with(db, "membership", &files, |s| s.job_step_delay(step_delay))
+}
+
+fn job(s: &Server, id: i64) -> Value {
+    let r = s.api("GET", &format!("/api/v1/jobs/{id}"), &s.viewer, Value::Null);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+/// Polls job `id` until it is over; every (phase, done, total) seen while it ran.
+fn until_over(s: &Server, id: i64) -> (Value, Vec<(String, i64, i64)>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen: Vec<(String, i64, i64)> = Vec::new();
+    loop {
+        let j = job(s, id);
+        let status = j["status"].as_str().unwrap().to_string();
+        if status == "running" {
+            let step = (
+                j["phase"].as_str().unwrap_or_default().to_string(),
+                j["progress"]["done"].as_i64().unwrap(),
+                j["progress"]["total"].as_i64().unwrap(),
+            );
+            if seen.last() != Some(&step) {
+                seen.push(step);
+            }
+        }
+        if !matches!(status.as_str(), "queued" | "running") {
+            return (j, seen);
+        }
+        assert!(Instant::now() < deadline, "job {id} never ended: {j}");
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+fn submit(s: &Server, path: &str, body: Value) -> Value {
+    let r = s.api("POST", path, &s.admin, body);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let j = r.json();
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/api/v1/jobs/{}", j["id"]).as_str())
+    );
+    j
+}
+
+fn deleted(s: &Server) -> i64 {
+    s.api(
+        "GET",
+        "/api/v1/customers?view=deleted&limit=1",
+        &s.admin,
+        Value::Null,
+    )
+    .json()["total"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The plan without what differs between two runs of the same operation.
+fn comparable(mut plan: Value) -> Value {
+    let o = plan.as_object_mut().unwrap();
+    o.remove("timings");
+    o.remove("dry_run");
+    plan
+}
+
+conformance!(
+    a_background_purge_shows_its_progress_and_ends_with_the_dry_runs_plan,
+    |db: TestDb| {
+        let s = server(&db, Duration::from_millis(60));
+        let dry = s.api(
+            "POST",
+            "/api/v1/purge",
+            &s.admin,
+            json!({ "dry_run": true }),
+        );
+        assert_eq!(dry.status, 200, "{}", dry.body);
+        let dry = dry.json();
+        assert!(dry["purged"].as_i64().unwrap() > 0, "{dry}");
+        let before = deleted(&s);
+        let queued = submit(&s, "/api/v1/purge", json!({ "background": true }));
+        assert_eq!(queued["operation"], "purge");
+        assert!(
+            matches!(queued["status"].as_str(), Some("queued" | "running")),
+            "{queued}"
+        );
+        assert_eq!(queued["actor"], "ada");
+        let (done, seen) = until_over(&s, queued["id"].as_i64().unwrap());
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert!(done["error"].is_null(), "{done}");
+        assert!(done["started_at"].is_string() && done["finished_at"].is_string());
+        // The phases were seen in their order while the job ran, with the counts they have.
+        let phases: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
+        let order = [
+            "candidates",
+            "blockers",
+            "orphan_fixpoint",
+            "effects",
+            "audit",
+            "commit",
+        ];
+        let mut at = 0;
+        for p in &phases {
+            let i = order.iter().position(|o| o == p).unwrap_or_else(|| {
+                panic!("unknown phase {p} in {seen:?}");
+            });
+            assert!(i >= at, "phases out of order: {seen:?}");
+            at = i;
+        }
+        assert!(phases.len() >= 4, "progress was seen advancing: {seen:?}");
+        assert!(
+            seen.iter()
+                .any(|(p, _, total)| p == "blockers" && *total == before),
+            "the blockers phase counts the deleted customers: {seen:?}"
+        );
+        // The job did what the dry run planned.
+        assert_eq!(comparable(done["plan"].clone()), comparable(dry), "{done}");
+        assert_eq!(
+            deleted(&s),
+            before - done["plan"]["purged"].as_i64().unwrap()
+        );
+        // Listed newest first, filtered by status and operation.
+        let list = s
+            .api(
+                "GET",
+                "/api/v1/jobs?status=succeeded&operation=purge",
+                &s.viewer,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+        let none = s
+            .api("GET", "/api/v1/jobs?status=failed", &s.viewer, Value::Null)
+            .json();
+        assert_eq!(none, json!([]));
+        let bad = s.api("GET", "/api/v1/jobs?status=done", &s.viewer, Value::Null);
+        assert_eq!(bad.status, 400, "{}", bad.body);
+        assert!(bad.body.contains("succeeded"), "{}", bad.body);
+        let r = s.api("GET", "/api/v1/jobs/999", &s.viewer, Value::Null);
+        assert_eq!(r.status, 404);
+    }
+);
+
+conformance!(
+    a_cancelled_job_rolls_back_and_a_second_one_queues,
+    |db: TestDb| {
+        let s = server(&db, Duration::from_millis(250));
+        let before = deleted(&s);
+        let audit_before = s
+            .api("GET", "/api/v1/audit?limit=10000", &s.admin, Value::Null)
+            .json()
+            .as_array()
+            .unwrap()
+            .len();
+        let first = submit(&s, "/api/v1/purge", json!({ "background": true }));
+        let first_id = first["id"].as_i64().unwrap();
+        let second = submit(
+            &s,
+            "/api/v1/purge",
+            json!({ "background": true, "dry_run": true }),
+        );
+        let second_id = second["id"].as_i64().unwrap();
+        // The second waits for the first, and says so.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while job(&s, first_id)["status"] != "running" {
+            assert!(Instant::now() < deadline);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let waiting = job(&s, second_id);
+        assert_eq!(waiting["status"], "queued", "{waiting}");
+        assert!(
+            waiting["phase"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("waits for job {first_id}")),
+            "{waiting}"
+        );
+        // A viewer may watch jobs but not cancel them.
+        let r = s.api(
+            "DELETE",
+            &format!("/api/v1/jobs/{first_id}"),
+            &s.viewer,
+            Value::Null,
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        // Cancelling the running one: it stops at its next step and its transaction rolls back.
+        let r = s.api(
+            "DELETE",
+            &format!("/api/v1/jobs/{first_id}"),
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["cancel_requested"], true, "{}", r.body);
+        let (over, _) = until_over(&s, first_id);
+        assert_eq!(over["status"], "cancelled", "{over}");
+        assert_eq!(over["error"]["code"], "cancelled", "{over}");
+        assert!(over["plan"].is_null());
+        assert_eq!(deleted(&s), before, "nothing was erased");
+        let audit_after = s
+            .api("GET", "/api/v1/audit?limit=10000", &s.admin, Value::Null)
+            .json()
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(audit_after, audit_before, "nothing was audited");
+        // The queued one then runs.
+        let (second, _) = until_over(&s, second_id);
+        assert_eq!(second["status"], "succeeded", "{second}");
+        assert_eq!(second["plan"]["dry_run"], true);
+        // A queued job is cancelled at once; an ended one cannot be.
+        let third = submit(&s, "/api/v1/purge", json!({ "background": true }));
+        let fourth = submit(
+            &s,
+            "/api/v1/reactivate",
+            json!({ "background": true, "customers": [1] }),
+        );
+        let r = s.api(
+            "DELETE",
+            &format!("/api/v1/jobs/{}", fourth["id"]),
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["status"], "cancelled", "{}", r.body);
+        let (third, _) = until_over(&s, third["id"].as_i64().unwrap());
+        assert_eq!(third["status"], "succeeded", "{third}");
+        let r = s.api(
+            "DELETE",
+            &format!("/api/v1/jobs/{}", third["id"]),
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(r.body.contains("succeeded already"), "{}", r.body);
+    }
+);
+
+conformance!(
+    a_job_is_refused_when_asked_not_when_it_runs,
+    |db: TestDb| {
+        let s = server(&db, Duration::ZERO);
+        // No permission: 403 at once, and no job.
+        let r = s.api(
+            "POST",
+            "/api/v1/purge",
+            &s.viewer,
+            json!({ "background": true }),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        // A malformed request: 422 at once.
+        let r = s.api(
+            "POST",
+            "/api/v1/reactivate",
+            &s.admin,
+            json!({ "background": true, "customers": [] }),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        let list = s.api("GET", "/api/v1/jobs", &s.admin, Value::Null).json();
+        assert_eq!(list, json!([]));
+        // What only running it finds (an unknown customer) is the job's error.
+        let j = submit(
+            &s,
+            "/api/v1/reactivate",
+            json!({ "background": true, "customers": [999999] }),
+        );
+        let (over, _) = until_over(&s, j["id"].as_i64().unwrap());
+        assert_eq!(over["status"], "failed", "{over}");
+        assert_eq!(over["error"]["code"], "not_found", "{over}");
+        assert_eq!(over["error"]["status"], 404, "{over}");
+        // An applied operation that changed nothing fails as the synchronous call does
+        // (409 nothing_done), with the plan.
+        let active = s
+            .api(
+                "GET",
+                "/api/v1/customers?view=active&limit=1",
+                &s.admin,
+                Value::Null,
+            )
+            .json()["customers"][0]["id"]
+            .as_i64()
+            .unwrap();
+        let j = submit(
+            &s,
+            "/api/v1/reactivate",
+            json!({ "background": true, "customers": [active] }),
+        );
+        let (over, _) = until_over(&s, j["id"].as_i64().unwrap());
+        assert_eq!(over["status"], "failed", "{over}");
+        assert_eq!(over["error"]["code"], "nothing_done", "{over}");
+        assert_eq!(over["plan"]["skipped"], 1, "{over}");
+    }
+);
