@@ -277,7 +277,11 @@ pub enum CustomersCmd {
         /// Only customers of this kind.
         #[arg(long)]
         kind: Option<String>,
-        /// Only customers with an id above this (keyset paging).
+        /// Sort by number, name, created_at, status or id (the default); a leading - sorts
+        /// descending: --sort=-created_at.
+        #[arg(long, allow_hyphen_values = true)]
+        sort: Option<String>,
+        /// Only customers after this one (its id) in the list's order (keyset paging).
         #[arg(long)]
         after: Option<i64>,
         #[command(flatten)]

@@ -289,12 +289,16 @@ async fn list_customers(
 ) -> Result<Json<Value>, ApiError> {
     read(&state, actor, Operation::View, move |s| {
         let (query, list, total, exact) = params.fetch(s)?;
+        let next = ListParams::next_cursor(&query, &list)
+            .map(|c| format!("/api/v1/customers?{}", params.query_string(&c)));
         Ok(Json(json!({
             "view": query.view.name(),
+            "sort": query.sort.name(),
             "total": total,
             "total_exact": exact,
             "offset": query.offset,
             "customers": list,
+            "next": next,
         })))
     })
     .await

@@ -121,12 +121,32 @@ fn paths(model: &Model) -> Value {
             "page size"
         ),
         param(
+            "sort",
+            "query",
+            json!({ "type": "string", "enum": ["id", "-id", "number", "-number", "name", "-name", "created_at", "-created_at", "status", "-status"], "default": "id" }),
+            "order (then by id); a leading - sorts descending"
+        ),
+        param(
             "offset",
             "query",
-            json!({ "type": "integer", "default": 0 }),
-            "page start"
+            json!({ "type": "integer", "default": 0, "maximum": crate::requests::MAX_OFFSET }),
+            "page start, for small jumps (further on, follow `next`)"
+        ),
+        param(
+            "cursor",
+            "query",
+            json!({ "type": "string" }),
+            "where the page starts: from the `next` link of the page before"
         ),
     ]);
+    list["responses"]["200"]["content"]["application/json"]["schema"] = json!({
+        "type": "object", "properties": {
+            "view": { "type": "string" }, "sort": { "type": "string" },
+            "total": { "type": "integer" },
+            "total_exact": { "type": "boolean", "description": "false: at least `total` match (counting stops there)" },
+            "offset": { "type": "integer" },
+            "customers": { "type": "array", "items": { "type": "object" } },
+            "next": { "type": ["string", "null"], "description": "the next page's URL (keyset cursor); null on the last page" } } });
     let mut records = op(
         "A customer's records of one kind",
         "records",

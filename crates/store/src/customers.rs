@@ -94,8 +94,83 @@ pub struct ListQuery {
     /// At most this many (`None`: every match).
     pub limit: Option<u64>,
     pub offset: u64,
-    /// Only customers with a greater id (keyset paging).
+    /// The order of the list.
+    pub sort: Sort,
+    /// Keyset paging: only customers after this one in the list's order — its id, and (when
+    /// the list is not sorted by id) its value of the sort column.
     pub after: Option<i64>,
+    pub after_value: Option<Value>,
+}
+
+/// What a list is sorted by (then by id, so the order is total).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Id,
+    Number,
+    Name,
+    CreatedAt,
+    Status,
+}
+
+impl SortKey {
+    pub const NAMES: &'static str =
+        "id, number, name, created_at, status (a leading - sorts descending)";
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortKey::Id => "id",
+            SortKey::Number => "number",
+            SortKey::Name => "name",
+            SortKey::CreatedAt => "created_at",
+            SortKey::Status => "status",
+        }
+    }
+
+    /// The column's type, for a cursor's value.
+    pub fn field_type(self) -> FieldType {
+        match self {
+            SortKey::Id => FieldType::Int,
+            SortKey::CreatedAt => FieldType::DateTime,
+            _ => FieldType::Text,
+        }
+    }
+}
+
+/// A list's order: a key and a direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sort {
+    pub key: SortKey,
+    pub descending: bool,
+}
+
+impl Sort {
+    /// `name`, `-name` (descending), ...
+    pub fn parse(s: &str) -> Option<Sort> {
+        let (descending, name) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let key = [
+            SortKey::Id,
+            SortKey::Number,
+            SortKey::Name,
+            SortKey::CreatedAt,
+            SortKey::Status,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)?;
+        Some(Sort { key, descending })
+    }
+
+    /// As `parse` reads it.
+    pub fn name(self) -> String {
+        format!(
+            "{}{}",
+            if self.descending { "-" } else { "" },
+            self.key.name()
+        )
+    }
 }
 
 impl ListQuery {
@@ -106,7 +181,9 @@ impl ListQuery {
             kind: None,
             limit: None,
             offset: 0,
+            sort: Sort::default(),
             after: None,
+            after_value: None,
         }
     }
 }
@@ -127,7 +204,12 @@ const NUMBER_SEQUENCE: &str = "customer_number";
 /// A listing's query: `columns` of the matching customers in id order, paged.
 fn list_sql(dialect: Dialect, query: &ListQuery, columns: &str) -> (String, Vec<Value>) {
     let (filter, params) = list_filter(dialect, query);
-    let mut sql = format!("SELECT {columns} FROM customers c WHERE {filter} ORDER BY c.id");
+    let dir = if query.sort.descending { "DESC" } else { "ASC" };
+    let order = match query.sort.key {
+        SortKey::Id => format!("c.id {dir}"),
+        k => format!("c.{} {dir}, c.id {dir}", q(k.name())),
+    };
+    let mut sql = format!("SELECT {columns} FROM customers c WHERE {filter} ORDER BY {order}");
     if let Some(limit) = query.limit {
         sql.push_str(&format!(" LIMIT {limit}"));
     } else if query.offset > 0 && dialect == Dialect::Sqlite {
@@ -431,8 +513,21 @@ fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
         filter.push_str(&format!(" AND {cond}"));
     }
     if let Some(after) = query.after {
-        let p = push(&mut params, Value::Int(after));
-        filter.push_str(&format!(" AND c.id > {p}"));
+        let cmp = if query.sort.descending { "<" } else { ">" };
+        match (query.sort.key, &query.after_value) {
+            (SortKey::Id, _) | (_, None) => {
+                let p = push(&mut params, Value::Int(after));
+                filter.push_str(&format!(" AND c.id {cmp} {p}"));
+            }
+            (k, Some(v)) => {
+                let pv = push(&mut params, v.clone());
+                let pid = push(&mut params, Value::Int(after));
+                filter.push_str(&format!(
+                    " AND (c.{}, c.id) {cmp} ({pv}, {pid})",
+                    q(k.name())
+                ));
+            }
+        }
     }
     (filter, params)
 }

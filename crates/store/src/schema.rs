@@ -134,6 +134,19 @@ pub fn indexes(table: &Table) -> Vec<Index> {
             create: "CREATE INDEX \"ix_customers_status\" ON \"customers\" (\"status\", \"id\")"
                 .into(),
         });
+        // Lists sorted by name or by creation page by keyset on (column, id).
+        for col in ["name", "created_at"] {
+            let name = format!("ix_customers_{col}");
+            out.push(Index {
+                table: table.name.clone(),
+                create: format!(
+                    "CREATE INDEX {} ON \"customers\" ({}, \"id\")",
+                    q(&name),
+                    q(col)
+                ),
+                name,
+            });
+        }
     }
     for c in table.columns.iter().filter(|c| c.link.is_some()) {
         let name = format!("ix_{}_{}", table.name, c.name);
@@ -149,6 +162,19 @@ pub fn indexes(table: &Table) -> Vec<Index> {
         });
     }
     out
+}
+
+/// The names of the indexes the database has.
+fn index_names(db: &mut dyn Db) -> Result<std::collections::HashSet<String>, StoreError> {
+    let sql = match db.dialect() {
+        Dialect::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index'",
+        Dialect::Postgres => "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()",
+    };
+    Ok(db
+        .query(sql, &[], &[FieldType::Text])?
+        .into_iter()
+        .filter_map(|r| r[0].as_str().map(str::to_string))
+        .collect())
 }
 
 /// Reads the catalog: table -> (column -> type).
@@ -211,6 +237,16 @@ pub fn sync(db: &mut dyn Db, model: &Model) -> Result<Vec<String>, StoreError> {
         return Err(StoreError::Schema(problems));
     }
 
+    // Indexes a later offboard added to tables that exist already.
+    let existing = index_names(db)?;
+    for table in want.iter().filter(|t| have.contains_key(&t.name)) {
+        for ix in indexes(table) {
+            if !existing.contains(&ix.name) && !statements.contains(&ix.create) {
+                statements.push(ix.create);
+                changes.push(format!("added index {}", ix.name));
+            }
+        }
+    }
     for table in &want {
         match have.get(&table.name) {
             None => {

@@ -229,9 +229,30 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
             view,
             search,
             kind,
+            sort,
             after,
             paging,
         } => {
+            let sort = match sort.as_deref() {
+                None => Sort::default(),
+                Some(s) => Sort::parse(s).ok_or_else(|| {
+                    Usage(format!("unknown sort `{s}`; sort by {}", SortKey::NAMES))
+                })?,
+            };
+            // Keyset paging after a customer: its value of the sort column too.
+            let after_value = match (after, sort.key) {
+                (Some(id), SortKey::Number) => {
+                    Some(offboard_model::Value::Text(store.customer(id)?.number))
+                }
+                (Some(id), SortKey::Name) => {
+                    Some(offboard_model::Value::Text(store.customer(id)?.name))
+                }
+                (Some(id), SortKey::Status) => Some(offboard_model::Value::Text(
+                    store.customer(id)?.status.name().into(),
+                )),
+                (Some(id), SortKey::CreatedAt) => Some(store.customer(id)?.created_at),
+                _ => None,
+            };
             let view = match view {
                 Some(v) => View::parse(&v).ok_or_else(|| {
                     Usage(format!("unknown view `{v}`; views are: {}", View::NAMES))
@@ -253,7 +274,9 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
                 kind,
                 limit: (paging.limit > 0).then_some(paging.limit),
                 offset: paging.offset,
+                sort,
                 after,
+                after_value,
             };
             list_customers(g, &mut store, &query)
         }
@@ -387,18 +410,34 @@ pub(super) fn list_customers(
     }
     let total = store.count_customers(&ListQuery {
         after: None,
+        after_value: None,
         ..query.clone()
     })?;
     let rows: Vec<Vec<String>> = list.iter().map(customer_row).collect();
     output::table(&CUSTOMER_HEADER, &rows)?;
     let shown_to = query.offset + list.len() as u64;
-    if (total as u64) > shown_to || query.offset > 0 {
-        eprintln!(
-            "{}–{} of {total} in view {}; --offset {shown_to} for more, --limit 0 for all",
-            query.offset + u64::from(!list.is_empty()),
-            shown_to,
-            query.view.name()
-        );
+    if (total as u64) > shown_to || query.offset > 0 || query.after.is_some() {
+        let full_page = query.limit.is_some_and(|l| list.len() as u64 == l);
+        let more = match list.last() {
+            Some(last) if full_page && (query.after.is_some() || (total as u64) > shown_to) => {
+                format!("; --after {} for more, --limit 0 for all", last.id)
+            }
+            _ => String::new(),
+        };
+        if query.after.is_some() {
+            eprintln!(
+                "{} shown of {total} in view {}{more}",
+                list.len(),
+                query.view.name()
+            );
+        } else {
+            eprintln!(
+                "{}–{} of {total} in view {}{more}",
+                query.offset + u64::from(!list.is_empty()),
+                shown_to,
+                query.view.name()
+            );
+        }
     }
     Ok(())
 }

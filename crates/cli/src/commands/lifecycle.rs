@@ -29,7 +29,9 @@ pub(super) fn lifecycle(
                 kind: sel.select_kind.clone(),
                 limit: sel.select_limit,
                 offset: 0,
+                sort: Default::default(),
                 after: None,
+                after_value: None,
             };
             ids.extend(store.customer_ids(&query)?);
         } else if sel.select_kind.is_some()

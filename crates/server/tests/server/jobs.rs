@@ -29,7 +29,7 @@ fn membership_demo(db: &TestDb) -> Vec<(String, String)> {
         .collect()
 }
 
-fn server(db: &TestDb, step_delay: Duration) -> Server {
+pub(crate) fn server(db: &TestDb, step_delay: Duration) -> Server {
     let files = membership_demo(db);
     let files: Vec<(&str, &str)> = files
         .iter()

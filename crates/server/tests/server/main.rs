@@ -14,6 +14,7 @@ use offboard_testkit::{conformance, TestDb};
 mod browser;
 mod fuzz;
 mod jobs;
+mod lists;
 mod load;
 mod matrix;
 mod ops;
