@@ -284,6 +284,13 @@ pub enum CustomersCmd {
         /// Only customers after this one (its id) in the list's order (keyset paging).
         #[arg(long)]
         after: Option<i64>,
+        /// Export the whole view (paging ignored) with each customer's record counts per
+        /// kind: csv (to --out, or standard output) or xlsx (to --out).
+        #[arg(long, value_parser = ["table", "csv", "xlsx"], default_value = "table")]
+        format: String,
+        /// The file an export goes to.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
         #[command(flatten)]
         paging: Paging,
     },

@@ -88,6 +88,24 @@ impl<'a> Reader<'a> {
         self.store.record(kind, id)
     }
 
+    /// The customers of a view with their record counts per kind, as CSV (streamed).
+    pub fn export_view_csv(
+        &mut self,
+        query: &ListQuery,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, StoreError> {
+        self.store.export_view_csv(query, out)
+    }
+
+    /// The same as a workbook file, in constant memory.
+    pub fn export_view_xlsx(
+        &mut self,
+        query: &ListQuery,
+        file: &std::path::Path,
+    ) -> Result<u64, StoreError> {
+        self.store.export_view_xlsx(query, file)
+    }
+
     pub fn stats(&mut self) -> Result<Stats, StoreError> {
         self.store.stats()
     }

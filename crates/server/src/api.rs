@@ -152,6 +152,7 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(crate::lifecycle::routes())
         .merge(crate::jobs::routes())
+        .merge(crate::export::routes())
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/{*rest}", any(not_found))

@@ -11,6 +11,7 @@
 mod api;
 mod auth;
 mod error;
+mod export;
 mod jobs;
 mod lifecycle;
 mod openapi;

@@ -200,6 +200,31 @@ fn paths(model: &Model) -> Value {
             "at most this many"
         ),
     ]);
+    let mut export = op(
+        "Download the customers of a view with their record counts per kind (needs `export`)",
+        "customers",
+        None,
+        json!({ "type": "string" }),
+    );
+    export["parameters"] = json!([
+        list["parameters"][0].clone(),
+        list["parameters"][1].clone(),
+        list["parameters"][2].clone(),
+        list["parameters"][4].clone(),
+        param(
+            "format",
+            "query",
+            json!({ "type": "string", "enum": ["csv", "xlsx"], "default": "csv" }),
+            "CSV (streamed) or an Excel workbook"
+        ),
+    ]);
+    export["responses"]["200"] = json!({
+        "description": "The file (Content-Disposition: attachment)",
+        "content": {
+            "text/csv": { "schema": { "type": "string" } },
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": { "schema": { "type": "string", "format": "binary" } }
+        }
+    });
     let job_ref = json!({ "$ref": "#/components/schemas/Job" });
     let job_id = param("id", "path", json!({ "type": "integer" }), "job id");
     let mut jobs = op(
@@ -282,6 +307,7 @@ fn paths(model: &Model) -> Value {
                 "post": op("Add a customer (audited)", "customers", Some(json!({ "type": "object", "required": ["kind", "name"], "properties": { "kind": { "type": "string", "enum": model.customer.kinds }, "name": { "type": "string" }, "number": { "type": "string" }, "email": { "type": "string" }, "fields": { "type": "object" } } })), obj.clone())
             },
             "/api/v1/customers/suggest": { "get": suggest },
+            "/api/v1/customers/export": { "get": export },
             "/api/v1/customers/{id}": { "get": show_customer, "patch": update_customer },
             "/api/v1/customers/{id}/records/{kind}": { "get": records },
             "/api/v1/records/{kind}": { "post": new_record },

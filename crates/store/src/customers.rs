@@ -266,6 +266,50 @@ impl Store {
         db.query_each(&sql, &params, &types, &mut |row| each(from_row(&cols, row)))
     }
 
+    /// The header of [`view_rows`](Self::view_rows): every customer column, then
+    /// `<kind>_count` per record kind.
+    pub fn view_header(&self) -> Vec<String> {
+        let model = self.model();
+        let mut names: Vec<String> = read_columns(model).into_iter().map(|c| c.name).collect();
+        names.extend(model.records.iter().map(|k| format!("{}_count", k.name)));
+        names
+    }
+
+    /// The customers a query matches (its paging ignored), each row with every customer
+    /// column and then its number of records per kind ([`view_header`](Self::view_header)),
+    /// streamed to `each`. Returns the rows written.
+    pub fn view_rows(
+        &mut self,
+        query: &ListQuery,
+        each: &mut dyn FnMut(&[Value]) -> Result<(), StoreError>,
+    ) -> Result<u64, StoreError> {
+        let (model, db) = self.parts();
+        let cols = read_columns(model);
+        let mut columns = select_list(&cols, "c");
+        for kind in &model.records {
+            let (from, cust) = crate::records::customer_path(model, kind);
+            columns.push_str(&format!(
+                ", (SELECT count(*) FROM {from} WHERE {cust} = c.id)"
+            ));
+        }
+        let mut types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        types.extend(model.records.iter().map(|_| FieldType::Int));
+        let whole = ListQuery {
+            limit: None,
+            offset: 0,
+            after: None,
+            after_value: None,
+            ..query.clone()
+        };
+        let (sql, params) = list_sql(db.dialect(), &whole, &columns);
+        let mut n = 0;
+        db.query_each(&sql, &params, &types, &mut |row| {
+            n += 1;
+            each(&row)
+        })?;
+        Ok(n)
+    }
+
     /// The ids a query matches, in id order (a bulk operation's selection: only the ids are
     /// read).
     pub fn customer_ids(&mut self, query: &ListQuery) -> Result<Vec<i64>, StoreError> {

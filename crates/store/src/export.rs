@@ -89,17 +89,7 @@ impl Out {
                 let cells: Vec<xlsx::Cell> = values
                     .iter()
                     .zip(&texts)
-                    .map(|(v, t)| match v {
-                        Value::Null => xlsx::Cell::Empty,
-                        // A spreadsheet number is a double: larger integers stay exact as text.
-                        Value::Int(i) if i.unsigned_abs() <= 1 << 53 => {
-                            xlsx::Cell::Number(*i as f64)
-                        }
-                        // A report shows money in units, not cents.
-                        Value::Money(m) => xlsx::Cell::Number(*m as f64 / 100.0),
-                        Value::Bool(b) => xlsx::Cell::Number(f64::from(u8::from(*b))),
-                        _ => xlsx::Cell::Text(t),
-                    })
+                    .map(|(v, t)| sheet_cell(v, t))
                     .collect();
                 book.row(&cells)
             }
@@ -126,7 +116,74 @@ impl Out {
     }
 }
 
+/// A spreadsheet cell of a value: numbers as numbers (money in units), the rest as text.
+fn sheet_cell<'a>(v: &Value, text: &'a str) -> xlsx::Cell<'a> {
+    match v {
+        Value::Null => xlsx::Cell::Empty,
+        // A spreadsheet number is a double: larger integers stay exact as text.
+        Value::Int(i) if i.unsigned_abs() <= 1 << 53 => xlsx::Cell::Number(*i as f64),
+        // A report shows money in units, not cents.
+        Value::Money(m) => xlsx::Cell::Number(*m as f64 / 100.0),
+        Value::Bool(b) => xlsx::Cell::Number(f64::from(u8::from(*b))),
+        _ => xlsx::Cell::Text(text),
+    }
+}
+
 impl Store {
+    /// The customers of a view (`query` without its paging), with their record counts per
+    /// kind, as CSV written to `out` as they are read. Returns the rows written.
+    pub fn export_view_csv(
+        &mut self,
+        query: &crate::customers::ListQuery,
+        out: &mut dyn Write,
+    ) -> Result<u64, StoreError> {
+        let mut w = csv::Writer::from_writer(out);
+        let failed = |e: csv::Error| StoreError::Io {
+            context: "cannot write the CSV".into(),
+            // A closed pipe stays a closed pipe (the CLI ends quietly on it).
+            source: match e.into_kind() {
+                csv::ErrorKind::Io(io) => io,
+                other => std::io::Error::other(format!("{other:?}")),
+            },
+        };
+        w.write_record(self.view_header()).map_err(failed)?;
+        let mut texts: Vec<String> = Vec::new();
+        let n = self.view_rows(query, &mut |row| {
+            texts.clear();
+            texts.extend(row.iter().map(Value::to_cell));
+            w.write_record(&texts).map_err(failed)
+        })?;
+        w.flush().map_err(io("cannot write the CSV".into()))?;
+        Ok(n)
+    }
+
+    /// [`export_view_csv`](Self::export_view_csv) as a workbook `file` (`.xlsx`), one sheet
+    /// `customers` (continued past Excel's row limit), in constant memory.
+    pub fn export_view_xlsx(
+        &mut self,
+        query: &crate::customers::ListQuery,
+        file: &Path,
+    ) -> Result<u64, StoreError> {
+        let failed = || io(format!("cannot write {}", file.display()));
+        let mut book = xlsx::Workbook::create(file).map_err(failed())?;
+        let header = self.view_header();
+        let header: Vec<&str> = header.iter().map(String::as_str).collect();
+        book.sheet("customers", &header).map_err(failed())?;
+        let mut texts: Vec<String> = Vec::new();
+        let n = self.view_rows(query, &mut |row| {
+            texts.clear();
+            texts.extend(row.iter().map(Value::to_cell));
+            let cells: Vec<xlsx::Cell> = row
+                .iter()
+                .zip(&texts)
+                .map(|(v, t)| sheet_cell(v, t))
+                .collect();
+            book.row(&cells).map_err(failed())
+        })?;
+        book.finish().map_err(failed())?;
+        Ok(n)
+    }
+
     /// Writes `customers.csv` and one `<kind>.csv` per record kind into `dir`.
     pub fn export_dir(
         &mut self,

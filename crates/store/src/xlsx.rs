@@ -1,168 +1,18 @@
-//! A streaming XLSX writer for the export report (lending: "export the data to xlsx before a
-//! large deletion"): one worksheet per table, rows written as they are read, never all in
-//! memory. An XLSX file is a ZIP of XML parts; entries are stored (not compressed) and each
-//! entry's header is patched with its CRC and size once the entry is written.
+//! Workbooks for reports (lending: "export the data to xlsx before a large deletion") and for
+//! exports of a customer view: one worksheet per table, rows written as they are read.
+//!
+//! Written by `rust_xlsxwriter` in its constant-memory mode: each worksheet's rows go to a
+//! temporary file as they come, so memory stays flat however long the table is, and the
+//! workbook is zipped (deflated) when it is saved. (It replaced a hand-written writer of
+//! stored, uncompressed ZIP entries; see ARCHITECTURE.md for the measurement.)
 
-use std::fs::File;
-use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{Format, XlsxError};
 
 /// Rows per worksheet (Excel's limit, less the header); a longer table continues on a sheet
 /// named `table (2)`.
 pub const MAX_ROWS: u64 = 1_048_575;
-
-const CRC_TABLE: [u32; 256] = crc_table();
-
-const fn crc_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-}
-
-struct Entry {
-    name: String,
-    offset: u64,
-    crc: u32,
-    size: u64,
-}
-
-/// A ZIP archive of stored entries, written front to back.
-struct Zip {
-    out: BufWriter<File>,
-    entries: Vec<Entry>,
-    /// The entry being written: its CRC so far and its size.
-    open: Option<(u32, u64)>,
-}
-
-impl Zip {
-    fn start(&mut self, name: &str) -> std::io::Result<()> {
-        let offset = self.out.stream_position()?;
-        if offset > u64::from(u32::MAX) {
-            return Err(std::io::Error::other(
-                "the workbook is larger than 4 GiB, more than an XLSX file holds; export CSV instead",
-            ));
-        }
-        self.entries.push(Entry {
-            name: name.to_string(),
-            offset,
-            crc: 0,
-            size: 0,
-        });
-        self.local_header(name, 0, 0)?;
-        self.open = Some((!0, 0));
-        Ok(())
-    }
-
-    fn local_header(&mut self, name: &str, crc: u32, size: u32) -> std::io::Result<()> {
-        let w = &mut self.out;
-        w.write_all(&0x0403_4b50u32.to_le_bytes())?;
-        w.write_all(&20u16.to_le_bytes())?; // version needed
-        w.write_all(&0u16.to_le_bytes())?; // flags
-        w.write_all(&0u16.to_le_bytes())?; // stored
-        w.write_all(&0u16.to_le_bytes())?; // time
-        w.write_all(&0x21u16.to_le_bytes())?; // date: 1980-01-01
-        w.write_all(&crc.to_le_bytes())?;
-        w.write_all(&size.to_le_bytes())?;
-        w.write_all(&size.to_le_bytes())?;
-        w.write_all(&(name.len() as u16).to_le_bytes())?;
-        w.write_all(&0u16.to_le_bytes())?;
-        w.write_all(name.as_bytes())
-    }
-
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        if let Some((crc, size)) = &mut self.open {
-            for b in bytes {
-                *crc = CRC_TABLE[((*crc ^ u32::from(*b)) & 0xff) as usize] ^ (*crc >> 8);
-            }
-            *size += bytes.len() as u64;
-        }
-        self.out.write_all(bytes)
-    }
-
-    /// Ends the open entry: its header gets the CRC and size.
-    fn finish_entry(&mut self) -> std::io::Result<()> {
-        let Some((crc, size)) = self.open.take() else {
-            return Ok(());
-        };
-        let crc = !crc;
-        let size32 = u32::try_from(size).map_err(|_| {
-            std::io::Error::other("a worksheet larger than 4 GiB does not fit an XLSX file")
-        })?;
-        let end = self.out.stream_position()?;
-        let Some(entry) = self.entries.last_mut() else {
-            return Ok(());
-        };
-        entry.crc = crc;
-        entry.size = size;
-        let (name, offset) = (entry.name.clone(), entry.offset);
-        self.out.seek(SeekFrom::Start(offset))?;
-        self.local_header(&name, crc, size32)?;
-        self.out.seek(SeekFrom::Start(end))?;
-        Ok(())
-    }
-
-    fn entry(&mut self, name: &str, body: &str) -> std::io::Result<()> {
-        self.start(name)?;
-        self.write(body.as_bytes())?;
-        self.finish_entry()
-    }
-
-    fn close(mut self) -> std::io::Result<()> {
-        self.finish_entry()?;
-        let start = self.out.stream_position()?;
-        let too_big = || {
-            std::io::Error::other("the workbook is larger than 4 GiB, more than an XLSX file holds; export CSV instead")
-        };
-        if start > u64::from(u32::MAX) || self.entries.len() > usize::from(u16::MAX) {
-            return Err(too_big());
-        }
-        for e in &self.entries {
-            let w = &mut self.out;
-            w.write_all(&0x0201_4b50u32.to_le_bytes())?;
-            w.write_all(&20u16.to_le_bytes())?; // made by
-            w.write_all(&20u16.to_le_bytes())?; // needed
-            w.write_all(&0u16.to_le_bytes())?; // flags
-            w.write_all(&0u16.to_le_bytes())?; // stored
-            w.write_all(&0u16.to_le_bytes())?;
-            w.write_all(&0x21u16.to_le_bytes())?;
-            w.write_all(&e.crc.to_le_bytes())?;
-            w.write_all(&(e.size as u32).to_le_bytes())?;
-            w.write_all(&(e.size as u32).to_le_bytes())?;
-            w.write_all(&(e.name.len() as u16).to_le_bytes())?;
-            w.write_all(&[0u8; 12])?; // extra, comment, disk, attributes
-            w.write_all(&(e.offset as u32).to_le_bytes())?;
-            w.write_all(e.name.as_bytes())?;
-        }
-        let end = self.out.stream_position()?;
-        if end > u64::from(u32::MAX) {
-            return Err(too_big());
-        }
-        let n = self.entries.len() as u16;
-        let w = &mut self.out;
-        w.write_all(&0x0605_4b50u32.to_le_bytes())?;
-        w.write_all(&[0u8; 4])?;
-        w.write_all(&n.to_le_bytes())?;
-        w.write_all(&n.to_le_bytes())?;
-        w.write_all(&((end - start) as u32).to_le_bytes())?;
-        w.write_all(&(start as u32).to_le_bytes())?;
-        w.write_all(&0u16.to_le_bytes())?;
-        w.flush()
-    }
-}
 
 /// One cell of a row.
 pub enum Cell<'a> {
@@ -171,159 +21,109 @@ pub enum Cell<'a> {
     Text(&'a str),
 }
 
-fn escape(text: &str, out: &mut String) {
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
+fn io(e: XlsxError) -> std::io::Error {
+    std::io::Error::other(e.to_string())
 }
 
-/// A workbook being written: [`Workbook::sheet`], then rows, then the next sheet.
+/// A workbook being written to `path`.
 pub struct Workbook {
-    zip: Zip,
-    sheets: Vec<String>,
-    rows: u64,
-    header: Vec<String>,
-    table: String,
-    /// Which sheet of the current table this is (1, then 2 past Excel's row limit, ...).
-    part: usize,
-    line: String,
+    book: rust_xlsxwriter::Workbook,
+    path: PathBuf,
+    /// The current sheet: its index, table, header, part number, and rows written.
+    sheet: Option<(usize, String, Vec<String>, u32, u64)>,
+    sheets: usize,
+    bold: Format,
 }
 
 impl Workbook {
+    /// Starts a workbook that [`finish`](Self::finish) writes to `path`. Its rows wait in
+    /// temporary files next to it (the file system that will hold the workbook anyway).
     pub fn create(path: &Path) -> std::io::Result<Workbook> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        book.set_tempdir(dir).map_err(io)?;
+        // Fail now, not after a million rows, when the file cannot be written.
+        std::fs::File::create(path)?;
         Ok(Workbook {
-            zip: Zip {
-                out: BufWriter::new(File::create(path)?),
-                entries: Vec::new(),
-                open: None,
-            },
-            sheets: Vec::new(),
-            rows: 0,
-            header: Vec::new(),
-            table: String::new(),
-            part: 0,
-            line: String::new(),
+            book,
+            path: path.to_path_buf(),
+            sheet: None,
+            sheets: 0,
+            bold: Format::new().set_bold(),
         })
     }
 
-    fn end_sheet(&mut self) -> std::io::Result<()> {
-        if !self.sheets.is_empty() {
-            self.zip.write(b"</sheetData></worksheet>")?;
-            self.zip.finish_entry()?;
-        }
-        Ok(())
-    }
-
-    fn open_sheet(&mut self) -> std::io::Result<()> {
-        self.end_sheet()?;
-        self.part += 1;
-        // Excel's names: at most 31 characters, unique whatever the case.
-        let base: String = self.table.chars().take(24).collect();
-        let mut name = if self.part == 1 {
-            base.clone()
+    fn open_sheet(&mut self, table: &str, header: &[String], part: u32) -> std::io::Result<()> {
+        let name = if part == 1 {
+            table.to_string()
         } else {
-            format!("{base} ({})", self.part)
+            format!("{table} ({part})")
         };
-        let mut n = 1;
-        while self.sheets.iter().any(|s| s.eq_ignore_ascii_case(&name)) {
-            n += 1;
-            name = format!("{base} ~{n}");
+        // Excel's sheet names: at most 31 characters, none of []:*?/\.
+        let name: String = name
+            .chars()
+            .map(|c| if "[]:*?/\\".contains(c) { '_' } else { c })
+            .take(31)
+            .collect();
+        let ws = self.book.add_worksheet_with_constant_memory().map_err(io)?;
+        ws.set_name(&name).map_err(io)?;
+        for (i, h) in header.iter().enumerate() {
+            ws.write_string_with_format(0, i as u16, h, &self.bold)
+                .map_err(io)?;
         }
-        self.sheets.push(name);
-        self.zip
-            .start(&format!("xl/worksheets/sheet{}.xml", self.sheets.len()))?;
-        self.zip.write(
-            b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<worksheet xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"><sheetData>",
-        )?;
-        self.rows = 0;
-        let header = std::mem::take(&mut self.header);
-        let cells: Vec<Cell> = header.iter().map(|h| Cell::Text(h)).collect();
-        self.write_row(&cells)?;
-        self.header = header;
+        if !header.is_empty() {
+            ws.set_freeze_panes(1, 0).map_err(io)?;
+        }
+        self.sheet = Some((self.sheets, table.into(), header.to_vec(), part, 0));
+        self.sheets += 1;
         Ok(())
     }
 
-    /// Starts a worksheet for `table` with a header row.
+    /// Starts the worksheet of `table` with its header row.
     pub fn sheet(&mut self, table: &str, header: &[&str]) -> std::io::Result<()> {
-        self.table = table.to_string();
-        self.part = 0;
-        self.header = header.iter().map(|h| h.to_string()).collect();
-        self.open_sheet()
+        let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+        self.open_sheet(table, &header, 1)
     }
 
-    fn write_row(&mut self, cells: &[Cell]) -> std::io::Result<()> {
-        let line = &mut self.line;
-        line.clear();
-        line.push_str("<row>");
-        for c in cells {
-            match c {
-                Cell::Empty => line.push_str("<c/>"),
+    /// Writes one row to the current worksheet (continuing on a new one past [`MAX_ROWS`]).
+    pub fn row(&mut self, cells: &[Cell]) -> std::io::Result<()> {
+        let Some((index, table, header, part, rows)) = self.sheet.as_ref() else {
+            return Err(std::io::Error::other("a row before any sheet"));
+        };
+        let (mut index, mut rows) = (*index, *rows);
+        if rows == MAX_ROWS {
+            let (table, header, part) = (table.clone(), header.clone(), *part + 1);
+            self.open_sheet(&table, &header, part)?;
+            index = self.sheets - 1;
+            rows = 0;
+        }
+        let ws = self.book.worksheet_from_index(index).map_err(io)?;
+        let r = (rows + 1) as u32;
+        for (c, cell) in cells.iter().enumerate() {
+            match cell {
+                Cell::Empty => {}
                 Cell::Number(n) => {
-                    line.push_str("<c><v>");
-                    line.push_str(&n.to_string());
-                    line.push_str("</v></c>");
+                    ws.write_number(r, c as u16, *n).map_err(io)?;
                 }
                 Cell::Text(t) => {
-                    line.push_str("<c t=\"inlineStr\"><is><t xml:space=\"preserve\">");
-                    escape(t, line);
-                    line.push_str("</t></is></c>");
+                    ws.write_string(r, c as u16, *t).map_err(io)?;
                 }
             }
         }
-        line.push_str("</row>");
-        let bytes = std::mem::take(line);
-        self.zip.write(bytes.as_bytes())?;
-        self.line = bytes;
+        if let Some(s) = self.sheet.as_mut() {
+            s.4 = rows + 1;
+        }
         Ok(())
     }
 
-    /// Adds a data row to the current sheet (continuing on a new sheet past Excel's limit).
-    pub fn row(&mut self, cells: &[Cell]) -> std::io::Result<()> {
-        if self.rows == MAX_ROWS {
-            self.open_sheet()?;
-        }
-        self.rows += 1;
-        self.write_row(cells)
-    }
-
-    /// Writes the workbook's other parts and closes the file.
+    /// Writes the workbook (a workbook needs at least one sheet: an empty one if none).
     pub fn finish(mut self) -> std::io::Result<()> {
-        self.end_sheet()?;
-        let mut types = String::from(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\"><Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/><Default Extension=\"xml\" ContentType=\"application/xml\"/><Override PartName=\"/xl/workbook.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml\"/>",
-        );
-        let mut sheets = String::new();
-        let mut rels = String::from(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">",
-        );
-        for (i, name) in self.sheets.iter().enumerate() {
-            let i = i + 1;
-            types.push_str(&format!("<Override PartName=\"/xl/worksheets/sheet{i}.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml\"/>"));
-            let mut escaped = String::new();
-            escape(name, &mut escaped);
-            sheets.push_str(&format!(
-                "<sheet name=\"{escaped}\" sheetId=\"{i}\" r:id=\"rId{i}\"/>"
-            ));
-            rels.push_str(&format!("<Relationship Id=\"rId{i}\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet\" Target=\"worksheets/sheet{i}.xml\"/>"));
+        if self.sheets == 0 {
+            self.book.add_worksheet_with_constant_memory().map_err(io)?;
         }
-        types.push_str("</Types>");
-        rels.push_str("</Relationships>");
-        let workbook = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<workbook xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\" xmlns:r=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships\"><sheets>{sheets}</sheets></workbook>"
-        );
-        let root = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\"><Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"xl/workbook.xml\"/></Relationships>";
-        self.zip.entry("[Content_Types].xml", &types)?;
-        self.zip.entry("_rels/.rels", root)?;
-        self.zip.entry("xl/workbook.xml", &workbook)?;
-        self.zip.entry("xl/_rels/workbook.xml.rels", &rels)?;
-        self.zip.close()
+        self.book.save(&self.path).map_err(io)
     }
 }

@@ -231,6 +231,8 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
             kind,
             sort,
             after,
+            format,
+            out,
             paging,
         } => {
             let sort = match sort.as_deref() {
@@ -278,7 +280,38 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
                 after,
                 after_value,
             };
-            list_customers(g, &mut store, &query)
+            match (format.as_str(), out) {
+                ("table", None) => list_customers(g, &mut store, &query),
+                ("table", Some(_)) => Err(Usage(
+                    "--out is for an export: add --format csv or --format xlsx".into(),
+                )
+                .into()),
+                ("xlsx", None) => Err(Usage("--format xlsx needs --out FILE.xlsx".into()).into()),
+                (format, out) => {
+                    authorize(g, &mut store, Operation::Export)?;
+                    let started = std::time::Instant::now();
+                    let rows = match (format, &out) {
+                        ("xlsx", Some(file)) => store.export_view_xlsx(&query, file)?,
+                        (_, Some(file)) => {
+                            let f = std::fs::File::create(file)
+                                .with_context(|| format!("cannot write {}", file.display()))?;
+                            store.export_view_csv(&query, &mut std::io::BufWriter::new(f))?
+                        }
+                        (_, None) => {
+                            store.export_view_csv(&query, &mut std::io::stdout().lock())?
+                        }
+                    };
+                    if let Some(file) = out {
+                        eprintln!(
+                            "exported {rows} customers of view {} to {} in {:.1} s",
+                            query.view.name(),
+                            file.display(),
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    Ok(())
+                }
+            }
         }
         CustomersCmd::Show { customer } => {
             let c = find_customer(&mut store, &customer)?;

@@ -113,3 +113,83 @@ conformance!(
         assert!(r.body.contains("next"), "{}", r.body);
     }
 );
+
+conformance!(
+    a_view_exports_as_csv_and_xlsx_with_record_counts,
+    |db: TestDb| {
+        let s = server(&db, std::time::Duration::ZERO);
+        let list = s
+            .api(
+                "GET",
+                "/api/v1/customers?view=deleted&limit=1000",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        let r = s.api(
+            "GET",
+            "/api/v1/customers/export?view=deleted&format=csv",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r
+            .header("content-disposition")
+            .unwrap()
+            .contains("customers-deleted.csv"));
+        let mut reader = csv::Reader::from_reader(r.body.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(&header[..3], ["id", "number", "kind"]);
+        assert!(header.contains(&"invoice_count".to_string()), "{header:?}");
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let listed = ids(&list);
+        let exported: Vec<i64> = rows.iter().map(|r| r[0].parse().unwrap()).collect();
+        assert_eq!(exported, listed, "the view, in its order, every customer");
+        // The counts are each customer's records.
+        let first = &rows[0];
+        let shown = s
+            .api(
+                "GET",
+                &format!("/api/v1/customers/{}", &first[0]),
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        for (i, h) in header.iter().enumerate() {
+            if let Some(kind) = h.strip_suffix("_count") {
+                assert_eq!(
+                    first[i].parse::<i64>().unwrap(),
+                    shown["records"][kind].as_i64().unwrap(),
+                    "{kind} of {}",
+                    &first[0]
+                );
+            }
+        }
+        // A workbook of the same view.
+        let r = s.api(
+            "GET",
+            "/api/v1/customers/export?view=deleted&format=xlsx&sort=name",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 200);
+        assert!(r.header("content-type").unwrap().contains("spreadsheetml"));
+        // Exporting needs the model's export permission; bad input is a 400 before anything.
+        let r = s.api("GET", "/api/v1/customers/export", &s.viewer, Value::Null);
+        assert_eq!(r.status, 403, "{}", r.body);
+        let r = s.api(
+            "GET",
+            "/api/v1/customers/export?format=pdf",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        let r = s.api(
+            "GET",
+            "/api/v1/customers/export?kind=robot",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+    }
+);

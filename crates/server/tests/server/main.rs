@@ -140,8 +140,9 @@ fn request(
             break;
         }
     }
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let rest = &raw[split + 4..];
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -158,21 +159,25 @@ fn request(
     let chunked = headers
         .iter()
         .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
-    let body = if chunked {
-        let mut out = String::new();
+    // The body's bytes (chunks joined), then as text (a binary body: lossily).
+    let bytes = if chunked {
+        let mut out = Vec::new();
         let mut rest = rest;
-        while let Some((size, after)) = rest.split_once("\r\n") {
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = String::from_utf8_lossy(&rest[..eol]).into_owned();
             let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if n == 0 {
+            let after = &rest[eol + 2..];
+            if n == 0 || after.len() < n {
                 break;
             }
-            out.push_str(&after[..n]);
-            rest = &after[n + 2..];
+            out.extend_from_slice(&after[..n]);
+            rest = &after[(n + 2).min(after.len())..];
         }
         out
     } else {
-        rest.to_string()
+        rest.to_vec()
     };
+    let body = String::from_utf8_lossy(&bytes).into_owned();
     Reply {
         status,
         headers,

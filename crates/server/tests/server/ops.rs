@@ -56,6 +56,7 @@ fn router_routes() -> Vec<(String, String)> {
         include_str!("../../src/api.rs"),
         include_str!("../../src/lifecycle.rs"),
         include_str!("../../src/jobs.rs"),
+        include_str!("../../src/export.rs"),
     ]
     .concat();
     let src = src.as_str();

@@ -298,42 +298,17 @@ conformance!(an_export_imports_again_as_it_was, |db: TestDb| {
     }
 });
 
-/// The entries of a ZIP of stored (uncompressed) entries, read through its central directory,
-/// each checked against its CRC-32.
-fn unzip_stored(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
-    let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]) as usize;
-    let u32_at =
-        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
-    let crc32 = |data: &[u8]| {
-        let mut c = !0u32;
-        for b in data {
-            c ^= u32::from(*b);
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-        }
-        !c
-    };
-    let end = bytes.len() - 22;
-    assert_eq!(u32_at(end), 0x0605_4b50, "end of central directory");
-    let (n, mut at) = (u16_at(end + 10), u32_at(end + 16) as usize);
+/// The entries of a ZIP (read by the `zip` crate, which checks each entry's CRC-32).
+fn unzip(bytes: &[u8]) -> std::collections::BTreeMap<String, String> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     let mut out = std::collections::BTreeMap::new();
-    for _ in 0..n {
-        assert_eq!(u32_at(at), 0x0201_4b50);
-        let (crc, size, name_len) = (u32_at(at + 16), u32_at(at + 24) as usize, u16_at(at + 28));
-        let local = u32_at(at + 42) as usize;
-        let name = String::from_utf8(bytes[at + 46..at + 46 + name_len].to_vec()).unwrap();
-        assert_eq!(u32_at(local), 0x0403_4b50);
-        assert_eq!(u32_at(local + 14), crc, "{name}: local header patched");
-        let data = local + 30 + u16_at(local + 26) + u16_at(local + 28);
-        let body = &bytes[data..data + size];
-        assert_eq!(crc32(body), crc, "{name}: CRC");
-        out.insert(name, String::from_utf8(body.to_vec()).unwrap());
-        at += 46 + name_len;
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut text = String::new();
+        entry.read_to_string(&mut text).unwrap();
+        out.insert(name, text);
     }
     out
 }
@@ -349,7 +324,7 @@ conformance!(
             .unwrap();
         let file = db.dir.path().join("report.xlsx");
         let report = s.export_xlsx(&file, &mut |_, _| {}).unwrap();
-        let parts = unzip_stored(&std::fs::read(&file).unwrap());
+        let parts = unzip(&std::fs::read(&file).unwrap());
         let workbook = &parts["xl/workbook.xml"];
         for (i, t) in report.tables.iter().enumerate() {
             assert!(
@@ -362,7 +337,7 @@ conformance!(
             );
             let sheet = &parts[&format!("xl/worksheets/sheet{}.xml", i + 1)];
             assert_eq!(
-                sheet.matches("<row>").count() as u64,
+                sheet.matches("<row ").count() as u64,
                 t.rows + 1,
                 "{}: a header and every row",
                 t.table
@@ -371,7 +346,8 @@ conformance!(
         assert!(parts["[Content_Types].xml"].contains("/xl/worksheets/sheet1.xml"));
         let customers = &parts["xl/worksheets/sheet1.xml"];
         assert!(
-            customers.contains("Ann &amp; &lt;Bo&gt; &quot;Lee&quot;"),
+            customers.contains("Ann &amp; &lt;Bo&gt; \"Lee\"")
+                || customers.contains("Ann &amp; &lt;Bo&gt; &quot;Lee&quot;"),
             "escaped"
         );
         let payments = report
