@@ -82,9 +82,10 @@ pub enum Command {
         /// Mark the session cookie Secure (HTTPS only), for a server behind an HTTPS proxy.
         #[arg(long)]
         secure_cookies: bool,
-        /// Most database connections held at once (PostgreSQL's max_connections is shared).
-        #[arg(long, default_value_t = 16)]
-        max_connections: usize,
+        /// Most database connections held at once (default: four per core, 4 to 32;
+        /// PostgreSQL's max_connections is shared).
+        #[arg(long)]
+        max_connections: Option<usize>,
         /// Most lifecycle operations planned at once (each holds its candidates in memory).
         #[arg(long, default_value_t = 2)]
         max_operations: usize,

@@ -28,9 +28,14 @@ use offboard_store::{Database, Store};
 
 pub use error::ApiError;
 
-/// Most connections the server holds at once, idle or busy: PostgreSQL's `max_connections`
-/// is shared with everyone else (100 by default), and past it every request fails.
-const MAX_CONNECTIONS: usize = 16;
+/// Most connections the server holds at once, idle or busy, sized from the machine: four per
+/// core (a request spends part of its time outside the database), at least 4 and at most 32
+/// (PostgreSQL's `max_connections` is shared with everyone else, 100 by default).
+fn default_connections() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() * 4).clamp(4, 32))
+        .unwrap_or(8)
+}
 /// Most lifecycle plans computed at once: a plan holds its candidates in memory, so a burst
 /// of purge previews must queue rather than each take its own hundreds of megabytes.
 const HEAVY: usize = 2;
@@ -52,7 +57,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            connections: MAX_CONNECTIONS,
+            connections: default_connections(),
             heavy: HEAVY,
             wait: WAIT,
         }
@@ -66,7 +71,10 @@ pub struct AppState(Arc<Inner>);
 struct Inner {
     url: String,
     model: Model,
-    idle: Mutex<Vec<Store>>,
+    /// The connection pool (r2d2), made on first use with `connections` as its size.
+    pool: std::sync::OnceLock<r2d2::Pool<Connector>>,
+    /// How many connections the pool may hold.
+    size: usize,
     /// Whether the session cookie is marked `Secure` (served over HTTPS, behind a proxy).
     secure_cookies: std::sync::atomic::AtomicBool,
     /// Whether the client's address comes from `X-Forwarded-For` (behind a proxy).
@@ -110,32 +118,31 @@ impl Drop for Inner {
     /// blocks on its own runtime when it closes, which it may not do on the server's.
     fn drop(&mut self) {
         self.signal.stop();
-        let idle = match self.idle.get_mut() {
-            Ok(v) => std::mem::take(v),
-            Err(poisoned) => std::mem::take(poisoned.into_inner()),
-        };
+        let idle = self.pool.take();
         let book = match self.book.get_mut() {
             Ok(b) => b.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if !idle.is_empty() || book.is_some() {
+        if idle.is_some() || book.is_some() {
             let _ = std::thread::spawn(move || drop((idle, book))).join();
         }
     }
 }
 
 impl AppState {
-    /// The state for a database whose model is already applied (`first` is reused).
+    /// The state for a database whose model is already applied (`first` gives the model;
+    /// requests take connections from a pool made on first use).
     pub fn new(url: &str, first: Store) -> AppState {
         let model = first.model().clone();
         AppState(Arc::new(Inner {
             url: url.to_string(),
             model,
-            idle: Mutex::new(vec![first]),
+            pool: std::sync::OnceLock::new(),
+            size: default_connections(),
             secure_cookies: std::sync::atomic::AtomicBool::new(false),
             trust_forwarded: std::sync::atomic::AtomicBool::new(false),
             failures: Mutex::new(std::collections::HashMap::new()),
-            connections: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            connections: Arc::new(tokio::sync::Semaphore::new(default_connections())),
             heavy: Arc::new(tokio::sync::Semaphore::new(HEAVY)),
             wait: WAIT,
             book: Mutex::new(None),
@@ -211,6 +218,7 @@ impl AppState {
     pub fn limits(mut self, limits: Limits) -> AppState {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
             inner.connections = Arc::new(tokio::sync::Semaphore::new(limits.connections.max(1)));
+            inner.size = limits.connections.max(1);
             inner.heavy = Arc::new(tokio::sync::Semaphore::new(limits.heavy.max(1)));
             inner.wait = limits.wait;
         }
@@ -309,21 +317,22 @@ impl AppState {
         &self.0.model
     }
 
-    fn take(&self) -> Result<Store, ApiError> {
-        let idle = self.0.idle.lock().ok().and_then(|mut v| v.pop());
-        match idle {
-            Some(s) => Ok(s),
-            // The database was migrated and its schema applied when the server started.
-            None => Ok(Database::open(&self.0.url)?.applied(self.0.model.clone())),
-        }
-    }
-
-    fn give(&self, store: Store) {
-        if let Ok(mut idle) = self.0.idle.lock() {
-            // Every connection is kept: the semaphore bounds how many there are, and opening
-            // one (PostgreSQL above all) costs more than a request.
-            idle.push(store);
-        }
+    /// The pool, made on first use (in a blocking thread: it opens a connection at once and
+    /// the rest as they are needed).
+    fn pool(&self) -> &r2d2::Pool<Connector> {
+        self.0.pool.get_or_init(|| {
+            r2d2::Pool::builder()
+                .max_size(self.0.size as u32)
+                .min_idle(Some(1))
+                .connection_timeout(self.0.wait)
+                // A connection is checked when it comes back (`has_broken`), not on each
+                // request: a `SELECT 1` per request would cost more than it saves.
+                .test_on_check_out(false)
+                .build_unchecked(Connector {
+                    url: self.0.url.clone(),
+                    model: self.0.model.clone(),
+                })
+        })
     }
 
     /// Runs `f` with a store on a blocking thread, once a connection is free (at most
@@ -341,12 +350,17 @@ impl AppState {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut store = state.take()?;
-            let result = f(&mut store);
-            // A connection that failed, or that is still inside a transaction, is not reused.
-            let clean = *store.db().depth() == 0;
-            if clean && !matches!(&result, Err(e) if e.code == "internal") {
-                state.give(store);
+            let mut conn = state.pool().get().map_err(|e| {
+                tracing::warn!(error = %e, "no database connection");
+                ApiError::busy(format!(
+                    "no database connection could be had ({e}); nothing was changed, try again shortly"
+                ))
+            })?;
+            let result = f(&mut conn.store);
+            // A connection that failed is not reused (one still inside a transaction is
+            // dropped by `has_broken` when it comes back).
+            if matches!(&result, Err(e) if e.code == "internal") {
+                conn.broken = true;
             }
             result
         })
@@ -366,6 +380,39 @@ impl AppState {
         )
         .await?;
         self.run(f).await
+    }
+}
+
+/// A pooled connection: a store, and whether it must not be used again.
+pub(crate) struct Conn {
+    store: Store,
+    broken: bool,
+}
+
+/// Opens the pool's connections: the database was migrated and its model applied when the
+/// server started.
+struct Connector {
+    url: String,
+    model: Model,
+}
+
+impl r2d2::ManageConnection for Connector {
+    type Connection = Conn;
+    type Error = offboard_store::StoreError;
+
+    fn connect(&self) -> Result<Conn, offboard_store::StoreError> {
+        Ok(Conn {
+            store: Database::open(&self.url)?.applied(self.model.clone()),
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), offboard_store::StoreError> {
+        conn.store.db().query_i64("SELECT 1", &[]).map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.broken || *conn.store.db().depth() != 0
     }
 }
 
@@ -399,6 +446,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             same_origin,
         ))
+        .layer(axum::middleware::from_fn(read_timeout))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         // Each request is logged (`RUST_LOG`, e.g. `offboard=info,tower_http=info`) under an
         // id the answer carries in `x-request-id`.
@@ -455,6 +503,35 @@ async fn readyz(
         ));
     }
     Ok(axum::Json(serde_json::json!({ "status": "ready" })))
+}
+
+/// How long a reading request (GET, HEAD) may take before it is answered 504.
+pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Cuts off a reading request that takes longer than [`READ_TIMEOUT`], in the error shape. A
+/// changing request is never cut off: its transaction would go on and commit after its client
+/// was told it failed; long work belongs in a background job (`"background": true`).
+async fn read_timeout(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(READ_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!(
+                "the request took longer than {} s and was stopped; nothing was changed",
+                READ_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 /// Refuses a change (any method but GET and HEAD) that a browser sent from another site:

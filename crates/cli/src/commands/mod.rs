@@ -66,7 +66,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secure_cookies,
             trust_forwarded_for,
             offboard_server::Limits {
-                connections: max_connections,
+                connections: max_connections
+                    .unwrap_or(offboard_server::Limits::default().connections),
                 heavy: max_operations,
                 ..Default::default()
             },
