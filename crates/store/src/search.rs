@@ -78,6 +78,12 @@ pub fn ensure(db: &mut dyn Db) -> Result<Vec<String>, StoreError> {
             db.transaction(|tx| {
                 tx.batch("DROP TABLE IF EXISTS customers_search")?;
                 tx.batch("CREATE VIRTUAL TABLE customers_search USING fts5(number, name, email, content='customers', content_rowid='id', tokenize='trigram')")?;
+                // FTS5's own secure-delete (SQLite 3.44 on): a deleted name is removed from the
+                // index's pages at once. Older SQLite refuses the option; the merge after each
+                // erasure (`forget_erased`) then does the job.
+                let _ = tx.transaction(|t| {
+                    t.batch("INSERT INTO customers_search (customers_search, rank) VALUES ('secure-delete', 1)")
+                });
                 for (name, create) in TRIGGERS {
                     tx.batch(&format!("DROP TRIGGER IF EXISTS {name}"))?;
                     tx.batch(create)?;
@@ -149,8 +155,8 @@ pub fn after_bulk_load(db: &mut dyn Db) -> Result<(), StoreError> {
 }
 
 /// After an erasure (SQLite): merges the index's segments, so an erased name does not linger
-/// in its pages (this SQLite has no FTS5 `secure-delete`; `secure_delete` zeroes the pages the
-/// merge frees).
+/// in its pages (needed where SQLite predates FTS5's `secure-delete`, 3.44; `secure_delete`
+/// zeroes the pages the merge frees).
 pub fn forget_erased(db: &mut dyn Db) -> Result<(), StoreError> {
     if db.dialect() == Dialect::Sqlite {
         db.batch("INSERT INTO customers_search (customers_search) VALUES ('optimize')")?;
