@@ -288,8 +288,9 @@ async fn list_customers(
     Caller(actor): Caller,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
+    let counts = state.clone();
     read(&state, actor, Operation::View, move |s| {
-        let (query, list, total, exact) = params.fetch(s)?;
+        let (query, list, total, exact) = params.fetch(s, counts.counts())?;
         let next = ListParams::next_cursor(&query, &list)
             .map(|c| format!("/api/v1/customers?{}", params.query_string(&c)));
         Ok(Json(json!({

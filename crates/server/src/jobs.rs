@@ -205,6 +205,8 @@ pub(crate) struct Runner {
     pub(crate) signal: Arc<Signal>,
     /// A pause after each step (for demonstrations and tests of progress and cancellation).
     pub(crate) step_delay: std::time::Duration,
+    /// The lists' cached totals, stale once a job changed something.
+    pub(crate) counts: Arc<crate::requests::CountCache>,
 }
 
 /// The PostgreSQL advisory lock a runner holds: one runner per database. (7204531 is the
@@ -323,6 +325,7 @@ impl Runner {
                 book.finish(id, JobStatus::Failed, plan.as_ref(), Some(&error_json(&e)))?
             }
         }
+        self.counts.changed();
         tracing::info!(job = id, "job finished");
         Ok(())
     }

@@ -95,6 +95,8 @@ struct Inner {
     runner: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// A pause after each step of a background job (demonstrations, tests).
     step_delay: std::time::Duration,
+    /// Recent list totals (a changing request or a finished job makes them stale).
+    counts: Arc<requests::CountCache>,
 }
 
 /// Failed logins a user name may have from one address in [`LOCKOUT`] before logins for it
@@ -149,6 +151,7 @@ impl AppState {
             signal: Arc::new(jobs::Signal::default()),
             runner: Mutex::new(None),
             step_delay: std::time::Duration::ZERO,
+            counts: Arc::new(requests::CountCache::default()),
         }))
     }
 
@@ -174,6 +177,7 @@ impl AppState {
             model: self.0.model.clone(),
             signal: Arc::clone(&self.0.signal),
             step_delay: self.0.step_delay,
+            counts: Arc::clone(&self.0.counts),
         };
         *runner = std::thread::Builder::new()
             .name("offboard-jobs".into())
@@ -185,6 +189,10 @@ impl AppState {
     fn stop_jobs(&self) -> Option<std::thread::JoinHandle<()>> {
         self.0.signal.stop();
         self.0.runner.lock().ok().and_then(|mut r| r.take())
+    }
+
+    pub(crate) fn counts(&self) -> &requests::CountCache {
+        &self.0.counts
     }
 
     pub(crate) fn jobs_signal(&self) -> &jobs::Signal {
@@ -571,7 +579,10 @@ async fn same_origin(
         )
         .into_response();
     }
-    next.run(req).await
+    let res = next.run(req).await;
+    // Whatever it changed, the lists' cached totals no longer hold.
+    state.counts().changed();
+    res
 }
 
 /// Serves until Ctrl-C or SIGTERM (or the listener fails).

@@ -12,6 +12,56 @@ use crate::ApiError;
 /// Lists count their matches exactly up to this many.
 pub const COUNT_CAP: i64 = 10_000;
 
+/// How long a list's total is reused for the same view, kind and search, unless something
+/// changed through this server meanwhile (each changing request starts a new generation).
+const COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Recent totals of lists: counting up to [`COUNT_CAP`] matches for every page is most of
+/// what a list page costs; paging through one list counts once.
+#[derive(Default)]
+pub struct CountCache {
+    totals:
+        std::sync::Mutex<std::collections::HashMap<String, (i64, bool, std::time::Instant, u64)>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl CountCache {
+    /// Something changed: every cached total is stale.
+    pub fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn key(q: &ListQuery) -> String {
+        format!(
+            "{}\u{1f}{}\u{1f}{}",
+            q.view.name(),
+            q.kind.as_deref().unwrap_or(""),
+            q.search.as_deref().unwrap_or("")
+        )
+    }
+
+    fn get(&self, q: &ListQuery) -> Option<(i64, bool)> {
+        let generation = self.generation.load(std::sync::atomic::Ordering::Relaxed);
+        let totals = self.totals.lock().ok()?;
+        let (n, exact, at, g) = totals.get(&Self::key(q))?;
+        (*g == generation && at.elapsed() < COUNT_TTL).then_some((*n, *exact))
+    }
+
+    fn put(&self, q: &ListQuery, n: i64, exact: bool) {
+        let generation = self.generation.load(std::sync::atomic::Ordering::Relaxed);
+        if let Ok(mut totals) = self.totals.lock() {
+            if totals.len() > 10_000 {
+                totals.clear();
+            }
+            totals.insert(
+                Self::key(q),
+                (n, exact, std::time::Instant::now(), generation),
+            );
+        }
+    }
+}
+
 /// The furthest a list jumps by `offset`; further on, pages follow the `next` cursor.
 pub const MAX_OFFSET: u64 = 10_000;
 
@@ -87,6 +137,7 @@ impl ListParams {
     pub fn fetch(
         &self,
         s: &mut Reader<'_>,
+        counts: &CountCache,
     ) -> Result<(ListQuery, Vec<Customer>, i64, bool), ApiError> {
         let query = self.query(s.model().default_view)?;
         let mut list = Vec::new();
@@ -94,16 +145,23 @@ impl ListParams {
             list.push(c);
             Ok(())
         })?;
-        let (total, exact) = s.count_customers_capped(
-            &ListQuery {
-                limit: None,
-                offset: 0,
-                after: None,
-                after_value: None,
-                ..query.clone()
-            },
-            COUNT_CAP,
-        )?;
+        let (total, exact) = match counts.get(&query) {
+            Some(t) => t,
+            None => {
+                let (n, exact) = s.count_customers_capped(
+                    &ListQuery {
+                        limit: None,
+                        offset: 0,
+                        after: None,
+                        after_value: None,
+                        ..query.clone()
+                    },
+                    COUNT_CAP,
+                )?;
+                counts.put(&query, n, exact);
+                (n, exact)
+            }
+        };
         Ok((query, list, total, exact))
     }
 

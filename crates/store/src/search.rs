@@ -217,9 +217,30 @@ pub fn condition(d: Dialect, text: &str, any_number: bool, params: &mut Vec<Valu
     }
 }
 
+/// How many contains-matches a suggestion ranks at most: a picker wants the first few, and
+/// ranking every customer whose name contains two letters would cost a scan of them.
+const SUGGEST_POOL: u32 = 100;
+
+/// The least text greater than every text starting with `prefix` (for an index range), if
+/// there is one.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = char::from_u32(last as u32 + 1) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
 /// Suggestions for pickers: customers of `statuses` whose number starts with `text` or whose
-/// name or email contains it, best first (the number itself, a number starting with it, a
-/// name starting with it, then the rest), at most `limit`: their ids.
+/// name or email contains it, best first (the number itself, numbers starting with it, names
+/// starting with it, then names and emails containing it), at most `limit`: their ids.
+///
+/// Each tier is a bounded, indexed lookup (a range of the number or name index, at most
+/// [`SUGGEST_POOL`] contains-matches of the search index), so a suggestion costs about the
+/// same whether three or thirty thousand customers match.
 pub fn suggest(
     db: &mut dyn Db,
     text: &str,
@@ -227,29 +248,96 @@ pub fn suggest(
     limit: u32,
 ) -> Result<Vec<i64>, StoreError> {
     let d = db.dialect();
-    let mut params = Vec::new();
-    let cond = condition(d, text, true, &mut params);
-    let mut push = |v: Value| {
-        params.push(v);
-        ph(d, params.len())
+    let limit = limit.max(1);
+    let mut out: Vec<i64> = Vec::new();
+    let status_list = |params: &mut Vec<Value>| -> String {
+        statuses
+            .iter()
+            .map(|s| {
+                params.push(Value::Text((*s).to_string()));
+                ph(d, params.len())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     };
-    let exact = push(Value::Text(text.to_string()));
-    let starts = push(Value::Text(format!("{text}%")));
-    let name_starts = push(Value::Text(format!("{}%", text.to_lowercase())));
-    let marks: Vec<String> = statuses
-        .iter()
-        .map(|s| push(Value::Text((*s).to_string())))
-        .collect();
+    let take = |db: &mut dyn Db, sql: &str, params: &[Value], out: &mut Vec<i64>| {
+        let rows = db.query(sql, params, &[FieldType::Int])?;
+        for r in rows {
+            if let Some(id) = r[0].as_i64() {
+                if out.len() < limit as usize && !out.contains(&id) {
+                    out.push(id);
+                }
+            }
+        }
+        Ok::<(), StoreError>(())
+    };
+    // 1. The number itself, then numbers starting with it (as typed and in capitals).
+    let mut prefixes = vec![text.to_string()];
+    if text.to_uppercase() != text {
+        prefixes.push(text.to_uppercase());
+    }
+    for p in &prefixes {
+        let mut params = vec![Value::Text(p.clone())];
+        let range = match prefix_end(p) {
+            Some(end) => {
+                params.push(Value::Text(end));
+                format!("c.number >= {} AND c.number < {}", ph(d, 1), ph(d, 2))
+            }
+            None => format!("c.number >= {}", ph(d, 1)),
+        };
+        let marks = status_list(&mut params);
+        let sql = format!(
+            "SELECT c.id FROM customers c WHERE {range} AND c.status IN ({marks}) ORDER BY c.number LIMIT {limit}"
+        );
+        take(db, &sql, &params, &mut out)?;
+    }
+    if out.len() >= limit as usize {
+        return Ok(out);
+    }
+    // 2. Names starting with it (as typed, and with a capital first letter).
+    let mut starts = vec![text.to_string()];
+    let mut chars = text.chars();
+    if let Some(first) = chars.next() {
+        let capital: String = first.to_uppercase().chain(chars).collect();
+        if capital != text {
+            starts.push(capital);
+        }
+    }
+    for p in &starts {
+        let Some(end) = prefix_end(p) else { continue };
+        let mut params = vec![Value::Text(p.clone()), Value::Text(end)];
+        let marks = status_list(&mut params);
+        let sql = format!(
+            "SELECT c.id FROM customers c WHERE c.name >= {} AND c.name < {} AND c.status IN ({marks}) ORDER BY c.name, c.id LIMIT {limit}",
+            ph(d, 1),
+            ph(d, 2)
+        );
+        take(db, &sql, &params, &mut out)?;
+    }
+    if out.len() >= limit as usize || text.chars().count() < 3 {
+        return Ok(out);
+    }
+    // 3. Names and emails containing it: the first matches of the search index, by name.
+    let mut params = Vec::new();
+    let pool = match d {
+        Dialect::Sqlite => {
+            let phrase = format!("\"{}\"", text.replace('"', "\"\""));
+            params.push(Value::Text(format!("{{name email}} : {phrase}")));
+            format!("SELECT rowid FROM customers_search WHERE customers_search MATCH {} LIMIT {SUGGEST_POOL}", ph(d, 1))
+        }
+        Dialect::Postgres => {
+            params.push(Value::Text(format!("%{}%", text.to_lowercase())));
+            let p = ph(d, 1);
+            format!(
+                "SELECT id FROM (SELECT id FROM customers WHERE lower(name) LIKE {p} LIMIT {SUGGEST_POOL}) a \
+                 UNION SELECT id FROM (SELECT id FROM customers WHERE lower(email) LIKE {p} LIMIT {SUGGEST_POOL}) b"
+            )
+        }
+    };
+    let marks = status_list(&mut params);
     let sql = format!(
-        "SELECT c.id FROM customers c WHERE c.status IN ({}) AND {cond} \
-         AND (c.number LIKE {starts} OR lower(c.name) LIKE '%' || lower({exact}) || '%' OR lower(c.email) LIKE '%' || lower({exact}) || '%') \
-         ORDER BY CASE WHEN c.number = {exact} THEN 0 WHEN c.number LIKE {starts} THEN 1 \
-         WHEN lower(c.name) LIKE {name_starts} THEN 2 ELSE 3 END, c.name, c.id LIMIT {limit}",
-        marks.join(", ")
+        "SELECT c.id FROM customers c WHERE c.id IN ({pool}) AND c.status IN ({marks}) ORDER BY c.name, c.id LIMIT {limit}"
     );
-    Ok(db
-        .query(&sql, &params, &[FieldType::Int])?
-        .into_iter()
-        .filter_map(|r| r[0].as_i64())
-        .collect())
+    take(db, &sql, &params, &mut out)?;
+    Ok(out)
 }

@@ -24,12 +24,13 @@ pub async fn list(
     headers: HeaderMap,
     Query(params): Query<ListParams>,
 ) -> Response {
+    let counts = state.clone();
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::View)?;
         let actor = e.actor().clone();
         let may = may(e);
         let mut s = e.read();
-        let (query, list, total, exact) = params.fetch(&mut s)?;
+        let (query, list, total, exact) = params.fetch(&mut s, counts.counts())?;
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
         Ok((actor, query, list, (total, exact), cleanup, kinds, may))

@@ -193,3 +193,41 @@ conformance!(
         assert_eq!(r.status, 400, "{}", r.body);
     }
 );
+
+conformance!(
+    a_lists_total_follows_a_change_made_meanwhile,
+    |db: TestDb| {
+        let s = server(&db, std::time::Duration::ZERO);
+        let total = |s: &crate::Server| {
+            s.api(
+                "GET",
+                "/api/v1/customers?view=deleted&limit=1",
+                &s.admin,
+                Value::Null,
+            )
+            .json()["total"]
+                .as_i64()
+                .unwrap()
+        };
+        let before = total(&s);
+        assert_eq!(total(&s), before, "the same total again");
+        let active = s
+            .api(
+                "GET",
+                "/api/v1/customers?view=active&limit=1",
+                &s.admin,
+                Value::Null,
+            )
+            .json()["customers"][0]["id"]
+            .as_i64()
+            .unwrap();
+        let r = s.api(
+            "POST",
+            "/api/v1/delete",
+            &s.admin,
+            serde_json::json!({ "customers": [active] }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(total(&s), before + 1, "the total counts the change at once");
+    }
+);
