@@ -201,9 +201,70 @@ pub struct NewCustomer {
 
 const NUMBER_SEQUENCE: &str = "customer_number";
 
-/// A listing's query: `columns` of the matching customers in id order, paged.
+/// Whether a SQLite listing can be driven by its search's full-text matches in id order (a
+/// search of three characters or more, sorted by id, that is not a customer's number): the
+/// index yields matches in id order and the query stops at the page's end, instead of
+/// gathering every match first.
+fn fts_driven(db: &mut dyn Db, query: &ListQuery) -> Result<bool, StoreError> {
+    let Some(text) = query.search.as_deref() else {
+        return Ok(false);
+    };
+    if db.dialect() != Dialect::Sqlite || query.sort.key != SortKey::Id || text.chars().count() < 3
+    {
+        return Ok(false);
+    }
+    let is_number = db.query_i64(
+        "SELECT count(*) FROM customers WHERE number = ?1",
+        &[Value::Text(text.to_string())],
+    )?;
+    Ok(is_number == 0)
+}
+
+/// A listing's query: `columns` of the matching customers in the query's order, paged.
+fn list_sql_for(
+    db: &mut dyn Db,
+    query: &ListQuery,
+    columns: &str,
+) -> Result<(String, Vec<Value>), StoreError> {
+    if !fts_driven(db, query)? {
+        return Ok(list_sql(db.dialect(), query, columns));
+    }
+    let text = query.search.as_deref().unwrap_or_default();
+    let (filter, mut params) = list_filter(
+        Dialect::Sqlite,
+        &ListQuery {
+            search: None,
+            ..query.clone()
+        },
+    );
+    params.push(Value::Text(format!(
+        "{{name email}} : \"{}\"",
+        text.replace('"', "\"\"")
+    )));
+    let m = ph(Dialect::Sqlite, params.len());
+    let dir = if query.sort.descending { "DESC" } else { "ASC" };
+    let mut sql = format!(
+        "SELECT {columns} FROM customers_search s JOIN customers c ON c.id = s.rowid WHERE s.customers_search MATCH {m} AND {filter} ORDER BY s.rowid {dir}"
+    );
+    if let Some(limit) = query.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    } else if query.offset > 0 {
+        sql.push_str(" LIMIT -1");
+    }
+    if query.offset > 0 {
+        sql.push_str(&format!(" OFFSET {}", query.offset));
+    }
+    Ok((sql, params))
+}
+
+/// A listing's query: `columns` of the matching customers in the query's order, paged.
 fn list_sql(dialect: Dialect, query: &ListQuery, columns: &str) -> (String, Vec<Value>) {
-    let (filter, params) = list_filter(dialect, query);
+    // Sorted by a column of its own, SQLite walks that column's index and filters the status
+    // as it goes (`+c.status`): with the status index it would sort every customer of the view.
+    // (A search drives the query from its matches instead.)
+    let by_index =
+        dialect == Dialect::Sqlite && query.sort.key != SortKey::Id && query.search.is_none();
+    let (filter, params) = list_filter_as(dialect, query, by_index);
     let dir = if query.sort.descending { "DESC" } else { "ASC" };
     let order = match query.sort.key {
         SortKey::Id => format!("c.id {dir}"),
@@ -261,7 +322,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let (model, db) = self.parts();
         let cols = read_columns(model);
-        let (sql, params) = list_sql(db.dialect(), query, &select_list(&cols, "c"));
+        let (sql, params) = list_sql_for(db, query, &select_list(&cols, "c"))?;
         let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
         db.query_each(&sql, &params, &types, &mut |row| each(from_row(&cols, row)))
     }
@@ -301,7 +362,7 @@ impl Store {
             after_value: None,
             ..query.clone()
         };
-        let (sql, params) = list_sql(db.dialect(), &whole, &columns);
+        let (sql, params) = list_sql_for(db, &whole, &columns)?;
         let mut n = 0;
         db.query_each(&sql, &params, &types, &mut |row| {
             n += 1;
@@ -314,7 +375,7 @@ impl Store {
     /// read).
     pub fn customer_ids(&mut self, query: &ListQuery) -> Result<Vec<i64>, StoreError> {
         let db = self.db();
-        let (sql, params) = list_sql(db.dialect(), query, "c.id");
+        let (sql, params) = list_sql_for(db, query, "c.id")?;
         let mut ids = Vec::new();
         db.query_each(&sql, &params, &[FieldType::Int], &mut |row| {
             ids.extend(row.first().and_then(Value::as_i64));
@@ -536,6 +597,11 @@ impl Store {
 
 /// The WHERE clause and parameters of a list query.
 fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
+    list_filter_as(d, query, false)
+}
+
+/// [`list_filter`], with `+c.status` (no index on it) when `by_index`.
+fn list_filter_as(d: Dialect, query: &ListQuery, by_index: bool) -> (String, Vec<Value>) {
     let mut params: Vec<Value> = Vec::new();
     let push = |params: &mut Vec<Value>, v: Value| {
         params.push(v);
@@ -547,7 +613,11 @@ fn list_filter(d: Dialect, query: &ListQuery) -> (String, Vec<Value>) {
         .iter()
         .map(|s| push(&mut params, Value::Text(s.name().into())))
         .collect();
-    let mut filter = format!("c.status IN ({})", statuses.join(", "));
+    let mut filter = format!(
+        "{}c.status IN ({})",
+        if by_index { "+" } else { "" },
+        statuses.join(", ")
+    );
     if let Some(kind) = &query.kind {
         let p = push(&mut params, Value::Text(kind.clone()));
         filter.push_str(&format!(" AND c.kind = {p}"));

@@ -250,6 +250,12 @@ pub fn suggest(
     let d = db.dialect();
     let limit = limit.max(1);
     let mut out: Vec<i64> = Vec::new();
+    // In SQLite, `+c.status` keeps the planner on the number or name index of the tier
+    // (with the status index it would read every active customer and sort them).
+    let status_col = match d {
+        Dialect::Sqlite => "+c.status",
+        Dialect::Postgres => "c.status",
+    };
     let status_list = |params: &mut Vec<Value>| -> String {
         statuses
             .iter()
@@ -287,7 +293,7 @@ pub fn suggest(
         };
         let marks = status_list(&mut params);
         let sql = format!(
-            "SELECT c.id FROM customers c WHERE {range} AND c.status IN ({marks}) ORDER BY c.number LIMIT {limit}"
+            "SELECT c.id FROM customers c WHERE {range} AND {status_col} IN ({marks}) ORDER BY c.number LIMIT {limit}"
         );
         take(db, &sql, &params, &mut out)?;
     }
@@ -308,7 +314,7 @@ pub fn suggest(
         let mut params = vec![Value::Text(p.clone()), Value::Text(end)];
         let marks = status_list(&mut params);
         let sql = format!(
-            "SELECT c.id FROM customers c WHERE c.name >= {} AND c.name < {} AND c.status IN ({marks}) ORDER BY c.name, c.id LIMIT {limit}",
+            "SELECT c.id FROM customers c WHERE c.name >= {} AND c.name < {} AND {status_col} IN ({marks}) ORDER BY c.name, c.id LIMIT {limit}",
             ph(d, 1),
             ph(d, 2)
         );

@@ -441,11 +441,22 @@ pub(super) fn list_customers(
     if g.json {
         return output::json(&list);
     }
-    let total = store.count_customers(&ListQuery {
-        after: None,
-        after_value: None,
-        ..query.clone()
-    })?;
+    // Counted up to 10,000: past that "more than", not a count of a million rows per page.
+    let (total, exact) = store.count_customers_capped(
+        &ListQuery {
+            limit: None,
+            offset: 0,
+            after: None,
+            after_value: None,
+            ..query.clone()
+        },
+        10_000,
+    )?;
+    let total_text = if exact {
+        total.to_string()
+    } else {
+        format!("more than {total}")
+    };
     let rows: Vec<Vec<String>> = list.iter().map(customer_row).collect();
     output::table(&CUSTOMER_HEADER, &rows)?;
     let shown_to = query.offset + list.len() as u64;
@@ -459,13 +470,13 @@ pub(super) fn list_customers(
         };
         if query.after.is_some() {
             eprintln!(
-                "{} shown of {total} in view {}{more}",
+                "{} shown of {total_text} in view {}{more}",
                 list.len(),
                 query.view.name()
             );
         } else {
             eprintln!(
-                "{}–{} of {total} in view {}{more}",
+                "{}–{} of {total_text} in view {}{more}",
                 query.offset + u64::from(!list.is_empty()),
                 shown_to,
                 query.view.name()
