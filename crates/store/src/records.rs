@@ -473,19 +473,40 @@ impl Store {
         customer_id: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let (model, db) = self.parts();
-        let mut out = Vec::new();
-        for kind in &model.records {
-            let (from, cust) = customer_path(model, kind);
-            let n = db.query_i64(
-                &format!(
-                    "SELECT count(*) FROM {from} WHERE {cust} = {}",
-                    ph(db.dialect(), 1)
-                ),
-                &[Value::Int(customer_id)],
-            )?;
-            out.push((kind.name.clone(), n));
+        if model.records.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        // One query, one round trip: a count per kind.
+        let p = ph(db.dialect(), 1);
+        let counts: Vec<String> = model
+            .records
+            .iter()
+            .map(|kind| {
+                let (from, cust) = customer_path(model, kind);
+                format!("(SELECT count(*) FROM {from} WHERE {cust} = {p})")
+            })
+            .collect();
+        let types: Vec<FieldType> = model.records.iter().map(|_| FieldType::Int).collect();
+        let row = db
+            .query(
+                &format!("SELECT {}", counts.join(", ")),
+                &[Value::Int(customer_id)],
+                &types,
+            )?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        Ok(model
+            .records
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                (
+                    kind.name.clone(),
+                    row.get(i).and_then(Value::as_i64).unwrap_or(0),
+                )
+            })
+            .collect())
     }
 
     /// Changes fields of a record (links and numbers are checked as on create).
