@@ -11,6 +11,18 @@ use crate::ApiError;
 
 /// Lists count their matches exactly up to this many.
 pub const COUNT_CAP: i64 = 10_000;
+/// Searches count theirs up to this many: past it, the search is too wide to page through,
+/// and counting its matches is most of what it costs.
+pub const SEARCH_COUNT_CAP: i64 = 1_000;
+
+/// The cap of a query's count.
+pub fn count_cap(query: &ListQuery) -> i64 {
+    if query.search.is_some() {
+        SEARCH_COUNT_CAP
+    } else {
+        COUNT_CAP
+    }
+}
 
 /// How long a list's total is reused for the same view, kind and search, unless something
 /// changed through this server meanwhile (each changing request starts a new generation).
@@ -156,7 +168,7 @@ impl ListParams {
                         after_value: None,
                         ..query.clone()
                     },
-                    COUNT_CAP,
+                    count_cap(&query),
                 )?;
                 counts.put(&query, n, exact);
                 (n, exact)

@@ -414,14 +414,18 @@ impl Store {
         cap: i64,
     ) -> Result<(i64, bool), StoreError> {
         let db = self.db();
-        let (filter, params) = list_filter(db.dialect(), query);
-        let n = db.query_i64(
-            &format!(
-                "SELECT count(*) FROM (SELECT 1 FROM customers c WHERE {filter} LIMIT {}) x",
-                cap.max(0) + 1
-            ),
-            &params,
-        )?;
+        // The matches counted as they come, up to the cap (a search that every customer
+        // matches stops there rather than gathering a million matches first).
+        let whole = ListQuery {
+            limit: Some(cap.max(0) as u64 + 1),
+            offset: 0,
+            sort: Sort::default(),
+            after: None,
+            after_value: None,
+            ..query.clone()
+        };
+        let (rows, params) = list_sql_for(db, &whole, "1")?;
+        let n = db.query_i64(&format!("SELECT count(*) FROM ({rows}) x"), &params)?;
         Ok((n.min(cap), n <= cap))
     }
 

@@ -441,7 +441,13 @@ pub(super) fn list_customers(
     if g.json {
         return output::json(&list);
     }
-    // Counted up to 10,000: past that "more than", not a count of a million rows per page.
+    // Counted up to 10,000 (a search: 1,000): past that "more than", not a count of a
+    // million rows per page.
+    let cap = if query.search.is_some() {
+        1_000
+    } else {
+        10_000
+    };
     let (total, exact) = store.count_customers_capped(
         &ListQuery {
             limit: None,
@@ -450,7 +456,7 @@ pub(super) fn list_customers(
             after_value: None,
             ..query.clone()
         },
-        10_000,
+        cap,
     )?;
     let total_text = if exact {
         total.to_string()
