@@ -228,3 +228,40 @@ conformance!(the_cli_lists_shows_and_cancels_jobs, |db: TestDb| {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no job 999"), "{}", r.stderr);
 });
+
+conformance!(
+    sigterm_lets_the_running_job_finish_before_the_server_exits,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        let token = demo(&cli);
+        let port = free_port();
+        let mut server = serve(&cli, port, 200);
+        let (status, job) = api(
+            port,
+            "POST",
+            "/api/v1/purge",
+            &token,
+            r#"{"background": true}"#,
+        );
+        assert_eq!(status, 202, "{job}");
+        let id = job["id"].as_i64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while api(port, "GET", &format!("/api/v1/jobs/{id}"), &token, "").1["status"] != "running" {
+            assert!(Instant::now() < deadline, "the job did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let killed = Command::new("kill")
+            .args(["-TERM", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert_eq!(server.wait().unwrap().code(), Some(0));
+        // The job ran to its end (it committed) before the server exited.
+        let shown = cli
+            .run(&["jobs", "show", &id.to_string(), "--json"])
+            .ok()
+            .json();
+        assert_eq!(shown["status"], "succeeded", "{shown}");
+        assert!(shown["plan"]["purged"].as_i64().unwrap() > 0, "{shown}");
+    }
+);
