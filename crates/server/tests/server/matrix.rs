@@ -12,7 +12,7 @@ use offboard_testkit::{conformance, PresetData, TestDb, PRESET_DATA};
 use crate::{start, Server};
 
 /// (method, path, body); `{kind}` is the preset's record kind.
-const ROWS: [(&str, &str, &str); 22] = [
+const ROWS: [(&str, &str, &str); 25] = [
     ("GET", "/api/v1/customers", ""),
     (
         "POST",
@@ -71,6 +71,9 @@ const ROWS: [(&str, &str, &str); 22] = [
         "/api/v1/records/{guarded}/delete",
         r#"{"ids":[1],"dry_run":true}"#,
     ),
+    ("GET", "/api/v1/jobs", ""),
+    ("GET", "/api/v1/jobs/999", ""),
+    ("GET", "/api/v1/customers/export?format=csv", ""),
 ];
 
 /// Per preset, per row of [`ROWS`]: who may.
@@ -79,12 +82,13 @@ fn expected(preset: &str) -> [&'static str; ROWS.len()] {
         "erp" => [
             ALL, CLERK, ALL, CLERK, ALL, CLERK, ALL, CLERK, NONE, // erp deletes no document
             CLERK, MANAGER, CLERK, CLERK, ADMIN, MANAGER, MANAGER, MANAGER, MANAGER, ALL, ALL, ALL,
-            NONE,
+            NONE, ALL, ALL, MANAGER,
         ],
         "legal" => [
             ALL, CLERK, ALL, CLERK, ALL, CLERK, ALL, CLERK, CLERK, CLERK, CLERK, MANAGER, CLERK,
             ADMIN, MANAGER, MANAGER, MANAGER, MANAGER, ALL, ALL, ALL,
             ADMIN, // an invoice is deleted by an admin only
+            ALL, ALL, MANAGER,
         ],
         "lending" | "membership" => [
             ALL,
@@ -110,10 +114,13 @@ fn expected(preset: &str) -> [&'static str; ROWS.len()] {
             ALL,
             ALL,
             NONE,
+            ALL,
+            ALL,
+            MANAGER,
         ],
         _ => [
             ALL, CLERK, ALL, CLERK, ALL, CLERK, ALL, CLERK, CLERK, CLERK, CLERK, CLERK, CLERK,
-            MANAGER, MANAGER, MANAGER, MANAGER, MANAGER, ALL, ALL, ALL, NONE,
+            MANAGER, MANAGER, MANAGER, MANAGER, MANAGER, ALL, ALL, ALL, NONE, ALL, ALL, MANAGER,
         ],
     }
 }
