@@ -13,9 +13,7 @@ use offboard_engine::records::RecordSelection;
 use offboard_model::model::{Operation, PurgeMode, Status, View};
 use offboard_store::customers::NewCustomer;
 
-use super::{
-    cell_text, error_page, field, form, ids, may, render, ui, ui_heavy, url_part, BlockerView,
-};
+use super::{cell_text, error_page, field, form, ids, may, render, ui, ui_heavy, BlockerView};
 use crate::requests::ListParams;
 use crate::{ApiError, AppState};
 
@@ -25,12 +23,13 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Response {
     let counts = state.clone();
+    let asked = params.clone();
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::View)?;
         let actor = e.actor().clone();
         let may = may(e);
         let mut s = e.read();
-        let (query, list, total, exact) = params.fetch(&mut s, counts.counts())?;
+        let (query, list, total, exact) = asked.fetch(&mut s, counts.counts())?;
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
         Ok((actor, query, list, (total, exact), cleanup, kinds, may))
@@ -43,10 +42,12 @@ pub async fn list(
     let views: Vec<Value> = ["active", "deactivated", "current", "deleted", "all"]
         .iter()
         .map(|v| {
-            let label = if *v == "deleted" {
-                "deleted (recycle bin)"
-            } else {
-                v
+            let label = match *v {
+                "active" => "Active",
+                "deactivated" => "Deactivated",
+                "current" => "Active and deactivated",
+                "deleted" => "Recycle bin",
+                _ => "All",
             };
             json!({ "name": v, "label": label, "on": query.view.name() == *v })
         })
@@ -67,20 +68,63 @@ pub async fn list(
     let actions: Vec<&(&str, &str)> = actions.iter().filter(|(op, _)| allowed(op)).collect();
     let last = query.offset.saturating_add(list.len() as u64);
     let search = query.search.clone().unwrap_or_default();
-    let next = (last < total.max(0) as u64).then(|| {
-        let mut url = format!(
-            "/customers?view={}&offset={last}&search={}",
-            query.view.name(),
-            url_part(&search)
-        );
-        if let Some(k) = &query.kind {
-            url.push_str(&format!("&kind={}", url_part(k)));
+    // Pages follow the keyset cursor; the filters and the sort go along.
+    let next = ListParams::next_cursor(&query, &list)
+        .map(|c| format!("/customers?{}", params.query_string(&c)));
+    let on_later_page = params.cursor.as_deref().is_some_and(|c| !c.is_empty()) || query.offset > 0;
+    let base = |extra: &[(&str, &str)]| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("view", query.view.name());
+        if !search.is_empty() {
+            q.append_pair("search", &search);
         }
-        url
-    });
+        if let Some(k) = &query.kind {
+            q.append_pair("kind", k);
+        }
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+        q.finish()
+    };
+    let first_page =
+        on_later_page.then(|| format!("/customers?{}", base(&[("sort", &query.sort.name())])));
+    // Column headers sort; a second click turns the order round.
+    let columns: Vec<Value> = [
+        ("Number", Some("number")),
+        ("Name", Some("name")),
+        ("Kind", None),
+        ("Status", Some("status")),
+        ("Email", None),
+    ]
+    .iter()
+    .map(|(label, key)| match key {
+        Some(key) => {
+            let on = query.sort.key.name() == *key;
+            let desc = on && query.sort.descending;
+            let next_sort = if on && !desc {
+                format!("-{key}")
+            } else {
+                key.to_string()
+            };
+            json!({ "label": label, "sort": true, "on": on, "desc": desc,
+                    "href": format!("/customers?{}", base(&[("sort", &next_sort)])) })
+        }
+        None => json!({ "label": label, "sort": false }),
+    })
+    .collect();
+    let export = |format: &str| {
+        format!(
+            "/api/v1/customers/export?{}",
+            base(&[("sort", &query.sort.name()), ("format", format)])
+        )
+    };
     render(
         "customers.html",
-        "Customers",
+        if query.view == View::Deleted {
+            "Recycle bin"
+        } else {
+            "Customers"
+        },
         Some(&actor),
         json!({
             "views": views,
@@ -94,8 +138,15 @@ pub async fn list(
             "actions": actions,
             "can_add": allowed("edit") && matches!(query.view, View::Active | View::Current | View::All),
             "kinds": kinds,
-            "cleanup": query.view == View::Deleted && cleanup && allowed("purge"),
+            "cleanup": query.view == View::Deleted && cleanup && allowed("purge") && !list.is_empty(),
             "next": next,
+            "first_page": first_page,
+            "columns": columns,
+            "sort": params.sort.clone().unwrap_or_default(),
+            "kind": query.kind.clone().unwrap_or_default(),
+            "may_export": allowed("export"),
+            "export_csv": export("csv"),
+            "export_xlsx": export("xlsx"),
         }),
     )
 }
@@ -132,14 +183,33 @@ pub async fn show(
                     Ok(())
                 })?;
             }
-            let columns: Vec<String> = rows
-                .first()
-                .map(|r| r.values.keys().cloned().collect())
+            // The kind's columns as people read them: the owner column left out where the
+            // owner is this page's customer, links to customers by number and name.
+            let model = s.model().clone();
+            let cols: Vec<offboard_model::model::Column> = model
+                .record(&kind)
+                .map(|k| {
+                    k.columns()
+                        .into_iter()
+                        .filter(|c| {
+                            c.name != "id"
+                                && !(c.name == k.owner.column
+                                    && k.owner.target == offboard_model::model::Target::Customer)
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
-            let rows: Vec<Value> = rows
-                .iter()
-                .map(|r| json!({ "id": r.id, "cells": r.values.values().map(cell_text).collect::<Vec<_>>() }))
-                .collect();
+            let columns: Vec<String> = cols.iter().map(|c| human(&c.name)).collect();
+            let mut rows_out: Vec<Value> = Vec::new();
+            for r in &rows {
+                let mut cells = Vec::new();
+                for c in &cols {
+                    let v = r.values.get(&c.name).cloned().unwrap_or(Value::Null);
+                    cells.push(shown(&mut s, &v, c)?);
+                }
+                rows_out.push(json!({ "id": r.id, "cells": cells }));
+            }
+            let rows = rows_out;
             let deletable = e.allow_record(Operation::RecordDelete, &kind).is_ok();
             records.push(json!({
                 "kind": kind,
@@ -150,28 +220,45 @@ pub async fn show(
                 "rows": rows,
             }));
         }
-        Ok((actor, c, records, blocking, may, cleanup))
+        let mut linked = std::collections::HashMap::new();
+        let link_columns: Vec<String> = e
+            .read()
+            .model()
+            .customer
+            .links
+            .iter()
+            .map(|l| l.link.column.clone())
+            .collect();
+        for col in link_columns {
+            if let Some(other) = c.fields.get(&col).and_then(Value::as_i64) {
+                if let Some(o) = e.read().find_customer(other)? {
+                    linked.insert(col, (format!("{} {}", o.number, o.name), other));
+                }
+            }
+        }
+        Ok((actor, c, records, blocking, may, cleanup, linked))
     })
     .await;
-    let (actor, c, records, blocking, may, cleanup) = match result {
+    let (actor, c, records, blocking, may, cleanup, linked) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let row = |label: &str, text: String| json!({ "label": label, "text": text });
     let mut details = vec![
-        ("number".to_string(), c.number.clone()),
-        ("kind".to_string(), c.kind.clone()),
-        ("status".to_string(), c.status.to_string()),
-        ("email".to_string(), c.email.clone().unwrap_or_default()),
+        row("Number", c.number.clone()),
+        row("Kind", human(&c.kind)),
+        json!({ "label": "Status", "text": human(c.status.name()), "pill": c.status.name() }),
+        row("Email", c.email.clone().unwrap_or_default()),
     ];
     if c.status == Status::Deactivated {
-        details.push(("deactivated on".into(), c.deactivated_on.to_cell()));
-        details.push((
-            "reason".into(),
+        details.push(row("Deactivated on", c.deactivated_on.to_cell()));
+        details.push(row(
+            "Reason",
             c.deactivation_reason.clone().unwrap_or_default(),
         ));
     }
     if c.status == Status::Deleted {
-        details.push(("deleted at".into(), c.deleted_at.to_cell()));
+        details.push(row("Deleted at", c.deleted_at.to_cell()));
     }
     let mut fields = vec![
         ("name".to_string(), c.name.clone()),
@@ -179,7 +266,13 @@ pub async fn show(
         ("email".to_string(), c.email.clone().unwrap_or_default()),
     ];
     for (k, v) in &c.fields {
-        details.push((k.clone(), cell_text(v)));
+        // A link to another customer: its number and name.
+        match linked.get(k) {
+            Some((text, id)) => details.push(
+                json!({ "label": human(k), "text": text, "href": format!("/customers/{id}") }),
+            ),
+            None => details.push(row(&human(k), cell_text(v))),
+        }
         fields.push((k.clone(), cell_text(v)));
     }
     render(
@@ -196,6 +289,64 @@ pub async fn show(
             "cleanup": cleanup,
         }),
     )
+}
+
+/// A field or column name as a label: `bill_to_id` → "Bill to", `due_on` → "Due on".
+pub(crate) fn human(name: &str) -> String {
+    let base = name.strip_suffix("_id").unwrap_or(name).replace('_', " ");
+    let mut chars = base.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Minor units as money people read: `1479670` → "14,796.70".
+pub(crate) fn money(cents: i64) -> String {
+    let text = offboard_model::value::format_money(cents);
+    let (sign, rest) = match text.strip_prefix('-') {
+        Some(r) => ("-", r),
+        None => ("", text.as_str()),
+    };
+    let (units, decimals) = rest.split_once('.').unwrap_or((rest, "00"));
+    let mut grouped = String::new();
+    for (i, ch) in units.chars().enumerate() {
+        if i > 0 && (units.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{sign}{grouped}.{decimals}")
+}
+
+/// A record's value as a cell: text, and a link where it names a customer.
+fn shown(
+    s: &mut offboard_engine::Reader<'_>,
+    v: &Value,
+    c: &offboard_model::model::Column,
+) -> Result<Value, ApiError> {
+    use offboard_model::FieldType;
+    if v.is_null() {
+        return Ok(json!({ "text": "–" }));
+    }
+    if c.link == Some(offboard_model::model::Target::Customer) {
+        if let Some(id) = v.as_i64() {
+            let text = match s.find_customer(id)? {
+                Some(other) => format!("{} {}", other.number, other.name),
+                None => format!("customer {id}"),
+            };
+            return Ok(json!({ "text": text, "href": format!("/customers/{id}") }));
+        }
+    }
+    let text = match (c.ty, v) {
+        (FieldType::Money, Value::Number(n)) => money(n.as_i64().unwrap_or(0)),
+        (FieldType::Bool, Value::Bool(b)) => if *b { "✓" } else { "–" }.to_string(),
+        (FieldType::Bool, Value::Number(n)) => {
+            if n.as_i64() == Some(1) { "✓" } else { "–" }.to_string()
+        }
+        _ => cell_text(v),
+    };
+    Ok(json!({ "text": text, "num": matches!(c.ty, FieldType::Money | FieldType::Int) }))
 }
 
 /// Most deleted customers a customer's page plans the whole cleanup for, to say whether it

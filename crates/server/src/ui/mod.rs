@@ -28,6 +28,8 @@ use crate::{ApiError, AppState};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/customers") }))
+        .route("/assets/app.css", get(stylesheet))
+        .route("/favicon.svg", get(favicon))
         .route("/login", get(login_page).post(login_form))
         .route("/logout", post(logout_form))
         .route("/customers", get(customers::list))
@@ -111,12 +113,48 @@ fn templates() -> &'static Environment<'static> {
 }
 
 /// Renders a page: `template` with `context`, the logged-in user and the title.
+/// The UI's stylesheet (offboard's own small design system, compiled into the binary).
+async fn stylesheet() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/app.css"),
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../../assets/favicon.svg"),
+    )
+        .into_response()
+}
+
+/// Which part of the UI a page belongs to (the top bar marks it).
+fn section(template: &str, context: &Value) -> &'static str {
+    match template {
+        "audit.html" => "audit",
+        "settings.html" => "settings",
+        "customers.html" if context["view"] == "deleted" => "bin",
+        "customers.html" | "customer.html" => "customers",
+        _ => "",
+    }
+}
+
 fn render(template: &str, title: &str, user: Option<&Actor>, context: Value) -> Response {
     let user = user.map(|a| json!({ "name": a.name, "role": a.role.name() }));
     let mut ctx = context;
+    let section = section(template, &ctx);
     if let Some(o) = ctx.as_object_mut() {
         o.insert("title".into(), json!(title));
         o.insert("user".into(), json!(user));
+        o.insert("section".into(), json!(section));
     }
     match templates()
         .get_template(template)
@@ -217,11 +255,6 @@ fn id_list(ids: &[i64]) -> String {
         .join(",")
 }
 
-/// A value for a URL's query string.
-fn url_part(text: &str) -> String {
-    form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
 /// A JSON cell as the text a page shows and a form takes.
 fn cell_text(v: &Value) -> String {
     match v {
@@ -245,6 +278,7 @@ fn may(e: &Engine<'_>) -> Value {
         ("transfer", Op::Transfer),
         ("merge", Op::Merge),
         ("audit", Op::Audit),
+        ("export", Op::Export),
     ];
     let map: serde_json::Map<String, Value> = ops
         .iter()

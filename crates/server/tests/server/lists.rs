@@ -231,3 +231,40 @@ conformance!(
         assert_eq!(total(&s), before + 1, "the total counts the change at once");
     }
 );
+
+conformance!(pages_show_values_as_people_read_them, |db: TestDb| {
+    let s = crate::start(&db, "legal", &crate::legal());
+    let cookie = s.session("ada", "admin-pass");
+    // The design: a stylesheet and an icon served from the binary, linked from each page.
+    let list = s.page("GET", "/customers", &cookie, "");
+    assert!(
+        list.body.contains(r#"href="/assets/app.css""#),
+        "{}",
+        list.body
+    );
+    let css = s.call("GET", "/assets/app.css", &[], "");
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").unwrap().starts_with("text/css"));
+    assert_eq!(s.call("GET", "/favicon.svg", &[], "").status, 200);
+    // Statuses as pills, kinds as words, sortable columns.
+    assert!(
+        list.body
+            .contains(r#"<span class="pill active">Active</span>"#),
+        "{}",
+        list.body
+    );
+    assert!(list.body.contains("sort=name"), "{}", list.body);
+    // A customer's invoice: money with two decimals, the owner column left out.
+    let page = s.page("GET", "/customers/11", &cookie, "");
+    assert!(
+        page.body.contains(">25.00<") && page.body.contains(">100.00<"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains(">2500<"), "no raw cents: {}", page.body);
+    assert!(!page.body.contains("<th>Customer</th>"), "{}", page.body);
+    assert!(page.body.contains("<th>Issued on</th>"), "{}", page.body);
+    // A search that finds nothing says so and how to go on.
+    let none = s.page("GET", "/customers?search=zzzzq", &cookie, "");
+    assert!(none.body.contains("No customers match."), "{}", none.body);
+});
