@@ -216,3 +216,34 @@ fn a_key_without_a_value_says_what_is_wrong() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn labels_and_the_currency_are_read_and_checked() {
+    let text = "[model]\nname = \"t\"\ncurrency = \"EUR\"\n[customer]\nkinds = [\"person\"]\n[record.fund_movement]\nlabel = \"Fund movements\"\nowner = \"customer\"\nfields = { due = { type = \"date\", label = \"Due on\" }, amount = \"money\" }\n";
+    let m = Model::parse("m.toml", text).unwrap();
+    assert_eq!(m.currency.as_deref(), Some("EUR"));
+    let k = m.record("fund_movement").unwrap();
+    assert_eq!(k.label.as_deref(), Some("Fund movements"));
+    let due = k.fields.iter().find(|f| f.name == "due").unwrap();
+    assert_eq!(due.label.as_deref(), Some("Due on"));
+    assert!(k
+        .fields
+        .iter()
+        .find(|f| f.name == "amount")
+        .unwrap()
+        .label
+        .is_none());
+    let text = "[model]\nname = \"t\"\ncurrency = \"\"\n[customer]\nkinds = [\"person\"]\n";
+    has(&errors(text), 3, "give a currency code");
+    let text = format!(
+        "{BASE}[record.note]\nowner = \"customer\"\nfields = {{ body = {{ type = \"text\", label = \" \" }} }}\n"
+    );
+    has(&errors(&text), 7, "`label` of `body` is empty");
+    // Every preset names what its record kinds are called.
+    for p in PRESETS {
+        let m = Model::parse(p.name, p.source).unwrap();
+        for k in &m.records {
+            assert!(k.label.is_some(), "{}: {} has no label", p.name, k.name);
+        }
+    }
+}

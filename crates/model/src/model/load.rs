@@ -90,14 +90,21 @@ impl Loader<'_> {
         if !self.ident(name, "field name") {
             return None;
         }
-        let (ty_name, values, demo) = match spec.get_ref() {
-            StringOr::Str(t) => (t.as_str(), None, raw::RawFieldDemo::default()),
+        let (ty_name, values, demo, label) = match spec.get_ref() {
+            StringOr::Str(t) => (t.as_str(), None, raw::RawFieldDemo::default(), None),
             StringOr::Table(t) => (
                 t.ty.as_str(),
                 t.values.clone(),
                 t.demo.clone().unwrap_or_default(),
+                t.label.clone(),
             ),
         };
+        if label.as_deref().is_some_and(|l| l.trim().is_empty()) {
+            self.err(
+                spec.span(),
+                format!("`label` of `{}` is empty", name.get_ref()),
+            );
+        }
         let Some(ty) = FieldType::parse(ty_name) else {
             let names: Vec<&str> = FieldType::ALL.iter().map(|t| t.name()).collect();
             self.err(
@@ -130,6 +137,7 @@ impl Loader<'_> {
         }
         Some(Field {
             name: name.get_ref().clone(),
+            label: label.filter(|l| !l.trim().is_empty()),
             ty,
             values,
             demo: FieldDemo {
@@ -342,8 +350,21 @@ fn build(l: &mut Loader, raw: RawModel) -> Model {
 
     let customer = build_customer(l, &raw.customer);
     let records = build_records(l, &raw.record, &customer);
+    let currency = m.currency.as_ref().and_then(|c| {
+        let code = c.get_ref().trim();
+        if code.is_empty() || code.chars().count() > 8 {
+            l.err(
+                c.span(),
+                format!("`currency` is `{code}`; give a currency code such as EUR or USD"),
+            );
+            None
+        } else {
+            Some(code.to_string())
+        }
+    });
     let mut model = Model {
         name: m.name.get_ref().clone(),
+        currency,
         delete,
         purge,
         purge_retention_days: m.purge_retention_days,
@@ -694,6 +715,7 @@ fn build_records(
         spans.insert(name.get_ref().clone(), r.owner.span());
         kinds.push(RecordKind {
             name: name.get_ref().clone(),
+            label: r.label.clone().filter(|l| !l.trim().is_empty()),
             owner,
             links,
             fields,

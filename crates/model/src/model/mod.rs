@@ -379,6 +379,8 @@ pub struct FieldDemo {
 #[derive(Debug, Clone, Serialize)]
 pub struct Field {
     pub name: String,
+    /// What people call it (`"Due on"`); the interfaces humanise the name where none is given.
+    pub label: Option<String>,
     pub ty: FieldType,
     /// The values a text field may hold (any when `None`).
     pub values: Option<Vec<String>>,
@@ -476,6 +478,8 @@ mod numbering_tests {
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordKind {
     pub name: String,
+    /// What people call records of the kind, in the plural (`"Fund movements"`).
+    pub label: Option<String>,
     pub owner: Link,
     pub links: Vec<Link>,
     pub fields: Vec<Field>,
@@ -656,6 +660,8 @@ fn ser_rule<S: serde::Serializer>(r: &Option<Rule>, s: S) -> Result<S::Ok, S::Er
 #[derive(Debug, Clone, Serialize)]
 pub struct Model {
     pub name: String,
+    /// The currency of money fields (`EUR`), for display; none given: plain amounts.
+    pub currency: Option<String>,
     pub delete: DeleteMode,
     pub purge: PurgeMode,
     pub purge_retention_days: u32,

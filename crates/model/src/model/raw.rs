@@ -32,6 +32,8 @@ pub struct RawModelSection {
     #[serde(default)]
     pub purge_retention_days: u32,
     pub default_view: Option<Spanned<String>>,
+    /// The currency money fields are in (`EUR`, `USD`, ...), for display.
+    pub currency: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +87,8 @@ pub struct RawField {
     #[serde(rename = "type")]
     pub ty: String,
     pub values: Option<Vec<String>>,
+    /// What people call the field (`"Due on"`).
+    pub label: Option<String>,
     pub demo: Option<RawFieldDemo>,
 }
 
@@ -103,6 +107,8 @@ pub struct RawFieldDemo {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRecord {
+    /// What people call records of the kind, in the plural (`"Fund movements"`).
+    pub label: Option<String>,
     pub owner: Name,
     pub owner_link: Option<Name>,
     #[serde(default)]

@@ -199,13 +199,26 @@ pub async fn show(
                         .collect()
                 })
                 .unwrap_or_default();
-            let columns: Vec<String> = cols.iter().map(|c| human(&c.name)).collect();
+            let columns: Vec<String> = cols
+                .iter()
+                .map(|c| {
+                    model
+                        .record(&kind)
+                        .and_then(|k| k.fields.iter().find(|f| f.name == c.name))
+                        .and_then(|f| f.label.clone())
+                        .unwrap_or_else(|| human(&c.name))
+                })
+                .collect();
+            let heading = model
+                .record(&kind)
+                .and_then(|k| k.label.clone())
+                .unwrap_or_else(|| human(&kind));
             let mut rows_out: Vec<Value> = Vec::new();
             for r in &rows {
                 let mut cells = Vec::new();
                 for c in &cols {
                     let v = r.values.get(&c.name).cloned().unwrap_or(Value::Null);
-                    cells.push(shown(&mut s, &v, c)?);
+                    cells.push(shown(&mut s, &v, c, model.currency.as_deref())?);
                 }
                 rows_out.push(json!({ "id": r.id, "cells": cells }));
             }
@@ -213,6 +226,7 @@ pub async fn show(
             let deletable = e.allow_record(Operation::RecordDelete, &kind).is_ok();
             records.push(json!({
                 "kind": kind,
+                "heading": heading,
                 "deletable": deletable,
                 "count": n,
                 "columns": columns,
@@ -265,13 +279,32 @@ pub async fn show(
         ("number".to_string(), c.number.clone()),
         ("email".to_string(), c.email.clone().unwrap_or_default()),
     ];
+    let model = state.model();
     for (k, v) in &c.fields {
+        let field = model.customer.fields.iter().find(|f| &f.name == k);
+        let label = field
+            .and_then(|f| f.label.clone())
+            .unwrap_or_else(|| human(k));
         // A link to another customer: its number and name.
         match linked.get(k) {
-            Some((text, id)) => details.push(
-                json!({ "label": human(k), "text": text, "href": format!("/customers/{id}") }),
-            ),
-            None => details.push(row(&human(k), cell_text(v))),
+            Some((text, id)) => details
+                .push(json!({ "label": label, "text": text, "href": format!("/customers/{id}") })),
+            None => {
+                let text = match (field.map(|f| f.ty), v) {
+                    (Some(offboard_model::FieldType::Money), Value::Number(n)) => {
+                        money_in(n.as_i64().unwrap_or(0), model.currency.as_deref())
+                    }
+                    (Some(offboard_model::FieldType::Bool), v) => {
+                        if v.as_bool() == Some(true) || v.as_i64() == Some(1) {
+                            "✓".to_string()
+                        } else {
+                            "–".to_string()
+                        }
+                    }
+                    _ => cell_text(v),
+                };
+                details.push(row(&label, text))
+            }
         }
         fields.push((k.clone(), cell_text(v)));
     }
@@ -301,7 +334,24 @@ pub(crate) fn human(name: &str) -> String {
     }
 }
 
-/// Minor units as money people read: `1479670` → "14,796.70".
+/// Minor units as money people read, in the model's currency: `1479670` → "€14,796.70"
+/// (EUR), "CHF 14,796.70", or "14,796.70" where the model names none.
+pub(crate) fn money_in(cents: i64, currency: Option<&str>) -> String {
+    let amount = money(cents);
+    let (sign, amount) = match amount.strip_prefix('-') {
+        Some(a) => ("-", a.to_string()),
+        None => ("", amount),
+    };
+    match currency {
+        Some("EUR") => format!("{sign}€{amount}"),
+        Some("USD") => format!("{sign}${amount}"),
+        Some("GBP") => format!("{sign}£{amount}"),
+        Some(code) => format!("{sign}{code} {amount}"),
+        None => format!("{sign}{amount}"),
+    }
+}
+
+/// Minor units with thousands separators and two decimals: `1479670` → "14,796.70".
 pub(crate) fn money(cents: i64) -> String {
     let text = offboard_model::value::format_money(cents);
     let (sign, rest) = match text.strip_prefix('-') {
@@ -324,6 +374,7 @@ fn shown(
     s: &mut offboard_engine::Reader<'_>,
     v: &Value,
     c: &offboard_model::model::Column,
+    currency: Option<&str>,
 ) -> Result<Value, ApiError> {
     use offboard_model::FieldType;
     if v.is_null() {
@@ -339,7 +390,7 @@ fn shown(
         }
     }
     let text = match (c.ty, v) {
-        (FieldType::Money, Value::Number(n)) => money(n.as_i64().unwrap_or(0)),
+        (FieldType::Money, Value::Number(n)) => money_in(n.as_i64().unwrap_or(0), currency),
         (FieldType::Bool, Value::Bool(b)) => if *b { "✓" } else { "–" }.to_string(),
         (FieldType::Bool, Value::Number(n)) => {
             if n.as_i64() == Some(1) { "✓" } else { "–" }.to_string()
