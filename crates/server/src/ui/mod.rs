@@ -65,6 +65,38 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/audit", get(admin::audit))
         .route("/settings", get(admin::settings))
+        .layer(axum::middleware::map_response(readable_errors))
+}
+
+/// What the framework answers by itself (a path or form that does not parse, a wrong
+/// method) becomes a page in the UI's look that says it in words, not a bare line of text.
+async fn readable_errors(res: Response) -> Response {
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    let status = res.status();
+    if !(status.is_client_error() && plain) || status == StatusCode::UNAUTHORIZED {
+        return res;
+    }
+    let message = match status {
+        StatusCode::NOT_FOUND => "There is no such page.".to_string(),
+        StatusCode::METHOD_NOT_ALLOWED => "That cannot be done from here.".to_string(),
+        _ => {
+            let text = axum::body::to_bytes(res.into_body(), 16 * 1024)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            if text.contains("parse") || text.contains("deserialize") {
+                "The address or the form has a value that is not what was expected (a number where a number belongs); nothing was changed.".to_string()
+            } else {
+                format!("The request could not be read; nothing was changed. ({text})")
+            }
+        }
+    };
+    let mut page = render("error.html", "Not done", None, json!({ "message": message }));
+    *page.status_mut() = status;
+    page
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
