@@ -106,6 +106,15 @@ impl<'a> Reader<'a> {
         self.store.export_view_xlsx(query, file)
     }
 
+    /// The customers that link to customer `id`, per customer link (contacts, subsidiaries).
+    pub fn linked_customers(
+        &mut self,
+        id: i64,
+        limit: u64,
+    ) -> Result<Vec<(String, Vec<Customer>, i64)>, StoreError> {
+        self.store.linked_customers(id, limit)
+    }
+
     pub fn stats(&mut self) -> Result<Stats, StoreError> {
         self.store.stats()
     }

@@ -327,6 +327,51 @@ impl Store {
         db.query_each(&sql, &params, &types, &mut |row| each(from_row(&cols, row)))
     }
 
+    /// The customers that link to customer `id`, per customer link of the model (a company's
+    /// contact persons by `company`, its subsidiaries by `parent`, who it is bill-to for):
+    /// (link name, at most `limit` of them by name, how many in all).
+    pub fn linked_customers(
+        &mut self,
+        id: i64,
+        limit: u64,
+    ) -> Result<Vec<(String, Vec<Customer>, i64)>, StoreError> {
+        let (model, db) = self.parts();
+        let cols = read_columns(model);
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let p = ph(db.dialect(), 1);
+        let links: Vec<(String, String)> = model
+            .customer
+            .links
+            .iter()
+            .map(|l| (l.link.name.clone(), l.link.column.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (name, column) in links {
+            let col = q(&column);
+            let total = db.query_i64(
+                &format!("SELECT count(*) FROM customers WHERE {col} = {p} AND id <> {p}"),
+                &[Value::Int(id)],
+            )?;
+            if total == 0 {
+                continue;
+            }
+            let list: Vec<Customer> = db
+                .query(
+                    &format!(
+                        "SELECT {} FROM customers c WHERE c.{col} = {p} AND c.id <> {p} ORDER BY c.name, c.id LIMIT {limit}",
+                        select_list(&cols, "c")
+                    ),
+                    &[Value::Int(id)],
+                    &types,
+                )?
+                .into_iter()
+                .map(|r| from_row(&cols, r))
+                .collect();
+            out.push((name, list, total));
+        }
+        Ok(out)
+    }
+
     /// The header of [`view_rows`](Self::view_rows): every customer column, then
     /// `<kind>_count` per record kind.
     pub fn view_header(&self) -> Vec<String> {

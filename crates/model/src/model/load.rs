@@ -436,6 +436,7 @@ fn build_customer(l: &mut Loader, raw: &Spanned<raw::RawCustomer>) -> CustomerMo
                 on_erase,
                 demo: s.demo.unwrap_or(0.0),
             },
+            label: s.label.clone().filter(|t| !t.trim().is_empty()),
             kinds: l.kinds_in(&s.kinds, &kinds, "kinds"),
             target_kinds: l.kinds_in(&s.target_kinds, &kinds, "target_kinds"),
         });

@@ -349,6 +349,8 @@ pub struct Link {
 #[derive(Debug, Clone, Serialize)]
 pub struct CustomerLink {
     pub link: Link,
+    /// What the customers linking to one are called on its page (`"Contact persons"`).
+    pub label: Option<String>,
     /// Kinds of customer that may have the link (all when empty).
     pub kinds: Vec<String>,
     /// Kinds of customer it may point at (all when empty).

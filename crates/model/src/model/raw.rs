@@ -75,6 +75,9 @@ pub struct RawCustomerDemo {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCustomerLink {
+    /// What the customers linking here are called on the linked customer's page
+    /// (`"Contact persons"` of a company).
+    pub label: Option<String>,
     pub kinds: Option<Vec<Name>>,
     pub target_kinds: Option<Vec<Name>>,
     pub on_erase: Option<Spanned<String>>,

@@ -250,10 +250,38 @@ pub async fn show(
                 }
             }
         }
-        Ok((actor, c, records, blocking, may, cleanup, linked))
+        // Who links here: a company's contact persons, its subsidiaries, ...
+        let model = e.read().model().clone();
+        let linking: Vec<Value> = e
+            .read()
+            .linked_customers(id, 20)?
+            .into_iter()
+            .map(|(link, list, total)| {
+                // The link's label in the model, else what it says in words.
+                let heading = model
+                    .customer
+                    .links
+                    .iter()
+                    .find(|l| l.link.name == link)
+                    .and_then(|l| l.label.clone())
+                    .unwrap_or_else(|| {
+                        format!("Customers whose {} this is", human(&link).to_lowercase())
+                    });
+                json!({
+                    "heading": heading,
+                    "total": total,
+                    "more": (total - list.len() as i64).max(0),
+                    "customers": list.iter().map(|c| json!({
+                        "id": c.id, "number": c.number, "name": c.name,
+                        "kind": human(&c.kind), "status": c.status.name(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        Ok((actor, c, records, blocking, may, cleanup, linked, linking))
     })
     .await;
-    let (actor, c, records, blocking, may, cleanup, linked) = match result {
+    let (actor, c, records, blocking, may, cleanup, linked, linking) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -320,6 +348,7 @@ pub async fn show(
             "records": records,
             "may": may,
             "cleanup": cleanup,
+            "linking": linking,
         }),
     )
 }

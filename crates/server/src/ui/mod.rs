@@ -94,7 +94,12 @@ async fn readable_errors(res: Response) -> Response {
             }
         }
     };
-    let mut page = render("error.html", "Not done", None, json!({ "message": message }));
+    let mut page = render(
+        "error.html",
+        "Not done",
+        None,
+        json!({ "message": message }),
+    );
     *page.status_mut() = status;
     page
 }
