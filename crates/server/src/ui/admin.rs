@@ -38,7 +38,8 @@ pub async fn audit(
         .iter()
         .map(|e| {
             let mut v = json!(e);
-            v["details_text"] = json!(e.details.to_string());
+            v["details_text"] = json!(describe(&e.details));
+            v["operation_text"] = json!(crate::ui::customers::human(&e.operation));
             v
         })
         .collect();
@@ -108,4 +109,51 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
             "users": users,
         }),
     )
+}
+
+/// An audit entry's details in words: `{"status": "deactivated", "records": {"activity":
+/// {"completed": 2}}}` → "Status: deactivated · Records: Activity: 2 completed".
+pub(crate) fn describe(v: &serde_json::Value) -> String {
+    use crate::ui::customers::human;
+    use serde_json::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "–".into(),
+        other => other.to_string(),
+    };
+    match v {
+        Value::Object(map) => {
+            // Counts: {"removed": 3, "detached": 1} → "3 removed, 1 detached".
+            if !map.is_empty() && map.values().all(Value::is_number) {
+                return map
+                    .iter()
+                    .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+            }
+            // A change: {"before": "A", "after": "B"} → "A → B".
+            if let (Some(b), Some(a), 2) = (map.get("before"), map.get("after"), map.len()) {
+                return format!("{} → {}", scalar(b), scalar(a));
+            }
+            let nested = map.values().any(Value::is_object);
+            map.iter()
+                .filter_map(|(k, val)| match val {
+                    Value::Null | Value::Bool(false) => None,
+                    Value::Bool(true) => Some(human(k)),
+                    Value::Array(items) if items.is_empty() => None,
+                    Value::Array(items) if items.iter().all(|i| !i.is_object()) => Some(format!(
+                        "{}: {}",
+                        human(k),
+                        items.iter().map(scalar).collect::<Vec<_>>().join(", ")
+                    )),
+                    Value::Array(items) => Some(format!("{}: {}", human(k), items.len())),
+                    Value::Object(o) if o.is_empty() => None,
+                    Value::Object(_) => Some(format!("{}: {}", human(k), describe(val))),
+                    other => Some(format!("{}: {}", human(k), scalar(other))),
+                })
+                .collect::<Vec<_>>()
+                .join(if nested { " · " } else { "; " })
+        }
+        other => scalar(other),
+    }
 }

@@ -355,7 +355,10 @@ pub async fn show(
 
 /// A field or column name as a label: `bill_to_id` → "Bill to", `due_on` → "Due on".
 pub(crate) fn human(name: &str) -> String {
-    let base = name.strip_suffix("_id").unwrap_or(name).replace('_', " ");
+    let base = name
+        .strip_suffix("_id")
+        .unwrap_or(name)
+        .replace(['_', '-'], " ");
     let mut chars = base.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),
