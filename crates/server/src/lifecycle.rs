@@ -144,6 +144,14 @@ pub struct RecordDeleteJob {
 }
 
 impl Command {
+    /// The cleanup, applied (the web UI's big cleanup runs it as a job).
+    pub fn purge() -> Command {
+        Command::Purge(PurgeBody {
+            dry_run: false,
+            background: true,
+        })
+    }
+
     /// The operation's name, as jobs list it.
     pub fn name(&self) -> &'static str {
         match self {

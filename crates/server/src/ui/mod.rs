@@ -63,6 +63,7 @@ pub fn routes() -> Router<AppState> {
             "/merge",
             get(operations::merge_preview).post(operations::merge),
         )
+        .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
         .route("/settings", get(admin::settings))
         .layer(axum::middleware::map_response(readable_errors))
@@ -108,6 +109,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    ("job.html", include_str!("../../templates/job.html")),
     ("login.html", include_str!("../../templates/login.html")),
     (
         "customers.html",

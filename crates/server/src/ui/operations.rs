@@ -4,6 +4,7 @@
 //! counts and amounts: for one customer, only Cancel while anything blocks; for several (mass
 //! deactivation), OK deactivates the others and the result says why each blocked one stayed.
 
+use crate::ui::ui;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -463,9 +464,17 @@ pub async fn purge_preview(State(state): State<AppState>, headers: HeaderMap) ->
         |e| Ok((e.purge(true)?, Value::Null)),
         |plan, _| Confirm {
             title: "Clean up the recycle bin",
-            note: Some("The cleanup erases the deleted customers for good: they cannot be undeleted afterwards, and their numbers become free."),
+            note: Some(if plan.done > BACKGROUND_FROM {
+                "The cleanup erases the deleted customers for good: they cannot be undeleted afterwards, and their numbers become free. It is a big one: it runs in the background, and the next page shows how far it is."
+            } else {
+                "The cleanup erases the deleted customers for good: they cannot be undeleted afterwards, and their numbers become free."
+            }),
             action: "/purge",
-            hidden: Vec::new(),
+            hidden: if plan.done > BACKGROUND_FROM {
+                vec![("background", "1".to_string())]
+            } else {
+                Vec::new()
+            },
             button: "Erase".into(),
             confirm_text: Some(format!(
                 "I understand that erasing {} customer(s) cannot be undone",
@@ -485,7 +494,128 @@ pub async fn purge(State(state): State<AppState>, headers: HeaderMap, body: Byte
             "confirm that the cleanup cannot be undone",
         ));
     }
+    if field(&form(&body), "background").as_deref() == Some("1") {
+        return background(&state, &headers, crate::lifecycle::Command::purge()).await;
+    }
     apply(&state, &headers, "Cleaned up", |e| Ok(e.purge(false)?)).await
+}
+
+/// A cleanup of more customers than this runs as a background job with a progress page.
+const BACKGROUND_FROM: usize = 1_000;
+
+/// Queues `command` as a job for the logged-in user and shows its progress page.
+async fn background(
+    state: &AppState,
+    headers: &HeaderMap,
+    command: crate::lifecycle::Command,
+) -> Response {
+    let book = state.clone();
+    let job = ui(state, headers, move |e| {
+        command.allow(e)?;
+        let a = e.actor().clone();
+        book.with_book(|b| {
+            Ok(b.submit(command.name(), &a.name, a.role.name(), &command.request())?)
+        })
+    })
+    .await;
+    match job {
+        Ok(job) => {
+            state.jobs_signal().wake();
+            Redirect::to(&format!("/jobs/{}", job.id)).into_response()
+        }
+        Err(page) => page,
+    }
+}
+
+/// `GET /jobs/{id}`: a background job's progress (the page reloads itself while it runs), then
+/// its report.
+pub async fn job_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Response {
+    let book = state.clone();
+    let result = ui(&state, &headers, move |e| {
+        e.allow(offboard_model::model::Operation::View)?;
+        let job = book
+            .with_book(|b| Ok(b.get(id)?))?
+            .ok_or_else(|| ApiError::not_found(format!("there is no job {id}")))?;
+        Ok((e.actor().clone(), job))
+    })
+    .await;
+    let (actor, job) = match result {
+        Ok(v) => v,
+        Err(page) => return page,
+    };
+    let running = !job.status.is_final();
+    let phase = job.phase.clone().unwrap_or_default();
+    let phase_text = match phase.as_str() {
+        "candidates" => "Reading the customers".to_string(),
+        "blockers" => "Checking what blocks each customer".to_string(),
+        "orphan_fixpoint" => "Checking what would be left without its customer".to_string(),
+        "effects" => "Erasing".to_string(),
+        "audit" => "Writing the audit log".to_string(),
+        "commit" => "Saving".to_string(),
+        other => other.to_string(),
+    };
+    // The bar: the phases passed, and within a phase its count where it has one.
+    let order = [
+        "candidates",
+        "blockers",
+        "orphan_fixpoint",
+        "effects",
+        "audit",
+        "commit",
+    ];
+    let at = order.iter().position(|p| *p == phase).unwrap_or(0) as f64;
+    let within = if job.progress.total > 0 {
+        job.progress.done as f64 / job.progress.total as f64
+    } else {
+        0.0
+    };
+    let percent = if running {
+        ((at + within) / order.len() as f64 * 100.0).round()
+    } else {
+        100.0
+    };
+    let plan = job.plan.clone().unwrap_or(Value::Null);
+    let counts: Vec<(String, i64)> = plan
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
+        .collect();
+    let mut page = render(
+        "job.html",
+        &format!(
+            "{} (job {id})",
+            match job.operation.as_str() {
+                "purge" => "Cleanup of the recycle bin".to_string(),
+                "deactivate" => "Deactivation".to_string(),
+                "reactivate" => "Reactivation".to_string(),
+                "delete" => "Deletion".to_string(),
+                "undelete" => "Undeletion".to_string(),
+                "record_delete" => "Deletion of records".to_string(),
+                other => crate::ui::customers::human(other),
+            }
+        ),
+        Some(&actor),
+        json!({
+            "job": job,
+            "running": running,
+            "phase_text": phase_text,
+            "percent": percent,
+            "counts": counts,
+            "error": job.error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str),
+        }),
+    );
+    if running {
+        page.headers_mut().insert(
+            axum::http::header::REFRESH,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    page
 }
 
 #[derive(Deserialize)]

@@ -327,3 +327,45 @@ conformance!(
         assert_eq!(over["plan"]["skipped"], 1, "{over}");
     }
 );
+
+conformance!(
+    the_web_uis_big_cleanup_runs_as_a_job_with_a_progress_page,
+    |db: TestDb| {
+        let s = server(&db, Duration::from_millis(150));
+        let before = deleted(&s);
+        let cookie = s.session("ada", "admin-pass");
+        let r = s.page("POST", "/purge", &cookie, "confirm=yes&background=1");
+        assert_eq!(r.status, 303, "{}", r.body);
+        let at = r.header("location").unwrap().to_string();
+        assert!(at.starts_with("/jobs/"), "{at}");
+        // While it runs, the page shows where it is and reloads itself.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen_running = false;
+        let done = loop {
+            let page = s.page("GET", &at, &cookie, "");
+            assert_eq!(page.status, 200, "{}", page.body);
+            if page.body.contains("<progress") {
+                seen_running = true;
+                assert_eq!(page.header("refresh"), Some("1"));
+            } else {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "the job never ended");
+            std::thread::sleep(Duration::from_millis(40));
+        };
+        assert!(seen_running, "the progress page was shown");
+        assert!(done.body.contains("Done"), "{}", done.body);
+        assert!(done.header("refresh").is_none());
+        let purged = before - deleted(&s);
+        assert!(purged > 0);
+        assert!(
+            done.body.contains(&format!("{purged} purged")),
+            "{}",
+            done.body
+        );
+        // Cleaning up needs the permission when it is asked for.
+        let clerk = s.session("vic", "viewer-pass");
+        let r = s.page("POST", "/purge", &clerk, "confirm=yes&background=1");
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+);
