@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/customers") }))
         .route("/assets/app.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
+        .route("/assets/picker.js", get(picker))
         .route("/login", get(login_page).post(login_form))
         .route("/logout", post(logout_form))
         .route("/customers", get(customers::list))
@@ -160,6 +161,21 @@ async fn stylesheet() -> Response {
             (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../../assets/app.css"),
+    )
+        .into_response()
+}
+
+/// The customer picker's script (suggestions as the user types).
+async fn picker() -> Response {
+    (
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            ),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../assets/picker.js"),
     )
         .into_response()
 }

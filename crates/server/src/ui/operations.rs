@@ -289,7 +289,8 @@ pub struct OpBody {
     pub customers: Vec<i64>,
     pub reason: Option<String>,
     pub open_activities: Option<OpenItems>,
-    pub move_to: Option<i64>,
+    /// The customer to move the data to, as typed or picked: a number (or an id).
+    pub move_to: Option<String>,
 }
 
 impl OpBody {
@@ -302,12 +303,7 @@ impl OpBody {
 }
 
 fn op_body(f: &[(String, String)]) -> Result<OpBody, ApiError> {
-    let move_to = match field(f, "move_to") {
-        None => None,
-        Some(v) => Some(v.parse().map_err(|_| {
-            ApiError::bad_request(format!("`{v}` is not a customer id to move the data to"))
-        })?),
-    };
+    let move_to = field(f, "move_to").filter(|v| !v.trim().is_empty());
     Ok(OpBody {
         customers: ids(f),
         reason: field(f, "reason"),
@@ -449,8 +445,11 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap, body: Byt
         ));
     }
     apply(&state, &headers, "Deleted", move |e| {
-        Ok(match (b.move_to, b.customers.as_slice()) {
-            (Some(to), [one]) => e.delete_moving(*one, to, b.reason.clone(), false)?,
+        Ok(match (b.move_to.as_deref(), b.customers.as_slice()) {
+            (Some(to), [one]) => {
+                let to = resolve(e, to, "to move the data to")?;
+                e.delete_moving(*one, to, b.reason.clone(), false)?
+            }
             _ => e.delete(&b.customers, false)?,
         })
     })
@@ -626,6 +625,29 @@ pub struct PairParams {
     into: Option<String>,
 }
 
+/// The customer a user typed or picked: its number (what people know), else its id; a
+/// picked suggestion ("M0001042 Acme GmbH") by its first word.
+fn resolve(e: &mut Engine<'_>, text: &str, what: &str) -> Result<i64, ApiError> {
+    let token = text.split_whitespace().next().unwrap_or_default();
+    if token.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "name the customer {what}: type its number, name or email and pick it from the list"
+        )));
+    }
+    let mut r = e.read();
+    if let Some(c) = r.customer_by_number(token)? {
+        return Ok(c.id);
+    }
+    if let Ok(id) = token.parse::<i64>() {
+        if r.find_customer(id)?.is_some() {
+            return Ok(id);
+        }
+    }
+    Err(ApiError::not_found(format!(
+        "there is no customer with the number `{token}`; type a number, name or email and pick the customer from the list"
+    )))
+}
+
 fn number(v: Option<&String>, what: &str) -> Result<i64, ApiError> {
     v.and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| ApiError::bad_request(format!("`{what}` needs a customer id")))
@@ -641,15 +663,19 @@ pub async fn transfer_preview(
     headers: HeaderMap,
     Query(p): Query<PairParams>,
 ) -> Response {
-    let (from, to) = match (number(p.from.as_ref(), "from"), number(p.to.as_ref(), "to")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return error_page(e),
+    let from = match number(p.from.as_ref(), "from") {
+        Ok(a) => a,
+        Err(e) => return error_page(e),
     };
+    let to_text = p.to.clone().unwrap_or_default();
     preview(
         &state,
         &headers,
-        move |e| Ok((e.transfer(from, to, None, true)?, Value::Null)),
-        move |_, _| Confirm {
+        move |e| {
+            let to = resolve(e, &to_text, "to transfer to")?;
+            Ok((e.transfer(from, to, None, true)?, json!(to)))
+        },
+        move |_, to| Confirm {
             title: "Transfer",
             note: Some("Transferable records move to the other customer; customers linked to this one are repointed. What cannot move stays, and the plan says so."),
             action: "/transfer",
@@ -680,18 +706,19 @@ pub async fn merge_preview(
     headers: HeaderMap,
     Query(p): Query<PairParams>,
 ) -> Response {
-    let (dup, into) = match (
-        number(p.duplicate.as_ref(), "duplicate"),
-        number(p.into.as_ref(), "into"),
-    ) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return error_page(e),
+    let dup = match number(p.duplicate.as_ref(), "duplicate") {
+        Ok(a) => a,
+        Err(e) => return error_page(e),
     };
+    let into_text = p.into.clone().unwrap_or_default();
     preview(
         &state,
         &headers,
-        move |e| Ok((e.merge(dup, into, true)?, Value::Null)),
-        move |_, _| Confirm {
+        move |e| {
+            let into = resolve(e, &into_text, "to merge into")?;
+            Ok((e.merge(dup, into, true)?, json!(into)))
+        },
+        move |_, into| Confirm {
             title: "Merge",
             note: Some("Every record and link of the duplicate moves to the other customer, and the duplicate is removed. This cannot be undone."),
             action: "/merge",
