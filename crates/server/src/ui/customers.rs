@@ -81,6 +81,9 @@ pub async fn list(
         if let Some(k) = &query.kind {
             q.append_pair("kind", k);
         }
+        if let Some(l) = query.limit.filter(|l| *l != 50) {
+            q.append_pair("limit", &l.to_string());
+        }
         for (k, v) in extra {
             q.append_pair(k, v);
         }
@@ -145,6 +148,7 @@ pub async fn list(
             "sort": params.sort.clone().unwrap_or_default(),
             "kind": query.kind.clone().unwrap_or_default(),
             "may_export": allowed("export"),
+            "limit": query.limit.unwrap_or(50),
             "export_csv": export("csv"),
             "export_xlsx": export("xlsx"),
         }),

@@ -267,4 +267,92 @@ conformance!(pages_show_values_as_people_read_them, |db: TestDb| {
     // A search that finds nothing says so and how to go on.
     let none = s.page("GET", "/customers?search=zzzzq", &cookie, "");
     assert!(none.body.contains("No customers match."), "{}", none.body);
+    // Record kinds under their label in the model.
+    assert!(
+        page.body.contains("<h3>Invoices <span"),
+        "the kind's label: {}",
+        page.body
+    );
+    // The selection's actions come before the rows: Tab reaches them first.
+    let action = list.body.find(r#"value="deactivate""#).unwrap();
+    let first_row = list.body.find(r#"name="id""#).unwrap();
+    assert!(action < first_row, "the toolbar precedes the rows");
+    // A page size of the user's choosing, kept by the sort links.
+    let small = s.page("GET", "/customers?limit=25", &cookie, "");
+    assert!(
+        small.body.contains(r#"<option value="25" selected>"#),
+        "{}",
+        small.body
+    );
+    assert!(
+        small.body.contains("limit=25&amp;sort=name"),
+        "{}",
+        small.body
+    );
+    // A company's page lists its contact persons (the link's label in the model).
+    let acme = s
+        .api(
+            "POST",
+            "/api/v1/customers",
+            &s.admin,
+            serde_json::json!({ "kind": "company", "name": "Acme GmbH" }),
+        )
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let r = s.api(
+        "POST",
+        "/api/v1/customers",
+        &s.admin,
+        serde_json::json!({ "kind": "person", "name": "Cora Contact", "fields": { "company_id": acme } }),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let company = s.page("GET", &format!("/customers/{acme}"), &cookie, "");
+    assert!(company.body.contains("Contact persons"), "{}", company.body);
+    assert!(company.body.contains("Cora Contact"), "{}", company.body);
+    // ... and the person's page names the company by number and name.
+    let cora = r.json()["id"].as_i64().unwrap();
+    let person = s.page("GET", &format!("/customers/{cora}"), &cookie, "");
+    assert!(person.body.contains("Acme GmbH</a>"), "{}", person.body);
+    // The audit log says what happened in words, not JSON.
+    let audit = s.page("GET", "/audit", &cookie, "");
+    assert!(audit.body.contains("Acme GmbH"), "{}", audit.body);
+    assert!(
+        !audit.body.contains("{&quot;"),
+        "no raw JSON: {}",
+        audit.body
+    );
+    // Pickers: a target customer by its number, or as picked from the suggestions.
+    assert_eq!(s.call("GET", "/assets/picker.js", &[], "").status, 200);
+    let fourteen = s.page("GET", "/customers/14", &cookie, "");
+    assert!(fourteen.body.contains("data-pick"), "{}", fourteen.body);
+    let merge = s.page("GET", "/merge?duplicate=14&into=K11+Bo+Owes", &cookie, "");
+    assert_eq!(merge.status, 200, "{}", merge.body);
+    assert!(
+        merge.body.contains(r#"name="into" value="11""#),
+        "{}",
+        merge.body
+    );
+    let merge = s.page("GET", "/merge?duplicate=14&into=K11", &cookie, "");
+    assert!(
+        merge.body.contains(r#"name="into" value="11""#),
+        "{}",
+        merge.body
+    );
+    let unknown = s.page("GET", "/merge?duplicate=14&into=K99", &cookie, "");
+    assert_eq!(unknown.status, 404);
+    assert!(
+        unknown.body.contains("no customer with the number `K99`"),
+        "{}",
+        unknown.body
+    );
+    // A confirmation keeps its decision above the plan, however long the plan is.
+    let decide = merge.body.find(r#"class="card decide""#).unwrap();
+    let summary = merge.body.find("candidates:").unwrap();
+    assert!(decide < summary, "{}", merge.body);
+    // A malformed address is a page in words, not the framework's line of text.
+    let bad = s.page("GET", "/customers/abc", &cookie, "");
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("not what was expected"), "{}", bad.body);
+    assert!(!bad.body.contains("i64"), "{}", bad.body);
 });
