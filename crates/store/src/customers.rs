@@ -443,10 +443,29 @@ impl Store {
         }
         let statuses: Vec<&str> = view.statuses().iter().map(|s| s.name()).collect();
         let ids = crate::search::suggest(self.db(), text, &statuses, limit.clamp(1, 50))?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            out.extend(self.find_customer(id)?);
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
+        // The suggested customers in one query, then in the suggestion's order.
+        let (model, db) = self.parts();
+        let cols = read_columns(model);
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let marks: Vec<String> = (1..=ids.len()).map(|n| ph(db.dialect(), n)).collect();
+        let params: Vec<Value> = ids.iter().map(|id| Value::Int(*id)).collect();
+        let mut out: Vec<Customer> = db
+            .query(
+                &format!(
+                    "SELECT {} FROM customers c WHERE c.id IN ({})",
+                    select_list(&cols, "c"),
+                    marks.join(", ")
+                ),
+                &params,
+                &types,
+            )?
+            .into_iter()
+            .map(|r| from_row(&cols, r))
+            .collect();
+        out.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
         Ok(out)
     }
 

@@ -145,6 +145,27 @@ fn job_of(r: Vec<Value>) -> Job {
     }
 }
 
+/// A queued job's phase: what it waits for, from the jobs not over yet (`active`).
+fn say_waiting(job: &mut Job, active: &[(i64, bool)]) {
+    if job.status != JobStatus::Queued {
+        return;
+    }
+    let ahead: Vec<&(i64, bool)> = active.iter().filter(|(id, _)| *id < job.id).collect();
+    let running = ahead.iter().find(|(_, r)| *r).map(|(id, _)| *id);
+    job.phase = Some(match (ahead.len(), running) {
+        (0, _) => "queued: starts next".to_string(),
+        (n, Some(r)) => format!(
+            "queued: waits for job {r} (running){}; one changing job runs at a time",
+            if n > 1 {
+                format!(" and {} more before it", n - 1)
+            } else {
+                String::new()
+            }
+        ),
+        (n, None) => format!("queued: {n} job(s) before it; one changing job runs at a time"),
+    });
+}
+
 /// The file that holds the job book of a SQLite database file.
 pub fn book_path(database: &str) -> String {
     format!("{database}.jobs")
@@ -249,39 +270,26 @@ impl JobBook {
         Ok(Some(job))
     }
 
-    /// A queued job's phase says which job it waits for.
-    fn waiting(&mut self, job: &mut Job) -> Result<(), StoreError> {
-        if job.status != JobStatus::Queued {
-            return Ok(());
-        }
-        let sql = format!(
-            "SELECT count(*), min(CASE WHEN status = 'running' THEN id END) FROM offboard_jobs WHERE status IN ('queued', 'running') AND id < {}",
-            self.p(1)
-        );
-        let row = self
+    /// The jobs not over yet, oldest first: (id, running?).
+    fn active(&mut self) -> Result<Vec<(i64, bool)>, StoreError> {
+        Ok(self
             .db
             .query(
-                &sql,
-                &[Value::Int(job.id)],
-                &[FieldType::Int, FieldType::Int],
+                "SELECT id, status FROM offboard_jobs WHERE status IN ('queued', 'running') ORDER BY id",
+                &[],
+                &[FieldType::Int, FieldType::Text],
             )?
             .into_iter()
-            .next()
-            .unwrap_or_default();
-        let ahead = row.first().and_then(Value::as_i64).unwrap_or(0);
-        let running = row.get(1).and_then(Value::as_i64);
-        job.phase = Some(match (ahead, running) {
-            (0, _) => "queued: starts next".to_string(),
-            (n, Some(r)) => format!(
-                "queued: waits for job {r} (running){}; one changing job runs at a time",
-                if n > 1 {
-                    format!(" and {} more before it", n - 1)
-                } else {
-                    String::new()
-                }
-            ),
-            (n, None) => format!("queued: {n} job(s) before it; one changing job runs at a time"),
-        });
+            .filter_map(|r| Some((r[0].as_i64()?, r[1].as_str() == Some("running"))))
+            .collect())
+    }
+
+    /// A queued job's phase says which job it waits for.
+    fn waiting(&mut self, job: &mut Job) -> Result<(), StoreError> {
+        if job.status == JobStatus::Queued {
+            let active = self.active()?;
+            say_waiting(job, &active);
+        }
         Ok(())
     }
 
@@ -317,8 +325,11 @@ impl JobBook {
             .into_iter()
             .map(job_of)
             .collect();
-        for j in &mut jobs {
-            self.waiting(j)?;
+        if jobs.iter().any(|j| j.status == JobStatus::Queued) {
+            let active = self.active()?;
+            for j in &mut jobs {
+                say_waiting(j, &active);
+            }
         }
         Ok(jobs)
     }
