@@ -107,6 +107,10 @@ pub enum Command {
         /// A deactivation reason from the model's list for the customer's kind.
         #[arg(long)]
         reason: Option<String>,
+        /// A reason for the customers of one kind, for a selection of kinds with different
+        /// lists: `--reason-for company="Company dissolved"` (repeatable; others take --reason).
+        #[arg(long, value_name = "KIND=REASON", value_parser = kind_reason)]
+        reason_for: Vec<(String, String)>,
         /// What to do with open items the model lets you resolve (open activities).
         #[arg(long, value_parser = ["complete", "remove"])]
         open_activities: Option<String>,
@@ -386,4 +390,16 @@ pub enum UsersCmd {
     },
     /// Remove every API token of a user.
     Revoke { name: String },
+}
+
+/// `KIND=REASON` of `--reason-for`.
+fn kind_reason(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, r)) if !k.trim().is_empty() && !r.trim().is_empty() => {
+            Ok((k.trim().to_string(), r.trim().to_string()))
+        }
+        _ => Err(format!(
+            "`{s}` is not KIND=REASON, e.g. company=\"Company dissolved\""
+        )),
+    }
 }

@@ -235,6 +235,7 @@ pub(crate) fn plan_of(
                 id: c.id,
                 number: c.number.clone(),
                 name: c.name.clone(),
+                kind: c.kind.clone(),
                 outcome,
                 blockers,
                 why,

@@ -474,6 +474,7 @@ impl Engine<'_> {
                 &DeactivateOptions {
                     reason: reason.clone(),
                     open_items: None,
+                    ..Default::default()
                 },
             )?;
             instead.operation = Operation::Delete;

@@ -31,8 +31,19 @@ pub enum OpenItems {
 
 #[derive(Debug, Clone, Default)]
 pub struct DeactivateOptions {
+    /// The reason for every customer, unless its kind has its own in `reasons`.
     pub reason: Option<String>,
+    /// A reason per customer kind, for a selection of several kinds whose lists differ
+    /// (legal: companies and persons): kind → reason.
+    pub reasons: std::collections::BTreeMap<String, String>,
     pub open_items: Option<OpenItems>,
+}
+
+impl DeactivateOptions {
+    /// The reason a customer of `kind` is deactivated for.
+    pub fn reason_for(&self, kind: &str) -> Option<&String> {
+        self.reasons.get(kind).or(self.reason.as_ref())
+    }
 }
 
 impl Engine<'_> {
@@ -179,7 +190,7 @@ pub(crate) fn status_change(
                 (_, s) => format!("already {s}"),
             });
         }
-        if let (Operation::Deactivate, Some(r)) = (op, &opts.reason) {
+        if let (Operation::Deactivate, Some(r)) = (op, opts.reason_for(&c.kind)) {
             let list = model.customer.reasons_for(&c.kind);
             if !list.is_empty() && !list.contains(r) {
                 return Some(format!(
@@ -194,10 +205,26 @@ pub(crate) fn status_change(
     // A deactivation needs a reason where the model keeps a list for the customer's kind
     // (an erp delete, which only inactivates, and legal's deactivate-instead do not ask). A
     // dry run without one shows what would block, as the deactivate dialog does first.
-    if shown == Operation::Deactivate && opts.reason.is_none() && !dry_run {
+    if op == Operation::Deactivate {
+        if let Some(kind) = opts
+            .reasons
+            .keys()
+            .find(|k| !model.customer.kinds.contains(k))
+        {
+            return Err(StoreError::Invalid(format!(
+                "`{kind}` is not a customer kind; kinds: {}",
+                model.customer.kinds.join(", ")
+            )));
+        }
+    }
+    if shown == Operation::Deactivate && !dry_run {
         let needing: Vec<&Cand> = cands
             .iter()
-            .filter(|c| skip(c).is_none() && !model.customer.reasons_for(&c.kind).is_empty())
+            .filter(|c| {
+                skip(c).is_none()
+                    && opts.reason_for(&c.kind).is_none()
+                    && !model.customer.reasons_for(&c.kind).is_empty()
+            })
             .collect();
         if let Some(c) = needing.first() {
             return Err(StoreError::Invalid(format!(
@@ -362,10 +389,26 @@ pub(crate) fn status_change(
     }
     let today = Value::Date(DateTime::now().date());
     let (sql, params): (String, Vec<Value>) = match op {
-        Operation::Deactivate => (
-            format!("UPDATE customers SET status = 'deactivated', deactivated_on = {}, deactivation_reason = {} WHERE id IN (SELECT id FROM {GO})", ph(d, 1), ph(d, 2)),
-            vec![today, opts.reason.clone().map_or(Value::Null, Value::Text)],
-        ),
+        Operation::Deactivate => {
+            // One reason for all, or one per kind: a CASE on the kind, in the same statement.
+            let mut params = vec![today];
+            let mut reason = String::from("CASE kind");
+            for (kind, r) in &opts.reasons {
+                params.push(Value::Text(kind.clone()));
+                params.push(Value::Text(r.clone()));
+                reason.push_str(&format!(" WHEN {} THEN {}", ph(d, params.len() - 1), ph(d, params.len())));
+            }
+            params.push(opts.reason.clone().map_or(Value::Null, Value::Text));
+            let reason = if opts.reasons.is_empty() {
+                ph(d, params.len())
+            } else {
+                format!("{reason} ELSE {} END", ph(d, params.len()))
+            };
+            (
+                format!("UPDATE customers SET status = 'deactivated', deactivated_on = {}, deactivation_reason = {reason} WHERE id IN (SELECT id FROM {GO})", ph(d, 1)),
+                params,
+            )
+        }
         Operation::Reactivate => (
             format!("UPDATE customers SET status = 'active', deactivated_on = NULL, deactivation_reason = NULL WHERE id IN (SELECT id FROM {GO})"),
             vec![],
@@ -396,6 +439,7 @@ pub(crate) fn status_change(
     };
     clock.next("audit", plan.done as u64)?;
     if !dry_run {
+        let kinds: HashMap<i64, String> = cands.iter().map(|c| (c.id, c.kind.clone())).collect();
         let entries: Vec<NewEntry> = plan
             .customers
             .iter()
@@ -405,9 +449,12 @@ pub(crate) fn status_change(
                 if let Some(records) = per_customer.remove(&c.id) {
                     details["records"] = serde_json::Value::Object(records);
                 }
+                let kind = kinds.get(&c.id).map(String::as_str).unwrap_or_default();
                 entry(
                     c,
-                    opts.reason.clone().filter(|_| op == Operation::Deactivate),
+                    opts.reason_for(kind)
+                        .cloned()
+                        .filter(|_| op == Operation::Deactivate),
                     details,
                 )
             })

@@ -35,6 +35,9 @@ pub struct CustomerPlan {
     pub id: i64,
     pub number: String,
     pub name: String,
+    /// The customer's kind (for dialogs that differ by kind; not part of the plan's JSON).
+    #[serde(skip)]
+    pub kind: String,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub blockers: Vec<Blocker>,

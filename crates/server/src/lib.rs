@@ -449,7 +449,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", axum::routing::get(healthz))
         .route("/readyz", axum::routing::get(readyz))
         .merge(api::routes())
-        .merge(ui::routes())
+        .merge(ui::with_readable_errors(ui::routes(), state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             same_origin,

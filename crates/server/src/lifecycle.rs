@@ -50,6 +50,10 @@ pub struct DeleteRecords {
 pub struct DeactivateBody {
     customers: Vec<i64>,
     reason: Option<String>,
+    /// A reason per customer kind (kind → reason), for a selection of kinds whose lists
+    /// differ; a kind not named takes `reason`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    reasons: std::collections::BTreeMap<String, String>,
     /// `complete` or `remove`.
     open_activities: Option<OpenItems>,
     #[serde(default)]
@@ -145,6 +149,29 @@ pub struct RecordDeleteJob {
 
 impl Command {
     /// The cleanup, applied (the web UI's big cleanup runs it as a job).
+    /// A deactivation from the web UI's dialog, to run as a job.
+    pub fn deactivate(customers: Vec<i64>, opts: &offboard_engine::DeactivateOptions) -> Command {
+        Command::Deactivate(DeactivateBody {
+            customers,
+            reason: opts.reason.clone(),
+            reasons: opts.reasons.clone(),
+            open_activities: opts.open_items,
+            dry_run: false,
+            background: true,
+        })
+    }
+
+    /// A move to the recycle bin (or the model's delete) from the web UI, to run as a job.
+    pub fn delete(customers: Vec<i64>) -> Command {
+        Command::Delete(DeleteBody {
+            customers,
+            move_to: None,
+            reason: None,
+            dry_run: false,
+            background: true,
+        })
+    }
+
     pub fn purge() -> Command {
         Command::Purge(PurgeBody {
             dry_run: false,
@@ -233,6 +260,7 @@ impl Command {
             Command::Deactivate(b) => {
                 let opts = DeactivateOptions {
                     reason: b.reason.clone().filter(|r| !r.is_empty()),
+                    reasons: b.reasons.clone(),
                     open_items: b.open_activities,
                 };
                 plan_answer(e.deactivate(&b.customers, &opts, b.dry_run)?)

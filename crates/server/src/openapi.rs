@@ -340,6 +340,7 @@ fn paths(model: &Model) -> Value {
                 "DeactivateBody": body(&["customers"], json!({
                     "customers": ids,
                     "reason": { "type": "string", "description": "one of the model's reasons for the customers' kind" },
+                    "reasons": { "type": "object", "additionalProperties": { "type": "string" }, "description": "a reason per customer kind (kind → reason), for a selection of kinds with different reason lists; other kinds take `reason`" },
                     "open_activities": { "type": "string", "enum": ["complete", "remove"] } })),
                 "CustomersBody": body(&["customers"], json!({ "customers": ids })),
                 "DeleteBody": body(&["customers"], json!({

@@ -78,9 +78,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             customers,
             select,
             reason,
+            reason_for,
             open_activities,
             plan,
         } => {
+            let reasons: std::collections::BTreeMap<String, String> =
+                reason_for.into_iter().collect();
             let open_items = open_activities.map(|o| {
                 if o == "remove" {
                     OpenItems::Remove
@@ -99,6 +102,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         ids,
                         &DeactivateOptions {
                             reason: reason.clone(),
+                            reasons: reasons.clone(),
                             open_items,
                         },
                         dry,

@@ -554,3 +554,39 @@ conformance!(every_change_is_in_the_audit_log, |db: TestDb| {
     let after = cli.run(&["audit", "--limit", "0", "--json"]).ok().json();
     assert_eq!(after.as_array().unwrap().len(), 5);
 });
+
+conformance!(
+    deactivate_takes_a_reason_per_kind_for_a_mixed_selection,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "legal"]).ok();
+        let add = |kind: &str, name: &str| {
+            cli.run(&["customers", "add", "--kind", kind, "--name", name, "--json"])
+                .ok()
+                .json()["id"]
+                .to_string()
+        };
+        let (firm, person) = (add("company", "Acme Corp"), add("person", "Ed Clean"));
+        let bad = cli.run(&["deactivate", &firm, "--reason-for", "company"]);
+        assert_ne!(bad.code, 0);
+        assert!(bad.stderr.contains("KIND=REASON"), "{}", bad.stderr);
+        cli.run(&[
+            "deactivate",
+            &firm,
+            &person,
+            "--reason-for",
+            "company=Company dissolved",
+            "--reason-for",
+            "person=Moved away",
+        ])
+        .ok();
+        let reason = |id: &str| {
+            cli.run(&["customers", "show", id, "--json"]).ok().json()["deactivation_reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(reason(&firm), "Company dissolved");
+        assert_eq!(reason(&person), "Moved away");
+    }
+);

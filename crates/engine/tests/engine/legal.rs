@@ -26,6 +26,7 @@ fn opts(reason: &str, open: Option<OpenItems>) -> DeactivateOptions {
     DeactivateOptions {
         reason: Some(reason.into()),
         open_items: open,
+        ..Default::default()
     }
 }
 

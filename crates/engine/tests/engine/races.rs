@@ -249,6 +249,7 @@ conformance!(
                         let opts = DeactivateOptions {
                             reason: Some("Moved away".into()),
                             open_items: None,
+                            ..Default::default()
                         };
                         engine(s).deactivate(&all, &opts, false).unwrap();
                     }),
@@ -392,6 +393,7 @@ conformance!(
                             let opts = DeactivateOptions {
                                 reason: Some("Moved away".into()),
                                 open_items: None,
+                                ..Default::default()
                             };
                             engine(s).deactivate(chunk, &opts, false).unwrap();
                         }

@@ -95,6 +95,7 @@ conformance!(
                     &DeactivateOptions {
                         reason: Some("Moved away".into()),
                         open_items: Some(OpenItems::Complete),
+                        ..Default::default()
                     },
                     false,
                 )
@@ -185,6 +186,7 @@ conformance!(
                 &DeactivateOptions {
                     reason: Some("Moved away".into()),
                     open_items: None,
+                    ..Default::default()
                 },
                 true,
             )

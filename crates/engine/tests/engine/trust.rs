@@ -330,6 +330,7 @@ conformance!(
                 &DeactivateOptions {
                     reason: Some("Moved away".into()),
                     open_items: None,
+                    ..Default::default()
                 },
                 false,
             )
@@ -433,6 +434,7 @@ conformance!(
                 &DeactivateOptions {
                     reason: Some("Moved away".into()),
                     open_items: Some(offboard_engine::OpenItems::Remove),
+                    ..Default::default()
                 },
                 false,
             )

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use offboard_model::model::Operation;
 
-use super::{render, ui};
+use super::{render, ui, Viewer};
 use crate::AppState;
 
 #[derive(Deserialize)]
@@ -23,7 +23,7 @@ pub async fn audit(
 ) -> Response {
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::Audit)?;
-        let actor = e.actor().clone();
+        let actor = Viewer::of(e);
         let mut r = e.read();
         let verified = r.verify_audit()?;
         let list = r.audit(q.customer, Some(500))?;
@@ -59,7 +59,7 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
         } else {
             Vec::new()
         };
-        Ok((e.actor().clone(), e.read().model().clone(), users))
+        Ok((Viewer::of(e), e.read().model().clone(), users))
     })
     .await;
     let (actor, model, users) = match result {

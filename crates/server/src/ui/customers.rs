@@ -13,7 +13,9 @@ use offboard_engine::records::RecordSelection;
 use offboard_model::model::{Operation, PurgeMode, Status, View};
 use offboard_store::customers::NewCustomer;
 
-use super::{cell_text, error_page, field, form, ids, may, render, ui, ui_heavy, BlockerView};
+use super::{
+    cell_text, error_page, field, form, ids, may, render, ui, ui_heavy, BlockerView, Viewer,
+};
 use crate::requests::ListParams;
 use crate::{ApiError, AppState};
 
@@ -26,7 +28,7 @@ pub async fn list(
     let asked = params.clone();
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::View)?;
-        let actor = e.actor().clone();
+        let actor = Viewer::of(e);
         let may = may(e);
         let mut s = e.read();
         let (query, list, total, exact) = asked.fetch(&mut s, counts.counts())?;
@@ -160,9 +162,23 @@ pub async fn show(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    let result = ui_heavy(&state, &headers, move |e| {
+    page(&state, &headers, id, None).await
+}
+
+/// An edit that was refused: what the user typed, kept in the form, and why (next to the
+/// field it is about, where one is named).
+pub(crate) struct Edited {
+    values: Vec<(String, String)>,
+    field: Option<String>,
+    error: String,
+}
+
+/// One customer's page; after a refused edit, with the typed values and the error inline.
+async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edited>) -> Response {
+    let refused = edited.is_some();
+    let result = ui_heavy(state, headers, move |e| {
         e.allow(Operation::View)?;
-        let actor = e.actor().clone();
+        let actor = Viewer::of(e);
         let may = may(e);
         let c = e.read().customer(id)?;
         // At a glance: what would block deactivating it (a dry run, nothing changes).
@@ -307,9 +323,24 @@ pub async fn show(
         details.push(row("Deleted at", c.deleted_at.to_cell()));
     }
     let mut fields = vec![
-        ("name".to_string(), c.name.clone()),
-        ("number".to_string(), c.number.clone()),
-        ("email".to_string(), c.email.clone().unwrap_or_default()),
+        (
+            "name".to_string(),
+            "Name".to_string(),
+            c.name.clone(),
+            false,
+        ),
+        (
+            "number".to_string(),
+            "Number".to_string(),
+            c.number.clone(),
+            false,
+        ),
+        (
+            "email".to_string(),
+            "Email".to_string(),
+            c.email.clone().unwrap_or_default(),
+            false,
+        ),
     ];
     let model = state.model();
     for (k, v) in &c.fields {
@@ -338,9 +369,32 @@ pub async fn show(
                 details.push(row(&label, text))
             }
         }
-        fields.push((k.clone(), cell_text(v)));
+        // The form shows a linked customer by number and name, and takes one back so.
+        let (value, pick) = match linked.get(k) {
+            Some((text, _)) => (text.clone(), true),
+            None => (cell_text(v), false),
+        };
+        let label = field
+            .and_then(|f| f.label.clone())
+            .unwrap_or_else(|| human(k));
+        fields.push((k.clone(), label, value, pick));
     }
-    render(
+    let fields: Vec<Value> = fields
+        .into_iter()
+        .map(|(name, label, value, pick)| {
+            let typed = edited
+                .as_ref()
+                .and_then(|e| e.values.iter().find(|(k, _)| *k == name))
+                .map(|(_, v)| v.clone());
+            let error = edited
+                .as_ref()
+                .filter(|e| e.field.as_deref() == Some(name.as_str()))
+                .map(|e| e.error.clone());
+            json!({ "name": name, "label": label, "value": typed.unwrap_or(value), "pick": pick, "error": error })
+        })
+        .collect();
+    let edit_error = edited.filter(|e| e.field.is_none()).map(|e| e.error);
+    let mut page = render(
         "customer.html",
         &format!("{} {}", c.number, c.name),
         Some(&actor),
@@ -348,13 +402,19 @@ pub async fn show(
             "c": { "id": c.id, "status": c.status },
             "details": details,
             "fields": fields,
+            "edit_error": edit_error,
+            "refused": refused,
             "blocking": blocking,
             "records": records,
             "may": may,
             "cleanup": cleanup,
             "linking": linking,
         }),
-    )
+    );
+    if refused {
+        *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page
 }
 
 /// A field or column name as a label: `bill_to_id` → "Bill to", `due_on` → "Due on".
@@ -482,8 +542,16 @@ pub async fn edit(
     body: Bytes,
 ) -> Response {
     let posted = form(&body);
+    let typed = posted.clone();
     let result = ui(&state, &headers, move |e| {
+        let model = e.read().model().clone();
         let before = e.read().customer(id)?;
+        let links: Vec<String> = model
+            .customer
+            .links
+            .iter()
+            .map(|l| l.link.column.clone())
+            .collect();
         let current = |k: &str| -> String {
             match k {
                 "name" => before.name.clone(),
@@ -492,18 +560,60 @@ pub async fn edit(
                 other => before.fields.get(other).map(cell_text).unwrap_or_default(),
             }
         };
-        let changes: Vec<(String, String)> = posted
-            .into_iter()
-            .filter(|(k, v)| *v != current(k))
-            .collect();
-        if !changes.is_empty() {
-            e.update_customer(id, &changes)?;
+        // A link to another customer is typed as its number (or picked by name): the id
+        // it stands for is what is saved.
+        let mut changes: Vec<(String, String)> = Vec::new();
+        for (k, v) in posted {
+            let v = if links.contains(&k) && !v.trim().is_empty() {
+                match super::operations::resolve(
+                    e,
+                    &v,
+                    &format!("for {}", human(&k).to_lowercase()),
+                ) {
+                    Ok(other) => other.to_string(),
+                    Err(err) => return Ok(Err((Some(k), err))),
+                }
+            } else {
+                v
+            };
+            if v != current(&k) {
+                changes.push((k, v));
+            }
         }
-        Ok(())
+        if changes.is_empty() {
+            return Ok(Ok(()));
+        }
+        Ok(match e.update_customer(id, &changes) {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let err = ApiError::from(err);
+                // The field the error is about, where it names one.
+                let lower = err.message.to_lowercase();
+                let field = changes.iter().map(|(k, _)| k.clone()).find(|k| {
+                    lower.contains(&format!("`{k}`"))
+                        || lower.contains(&format!("{} ", human(k).to_lowercase()))
+                        || lower.contains(&format!(" {k} "))
+                });
+                Err((field, err))
+            }
+        })
     })
     .await;
     match result {
-        Ok(()) => Redirect::to(&format!("/customers/{id}")).into_response(),
+        Ok(Ok(())) => Redirect::to(&format!("/customers/{id}")).into_response(),
+        Ok(Err((field, err))) => {
+            page(
+                &state,
+                &headers,
+                id,
+                Some(Edited {
+                    values: typed,
+                    field,
+                    error: err.message,
+                }),
+            )
+            .await
+        }
         Err(r) => r,
     }
 }
@@ -561,7 +671,7 @@ pub async fn preview_delete_records(
                 .map(|c| format!("{} {}", c.number, c.name)),
             None => None,
         };
-        Ok((e.actor().clone(), plan, owner))
+        Ok((Viewer::of(e), plan, owner))
     })
     .await;
     match result {
@@ -602,7 +712,7 @@ pub async fn delete_records(
         .map_or_else(|| "/customers".to_string(), |c| format!("/customers/{c}"));
     let result = ui_heavy(&state, &headers, move |e| {
         let plan = e.delete_records(&kind, &RecordSelection::Ids(chosen), false)?;
-        Ok((e.actor().clone(), plan))
+        Ok((Viewer::of(e), plan))
     })
     .await;
     match result {

@@ -20,7 +20,7 @@ use minijinja::Environment;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use offboard_engine::{Actor, Engine};
+use offboard_engine::Engine;
 
 use crate::auth::{session_cookie, Credentials};
 use crate::{ApiError, AppState};
@@ -30,7 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(|| async { Redirect::to("/customers") }))
         .route("/assets/app.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
-        .route("/assets/picker.js", get(picker))
+        .route("/assets/app.js", get(script))
+        .route("/assets/htmx.min.js", get(htmx))
         .route("/login", get(login_page).post(login_form))
         .route("/logout", post(logout_form))
         .route("/customers", get(customers::list))
@@ -67,12 +68,23 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
         .route("/settings", get(admin::settings))
-        .layer(axum::middleware::map_response(readable_errors))
+}
+
+/// The UI's routes, with framework errors turned into pages of the layout.
+pub fn with_readable_errors(router: Router<AppState>, state: AppState) -> Router<AppState> {
+    router.layer(axum::middleware::from_fn_with_state(state, readable_errors))
 }
 
 /// What the framework answers by itself (a path or form that does not parse, a wrong
-/// method) becomes a page in the UI's look that says it in words, not a bare line of text.
-async fn readable_errors(res: Response) -> Response {
+/// method, no such page) becomes a page in the UI's layout, with the navigation, that says
+/// it in words, not a bare line of text.
+async fn readable_errors(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = req.headers().clone();
+    let res = next.run(req).await;
     let plain = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -96,11 +108,17 @@ async fn readable_errors(res: Response) -> Response {
             }
         }
     };
+    let viewer = viewer_of(&state, &headers).await;
+    let title = if status == StatusCode::NOT_FOUND {
+        "Not found"
+    } else {
+        "Not done"
+    };
     let mut page = render(
         "error.html",
-        "Not done",
-        None,
-        json!({ "message": message }),
+        title,
+        viewer.as_ref(),
+        json!({ "message": message, "status": status.as_u16() }),
     );
     *page.status_mut() = status;
     page
@@ -165,8 +183,8 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// The customer picker's script (suggestions as the user types).
-async fn picker() -> Response {
+/// A script compiled into the binary.
+fn javascript(source: &'static str) -> Response {
     (
         [
             (
@@ -175,9 +193,19 @@ async fn picker() -> Response {
             ),
             (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../assets/picker.js"),
+        source,
     )
         .into_response()
+}
+
+/// The UI's own script: customer pickers, dialogs over the page, the list refreshing.
+async fn script() -> Response {
+    javascript(include_str!("../../assets/app.js"))
+}
+
+/// htmx, vendored from its npm package (`assets/VENDORED.md`).
+async fn htmx() -> Response {
+    javascript(include_str!("../../assets/htmx.min.js"))
 }
 
 async fn favicon() -> Response {
@@ -202,8 +230,26 @@ fn section(template: &str, context: &Value) -> &'static str {
     }
 }
 
-fn render(template: &str, title: &str, user: Option<&Actor>, context: Value) -> Response {
-    let user = user.map(|a| json!({ "name": a.name, "role": a.role.name() }));
+/// Who is looking at a page, and which parts of the navigation they may use (a viewer is
+/// not shown an Audit link it would be refused).
+#[derive(Clone, Serialize)]
+pub(crate) struct Viewer {
+    name: String,
+    role: &'static str,
+    audit: bool,
+}
+
+impl Viewer {
+    pub(crate) fn of(e: &Engine<'_>) -> Viewer {
+        Viewer {
+            name: e.actor().name.clone(),
+            role: e.actor().role.name(),
+            audit: e.allow(offboard_model::model::Operation::Audit).is_ok(),
+        }
+    }
+}
+
+fn render(template: &str, title: &str, user: Option<&Viewer>, context: Value) -> Response {
     let mut ctx = context;
     let section = section(template, &ctx);
     if let Some(o) = ctx.as_object_mut() {
@@ -229,14 +275,26 @@ fn render(template: &str, title: &str, user: Option<&Actor>, context: Value) -> 
 
 /// An error as a page: the message, and a way back. Not logged in: to the login page.
 fn error_page(e: ApiError) -> Response {
+    error_page_for(e, None)
+}
+
+/// [`error_page`] inside the layout with the navigation of who is logged in.
+fn error_page_for(e: ApiError, viewer: Option<&Viewer>) -> Response {
     if e.status == StatusCode::UNAUTHORIZED {
         return Redirect::to("/login").into_response();
     }
+    let title = if e.status == StatusCode::NOT_FOUND {
+        "Not found"
+    } else if e.status == StatusCode::FORBIDDEN {
+        "Not allowed"
+    } else {
+        "Not done"
+    };
     let mut page = render(
         "error.html",
-        "Not done",
-        None,
-        json!({ "message": e.message }),
+        title,
+        viewer,
+        json!({ "message": e.message, "status": e.status.as_u16() }),
     );
     *page.status_mut() = e.status;
     page
@@ -270,16 +328,35 @@ async fn ui_as<T: Send + 'static>(
         Some(s) => Credentials::Session(s),
         None => return Err(Redirect::to("/login").into_response()),
     };
+    // An error is shown inside the layout, with the navigation of who asked.
     let work = move |store: &mut offboard_store::Store| {
         let actor = creds.actor(store)?;
-        f(&mut Engine::new(store, actor))
+        let mut engine = Engine::new(store, actor);
+        let viewer = Viewer::of(&engine);
+        Ok(f(&mut engine).map_err(|e| (e, viewer)))
     };
     let result = if heavy {
         state.run_heavy(work).await
     } else {
         state.run(work).await
     };
-    result.map_err(error_page)
+    match result {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err((e, viewer))) => Err(error_page_for(e, Some(&viewer))),
+        Err(e) => Err(error_page(e)),
+    }
+}
+
+/// Who holds the session of `headers`, if anyone (for pages the framework answers itself).
+async fn viewer_of(state: &AppState, headers: &HeaderMap) -> Option<Viewer> {
+    let creds = Credentials::Session(session_cookie(headers)?);
+    state
+        .run(move |store| {
+            let actor = creds.actor(store)?;
+            Ok(Viewer::of(&Engine::new(store, actor)))
+        })
+        .await
+        .ok()
 }
 
 /// A form body's fields, in order (checkboxes repeat a name).

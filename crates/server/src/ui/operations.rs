@@ -6,16 +6,16 @@
 
 use crate::ui::ui;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use offboard_engine::{CustomerPlan, DeactivateOptions, Engine, OpenItems, Outcome, Plan};
-use offboard_model::model::{DeleteMode, Operation};
+use offboard_model::model::{DeleteMode, Operation, View};
 
-use super::{error_page, field, form, id_list, ids, render, ui_heavy, BlockerView};
+use super::{error_page, field, form, id_list, ids, render, ui_heavy, BlockerView, Viewer};
 use crate::{ApiError, AppState};
 
 /// How many not-processed customers a page lists.
@@ -66,6 +66,9 @@ fn plan_view(plan: &Plan) -> Value {
             format!("{t} {}", what.join(", "))
         }).collect::<Vec<_>>(),
         "not_done": not_done.iter().take(LISTED).map(|c| customer_view(c)).collect::<Vec<_>>(),
+        "done_list": plan.customers.iter().filter(|c| c.outcome == Outcome::Proceeds).take(LISTED)
+            .map(|c| json!({ "id": c.id, "number": c.number, "name": c.name })).collect::<Vec<_>>(),
+        "done_more": plan.done.saturating_sub(LISTED),
         "more": not_done.len().saturating_sub(LISTED),
     })
 }
@@ -77,7 +80,7 @@ async fn apply(
     title: &'static str,
     f: impl FnOnce(&mut Engine<'_>) -> Result<Plan, ApiError> + Send + 'static,
 ) -> Response {
-    match ui_heavy(state, headers, move |e| Ok((e.actor().clone(), f(e)?))).await {
+    match ui_heavy(state, headers, move |e| Ok((Viewer::of(e), f(e)?))).await {
         Ok((actor, plan)) => render(
             "result.html",
             title,
@@ -110,7 +113,7 @@ async fn preview(
 ) -> Response {
     match ui_heavy(state, headers, move |e| {
         let (plan, extra) = dry_run(e)?;
-        Ok((e.actor().clone(), plan, extra))
+        Ok((Viewer::of(e), plan, extra))
     })
     .await
     {
@@ -137,26 +140,118 @@ async fn preview(
     }
 }
 
+/// Which customers a dialog acts on: the ticked ones, or every customer a list's query
+/// matches ("select all N matching": the selection is the query, not the ids of a page; it
+/// is resolved, in one set-based query, when the dialog plans and again when it applies).
+#[derive(Clone, Debug)]
+pub(crate) enum Selection {
+    Ids(Vec<i64>),
+    Matching {
+        view: View,
+        search: Option<String>,
+        kind: Option<String>,
+    },
+}
+
+impl Selection {
+    /// From a form or a query string: `all=1` with `view`, `search`, `kind`; else the `id`s.
+    pub(crate) fn from_form(f: &[(String, String)]) -> Result<Selection, ApiError> {
+        if field(f, "all").as_deref() == Some("1") {
+            let view = match field(f, "view") {
+                Some(v) => View::parse(&v).ok_or_else(|| {
+                    ApiError::bad_request(format!("unknown view `{v}`; views are: {}", View::NAMES))
+                })?,
+                None => View::Current,
+            };
+            return Ok(Selection::Matching {
+                view,
+                search: field(f, "search"),
+                kind: field(f, "kind"),
+            });
+        }
+        let list = ids(f);
+        if list.is_empty() {
+            return Err(ApiError::bad_request(
+                "no customers chosen: tick them in the list first",
+            ));
+        }
+        Ok(Selection::Ids(list))
+    }
+
+    /// The customers' ids as things are now.
+    pub(crate) fn resolve(&self, e: &mut Engine<'_>) -> Result<Vec<i64>, ApiError> {
+        match self {
+            Selection::Ids(list) => Ok(list.clone()),
+            Selection::Matching { view, search, kind } => {
+                e.allow(Operation::View)?;
+                let mut q = offboard_store::customers::ListQuery::view(*view);
+                q.search = search.clone();
+                q.kind = kind.clone();
+                let list = e.read().customer_ids(&q)?;
+                if list.is_empty() {
+                    return Err(ApiError::bad_request(
+                        "no customer matches the list's search any more; nothing was changed",
+                    ));
+                }
+                Ok(list)
+            }
+        }
+    }
+
+    /// The fields a form carries it in.
+    pub(crate) fn fields(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Selection::Ids(list) => vec![("ids", id_list(list))],
+            Selection::Matching { view, search, kind } => {
+                let mut f = vec![("all", "1".to_string()), ("view", view.name().to_string())];
+                if let Some(s) = search {
+                    f.push(("search", s.clone()));
+                }
+                if let Some(k) = kind {
+                    f.push(("kind", k.clone()));
+                }
+                f
+            }
+        }
+    }
+
+    /// As a query string for a dialog's address.
+    fn query(&self) -> String {
+        if let Selection::Ids(list) = self {
+            return format!("ids={}", id_list(list));
+        }
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.fields())
+            .finish()
+    }
+
+    fn is_one(&self) -> bool {
+        matches!(self, Selection::Ids(l) if l.len() == 1)
+    }
+}
+
 pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let f = form(&body);
-    let chosen = ids(&f);
-    if chosen.is_empty() {
-        return no_customers();
-    }
-    let list = id_list(&chosen);
+    let chosen = match Selection::from_form(&f) {
+        Ok(c) => c,
+        Err(e) => return error_page(e),
+    };
+    let query = chosen.query();
     match field(&f, "action").as_deref() {
-        Some("deactivate") => Redirect::to(&format!("/deactivate?ids={list}")).into_response(),
-        Some("delete") => Redirect::to(&format!("/delete?ids={list}")).into_response(),
+        Some("deactivate") => Redirect::to(&format!("/deactivate?{query}")).into_response(),
+        Some("delete") => Redirect::to(&format!("/delete?{query}")).into_response(),
         // Reversible: done at once, and the result page explains every customer.
         Some("undelete") => {
             apply(&state, &headers, "Undeleted", move |e| {
-                Ok(e.undelete(&chosen, false)?)
+                let list = chosen.resolve(e)?;
+                Ok(e.undelete(&list, false)?)
             })
             .await
         }
         Some("reactivate") => {
             apply(&state, &headers, "Reactivated", move |e| {
-                Ok(e.reactivate(&chosen, false)?)
+                let list = chosen.resolve(e)?;
+                Ok(e.reactivate(&list, false)?)
             })
             .await
         }
@@ -164,52 +259,34 @@ pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
-#[derive(Deserialize)]
-pub struct IdsParam {
-    ids: Option<String>,
-}
-
-impl IdsParam {
-    fn list(&self) -> Vec<i64> {
-        self.ids
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|v| v.trim().parse().ok())
-            .collect()
-    }
-}
-
-fn no_customers() -> Response {
-    error_page(ApiError::bad_request(
-        "no customers chosen: tick them in the list first",
-    ))
+/// The selection a dialog's address names.
+fn selection_of(query: &Option<String>) -> Result<Selection, ApiError> {
+    let f: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    Selection::from_form(&f)
 }
 
 pub async fn deactivate_dialog(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<IdsParam>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let list = p.list();
-    if list.is_empty() {
-        return no_customers();
-    }
-    let chosen = list.clone();
+    let selection = match selection_of(&query) {
+        Ok(s) => s,
+        Err(e) => return error_page(e),
+    };
+    let chosen = selection.clone();
     let result = ui_heavy(&state, &headers, move |e| {
+        let list = chosen.resolve(e)?;
         // What would block, before a reason and a choice for open activities are given.
-        let plan = e.deactivate(&chosen, &Default::default(), true)?;
+        let plan = e.deactivate(&list, &Default::default(), true)?;
         let model = e.read().model().clone();
-        let mut kinds = Vec::new();
-        for id in &chosen {
-            if let Some(c) = e.read().find_customer(*id)? {
-                kinds.push(c.kind);
-            }
-        }
-        Ok((e.actor().clone(), plan, model, kinds))
+        Ok((Viewer::of(e), plan, model))
     })
     .await;
-    let (actor, plan, model, kinds) = match result {
+    let (actor, plan, model) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -221,10 +298,10 @@ pub async fn deactivate_dialog(
     let resolves = |b: &offboard_engine::Blocker| resolvable.contains(&b.rule.as_str());
     // Blocked for good: by something the user cannot resolve in this dialog.
     let hard = |c: &CustomerPlan| c.blockers.iter().any(|b| !resolves(b));
-    let blocked: Vec<Value> = plan
-        .customers
+    let all_blocked: Vec<&CustomerPlan> = plan.customers.iter().filter(|c| hard(c)).collect();
+    let blocked: Vec<Value> = all_blocked
         .iter()
-        .filter(|c| hard(c))
+        .take(LISTED)
         .map(|c| {
             let items: Vec<BlockerView> = c
                 .blockers
@@ -250,44 +327,69 @@ pub async fn deactivate_dialog(
         .customers
         .iter()
         .filter(|c| c.outcome == Outcome::Skipped)
-        .map(|c| json!({ "number": c.number, "name": c.name, "why": c.why }))
+        .take(LISTED)
+        .map(|c| json!({ "id": c.id, "number": c.number, "name": c.name, "why": c.why }))
         .collect();
-    let single = list.len() == 1;
+    let single = selection.is_one();
     // One customer: only Cancel while anything blocks.
     let can = if single && !blocked.is_empty() {
         0
     } else {
         free.len()
     };
-    let mut reasons: Vec<&String> = Vec::new();
-    for k in &kinds {
-        for r in model.customer.reasons_for(k) {
-            if !reasons.contains(&r) {
-                reasons.push(r);
-            }
+    // A reason list per kind among those that can go: a mixed selection (legal's companies
+    // and persons) gets one list per kind, never one list that silently skips the others.
+    let mut per_kind: Vec<(String, usize)> = Vec::new();
+    for c in &free {
+        match per_kind.iter_mut().find(|(name, _)| *name == c.kind) {
+            Some((_, n)) => *n += 1,
+            None => per_kind.push((c.kind.clone(), 1)),
         }
     }
+    let reasons: Vec<Value> = per_kind
+        .iter()
+        .filter(|(k, _)| !model.customer.reasons_for(k).is_empty())
+        .map(|(k, n)| {
+            let plural = if *n == 1 {
+                crate::ui::customers::human(k).to_lowercase()
+            } else {
+                format!("{}s", crate::ui::customers::human(k).to_lowercase())
+            };
+            json!({ "kind": k, "label": format!("Reason for the {n} {plural}"), "reasons": model.customer.reasons_for(k) })
+        })
+        .collect();
+    let title = match (&selection, plan.customers.first()) {
+        (Selection::Ids(l), Some(c)) if l.len() == 1 => {
+            format!("Deactivate {} {}", c.number, c.name)
+        }
+        _ => format!("Deactivate {} customers", plan.customers.len()),
+    };
     render(
         "deactivate.html",
-        "Deactivate",
+        &title,
         Some(&actor),
         json!({
             "single": single,
             "blocked": blocked,
+            "blocked_more": all_blocked.len().saturating_sub(LISTED),
+            "blocked_total": all_blocked.len(),
             "skipped": skipped,
             "can": can,
-            "ids": id_list(&list),
+            "selection": selection.fields(),
             "reasons": reasons,
+            "one_kind": reasons.len() <= 1,
             "open": open,
+            "background": can > BACKGROUND_FROM,
         }),
     )
 }
 
 /// A lifecycle operation as the web UI's forms post it.
-#[derive(Default)]
 pub struct OpBody {
-    pub customers: Vec<i64>,
+    pub customers: Selection,
     pub reason: Option<String>,
+    /// `reason.KIND` fields: a reason per customer kind.
+    pub reasons: std::collections::BTreeMap<String, String>,
     pub open_activities: Option<OpenItems>,
     /// The customer to move the data to, as typed or picked: a number (or an id).
     pub move_to: Option<String>,
@@ -297,6 +399,7 @@ impl OpBody {
     pub fn options(&self) -> Result<DeactivateOptions, ApiError> {
         Ok(DeactivateOptions {
             reason: self.reason.clone().filter(|r| !r.is_empty()),
+            reasons: self.reasons.clone(),
             open_items: self.open_activities,
         })
     }
@@ -305,8 +408,15 @@ impl OpBody {
 fn op_body(f: &[(String, String)]) -> Result<OpBody, ApiError> {
     let move_to = field(f, "move_to").filter(|v| !v.trim().is_empty());
     Ok(OpBody {
-        customers: ids(f),
+        customers: Selection::from_form(f)?,
         reason: field(f, "reason"),
+        reasons: f
+            .iter()
+            .filter_map(|(k, v)| {
+                let kind = k.strip_prefix("reason.")?;
+                (!v.trim().is_empty()).then(|| (kind.to_string(), v.trim().to_string()))
+            })
+            .collect(),
         open_activities: match field(f, "open_activities").as_deref() {
             None | Some("") => None,
             Some("complete") => Some(OpenItems::Complete),
@@ -323,13 +433,7 @@ fn op_body(f: &[(String, String)]) -> Result<OpBody, ApiError> {
 
 /// The operation's body from a posted form, with at least one customer.
 fn posted(body: &Bytes) -> Result<OpBody, ApiError> {
-    let b = op_body(&form(body))?;
-    if b.customers.is_empty() {
-        return Err(ApiError::bad_request(
-            "no customers chosen: tick them in the list first",
-        ));
-    }
-    Ok(b)
+    op_body(&form(body))
 }
 
 pub async fn deactivate(
@@ -345,8 +449,15 @@ pub async fn deactivate(
         Ok(o) => o,
         Err(e) => return error_page(e),
     };
+    if field(&form(&body), "background").as_deref() == Some("1") {
+        return background_for(&state, &headers, b.customers, move |list| {
+            crate::lifecycle::Command::deactivate(list, &opts)
+        })
+        .await;
+    }
     apply(&state, &headers, "Deactivated", move |e| {
-        Ok(e.deactivate(&b.customers, &opts, false)?)
+        let list = b.customers.resolve(e)?;
+        Ok(e.deactivate(&list, &opts, false)?)
     })
     .await
 }
@@ -361,7 +472,8 @@ pub async fn reactivate(
         Err(e) => return error_page(e),
     };
     apply(&state, &headers, "Reactivated", move |e| {
-        Ok(e.reactivate(&b.customers, false)?)
+        let list = b.customers.resolve(e)?;
+        Ok(e.reactivate(&list, false)?)
     })
     .await
 }
@@ -372,7 +484,8 @@ pub async fn undelete(State(state): State<AppState>, headers: HeaderMap, body: B
         Err(e) => return error_page(e),
     };
     apply(&state, &headers, "Undeleted", move |e| {
-        Ok(e.undelete(&b.customers, false)?)
+        let list = b.customers.resolve(e)?;
+        Ok(e.undelete(&list, false)?)
     })
     .await
 }
@@ -380,22 +493,27 @@ pub async fn undelete(State(state): State<AppState>, headers: HeaderMap, body: B
 pub async fn delete_preview(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(p): Query<IdsParam>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let list = p.list();
-    if list.is_empty() {
-        return no_customers();
-    }
-    let chosen = list.clone();
+    let selection = match selection_of(&query) {
+        Ok(s) => s,
+        Err(e) => return error_page(e),
+    };
+    let single = match &selection {
+        Selection::Ids(l) if l.len() == 1 => Some(l[0]),
+        _ => None,
+    };
+    let chosen = selection.clone();
     preview(
         &state,
         &headers,
         move |e| {
-            let plan = e.delete(&chosen, true)?;
+            let list = chosen.resolve(e)?;
+            let plan = e.delete(&list, true)?;
             // One customer may be moved to another; when something of it has to stay, it is
             // deactivated instead, which needs a reason for its kind.
-            let reasons = match chosen.as_slice() {
-                [one] => {
+            let reasons = match list.as_slice() {
+                [one] if matches!(chosen, Selection::Ids(_)) => {
                     let kind = e.read().customer(*one)?.kind;
                     e.read().model().customer.reasons_for(&kind).to_vec()
                 }
@@ -422,11 +540,23 @@ pub async fn delete_preview(
                 title: "Delete",
                 note: Some(note),
                 action: "/delete",
-                hidden: vec![("ids", id_list(&list))],
-                button: format!("Delete {} customer(s)", plan.done),
+                hidden: {
+                    let mut h = selection.fields();
+                    if plan.done > BACKGROUND_FROM {
+                        h.push(("background", "1".to_string()));
+                    }
+                    h
+                },
+                button: if plan.done == 1 {
+                    "Delete 1 customer".to_string()
+                } else {
+                    format!("Delete {} customers", plan.done)
+                },
                 confirm_text: None,
                 cancel: "/customers",
-                move_to: (mode == DeleteMode::Hard && list.len() == 1).then(|| id_list(&list)),
+                move_to: single
+                    .filter(|_| mode == DeleteMode::Hard)
+                    .map(|one| one.to_string()),
                 reasons,
             }
         },
@@ -439,18 +569,28 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Ok(b) => b,
         Err(e) => return error_page(e),
     };
-    if b.move_to.is_some() && b.customers.len() != 1 {
+    if b.move_to.is_some() && !b.customers.is_one() {
         return error_page(ApiError::bad_request(
             "moving data to another customer works for one customer at a time",
         ));
     }
+    if field(&form(&body), "background").as_deref() == Some("1") {
+        return background_for(
+            &state,
+            &headers,
+            b.customers,
+            crate::lifecycle::Command::delete,
+        )
+        .await;
+    }
     apply(&state, &headers, "Deleted", move |e| {
-        Ok(match (b.move_to.as_deref(), b.customers.as_slice()) {
+        let list = b.customers.resolve(e)?;
+        Ok(match (b.move_to.as_deref(), list.as_slice()) {
             (Some(to), [one]) => {
                 let to = resolve(e, to, "to move the data to")?;
                 e.delete_moving(*one, to, b.reason.clone(), false)?
             }
-            _ => e.delete(&b.customers, false)?,
+            _ => e.delete(&list, false)?,
         })
     })
     .await
@@ -526,6 +666,34 @@ async fn background(
     }
 }
 
+/// [`background`] for an operation on a selection: the selection is resolved now (the
+/// customers the job acts on are those the query matches when the user confirms).
+async fn background_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    selection: Selection,
+    command: impl FnOnce(Vec<i64>) -> crate::lifecycle::Command + Send + 'static,
+) -> Response {
+    let book = state.clone();
+    let job = ui(state, headers, move |e| {
+        let list = selection.resolve(e)?;
+        let command = command(list);
+        command.allow(e)?;
+        let a = e.actor().clone();
+        book.with_book(|b| {
+            Ok(b.submit(command.name(), &a.name, a.role.name(), &command.request())?)
+        })
+    })
+    .await;
+    match job {
+        Ok(job) => {
+            state.jobs_signal().wake();
+            Redirect::to(&format!("/jobs/{}", job.id)).into_response()
+        }
+        Err(page) => page,
+    }
+}
+
 /// `GET /jobs/{id}`: a background job's progress (the page reloads itself while it runs), then
 /// its report.
 pub async fn job_page(
@@ -539,7 +707,7 @@ pub async fn job_page(
         let job = book
             .with_book(|b| Ok(b.get(id)?))?
             .ok_or_else(|| ApiError::not_found(format!("there is no job {id}")))?;
-        Ok((e.actor().clone(), job))
+        Ok((Viewer::of(e), job))
     })
     .await;
     let (actor, job) = match result {
@@ -627,7 +795,7 @@ pub struct PairParams {
 
 /// The customer a user typed or picked: its number (what people know), else its id; a
 /// picked suggestion ("M0001042 Acme GmbH") by its first word.
-fn resolve(e: &mut Engine<'_>, text: &str, what: &str) -> Result<i64, ApiError> {
+pub(crate) fn resolve(e: &mut Engine<'_>, text: &str, what: &str) -> Result<i64, ApiError> {
     let token = text.split_whitespace().next().unwrap_or_default();
     if token.is_empty() {
         return Err(ApiError::bad_request(format!(

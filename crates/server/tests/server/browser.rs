@@ -3,23 +3,27 @@
 //! with a note; under CI (`CI=true`) its absence is an error (`.ci/run` installs Debian's
 //! `chromium` and `chromium-driver`).
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 use offboard_testkit::{conformance, TestDb};
 
-use crate::{legal, request, start};
+use crate::{legal, start};
 
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// axe-core, from its npm package, loaded into pages by [`Browser::axe`].
+const AXE: &str = include_str!("vendor/axe.min.js");
 
-/// A ChromeDriver process and one browser session; both end when dropped.
-struct Browser {
+/// A ChromeDriver process and one headless Chromium session through fantoccini, behind a
+/// blocking face so the tests read as steps. Both end when dropped; a test that fails
+/// leaves a screenshot of the page it was on (the path is printed).
+pub(crate) struct Browser {
+    runtime: tokio::runtime::Runtime,
+    client: Option<Client>,
     driver: Child,
-    addr: SocketAddr,
-    session: String,
     _profile: tempfile::TempDir,
 }
 
@@ -35,7 +39,8 @@ fn tool(name: &str) -> Option<String> {
 }
 
 impl Browser {
-    fn start() -> Option<Browser> {
+    /// A browser at 1366 x 900, or None (with a note) where Chromium is not installed.
+    pub(crate) fn start() -> Option<Browser> {
         let (Some(driver), Some(chromium)) = (tool("chromedriver"), tool("chromium")) else {
             eprintln!("note: no chromium/chromedriver here; the browser test is skipped");
             return None;
@@ -51,9 +56,8 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let started = Instant::now();
-        while std::net::TcpStream::connect(addr).is_err() {
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "chromedriver did not start"
@@ -61,93 +65,108 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(50));
         }
         let profile = tempfile::tempdir().unwrap();
-        let caps = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("chrome"));
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
                 "binary": chromium,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          "--disable-quic", "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         format!("--user-data-dir={}", profile.path().display())]
+                         "--disable-component-update", "--disable-sync", "--window-size=1366,900",
+                         format!("--user-data-dir={}", profile.path().display())],
+                "prefs": { "download.default_directory": profile.path().join("downloads").display().to_string(),
+                           "download.prompt_for_download": false }
+            }),
+        );
+        // ChromeDriver may take connections a moment before it answers them.
+        let mut tries = 0;
+        let client = loop {
+            tries += 1;
+            match runtime.block_on(
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(caps.clone())
+                    .connect(&format!("http://127.0.0.1:{port}")),
+            ) {
+                Ok(c) => break c,
+                Err(e) if tries < 20 => {
+                    eprintln!("chromedriver not ready ({e}); again");
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => panic!("no browser session: {e}"),
             }
-        } } });
-        let mut b = Browser {
+        };
+        Some(Browser {
+            runtime,
+            client: Some(client),
             driver: child,
-            addr,
-            session: String::new(),
             _profile: profile,
-        };
-        let reply = b.send("POST", "/session", caps);
-        b.session = reply["sessionId"].as_str().unwrap().to_string();
-        Some(b)
+        })
     }
 
-    fn send(&self, method: &str, path: &str, body: Value) -> Value {
-        let text = if body.is_null() {
-            String::new()
-        } else {
-            body.to_string()
-        };
-        let reply = request(
-            self.addr,
-            method,
-            path,
-            &[("Content-Type", "application/json")],
-            &text,
-        );
-        let v = reply.json();
-        assert!(
-            reply.status < 400,
-            "WebDriver {method} {path}: {}",
-            v["value"]
-        );
-        v["value"].clone()
+    fn c(&self) -> &Client {
+        self.client.as_ref().unwrap()
     }
 
-    fn at(&self, path: &str) -> String {
-        format!("/session/{}{path}", self.session)
+    /// Where the browser saves downloads.
+    pub(crate) fn downloads(&self) -> std::path::PathBuf {
+        self._profile.path().join("downloads")
     }
 
-    fn open(&self, url: &str) {
-        self.send("POST", &self.at("/url"), json!({ "url": url }));
+    pub(crate) fn open(&self, url: &str) {
+        self.runtime.block_on(self.c().goto(url)).unwrap();
     }
 
-    fn find(&self, css: &str) -> String {
-        let e = self.send(
-            "POST",
-            &self.at("/element"),
-            json!({ "using": "css selector", "value": css }),
-        );
-        e[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no element {css}: {e}"))
-            .to_string()
+    fn element(&self, css: &str) -> fantoccini::elements::Element {
+        // A click that navigates returns before the next page is there: wait for the element.
+        let started = Instant::now();
+        loop {
+            match self.runtime.block_on(self.c().find(Locator::Css(css))) {
+                Ok(e) => return e,
+                Err(e) => assert!(
+                    started.elapsed() < Duration::from_secs(15),
+                    "no element {css} ({e}) on the page:\n{}",
+                    self.page()
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
-    fn type_into(&self, css: &str, text: &str) {
-        let e = self.find(css);
-        self.send(
-            "POST",
-            &self.at(&format!("/element/{e}/value")),
-            json!({ "text": text }),
-        );
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css);
+        self.runtime.block_on(e.send_keys(text)).unwrap();
     }
 
-    fn click(&self, css: &str) {
-        let e = self.find(css);
-        self.send("POST", &self.at(&format!("/element/{e}/click")), json!({}));
+    pub(crate) fn click(&self, css: &str) {
+        let e = self.element(css);
+        self.runtime.block_on(e.click()).unwrap();
     }
 
-    fn page(&self) -> String {
-        self.send("GET", &self.at("/source"), Value::Null)
-            .as_str()
-            .unwrap()
-            .to_string()
+    /// Whether the page has an element matching `css` now.
+    pub(crate) fn has(&self, css: &str) -> bool {
+        self.runtime
+            .block_on(self.c().find_all(Locator::Css(css)))
+            .map(|v| !v.is_empty())
+            .unwrap_or(false)
     }
 
-    /// The page once it shows `text` (a click that navigates returns before the new page
-    /// may be there); panics with the page after a while.
-    fn page_with(&self, text: &str) -> String {
+    /// The visible text of the first element matching `css`.
+    pub(crate) fn text(&self, css: &str) -> String {
+        let e = self.element(css);
+        self.runtime.block_on(e.text()).unwrap()
+    }
+
+    pub(crate) fn page(&self) -> String {
+        self.runtime.block_on(self.c().source()).unwrap()
+    }
+
+    /// The page once it shows `text`; panics with the page after a while.
+    pub(crate) fn page_with(&self, text: &str) -> String {
         let started = Instant::now();
         loop {
             let page = self.page();
@@ -162,34 +181,189 @@ impl Browser {
         }
     }
 
-    fn url(&self) -> String {
-        self.send("GET", &self.at("/url"), Value::Null)
-            .as_str()
+    pub(crate) fn url(&self) -> String {
+        self.runtime
+            .block_on(self.c().current_url())
             .unwrap()
             .to_string()
+    }
+
+    /// Runs `script` in the page and returns what it returns.
+    pub(crate) fn run(&self, script: &str) -> Value {
+        self.runtime
+            .block_on(self.c().execute(script, vec![]))
+            .unwrap()
+    }
+
+    /// Presses Tab `n` times; the focused element's outer HTML.
+    pub(crate) fn tab(&self, n: usize) -> String {
+        let keys: String = std::iter::repeat_n('\u{E004}', n).collect();
+        self.keys(&keys)
+    }
+
+    /// Presses Shift+Tab once; the focused element's outer HTML.
+    pub(crate) fn shift_tab(&self) -> String {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let actions = KeyActions::new("keys".to_string())
+            .then(KeyAction::Down { value: '\u{E008}' })
+            .then(KeyAction::Down { value: '\u{E004}' })
+            .then(KeyAction::Up { value: '\u{E004}' })
+            .then(KeyAction::Up { value: '\u{E008}' });
+        self.perform(actions)
+    }
+
+    fn keys(&self, keys: &str) -> String {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut actions = KeyActions::new("keys".to_string());
+        for k in keys.chars() {
+            actions = actions
+                .then(KeyAction::Down { value: k })
+                .then(KeyAction::Up { value: k });
+        }
+        self.perform(actions)
+    }
+
+    fn perform(&self, actions: fantoccini::actions::KeyActions) -> String {
+        self.runtime
+            .block_on(self.c().perform_actions(actions))
+            .unwrap();
+        self.run("return document.activeElement.outerHTML")
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    pub(crate) fn log_in(&self, base: &str, user: &str, password: &str) {
+        self.open(&format!("{base}/login"));
+        self.type_into("input[name=user]", user);
+        self.type_into("input[name=password]", password);
+        self.click("form[action='/login'] button");
+        self.page_with("Log out");
+    }
+
+    /// axe-core on the page as it is now: panics listing every serious or critical
+    /// accessibility violation (WCAG 2.1 A and AA, and best practices).
+    pub(crate) fn axe(&self) {
+        self.run(AXE);
+        let found = self
+            .runtime
+            .block_on(self.c().execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] })
+                   .then(r => done(r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                          v.nodes.map(n => n.target.join(' ')).slice(0, 5).join(', '))))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            ))
+            .unwrap();
+        let list: Vec<String> = serde_json::from_value(found).unwrap();
+        assert!(
+            list.is_empty(),
+            "accessibility violations on {}:\n{}",
+            self.url(),
+            list.join("\n")
+        );
+    }
+
+    /// Saves a PNG of the page (for a failing test).
+    fn screenshot(&self, path: &std::path::Path) -> Result<(), String> {
+        let png = self
+            .runtime
+            .block_on(self.c().screenshot())
+            .map_err(|e| e.to_string())?;
+        std::fs::write(path, png).map_err(|e| e.to_string())
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        if !self.session.is_empty() {
-            let _ = request(
-                self.addr,
-                "DELETE",
-                &format!("/session/{}", self.session),
-                &[],
-                "",
-            );
+        if std::thread::panicking() {
+            let name = std::thread::current()
+                .name()
+                .unwrap_or("browser")
+                .replace("::", "-");
+            let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-failures");
+            let path = dir.join(format!("{name}.png"));
+            let saved = std::fs::create_dir_all(&dir)
+                .map_err(|e| e.to_string())
+                .and_then(|_| self.screenshot(&path));
+            match saved {
+                Ok(()) => eprintln!("the page at the failure: {}", path.display()),
+                Err(e) => eprintln!("no screenshot of the failure: {e}"),
+            }
+        }
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(client.close());
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
 }
 
+/// The legal fixture with a company, and `n` more persons named "Member NNN".
+fn legal_with(n: usize) -> Vec<(&'static str, String)> {
+    let mut customers = String::from(
+        "id,number,kind,name,status\n11,K11,person,Bo Owes,active\n14,K14,person,Ed Clean,active\n15,K15,person,Fay Gone,deleted\n16,K16,company,Acme Corp,active\n",
+    );
+    for i in 0..n {
+        customers.push_str(&format!(
+            "{},M{:03},person,Member {:03},active\n",
+            100 + i,
+            i,
+            i
+        ));
+    }
+    let mut files: Vec<(&'static str, String)> = legal()
+        .into_iter()
+        .map(|(f, b)| (f, b.to_string()))
+        .collect();
+    files[0].1 = customers;
+    files
+}
+
+fn start_legal(db: &TestDb, n: usize) -> crate::Server {
+    let files = legal_with(n);
+    let refs: Vec<(&str, &str)> = files.iter().map(|(f, b)| (*f, b.as_str())).collect();
+    start(db, "legal", &refs)
+}
+
+/// Waits until the dialog over the page is open and shows `text`; its text.
+fn dialog_with(b: &Browser, text: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let open = b.run(
+            "const d = document.getElementById('modal'); return d && d.open ? d.innerText : null",
+        );
+        if let Some(t) = open.as_str() {
+            if t.contains(text) {
+                return t.to_string();
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no open dialog with {text:?}; dialog: {open}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn dialog_closed(b: &Browser) {
+    let started = Instant::now();
+    while b.run("return document.getElementById('modal').open") == json!(true) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the dialog stays open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 conformance!(
-    in_a_browser_a_clerk_logs_in_ticks_customers_and_deactivates_them,
+    in_a_browser_a_clerk_deactivates_in_a_dialog_over_the_list_and_the_list_refreshes,
     |db: TestDb| {
-        let s = start(&db, "legal", &legal());
+        let s = start_legal(&db, 0);
         let Some(b) = Browser::start() else {
             return;
         };
@@ -204,21 +378,50 @@ conformance!(
         // Tick both persons, one of whom owes an invoice, and deactivate them.
         b.click("input[name=id][value='11']");
         b.click("input[name=id][value='14']");
-        b.click("button[value=deactivate]");
-        let dialog = b.page_with("<title>Deactivate");
-        assert!(dialog.contains("1 open invoice (25.00)"), "{dialog}");
         assert!(
-            dialog.contains("1 customer(s) can be deactivated"),
-            "{dialog}"
+            b.run(
+                "return getComputedStyle(document.querySelector('form.selection .count')).display"
+            ) != json!("none"),
+            "the count shows"
         );
-        b.click("input[name=open_activities][value=remove]");
-        b.click("form[action='/deactivate'] button");
-        let result = b.page_with("<title>Deactivated");
-        assert!(result.contains("1 deactivated"), "{result}");
+        assert_eq!(
+            b.run("return document.querySelectorAll('input[name=id]:checked').length"),
+            json!(2)
+        );
+        b.click("button[value=deactivate]");
+        let dialog = dialog_with(&b, "can be deactivated");
+        assert!(dialog.contains("Deactivate 2 customers"), "{dialog}");
+        assert!(dialog.contains("1 open invoice (25.00)"), "{dialog}");
+        assert!(dialog.contains("1 customer can be deactivated"), "{dialog}");
+        assert!(
+            b.url().ends_with("/customers"),
+            "the list stays beneath: {}",
+            b.url()
+        );
+        b.axe();
+        b.click("#modal input[name=open_activities][value=remove]");
+        b.click("#modal form[action='/deactivate'] button");
+        let result = dialog_with(&b, "1 deactivated:");
+        assert!(
+            result.contains("K14 Ed Clean"),
+            "who was deactivated, by name: {result}"
+        );
         assert!(
             result.contains("Bo Owes"),
             "the blocked one is explained: {result}"
         );
+        b.click("#modal [data-close]");
+        dialog_closed(&b);
+        // The list beneath was read again: Ed Clean's pill says so.
+        let started = Instant::now();
+        while !b.text("main").contains("Deactivated") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the list did not refresh: {}",
+                b.text("main")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let ed = s
             .api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
             .json();
@@ -229,5 +432,400 @@ conformance!(
                 .json()["status"],
             "active"
         );
+    }
+);
+
+conformance!(
+    in_a_browser_one_blocked_customer_is_offered_only_cancel,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers/11"));
+        b.click("a[href='/deactivate?ids=11']");
+        let dialog = dialog_with(&b, "cannot be deactivated");
+        assert!(dialog.contains("Deactivate K11 Bo Owes"), "{dialog}");
+        assert!(dialog.contains("1 open invoice (25.00)"), "{dialog}");
+        assert!(
+            !b.has("#modal form[action='/deactivate']"),
+            "no way to go on"
+        );
+        assert!(b.has("#modal a[data-close]"), "only Cancel");
+        b.click("#modal a[data-close]");
+        dialog_closed(&b);
+        // Focus is back on what opened the dialog.
+        let focused = b.run("return document.activeElement.getAttribute('href')");
+        assert_eq!(focused, json!("/deactivate?ids=11"));
+    }
+);
+
+conformance!(
+    in_a_browser_a_mixed_selection_gets_a_reason_list_per_kind,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers"));
+        b.click("input[name=id][value='14']");
+        b.click("input[name=id][value='16']");
+        b.click("button[value=deactivate]");
+        let dialog = dialog_with(&b, "Reason for the 1 company");
+        assert!(dialog.contains("Reason for the 1 person"), "{dialog}");
+        // Each kind has its own list: "Company dissolved" only for the company.
+        let company = b.text("#modal select[name='reason.company']");
+        let person = b.text("#modal select[name='reason.person']");
+        assert!(company.contains("Company dissolved"), "{company}");
+        assert!(
+            !person.contains("Company dissolved") && person.contains("Moved away"),
+            "{person}"
+        );
+        b.run("const c = document.querySelector(\"#modal select[name='reason.company']\"); c.value = 'Company dissolved';
+               const p = document.querySelector(\"#modal select[name='reason.person']\"); p.value = 'Moved away'; return 1");
+        b.click("#modal input[name=open_activities][value=complete]");
+        b.click("#modal form[action='/deactivate'] button");
+        dialog_with(&b, "2 deactivated:");
+        let get = |id: i64| {
+            s.api(
+                "GET",
+                &format!("/api/v1/customers/{id}"),
+                &s.admin,
+                Value::Null,
+            )
+            .json()
+        };
+        assert_eq!(get(16)["deactivation_reason"], "Company dissolved");
+        assert_eq!(get(14)["deactivation_reason"], "Moved away");
+    }
+);
+
+conformance!(
+    in_a_browser_select_all_matching_acts_on_the_whole_search_not_the_page,
+    |db: TestDb| {
+        let s = start_legal(&db, 40);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers?search=Member&limit=25"));
+        b.page_with("Member 000");
+        b.click("input[name=id][value='100']");
+        b.click("input[name=all]");
+        assert_eq!(
+            b.run("return document.querySelector('form.selection .count .n').dataset.all"),
+            json!("All 40")
+        );
+        b.click("button[value=deactivate]");
+        let dialog = dialog_with(&b, "40 customers can be deactivated");
+        assert!(dialog.contains("Deactivate 40 customers"), "{dialog}");
+        b.click("#modal form[action='/deactivate'] button");
+        dialog_with(&b, "40 deactivated:");
+        let r = s
+            .api(
+                "GET",
+                "/api/v1/customers?view=deactivated&search=Member&limit=100",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(r["total"], 40, "{r}");
+        assert_eq!(
+            s.api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
+                .json()["status"],
+            "active",
+            "a customer outside the search is left alone"
+        );
+    }
+);
+
+conformance!(
+    in_a_browser_a_deleted_customer_leaves_the_list_and_comes_back_after_undelete,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,status\n1,1,person,Ann Lee,active\n2,2,person,Bo Ek,active\n",
+                ),
+                ("note.csv", "id,customer_id,body\n1,1,hello\n"),
+            ],
+        );
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers"));
+        b.page_with("Bo Ek");
+        b.click("input[name=id][value='2']");
+        b.click("button[value=delete]");
+        let preview = dialog_with(&b, "Delete 1 customer");
+        assert!(preview.contains("recycle bin"), "{preview}");
+        b.click("#modal .decide button");
+        let result = dialog_with(&b, "1 deleted:");
+        assert!(result.contains("2 Bo Ek"), "{result}");
+        b.click("#modal [data-close]");
+        dialog_closed(&b);
+        let started = Instant::now();
+        while b.text("main").contains("Bo Ek") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "Bo Ek is still listed"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        b.open(&format!("{base}/customers?view=deleted"));
+        b.page_with("Bo Ek");
+        b.axe();
+        b.click("input[name=id][value='2']");
+        b.click("button[value=undelete]");
+        let result = dialog_with(&b, "1 undeleted:");
+        assert!(result.contains("Bo Ek"), "{result}");
+        b.open(&format!("{base}/customers"));
+        b.page_with("Bo Ek");
+        assert_eq!(
+            s.api("GET", "/api/v1/customers/2", &s.admin, Value::Null)
+                .json()["status"],
+            "active"
+        );
+    }
+);
+
+conformance!(
+    in_a_browser_a_big_cleanup_runs_as_a_job_and_its_progress_bar_reaches_the_report,
+    |db: TestDb| {
+        let mut customers = String::from("id,number,kind,name,status\n1,1,person,Ann Lee,active\n");
+        for i in 0..1_050 {
+            customers.push_str(&format!(
+                "{},{},person,Gone {i:04},deleted\n",
+                10 + i,
+                10 + i
+            ));
+        }
+        let s = crate::start_with(
+            &db,
+            "services",
+            &[("customers.csv", customers.as_str())],
+            |s| s.job_step_delay(Duration::from_millis(400)),
+        );
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers?view=deleted"));
+        b.page_with("Gone 0000");
+        b.click("a[href='/purge']");
+        let preview = dialog_with(&b, "Erase");
+        assert!(preview.contains("runs in the background"), "{preview}");
+        b.click("#modal input[name=confirm]");
+        b.click("#modal .decide button");
+        // The progress bar, then the report, in the dialog.
+        dialog_with(&b, "This page follows it");
+        assert!(b.has("#modal progress"));
+        let report = dialog_with(&b, "Done");
+        assert!(report.contains("1050 purged"), "{report}");
+        assert_eq!(
+            s.api(
+                "GET",
+                "/api/v1/customers?view=deleted",
+                &s.admin,
+                Value::Null
+            )
+            .json()["total"],
+            0
+        );
+    }
+);
+
+conformance!(
+    in_a_browser_an_edit_error_shows_next_to_the_field_with_what_was_typed,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers/14"));
+        b.run("const n = document.getElementById('f-number'); n.value = 'K11'; document.getElementById('f-name').value = 'Ed Typed'; return 1");
+        b.click("#edit-form button");
+        let error = b.text("#e-number");
+        assert!(error.contains("K11"), "{error}");
+        assert_eq!(
+            b.run("return document.getElementById('f-name').value"),
+            json!("Ed Typed")
+        );
+        assert_eq!(
+            b.run("return document.getElementById('f-number').getAttribute('aria-invalid')"),
+            json!("true")
+        );
+        assert!(b.url().ends_with("/customers/14"), "{}", b.url());
+        b.axe();
+        // Nothing was saved.
+        assert_eq!(
+            s.api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
+                .json()["name"],
+            "Ed Clean"
+        );
+    }
+);
+
+conformance!(
+    in_a_browser_a_viewer_sees_no_controls_it_cannot_use,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "vic", "viewer-pass");
+        b.open(&format!("{base}/customers"));
+        b.page_with("Ed Clean");
+        assert!(!b.has("input[type=checkbox]"), "no checkboxes for a viewer");
+        assert!(
+            !b.has("a[href='/audit']"),
+            "no Audit link a viewer would be refused"
+        );
+        assert!(!b.has(".toolbar"), "no bulk toolbar");
+        b.axe();
+        b.open(&format!("{base}/customers/14"));
+        b.page_with("Ed Clean");
+        assert!(
+            !b.has("a[href^='/deactivate']") && !b.has("a[href^='/delete']"),
+            "no actions"
+        );
+        assert!(!b.has("#edit-form"), "no edit form");
+        b.axe();
+    }
+);
+
+conformance!(
+    in_a_browser_the_bulk_toolbar_is_a_few_tab_presses_away,
+    |db: TestDb| {
+        let s = start_legal(&db, 60);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers"));
+        b.page_with("Member 000");
+        // Tick the first row: the toolbar is before the rows, a few Shift+Tab presses back.
+        b.click("input[name=id][value='11']");
+        let mut presses = 0;
+        loop {
+            presses += 1;
+            if b.shift_tab().contains("value=\"deactivate\"") {
+                break;
+            }
+            assert!(
+                presses < 10,
+                "Deactivate not reached in 10 Shift+Tab presses"
+            );
+        }
+        // From the top of the page: the skip link first, the toolbar within 20 presses.
+        b.open(&format!("{base}/customers"));
+        b.page_with("Member 000");
+        // Ticked by a script, so the focus stays at the top of the page.
+        b.run("document.querySelector(\"input[name=id][value='11']\").click(); return 1");
+        assert!(b.tab(1).contains("Skip to content"));
+        let mut presses = 1;
+        loop {
+            presses += 1;
+            if b.tab(1).contains("value=\"deactivate\"") {
+                break;
+            }
+            assert!(
+                presses < 20,
+                "Deactivate not reached in 20 Tab presses from the top"
+            );
+        }
+    }
+);
+
+conformance!(
+    in_a_browser_the_export_of_a_view_downloads_a_readable_file,
+    |db: TestDb| {
+        let s = start_legal(&db, 3);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers?search=Member"));
+        b.page_with("Member 002");
+        b.click("a.button[href*='format=csv']");
+        let started = Instant::now();
+        let file = loop {
+            let done: Vec<std::path::PathBuf> = std::fs::read_dir(b.downloads())
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            if let Some(f) = done.first() {
+                break f.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no CSV was downloaded"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut rows = csv::Reader::from_path(&file).unwrap();
+        let header = rows.headers().unwrap().clone();
+        let at = header
+            .iter()
+            .position(|h| h == "name")
+            .unwrap_or_else(|| panic!("{header:?}"));
+        let names: Vec<String> = rows.records().map(|r| r.unwrap()[at].to_string()).collect();
+        assert_eq!(names, ["Member 000", "Member 001", "Member 002"]);
+    }
+);
+
+conformance!(
+    every_page_passes_axe_without_serious_violations,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.open(&format!("{base}/login"));
+        b.page_with("<title>Log in");
+        b.axe();
+        b.log_in(&base, "ada", "admin-pass");
+        for path in [
+            "/customers",
+            "/customers?view=deleted",
+            "/customers?search=nobody-by-this-name",
+            "/customers/11",
+            "/customers/14",
+            "/deactivate?ids=11,14",
+            "/delete?ids=14",
+            "/transfer?from=11",
+            "/merge?from=14",
+            "/audit",
+            "/settings",
+            "/no-such-page",
+            "/customers/999999",
+        ] {
+            b.open(&format!("{base}{path}"));
+            b.page_with("</main>");
+            b.axe();
+        }
     }
 );

@@ -323,7 +323,8 @@ conformance!(pages_show_values_as_people_read_them, |db: TestDb| {
         audit.body
     );
     // Pickers: a target customer by its number, or as picked from the suggestions.
-    assert_eq!(s.call("GET", "/assets/picker.js", &[], "").status, 200);
+    assert_eq!(s.call("GET", "/assets/app.js", &[], "").status, 200);
+    assert_eq!(s.call("GET", "/assets/htmx.min.js", &[], "").status, 200);
     let fourteen = s.page("GET", "/customers/14", &cookie, "");
     assert!(fourteen.body.contains("data-pick"), "{}", fourteen.body);
     let merge = s.page("GET", "/merge?duplicate=14&into=K11+Bo+Owes", &cookie, "");

@@ -480,7 +480,9 @@ conformance!(
             "company reasons are not offered"
         );
         assert!(dialog.body.contains("1 open activity"));
-        assert!(dialog.body.contains("<button>OK</button>"));
+        assert!(dialog
+            .body
+            .contains("<button>Deactivate 1 customer</button>"));
         let done = s.page(
             "POST",
             "/deactivate",
@@ -624,11 +626,11 @@ conformance!(the_ui_offers_only_what_the_user_may_do, |db: TestDb| {
     assert!(!list.body.contains("value=\"deactivate\""), "{}", list.body);
     assert!(!list.body.contains("Add a customer"));
     let page = s.page("GET", "/customers/14", &viewer, "");
-    assert!(!page.body.contains("Deactivate…") && !page.body.contains("<h2>Edit</h2>"));
+    assert!(!page.body.contains("Deactivate…") && !page.body.contains(">Edit</h2>"));
     assert!(!page.body.contains("/records/activity/delete"));
     let admin = log_in(&s);
     let page = s.page("GET", "/customers/14", &admin, "");
-    assert!(page.body.contains("Deactivate…") && page.body.contains("<h2>Edit</h2>"));
+    assert!(page.body.contains("Deactivate…") && page.body.contains(">Edit</h2>"));
     // And the engine refuses what is not offered, whatever is posted.
     let r = s.page("POST", "/deactivate", &viewer, "ids=14&reason=Moved+away");
     assert_eq!(r.status, 403);
@@ -692,5 +694,69 @@ conformance!(
             "only deleted customers: {}",
             active.body
         );
+    }
+);
+
+conformance!(
+    a_deactivation_of_several_kinds_takes_a_reason_per_kind,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "legal",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status\n14,K14,person,Ed Clean,active\n16,K16,company,Acme Corp,active\n",
+            )],
+        );
+        // One reason for both kinds cannot fit: "Company dissolved" is no person's reason.
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14, 16], "reason": "Company dissolved" }),
+        );
+        assert_eq!(r.json()["deactivated"], 1, "{}", r.body);
+        // A kind that does not exist is named.
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14], "reasons": { "firm": "Company dissolved" } }),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        assert!(r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`firm` is not a customer kind"));
+        // Per kind, both go, each with its own reason, in the customer and in the audit log.
+        let r = s.api(
+            "POST",
+            "/api/v1/reactivate",
+            &s.admin,
+            json!({ "customers": [16] }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14, 16], "reasons": { "company": "Company dissolved", "person": "Moved away" } }),
+        );
+        assert_eq!(r.json()["deactivated"], 2, "{}", r.body);
+        let get = |id: i64| {
+            s.api(
+                "GET",
+                &format!("/api/v1/customers/{id}"),
+                &s.admin,
+                Value::Null,
+            )
+            .json()
+        };
+        assert_eq!(get(16)["deactivation_reason"], "Company dissolved");
+        assert_eq!(get(14)["deactivation_reason"], "Moved away");
+        let audit = s
+            .api("GET", "/api/v1/audit?customer=14", &s.admin, Value::Null)
+            .json();
+        assert!(audit.to_string().contains("Moved away"), "{audit}");
     }
 );

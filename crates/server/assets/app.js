@@ -1,0 +1,120 @@
+// Customer pickers: an input with `data-pick` offers active customers as the user types (a
+// number, a name or an email), from GET /api/v1/customers/suggest, in its <datalist>. The
+// form sends what was picked ("M0001042 Acme GmbH"); the server takes its number.
+(function () {
+  "use strict";
+  var timer = null;
+  function fill(input, list) {
+    var box = document.getElementById(input.getAttribute("list"));
+    if (!box) return;
+    while (box.firstChild) box.removeChild(box.firstChild);
+    list.forEach(function (c) {
+      if (String(c.id) === input.dataset.self) return;
+      var o = document.createElement("option");
+      o.value = c.number + " " + c.name;
+      o.label = c.kind + (c.status === "active" ? "" : " · " + c.status);
+      box.appendChild(o);
+    });
+  }
+  document.addEventListener("input", function (ev) {
+    var input = ev.target;
+    if (!input.matches || !input.matches("input[data-pick]")) return;
+    var q = input.value.trim();
+    clearTimeout(timer);
+    if (q.length < 2) return;
+    timer = setTimeout(function () {
+      fetch("/api/v1/customers/suggest?limit=10&q=" + encodeURIComponent(q), { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (list) { fill(input, list); })
+        .catch(function () {});
+    }, 150);
+  });
+})();
+
+// Dialogs over the page. A link or form with `hx-get`/`hx-post` aimed at #modal-body loads a
+// page's content into the <dialog> (htmx picks `main > *` out of the answer). The dialog
+// traps focus (showModal makes the rest of the page inert), names itself by the loaded
+// heading, sends the forms inside it through htmx too, and closes on its ✕, Escape or a
+// `data-close` link (Cancel). After a change made in it, the page beneath refreshes; focus
+// returns to what opened it. Without scripts every one of these is an ordinary page.
+(function () {
+  "use strict";
+  var opener = null;
+  var changed = false;
+  function modal() { return document.getElementById("modal"); }
+  function body() { return document.getElementById("modal-body"); }
+
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    var m = modal();
+    var target = ev.detail.target;
+    if (!m || !target || target.id !== "modal-body") return;
+    if (!m.open) {
+      opener = document.activeElement;
+      changed = false;
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    var target = ev.detail.target;
+    var verb = ev.detail.requestConfig && ev.detail.requestConfig.verb;
+    if (target && target.id === "modal-body" && verb && verb !== "get" && ev.detail.successful) {
+      changed = true;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (ev) {
+    var m = modal();
+    var b = body();
+    if (!m || ev.detail.target !== b) return;
+    // Forms inside the dialog stay in it.
+    b.querySelectorAll("form").forEach(function (f) {
+      if (f.hasAttribute("hx-post") || f.hasAttribute("hx-get")) return;
+      var method = (f.getAttribute("method") || "get").toLowerCase();
+      f.setAttribute(method === "post" ? "hx-post" : "hx-get", f.getAttribute("action") || "");
+    });
+    b.querySelectorAll("a[href='/customers'], a[href^='/customers?view']").forEach(function (a) {
+      if (/^\s*(Cancel|Back to customers)\s*$/.test(a.textContent)) a.setAttribute("data-close", "");
+    });
+    window.htmx.process(b);
+    var h = b.querySelector("h1");
+    if (h) h.id = "modal-title";
+    if (!m.open) m.showModal();
+    var first = b.querySelector("[autofocus], .decide button, form button, select, input:not([type=hidden]), a.button, button");
+    if (first) first.focus();
+  });
+
+  document.addEventListener("click", function (ev) {
+    var close = ev.target.closest && ev.target.closest("#modal [data-close]");
+    if (!close) return;
+    ev.preventDefault();
+    modal().close();
+  });
+
+  document.addEventListener("close", function (ev) {
+    if (ev.target !== modal()) return;
+    body().innerHTML = "";
+    var back = opener;
+    opener = null;
+    if (changed) {
+      changed = false;
+      // What was done shows in the page beneath: it is read again.
+      window.htmx.ajax("GET", window.location.href, { target: "main", select: "main > *", swap: "innerHTML ignoreTitle:true" })
+        .then(function () {
+          var again = back && back.id ? document.getElementById(back.id) : null;
+          (again || document.getElementById("main")).focus();
+        });
+    } else if (back && document.contains(back)) {
+      back.focus();
+    }
+  }, true);
+})();
+
+// "Select every customer on this page": the header's checkbox ticks the rows.
+document.addEventListener("change", function (ev) {
+  "use strict";
+  var all = ev.target;
+  if (!all.matches || !all.matches("input[data-check-page]")) return;
+  var form = all.closest("form");
+  if (!form) return;
+  form.querySelectorAll("input[name=id]").forEach(function (box) { box.checked = all.checked; });
+});
