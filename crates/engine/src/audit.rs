@@ -264,6 +264,86 @@ pub fn list(
         .collect())
 }
 
+/// Which audit entries a list shows: any of customer, operation, actor and a date range, and
+/// keyset paging (entries before a sequence number, newest first).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub customer: Option<i64>,
+    pub operation: Option<String>,
+    pub actor: Option<String>,
+    /// From this day on (inclusive).
+    pub from: Option<offboard_model::value::Date>,
+    /// Up to this day (inclusive).
+    pub to: Option<offboard_model::value::Date>,
+    /// Only entries older than this one (the next page).
+    pub before: Option<i64>,
+    pub limit: Option<u64>,
+}
+
+/// The entries `filter` selects, newest first, in one query (the index on customer_id, or
+/// the primary key's order, serves it).
+pub fn list_filtered(db: &mut dyn Db, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError> {
+    let d = db.dialect();
+    let mut sql = format!("SELECT {COLUMNS} FROM offboard_audit");
+    let mut params: Vec<Value> = Vec::new();
+    let mut conds: Vec<String> = Vec::new();
+    let mut add = |cond: &str, v: Value, params: &mut Vec<Value>| {
+        params.push(v);
+        conds.push(cond.replace('?', &ph(d, params.len())));
+    };
+    if let Some(c) = filter.customer {
+        add("customer_id = ?", Value::Int(c), &mut params);
+    }
+    if let Some(o) = &filter.operation {
+        add("operation = ?", Value::Text(o.clone()), &mut params);
+    }
+    if let Some(a) = &filter.actor {
+        add("actor = ?", Value::Text(a.clone()), &mut params);
+    }
+    if let Some(f) = filter.from {
+        add("at >= ?", Value::DateTime(f.at_midnight()), &mut params);
+    }
+    if let Some(t) = filter.to {
+        let next = offboard_model::value::Date::from_days(t.days() + 1);
+        add("at < ?", Value::DateTime(next.at_midnight()), &mut params);
+    }
+    if let Some(b) = filter.before {
+        add("seq < ?", Value::Int(b), &mut params);
+    }
+    if !conds.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conds.join(" AND "));
+    }
+    sql.push_str(" ORDER BY seq DESC");
+    if let Some(l) = filter.limit {
+        sql.push_str(&format!(" LIMIT {l}"));
+    }
+    Ok(db
+        .query(&sql, &params, &TYPES)?
+        .into_iter()
+        .map(entry)
+        .collect())
+}
+
+/// The actors and operations the log holds (for a filter's choices).
+pub fn facets(db: &mut dyn Db) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let column = |db: &mut dyn Db, c: &str| -> Result<Vec<String>, StoreError> {
+        Ok(db
+            .query(
+                &format!("SELECT DISTINCT {c} FROM offboard_audit ORDER BY {c}"),
+                &[],
+                &[FieldType::Text],
+            )?
+            .into_iter()
+            .filter_map(|mut r| match r.pop() {
+                Some(Value::Text(t)) => Some(t),
+                _ => None,
+            })
+            .collect())
+    };
+    Ok((column(db, "actor")?, column(db, "operation")?))
+}
+
 /// What `audit verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verification {

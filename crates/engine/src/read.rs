@@ -132,6 +132,19 @@ impl<'a> Reader<'a> {
         audit::list(self.store.db(), customer, limit)
     }
 
+    /// Audit entries by customer, operation, actor and date range, newest first, paged.
+    pub fn audit_filtered(
+        &mut self,
+        filter: &audit::AuditFilter,
+    ) -> Result<Vec<Entry>, StoreError> {
+        audit::list_filtered(self.store.db(), filter)
+    }
+
+    /// The actors and the operations the audit log holds.
+    pub fn audit_facets(&mut self) -> Result<(Vec<String>, Vec<String>), StoreError> {
+        audit::facets(self.store.db())
+    }
+
     /// The hash chain of the audit log, checked.
     pub fn verify_audit(&mut self) -> Result<Verification, StoreError> {
         audit::verify(self.store.db())

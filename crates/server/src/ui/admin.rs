@@ -8,13 +8,28 @@ use serde_json::json;
 
 use offboard_model::model::Operation;
 
-use super::{render, ui, Viewer};
-use crate::AppState;
+use offboard_engine::audit::AuditFilter;
+use offboard_model::value::Date;
 
-#[derive(Deserialize)]
+use super::{render, ui, Viewer};
+use crate::{ApiError, AppState};
+
+/// The audit page's filters (each optional) and its page.
+#[derive(Deserialize, Default)]
 pub struct AuditQuery {
-    customer: Option<i64>,
+    /// A customer by number (or id), as typed or picked.
+    customer: Option<String>,
+    operation: Option<String>,
+    actor: Option<String>,
+    /// Days, `YYYY-MM-DD`, inclusive.
+    from: Option<String>,
+    to: Option<String>,
+    /// The next page: entries older than this sequence number.
+    before: Option<i64>,
 }
+
+/// Entries per page of the audit log.
+const AUDIT_PAGE: u64 = 100;
 
 pub async fn audit(
     State(state): State<AppState>,
@@ -24,13 +39,40 @@ pub async fn audit(
     let result = ui(&state, &headers, move |e| {
         e.allow(Operation::Audit)?;
         let actor = Viewer::of(e);
+        let blank = |v: &Option<String>| v.clone().filter(|t| !t.trim().is_empty());
+        let day = |v: &Option<String>, what: &str| -> Result<Option<Date>, ApiError> {
+            match blank(v) {
+                None => Ok(None),
+                Some(t) => Date::parse(t.trim()).map(Some).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`{t}` is not a day for \"{what}\"; use YYYY-MM-DD, e.g. 2026-01-31"
+                    ))
+                }),
+            }
+        };
+        let customer = match blank(&q.customer) {
+            Some(t) => Some(super::operations::resolve(e, &t, "to show the audit of")?),
+            None => None,
+        };
+        let filter = AuditFilter {
+            customer,
+            operation: blank(&q.operation),
+            actor: blank(&q.actor),
+            from: day(&q.from, "from")?,
+            to: day(&q.to, "to")?,
+            before: q.before,
+            limit: Some(AUDIT_PAGE + 1),
+        };
         let mut r = e.read();
         let verified = r.verify_audit()?;
-        let list = r.audit(q.customer, Some(500))?;
-        Ok((actor, verified, list))
+        let mut list = r.audit_filtered(&filter)?;
+        let more = list.len() as u64 > AUDIT_PAGE;
+        list.truncate(AUDIT_PAGE as usize);
+        let (actors, operations) = r.audit_facets()?;
+        Ok((actor, verified, list, more, actors, operations, q))
     })
     .await;
-    let (actor, verified, list) = match result {
+    let (actor, verified, list, more, actors, operations, q) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -38,16 +80,55 @@ pub async fn audit(
         .iter()
         .map(|e| {
             let mut v = json!(e);
-            v["details_text"] = json!(describe(&e.details));
+            v["lines"] = json!(describe_lines(&e.details));
             v["operation_text"] = json!(crate::ui::customers::human(&e.operation));
+            v["at_text"] = json!(super::when(&e.at));
             v
         })
         .collect();
+    // The filters as a query, for the next page's link.
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("customer", &q.customer),
+        ("operation", &q.operation),
+        ("actor", &q.actor),
+        ("from", &q.from),
+        ("to", &q.to),
+    ] {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            kept.append_pair(k, v);
+        }
+    }
+    let kept = kept.finish();
+    let older = if more {
+        list.last().map(|e| {
+            format!(
+                "/audit?{kept}{}before={}",
+                if kept.is_empty() { "" } else { "&" },
+                e.seq
+            )
+        })
+    } else {
+        None
+    };
+    let filtered = !kept.is_empty();
     render(
         "audit.html",
         "Audit log",
         Some(&actor),
-        json!({ "verified": verified, "entries": entries }),
+        json!({
+            "verified": verified,
+            "entries": entries,
+            "older": older,
+            "newest": q.before.map(|_| format!("/audit?{kept}")),
+            "filtered": filtered,
+            "q": {
+                "customer": q.customer, "operation": q.operation, "actor": q.actor,
+                "from": q.from, "to": q.to,
+            },
+            "actors": actors,
+            "operations": operations.iter().map(|o| (o.clone(), crate::ui::customers::human(o))).collect::<Vec<_>>(),
+        }),
     )
 }
 
@@ -109,6 +190,47 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
             "users": users,
         }),
     )
+}
+
+/// An audit entry's details as a list, one line per thing recorded: an edit's fields as
+/// "Name: Ada → Ada Lovelace", a deactivation's "Status: deactivated".
+pub(crate) fn describe_lines(v: &serde_json::Value) -> Vec<String> {
+    use crate::ui::customers::human;
+    use serde_json::Value;
+    // An edit's changes: {"changed": {"name": ["Ed", "Edward"]}} → "Name: Ed → Edward".
+    let change = |k: &str, val: &Value| -> Option<String> {
+        let pair = val.as_array().filter(|a| a.len() == 2)?;
+        let text = |v: &Value| match v {
+            Value::Null => "–".to_string(),
+            Value::String(t) if t.is_empty() => "–".to_string(),
+            Value::String(t) => t.clone(),
+            other => other.to_string(),
+        };
+        Some(format!(
+            "{}: {} → {}",
+            human(k),
+            text(&pair[0]),
+            text(&pair[1])
+        ))
+    };
+    match v {
+        Value::Object(map) if !map.values().all(Value::is_number) => map
+            .iter()
+            .filter(|(_, val)| !val.is_null())
+            .flat_map(|(k, val)| match val {
+                Value::Object(changed) if k == "changed" => changed
+                    .iter()
+                    .map(|(f, pair)| {
+                        change(f, pair)
+                            .unwrap_or_else(|| format!("{}: {}", human(f), describe(pair)))
+                    })
+                    .collect::<Vec<_>>(),
+                _ => vec![format!("{}: {}", human(k), describe(val))],
+            })
+            .collect(),
+        Value::Null => Vec::new(),
+        other => vec![describe(other)],
+    }
 }
 
 /// An audit entry's details in words: `{"status": "deactivated", "records": {"activity":

@@ -313,14 +313,17 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
         row("Email", c.email.clone().unwrap_or_default()),
     ];
     if c.status == Status::Deactivated {
-        details.push(row("Deactivated on", c.deactivated_on.to_cell()));
+        details.push(row(
+            "Deactivated on",
+            super::when(&c.deactivated_on.to_cell()),
+        ));
         details.push(row(
             "Reason",
             c.deactivation_reason.clone().unwrap_or_default(),
         ));
     }
     if c.status == Status::Deleted {
-        details.push(row("Deleted at", c.deleted_at.to_cell()));
+        details.push(row("Deleted at", super::when(&c.deleted_at.to_cell())));
     }
     let mut fields = vec![
         (
@@ -491,6 +494,7 @@ fn shown(
         (FieldType::Bool, Value::Number(n)) => {
             if n.as_i64() == Some(1) { "✓" } else { "–" }.to_string()
         }
+        (FieldType::Date | FieldType::DateTime, Value::String(t)) => super::when(t),
         _ => cell_text(v),
     };
     Ok(json!({ "text": text, "num": matches!(c.ty, FieldType::Money | FieldType::Int) }))

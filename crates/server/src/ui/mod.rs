@@ -387,6 +387,36 @@ fn id_list(ids: &[i64]) -> String {
         .join(",")
 }
 
+/// A date or date-time as every page shows it: "31 Jan 2026", "31 Jan 2026, 14:05" (the
+/// server's times are UTC). Text that is neither is shown as it is.
+pub(crate) fn when(text: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let t = text.trim();
+    let date = t
+        .get(..10)
+        .filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-');
+    let Some(date) = date else {
+        return text.to_string();
+    };
+    let (Ok(y), Ok(m), Ok(d)) = (
+        date[..4].parse::<u32>(),
+        date[5..7].parse::<usize>(),
+        date[8..10].parse::<u32>(),
+    ) else {
+        return text.to_string();
+    };
+    let Some(month) = m.checked_sub(1).and_then(|i| MONTHS.get(i)) else {
+        return text.to_string();
+    };
+    let day = format!("{d} {month} {y}");
+    match t.get(11..16) {
+        Some(hm) if t.len() > 10 && hm.as_bytes().get(2) == Some(&b':') => format!("{day}, {hm}"),
+        _ => day,
+    }
+}
+
 /// A JSON cell as the text a page shows and a form takes.
 fn cell_text(v: &Value) -> String {
     match v {

@@ -769,6 +769,8 @@ pub async fn job_page(
         Some(&actor),
         json!({
             "job": job,
+            "started": job.started_at.as_deref().map(super::when),
+            "finished": job.finished_at.as_deref().map(super::when),
             "running": running,
             "phase_text": phase_text,
             "percent": percent,

@@ -1,7 +1,7 @@
 //! Customer lists at scale: sorted by number, name, creation or status, paged by a keyset
 //! cursor (`next`), with offsets only for small jumps.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use offboard_testkit::{conformance, TestDb};
 
@@ -357,3 +357,89 @@ conformance!(pages_show_values_as_people_read_them, |db: TestDb| {
     assert!(bad.body.contains("not what was expected"), "{}", bad.body);
     assert!(!bad.body.contains("i64"), "{}", bad.body);
 });
+
+conformance!(
+    the_audit_log_filters_by_customer_operation_actor_and_day_and_pages,
+    |db: TestDb| {
+        let s = crate::start(&db, "legal", &crate::legal());
+        let cookie = crate::log_in(&s);
+        // An edit (by ada's session) and a deactivation (by ada's token).
+        let r = s.page(
+            "POST",
+            "/customers/14/edit",
+            &cookie,
+            "name=Ed+Cleaner&number=K14&email=",
+        );
+        assert!(r.status < 400, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14], "reason": "Moved away", "open_activities": "complete" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        // The edit shows as a before → after list.
+        let edits = s.page("GET", "/audit?operation=edit", &cookie, "");
+        assert!(
+            edits.body.contains("<li>Name: Ed Clean → Ed Cleaner</li>"),
+            "{}",
+            edits.body
+        );
+        assert!(
+            !edits.body.contains("Moved away"),
+            "only edits: {}",
+            edits.body
+        );
+        let by_customer = s.page(
+            "GET",
+            "/audit?customer=K14&operation=deactivate",
+            &cookie,
+            "",
+        );
+        assert!(
+            by_customer.body.contains("Moved away"),
+            "{}",
+            by_customer.body
+        );
+        let by_actor = s.page("GET", "/audit?actor=nobody", &cookie, "");
+        assert!(
+            by_actor.body.contains("No entries match"),
+            "{}",
+            by_actor.body
+        );
+        let today = s
+            .api("GET", "/api/v1/audit?limit=1", &s.admin, Value::Null)
+            .json()[0]["at"]
+            .as_str()
+            .unwrap()[..10]
+            .to_string();
+        let on_the_day = s.page(
+            "GET",
+            &format!("/audit?from={today}&to={today}"),
+            &cookie,
+            "",
+        );
+        assert!(on_the_day.body.contains("Moved away"));
+        let before = s.page("GET", "/audit?to=2000-01-01", &cookie, "");
+        assert!(before.body.contains("No entries match"));
+        let bad = s.page("GET", "/audit?from=yesterday", &cookie, "");
+        assert_eq!(bad.status, 400);
+        assert!(bad.body.contains("YYYY-MM-DD"), "{}", bad.body);
+        // Paging: entries older than a sequence number.
+        let first = s
+            .api("GET", "/api/v1/audit?limit=1", &s.admin, Value::Null)
+            .json()[0]["seq"]
+            .as_i64()
+            .unwrap();
+        let older = s.page("GET", &format!("/audit?before={first}"), &cookie, "");
+        assert!(!older
+            .body
+            .contains(&format!("<td class=\"num\">{first}</td>")));
+        assert!(
+            older.body.contains("Ed Clean → Ed Cleaner"),
+            "{}",
+            older.body
+        );
+        assert!(older.body.contains("« Newest"));
+    }
+);
