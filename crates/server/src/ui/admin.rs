@@ -133,7 +133,20 @@ pub async fn audit(
 }
 
 pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let result = ui(&state, &headers, |e| {
+    settings_page(&state, &headers, None).await
+}
+
+/// What a settings form did, shown at the top of the page: done, or refused and why.
+pub(crate) enum Said {
+    Done(String),
+    /// A token, shown this once.
+    Token(String, String),
+    Refused(String),
+}
+
+async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>) -> Response {
+    let refused = matches!(said, Some(Said::Refused(_)));
+    let result = ui(state, headers, |e| {
         e.allow(Operation::View)?;
         let users = if e.allow(Operation::Users).is_ok() {
             e.read().users()?
@@ -159,16 +172,16 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
         .map(|r| {
             json!({
                 "id": r.id,
-                "on": r.on.iter().map(|o| o.name()).collect::<Vec<_>>(),
+                "on": r.on.iter().map(|o| crate::ui::customers::human(o.name())).collect::<Vec<_>>(),
                 "message": r.message,
             })
         })
         .collect();
-    let permissions: Vec<(&str, Vec<&str>)> = Operation::ALL
+    let permissions: Vec<(String, Vec<&str>)> = Operation::ALL
         .iter()
         .map(|op| {
             (
-                op.name(),
+                crate::ui::customers::human(op.name()),
                 model
                     .permissions
                     .roles(*op)
@@ -178,7 +191,12 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
             )
         })
         .collect();
-    render(
+    let said = said.map(|s| match s {
+        Said::Done(m) => json!({ "ok": true, "message": m }),
+        Said::Token(user, token) => json!({ "ok": true, "message": format!("A new API token for {user}; copy it now, it is not shown again:"), "token": token }),
+        Said::Refused(m) => json!({ "ok": false, "message": m }),
+    });
+    let mut page = render(
         "settings.html",
         "Settings",
         Some(&actor),
@@ -188,8 +206,92 @@ pub async fn settings(State(state): State<AppState>, headers: HeaderMap) -> Resp
             "rules": rules,
             "permissions": permissions,
             "users": users,
+            "roles": ["viewer", "clerk", "manager", "admin"],
+            "said": said,
         }),
-    )
+    );
+    if refused {
+        *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page
+}
+
+/// `POST /settings/users`: what an admin does to users and tokens, through the engine (which
+/// checks the `users` permission and audits each change). `do` is add, role, password, token
+/// or revoke.
+pub async fn users_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = super::form(&body);
+    let get = |k: &str| super::field(&f, k).unwrap_or_default();
+    let (action, name, role, password, label) = (
+        get("do"),
+        get("user"),
+        get("role"),
+        f.iter()
+            .find(|(k, _)| k == "password")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default(),
+        get("label"),
+    );
+    let result = ui(&state, &headers, move |e| {
+        if name.is_empty() {
+            return Ok(Said::Refused("name the user".into()));
+        }
+        let outcome = match action.as_str() {
+            "add" => e
+                .add_user(&name, &role)
+                .and_then(|u| {
+                    if password.is_empty() {
+                        Ok(u)
+                    } else {
+                        e.set_password(&name, &password)
+                    }
+                })
+                .map(|u| Said::Done(format!("{} was added as {}.", u.name, u.role.name()))),
+            "role" => e
+                .set_role(&name, &role)
+                .map(|u| Said::Done(format!("{} is now {}.", u.name, u.role.name()))),
+            "password" => e.set_password(&name, &password).map(|u| {
+                Said::Done(format!(
+                    "The password of {} was set; their other sessions end.",
+                    u.name
+                ))
+            }),
+            "token" => e
+                .create_token(
+                    &name,
+                    Some(&label).filter(|l| !l.is_empty()).map(String::as_str),
+                )
+                .map(|(u, t)| Said::Token(u.name, t)),
+            "revoke" => e
+                .revoke_tokens(&name)
+                .map(|u| Said::Done(format!("Every API token of {} was revoked.", u.name))),
+            other => {
+                return Ok(Said::Refused(format!(
+                    "`{other}` is not something done to a user"
+                )))
+            }
+        };
+        Ok(match outcome {
+            Ok(said) => said,
+            // Refused (a weak password, a name in use, no permission): said on the page.
+            Err(err) => {
+                let err = ApiError::from(err);
+                if err.status == axum::http::StatusCode::FORBIDDEN {
+                    return Err(err);
+                }
+                Said::Refused(err.message)
+            }
+        })
+    })
+    .await;
+    match result {
+        Ok(said) => settings_page(&state, &headers, Some(said)).await,
+        Err(page) => page,
+    }
 }
 
 /// An audit entry's details as a list, one line per thing recorded: an edit's fields as

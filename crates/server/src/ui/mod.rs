@@ -68,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
         .route("/settings", get(admin::settings))
+        .route("/settings/users", post(admin::users_form))
 }
 
 /// The UI's routes, with framework errors turned into pages of the layout.

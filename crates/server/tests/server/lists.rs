@@ -443,3 +443,97 @@ conformance!(
         assert!(older.body.contains("« Newest"));
     }
 );
+
+conformance!(
+    an_admin_manages_users_and_tokens_in_settings,
+    |db: TestDb| {
+        let s = crate::start(&db, "legal", &crate::legal());
+        let cookie = crate::log_in(&s);
+        let page = s.page("GET", "/settings", &cookie, "");
+        assert!(page.body.contains("Add a user"), "{}", page.body);
+        assert!(page.body.contains("Deactivation reasons"));
+        let add = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=add&user=cleo&role=clerk&password=clerk-pass-123",
+        );
+        assert_eq!(add.status, 200, "{}", add.body);
+        assert!(
+            add.body.contains("cleo was added as clerk."),
+            "{}",
+            add.body
+        );
+        // The same name again is refused, in words, on the page.
+        let again = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=add&user=cleo&role=clerk",
+        );
+        assert_eq!(again.status, 422);
+        assert!(again.body.contains("class=\"error\""), "{}", again.body);
+        let role = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=role&user=cleo&role=manager",
+        );
+        assert!(role.body.contains("cleo is now manager."), "{}", role.body);
+        // A token is shown once, and works for the API until revoked.
+        let token = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=token&user=cleo&label=laptop",
+        );
+        let start =
+            token.body.find("<code class=\"token\">").unwrap() + "<code class=\"token\">".len();
+        let secret = token.body[start..].split('<').next().unwrap().to_string();
+        let me = s.api("GET", "/api/v1/customers?limit=1", &secret, Value::Null);
+        assert_eq!(me.status, 200, "{}", me.body);
+        let revoke = s.page("POST", "/settings/users", &cookie, "do=revoke&user=cleo");
+        assert!(revoke.body.contains("Every API token of cleo was revoked."));
+        assert_eq!(
+            s.api("GET", "/api/v1/customers?limit=1", &secret, Value::Null)
+                .status,
+            401
+        );
+        // Each change is in the audit log.
+        let audit = s
+            .api("GET", "/api/v1/audit?limit=20", &s.admin, Value::Null)
+            .json();
+        let ops: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["operation"].as_str())
+            .collect();
+        for op in ["add-user", "set-role", "create-token", "revoke-tokens"] {
+            assert!(ops.contains(&op), "{op} in {ops:?}");
+        }
+        // A manager sees the model, not the users, and may not change them.
+        let r = s.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "user=cleo&password=clerk-pass-123",
+        );
+        let manager = r
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let page = s.page("GET", "/settings", &manager, "");
+        assert!(!page.body.contains("Add a user") && page.body.contains("Permissions"));
+        let refused = s.page(
+            "POST",
+            "/settings/users",
+            &manager,
+            "do=role&user=ada&role=viewer",
+        );
+        assert_eq!(refused.status, 403, "{}", refused.body);
+    }
+);
