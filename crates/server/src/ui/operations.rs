@@ -93,7 +93,7 @@ async fn apply(
 
 /// A preview: the dry run's plan, and a form that applies it.
 struct Confirm<'a> {
-    title: &'a str,
+    title: String,
     note: Option<&'a str>,
     action: &'a str,
     hidden: Vec<(&'a str, String)>,
@@ -103,6 +103,8 @@ struct Confirm<'a> {
     move_to: Option<String>,
     /// Reasons for a "move to customer" that has to deactivate instead.
     reasons: Vec<String>,
+    /// Two customers side by side (a merge, a transfer): what each has, before.
+    compare: Option<Value>,
 }
 
 async fn preview(
@@ -121,7 +123,7 @@ async fn preview(
             let c = confirm(&plan, &extra);
             render(
                 "confirm.html",
-                c.title,
+                &c.title,
                 Some(&actor),
                 json!({
                     "note": c.note,
@@ -133,6 +135,7 @@ async fn preview(
                     "cancel": c.cancel,
                     "move_to": c.move_to,
                     "reasons": c.reasons,
+                    "compare": c.compare,
                 }),
             )
         }
@@ -537,7 +540,7 @@ pub async fn delete_preview(
                 DeleteMode::Hard => "They are erased at once. This cannot be undone.",
             };
             Confirm {
-                title: "Delete",
+                title: "Delete".into(),
                 note: Some(note),
                 action: "/delete",
                 hidden: {
@@ -558,6 +561,7 @@ pub async fn delete_preview(
                     .filter(|_| mode == DeleteMode::Hard)
                     .map(|one| one.to_string()),
                 reasons,
+                compare: None,
             }
         },
     )
@@ -602,7 +606,7 @@ pub async fn purge_preview(State(state): State<AppState>, headers: HeaderMap) ->
         &headers,
         |e| Ok((e.purge(true)?, Value::Null)),
         |plan, _| Confirm {
-            title: "Clean up the recycle bin",
+            title: "Clean up the recycle bin".into(),
             note: Some(if plan.done > BACKGROUND_FROM {
                 "The cleanup erases the deleted customers for good: they cannot be undeleted afterwards, and their numbers become free. It is a big one: it runs in the background, and the next page shows how far it is."
             } else {
@@ -622,6 +626,7 @@ pub async fn purge_preview(State(state): State<AppState>, headers: HeaderMap) ->
             cancel: "/customers?view=deleted",
             move_to: None,
             reasons: Vec::new(),
+            compare: None,
         },
     )
     .await
@@ -843,18 +848,20 @@ pub async fn transfer_preview(
         &headers,
         move |e| {
             let to = resolve(e, &to_text, "to transfer to")?;
-            Ok((e.transfer(from, to, None, true)?, json!(to)))
+            let plan = e.transfer(from, to, None, true)?;
+            Ok((plan, side_by_side(e, from, to, "Gives its records", "Receives them")?))
         },
-        move |_, to| Confirm {
-            title: "Transfer",
+        move |_, pair| Confirm {
+            title: format!("Transfer from {} to {}", pair["left"]["title"].as_str().unwrap_or_default(), pair["right"]["title"].as_str().unwrap_or_default()),
             note: Some("Transferable records move to the other customer; customers linked to this one are repointed. What cannot move stays, and the plan says so."),
             action: "/transfer",
-            hidden: vec![("from", from.to_string()), ("to", to.to_string())],
+            hidden: vec![("from", from.to_string()), ("to", pair["right"]["id"].to_string())],
             button: "Transfer".into(),
             confirm_text: None,
             cancel: "/customers",
             move_to: None,
             reasons: Vec::new(),
+            compare: Some(pair.clone()),
         },
     )
     .await
@@ -886,21 +893,78 @@ pub async fn merge_preview(
         &headers,
         move |e| {
             let into = resolve(e, &into_text, "to merge into")?;
-            Ok((e.merge(dup, into, true)?, json!(into)))
+            let plan = e.merge(dup, into, true)?;
+            Ok((plan, side_by_side(e, dup, into, "Goes (the duplicate)", "Stays")?))
         },
-        move |_, into| Confirm {
-            title: "Merge",
+        move |_, pair| Confirm {
+            title: format!("Merge {} into {}", pair["left"]["title"].as_str().unwrap_or_default(), pair["right"]["title"].as_str().unwrap_or_default()),
             note: Some("Every record and link of the duplicate moves to the other customer, and the duplicate is removed. This cannot be undone."),
             action: "/merge",
-            hidden: vec![("duplicate", dup.to_string()), ("into", into.to_string())],
+            hidden: vec![("duplicate", dup.to_string()), ("into", pair["right"]["id"].to_string())],
             button: "Merge".into(),
             confirm_text: None,
             cancel: "/customers",
             move_to: None,
             reasons: Vec::new(),
+            compare: Some(pair.clone()),
         },
     )
     .await
+}
+
+/// Two customers side by side for a merge or a transfer: their fields and their records per
+/// kind, as they are before it.
+fn side_by_side(
+    e: &mut Engine<'_>,
+    left: i64,
+    right: i64,
+    left_role: &str,
+    right_role: &str,
+) -> Result<Value, ApiError> {
+    use crate::ui::customers::human;
+    let model = e.read().model().clone();
+    let mut one = |id: i64, role: &str| -> Result<(Value, Vec<(String, String)>), ApiError> {
+        let c = e.read().customer(id)?;
+        let mut fields = vec![
+            ("Number".to_string(), c.number.clone()),
+            ("Kind".to_string(), human(&c.kind)),
+            ("Status".to_string(), human(c.status.name())),
+            ("Email".to_string(), c.email.clone().unwrap_or_default()),
+        ];
+        for f in &model.customer.fields {
+            let v = c
+                .fields
+                .get(&f.name)
+                .map(super::cell_text)
+                .unwrap_or_default();
+            fields.push((f.label.clone().unwrap_or_else(|| human(&f.name)), v));
+        }
+        for (kind, n) in e.read().customer_record_counts(id)? {
+            let label = model
+                .record(&kind)
+                .and_then(|k| k.label.clone())
+                .unwrap_or_else(|| human(&kind));
+            fields.push((label, n.to_string()));
+        }
+        Ok((
+            json!({ "id": c.id, "title": format!("{} {}", c.number, c.name), "role": role }),
+            fields,
+        ))
+    };
+    let (l, lf) = one(left, left_role)?;
+    let (r, rf) = one(right, right_role)?;
+    let rows: Vec<Value> = lf
+        .iter()
+        .map(|(label, lv)| {
+            let rv = rf
+                .iter()
+                .find(|(k, _)| k == label)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            json!({ "label": label, "left": lv, "right": rv, "differs": *lv != rv })
+        })
+        .collect();
+    Ok(json!({ "left": l, "right": r, "rows": rows }))
 }
 
 pub async fn merge(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -797,6 +797,49 @@ conformance!(
 );
 
 conformance!(
+    in_a_browser_a_merge_shows_both_customers_side_by_side_and_names_them,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers/14"));
+        b.type_into("form[action='/merge'] input[name=into]", "K11");
+        b.click("form[action='/merge'] button");
+        let preview = dialog_with(&b, "Merge K14 Ed Clean into K11 Bo Owes");
+        assert!(
+            preview.contains("Goes (the duplicate)") && preview.contains("Stays"),
+            "{preview}"
+        );
+        // The records of each, side by side: Ed's activity, Bo's invoice.
+        let rows = b.text("#modal table.compare");
+        assert!(rows.contains("Activities 1 0"), "{rows}");
+        assert!(rows.contains("Invoices 0 1"), "{rows}");
+        b.axe();
+        b.click("#modal .decide button");
+        let result = dialog_with(&b, "1 merged:");
+        assert!(result.contains("K14 Ed Clean"), "{result}");
+        let acts = s
+            .api(
+                "GET",
+                "/api/v1/customers/11/records/activity",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(acts.as_array().map(Vec::len), Some(1), "{acts}");
+        // A number that is no customer's is said in words.
+        b.open(&format!("{base}/customers/16"));
+        b.type_into("form[action='/merge'] input[name=into]", "K999");
+        b.click("form[action='/merge'] button");
+        let said = dialog_with(&b, "no customer with the number");
+        assert!(said.contains("K999"), "{said}");
+    }
+);
+
+conformance!(
     every_page_passes_axe_without_serious_violations,
     |db: TestDb| {
         let s = start(&db, "legal", &legal());
