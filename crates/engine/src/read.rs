@@ -80,6 +80,21 @@ impl<'a> Reader<'a> {
         self.store.customer_records(kind, customer_id, limit, each)
     }
 
+    /// Records of a kind under one owner, newest first, at most `limit`, and their count.
+    pub fn owner_records(
+        &mut self,
+        kind: &str,
+        owner: i64,
+        limit: u64,
+    ) -> Result<(Vec<Record>, i64), StoreError> {
+        self.store.owner_records(kind, owner, limit)
+    }
+
+    /// The customer a record belongs to (along its owner chain).
+    pub fn record_customer(&mut self, kind: &str, id: i64) -> Result<Option<i64>, StoreError> {
+        self.store.record_customer(kind, id)
+    }
+
     pub fn customer_record_counts(&mut self, id: i64) -> Result<Vec<(String, i64)>, StoreError> {
         self.store.customer_record_counts(id)
     }

@@ -467,6 +467,55 @@ impl Store {
         })
     }
 
+    /// Records of a kind directly under one owner (a customer or a record), newest first by
+    /// the kind's `order_by` (then id), at most `limit`; and how many there are in all.
+    pub fn owner_records(
+        &mut self,
+        kind_name: &str,
+        owner: i64,
+        limit: u64,
+    ) -> Result<(Vec<Record>, i64), StoreError> {
+        let (model, db) = self.parts();
+        let kind = kind(model, kind_name)?;
+        let cols = kind.columns();
+        let list: Vec<String> = cols.iter().map(|c| q(&c.name)).collect();
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let mut order: Vec<String> = kind
+            .order_by
+            .iter()
+            .filter(|f| *f != "id")
+            .map(|f| format!("{} DESC", q(f)))
+            .collect();
+        order.push("id DESC".into());
+        let p = ph(db.dialect(), 1);
+        let owner_col = q(&kind.owner.column);
+        let rows = db.query(
+            &format!(
+                "SELECT {} FROM {} WHERE {owner_col} = {p} ORDER BY {} LIMIT {limit}",
+                list.join(", "),
+                q(&kind.name),
+                order.join(", ")
+            ),
+            &[Value::Int(owner)],
+            &types,
+        )?;
+        let total = db
+            .query_value(
+                &format!(
+                    "SELECT count(*) FROM {} WHERE {owner_col} = {p}",
+                    q(&kind.name)
+                ),
+                &[Value::Int(owner)],
+                FieldType::Int,
+            )?
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0);
+        Ok((
+            rows.into_iter().map(|r| to_record(kind, r)).collect(),
+            total,
+        ))
+    }
+
     /// How many records of each kind belong to a customer (along owner chains).
     pub fn customer_record_counts(
         &mut self,

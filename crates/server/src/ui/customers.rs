@@ -6,16 +6,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
 use serde_json::{json, Value};
 
-use offboard_engine::records::RecordSelection;
 use offboard_model::model::{Operation, PurgeMode, Status, View};
 use offboard_store::customers::NewCustomer;
 
-use super::{
-    cell_text, error_page, field, form, ids, may, render, ui, ui_heavy, BlockerView, Viewer,
-};
+use super::{cell_text, field, form, may, render, ui, ui_heavy, BlockerView, Viewer};
 use crate::requests::ListParams;
 use crate::{ApiError, AppState};
 
@@ -469,7 +465,7 @@ pub(crate) fn money(cents: i64) -> String {
 }
 
 /// A record's value as a cell: text, and a link where it names a customer.
-fn shown(
+pub(crate) fn shown(
     s: &mut offboard_engine::Reader<'_>,
     v: &Value,
     c: &offboard_model::model::Column,
@@ -633,99 +629,6 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
     };
     match ui(&state, &headers, move |e| Ok(e.create_customer(new)?)).await {
         Ok(c) => Redirect::to(&format!("/customers/{}", c.id)).into_response(),
-        Err(r) => r,
-    }
-}
-
-/// Which records a record-deletion form names, and the page to go back to.
-#[derive(Deserialize)]
-pub struct RecordChoice {
-    ids: String,
-    customer: Option<i64>,
-}
-
-/// Asks before deleting records: the deletion planned (a dry run), with what blocks it, and
-/// the button that deletes only when nothing does.
-pub async fn preview_delete_records(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(kind): Path<String>,
-    Query(choice): Query<RecordChoice>,
-) -> Response {
-    let chosen: Vec<i64> = choice
-        .ids
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    if chosen.is_empty() {
-        return error_page(ApiError::bad_request("no records chosen"));
-    }
-    let back = choice
-        .customer
-        .map_or_else(|| "/customers".to_string(), |c| format!("/customers/{c}"));
-    let ids_text = super::id_list(&chosen);
-    let customer = choice.customer;
-    let result = ui_heavy(&state, &headers, move |e| {
-        let plan = e.delete_records(&kind, &RecordSelection::Ids(chosen), true)?;
-        // Whose records they are, as the office knows the customer: number and name.
-        let owner = match customer {
-            Some(id) => e
-                .read()
-                .find_customer(id)?
-                .map(|c| format!("{} {}", c.number, c.name)),
-            None => None,
-        };
-        Ok((Viewer::of(e), plan, owner))
-    })
-    .await;
-    match result {
-        Ok((actor, plan, owner)) => render(
-            "records_deleted.html",
-            "Delete records?",
-            Some(&actor),
-            json!({
-                "preview": true,
-                "owner": owner,
-                "kind": plan.kind,
-                "ids": ids_text,
-                "customer": choice.customer,
-                "deleted": plan.candidates,
-                "blocked": plan.blocked,
-                "back": back,
-            }),
-        ),
-        Err(r) => r,
-    }
-}
-
-/// Deletes records after the preview; the engine refuses, naming why, what something still
-/// depends on or what is not the newest.
-pub async fn delete_records(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(kind): Path<String>,
-    body: Bytes,
-) -> Response {
-    let f = form(&body);
-    let chosen = ids(&f);
-    if chosen.is_empty() {
-        return error_page(ApiError::bad_request("no records chosen"));
-    }
-    let back = field(&f, "customer")
-        .and_then(|c| c.parse::<i64>().ok())
-        .map_or_else(|| "/customers".to_string(), |c| format!("/customers/{c}"));
-    let result = ui_heavy(&state, &headers, move |e| {
-        let plan = e.delete_records(&kind, &RecordSelection::Ids(chosen), false)?;
-        Ok((Viewer::of(e), plan))
-    })
-    .await;
-    match result {
-        Ok((actor, plan)) => render(
-            "records_deleted.html",
-            "Delete records",
-            Some(&actor),
-            json!({ "kind": plan.kind, "deleted": plan.deleted, "blocked": plan.blocked, "back": back }),
-        ),
         Err(r) => r,
     }
 }

@@ -7,6 +7,7 @@
 mod admin;
 mod customers;
 mod operations;
+mod records;
 
 use std::sync::OnceLock;
 
@@ -40,8 +41,9 @@ pub fn routes() -> Router<AppState> {
         .route("/customers/{id}/edit", post(customers::edit))
         .route(
             "/records/{kind}/delete",
-            get(customers::preview_delete_records).post(customers::delete_records),
+            get(records::preview).post(records::delete),
         )
+        .route("/records/{kind}/{id}", get(records::page))
         .route("/bulk", post(operations::bulk))
         .route(
             "/deactivate",
@@ -150,6 +152,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/records_deleted.html"),
     ),
     ("audit.html", include_str!("../../templates/audit.html")),
+    ("record.html", include_str!("../../templates/record.html")),
     (
         "settings.html",
         include_str!("../../templates/settings.html"),

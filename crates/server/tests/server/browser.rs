@@ -839,6 +839,89 @@ conformance!(
     }
 );
 
+/// A lending client with a contract, its payments and processes.
+fn lending() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("customers.csv", "id,number,kind,name,status\n1,L1,client,Lea Lender,active\n"),
+        ("application.csv", "id,customer_id,number,amount,applied_on\n1,1,A-1,500000,2023-12-01\n"),
+        ("contract.csv", "id,application_id,number,principal,signed_on\n1,1,K-000001,500000,2024-01-01\n"),
+        ("payment.csv", "id,contract_id,number,amount,paid_on\n1,1,1,12050,2024-01-10\n2,1,2,12050,2024-02-10\n3,1,3,1234567,2024-03-10\n"),
+        ("process.csv", "id,contract_id,kind,at,amount\n1,1,accrual,2024-01-15 09:00:00,500\n2,1,accrual,2024-02-15 09:00:00,600\n"),
+    ]
+}
+
+conformance!(
+    in_a_browser_a_contract_page_lists_payments_newest_first_and_deletes_them_as_asked,
+    |db: TestDb| {
+        let s = start(&db, "lending", &lending());
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers/1"));
+        b.click("a[href='/records/contract/1']");
+        b.page_with("Contract K-000001");
+        let payments = b.text("#kind-payment + .record-actions + .table-wrap");
+        let (newest, oldest) = (
+            payments.find("10 Mar 2024").unwrap(),
+            payments.find("10 Jan 2024").unwrap(),
+        );
+        assert!(newest < oldest, "newest first: {payments}");
+        assert!(
+            payments.contains("12,345.67"),
+            "money as people read it: {payments}"
+        );
+        b.axe();
+        // Delete the newest payment: the preview lists it, then it goes.
+        b.click("a[href^='/records/payment/delete?ids=3']");
+        let preview = dialog_with(&b, "Delete 1 payment?");
+        assert!(
+            preview.contains("10 Mar 2024") && preview.contains("12,345.67"),
+            "{preview}"
+        );
+        b.click("#modal .decide button");
+        dialog_with(&b, " deleted.");
+        // Processes from a date-time on.
+        b.open(&format!("{base}/records/contract/1"));
+        b.page_with("Contract K-000001");
+        b.run("document.getElementById('from-process').value = '2024-02-01T00:00:00'; return 1");
+        b.click("form[action='/records/process/delete'] button");
+        let preview = dialog_with(&b, "Delete 1 process?");
+        assert!(preview.contains("15 Feb 2024, 09:00"), "{preview}");
+        b.click("#modal .decide button");
+        dialog_with(&b, " deleted.");
+        // All payments: blocked by the process of 15 January, and said so.
+        b.open(&format!("{base}/records/contract/1"));
+        b.page_with("Contract K-000001");
+        b.click("a[href^='/records/payment/delete?owner=1']");
+        let blocked = dialog_with(&b, "cannot be deleted");
+        assert!(blocked.contains("on or after 2024-01-10"), "{blocked}");
+        assert!(
+            !b.has("#modal form[action='/records/payment/delete']"),
+            "only Cancel"
+        );
+        let left = s
+            .api(
+                "GET",
+                "/api/v1/customers/1/records/payment",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(left.as_array().map(Vec::len), Some(2), "{left}");
+        let left = s
+            .api(
+                "GET",
+                "/api/v1/customers/1/records/process",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(left.as_array().map(Vec::len), Some(1), "{left}");
+    }
+);
+
 conformance!(
     every_page_passes_axe_without_serious_violations,
     |db: TestDb| {
