@@ -23,7 +23,8 @@
     clearTimeout(timer);
     if (q.length < 2) return;
     timer = setTimeout(function () {
-      fetch("/api/v1/customers/suggest?limit=10&q=" + encodeURIComponent(q), { credentials: "same-origin" })
+      var view = input.dataset.view ? "&view=" + encodeURIComponent(input.dataset.view) : "";
+      fetch("/api/v1/customers/suggest?limit=10" + view + "&q=" + encodeURIComponent(q), { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : []; })
         .then(function (list) { fill(input, list); })
         .catch(function () {});

@@ -20,9 +20,21 @@ pub async fn list(
     headers: HeaderMap,
     Query(params): Query<ListParams>,
 ) -> Response {
+    list_page(&state, &headers, params, None).await
+}
+
+/// The customers list; after a refused "Add a customer", with the form open, the typed
+/// values kept and the error next to its field.
+async fn list_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: ListParams,
+    added: Option<Edited>,
+) -> Response {
+    let refused = added.is_some();
     let counts = state.clone();
     let asked = params.clone();
-    let result = ui(&state, &headers, move |e| {
+    let result = ui(state, headers, move |e| {
         e.allow(Operation::View)?;
         let actor = Viewer::of(e);
         let may = may(e);
@@ -119,7 +131,7 @@ pub async fn list(
             base(&[("sort", &query.sort.name()), ("format", format)])
         )
     };
-    render(
+    let mut page = render(
         "customers.html",
         if query.view == View::Deleted {
             "Recycle bin"
@@ -149,8 +161,19 @@ pub async fn list(
             "limit": query.limit.unwrap_or(50),
             "export_csv": export("csv"),
             "export_xlsx": export("xlsx"),
+            "added": added.map(|a| {
+                let value = |k: &str| a.values.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+                json!({
+                    "kind": value("kind"), "name": value("name"), "number": value("number"), "email": value("email"),
+                    "field": a.field, "error": a.error,
+                })
+            }),
         }),
-    )
+    );
+    if refused {
+        *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    page
 }
 
 pub async fn show(
@@ -627,8 +650,38 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
         email: field(&f, "email"),
         fields: Vec::new(),
     };
-    match ui(&state, &headers, move |e| Ok(e.create_customer(new)?)).await {
-        Ok(c) => Redirect::to(&format!("/customers/{}", c.id)).into_response(),
+    let result = ui(&state, &headers, move |e| {
+        Ok(e.create_customer(new).map_err(ApiError::from))
+    })
+    .await;
+    match result {
+        Ok(Ok(c)) => {
+            let to = format!("/customers/{}", c.id);
+            if headers.contains_key("hx-request") {
+                // htmx follows this to the new customer's page.
+                ([("HX-Redirect", to)], "").into_response()
+            } else {
+                Redirect::to(&to).into_response()
+            }
+        }
+        Ok(Err(err)) => {
+            let lower = err.message.to_lowercase();
+            let field = ["number", "email", "name", "kind"]
+                .into_iter()
+                .find(|k| lower.contains(k))
+                .map(String::from);
+            list_page(
+                &state,
+                &headers,
+                ListParams::default(),
+                Some(Edited {
+                    values: f,
+                    field,
+                    error: err.message,
+                }),
+            )
+            .await
+        }
         Err(r) => r,
     }
 }

@@ -923,6 +923,44 @@ conformance!(
 );
 
 conformance!(
+    in_a_browser_adding_a_customer_keeps_what_was_typed_when_refused,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers"));
+        b.click("#add summary");
+        b.type_into("#new-name", "Nora New");
+        b.type_into("#new-number", "K11");
+        b.click("form[action='/customers/new'] button");
+        let error = b.text("#new-number-error");
+        assert!(error.contains("K11"), "{error}");
+        assert_eq!(
+            b.run("return document.getElementById('new-name').value"),
+            json!("Nora New")
+        );
+        assert!(b.url().ends_with("/customers"), "{}", b.url());
+        b.axe();
+        b.run("document.getElementById('new-number').value = ''; return 1");
+        b.click("form[action='/customers/new'] button");
+        b.page_with("<title>");
+        let started = Instant::now();
+        while !b.url().contains("/customers/") || b.url().ends_with("/customers/") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "not on the new customer: {}",
+                b.url()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(b.page_with("Nora New").contains("Nora New"));
+    }
+);
+
+conformance!(
     every_page_passes_axe_without_serious_violations,
     |db: TestDb| {
         let s = start(&db, "legal", &legal());
