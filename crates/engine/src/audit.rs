@@ -73,6 +73,8 @@ pub enum Act {
     SetPassword,
     CreateToken,
     RevokeTokens,
+    /// A kind's deactivation reasons edited (or set back to the model file's).
+    SetReasons,
 }
 
 impl Act {
@@ -92,6 +94,7 @@ impl Act {
             Act::SetPassword => "set-password",
             Act::CreateToken => "create-token",
             Act::RevokeTokens => "revoke-tokens",
+            Act::SetReasons => "set-reasons",
         }
     }
 }

@@ -264,6 +264,37 @@ impl Engine<'_> {
         })
     }
 
+    /// Sets the deactivation reasons of a customer kind (`None`: back to the model file's
+    /// list), kept in the database for every connection and server (permission `settings`);
+    /// audited with the list before and after.
+    pub fn set_reasons(
+        &mut self,
+        kind: &str,
+        reasons: Option<Vec<String>>,
+    ) -> Result<Vec<String>, EngineError> {
+        self.allow(Operation::Settings)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            s.refresh_settings()?;
+            let before = s.model().customer.reasons_for(kind).to_vec();
+            let after = s.set_reasons(kind, reasons)?;
+            let entry = NewEntry {
+                customer_id: None,
+                customer_number: None,
+                customer_name: None,
+                reason: None,
+                details: json!({ "kind": kind, "changed": { "reasons": [before.join(", "), after.join(", ")] } }),
+            };
+            audit::append(s.db(), &actor, Act::SetReasons, &[entry])?;
+            Ok(after)
+        })
+    }
+
+    /// Reads the settings kept in the database again (the reasons managers edit).
+    pub fn refresh_settings(&mut self) -> Result<(), EngineError> {
+        Ok(self.store.refresh_settings()?)
+    }
+
     fn user_change(
         &mut self,
         op: Act,

@@ -396,8 +396,10 @@ impl Engine<'_> {
     ) -> Result<Plan, EngineError> {
         let delete = self.allow(Operation::Delete)?;
         self.allow(Operation::Transfer)?;
-        // Deactivating instead is a deactivation: it needs that permission when it happens.
+        // Deactivating instead is a deactivation: it needs that permission when it happens,
+        // and takes the reasons managers set last.
         let deactivate = self.allow(Operation::Deactivate).ok();
+        self.store.refresh_settings()?;
         let plan = self.delete_moving_run(&delete, deactivate.as_ref(), id, to, &reason, true)?;
         if dry_run {
             return Ok(plan);

@@ -156,6 +156,10 @@ impl Engine<'_> {
         opts: &DeactivateOptions,
         dry_run: bool,
     ) -> Result<Plan, EngineError> {
+        // The reasons a deactivation checks are the ones managers set last, wherever.
+        if op == Operation::Deactivate {
+            self.store.refresh_settings()?;
+        }
         self.within(dry_run, false, |ctx, tx| {
             let cands = load_ids(tx, ids, ctx.dry_run)?;
             status_change(allowed, ctx, tx, op, &cands, opts)

@@ -561,6 +561,7 @@ impl Store {
         id: i64,
         changes: &[(String, String)],
     ) -> Result<Customer, StoreError> {
+        self.refresh_settings()?;
         let current = self.customer(id)?;
         let (model, db) = self.parts();
         let mut sets = Vec::new();

@@ -127,6 +127,7 @@ impl Store {
         then: &mut BeforeCommit<'_>,
     ) -> Result<ImportReport, StoreError> {
         let started = Instant::now();
+        self.refresh_settings()?;
         let model = self.shared_model();
         let db = self.db();
         let mut problems = Problems {

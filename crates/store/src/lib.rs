@@ -90,9 +90,12 @@ impl Database {
 
     /// The store for a model already applied to this database (see [`Database::open`]).
     pub fn applied(self, model: Model) -> Store {
+        let model = Arc::new(model);
         Store {
             db: self.db,
-            model: Arc::new(model),
+            base: Arc::clone(&model),
+            model,
+            reasons_seen: None,
         }
     }
 
@@ -113,23 +116,101 @@ impl Database {
         if self.stored_model()?.as_deref() != Some(model.source.as_str()) {
             migrate::set_meta(self.db.as_mut(), "model", &model.source)?;
         }
-        Ok((
-            Store {
-                db: self.db,
-                model: Arc::new(model),
-            },
-            changes,
-        ))
+        let model = Arc::new(model);
+        let mut store = Store {
+            db: self.db,
+            base: Arc::clone(&model),
+            model,
+            reasons_seen: None,
+        };
+        store.refresh_settings()?;
+        Ok((store, changes))
     }
 }
 
 /// A database with its model: customers and records as the model defines them.
 pub struct Store {
     db: Box<dyn Db>,
+    /// The model with the settings kept in the database applied (the reasons managers edit).
     model: Arc<Model>,
+    /// The model as its file says.
+    base: Arc<Model>,
+    /// The edited reasons last applied to `model` (their JSON in `offboard_meta`).
+    reasons_seen: Option<String>,
 }
 
+/// The `offboard_meta` key of the deactivation reasons edited in the web UI: JSON, kind →
+/// reasons, for the kinds whose list differs from the model file's.
+const REASONS_KEY: &str = "reasons";
+
 impl Store {
+    /// Reads the settings kept in the database (one small query) and applies them to the
+    /// model when they changed since: another connection or server may have edited them.
+    pub fn refresh_settings(&mut self) -> Result<(), StoreError> {
+        let stored = migrate::get_meta(self.db.as_mut(), REASONS_KEY)?;
+        if stored == self.reasons_seen {
+            return Ok(());
+        }
+        let overrides = parse_reasons(stored.as_deref())?;
+        let mut model = (*self.base).clone();
+        model.customer.reasons = self.base.customer.with_reasons(&overrides);
+        self.model = Arc::new(model);
+        self.reasons_seen = stored;
+        Ok(())
+    }
+
+    /// The deactivation reasons edited in the database (kind → reasons).
+    pub fn edited_reasons(
+        &mut self,
+    ) -> Result<std::collections::BTreeMap<String, Vec<String>>, StoreError> {
+        let stored = migrate::get_meta(self.db.as_mut(), REASONS_KEY)?;
+        parse_reasons(stored.as_deref())
+    }
+
+    /// Sets the reasons of a customer kind (`None`: back to the model file's list). Checked:
+    /// a known kind, reasons that are not empty and not given twice.
+    pub fn set_reasons(
+        &mut self,
+        kind: &str,
+        reasons: Option<Vec<String>>,
+    ) -> Result<Vec<String>, StoreError> {
+        if !self.base.customer.kinds.iter().any(|k| k == kind) {
+            return Err(StoreError::Invalid(format!(
+                "`{kind}` is not a customer kind; kinds: {}",
+                self.base.customer.kinds.join(", ")
+            )));
+        }
+        let mut edited = self.edited_reasons()?;
+        match reasons {
+            None => {
+                edited.remove(kind);
+            }
+            Some(list) => {
+                let list: Vec<String> = list.iter().map(|r| r.trim().to_string()).collect();
+                if list.is_empty() || list.iter().any(String::is_empty) {
+                    return Err(StoreError::Invalid(format!(
+                        "the reasons for a {kind} need at least one reason, none of them empty"
+                    )));
+                }
+                if let Some(twice) = list
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, r)| list[..i].contains(r).then_some(r))
+                {
+                    return Err(StoreError::Invalid(format!(
+                        "the reason \"{twice}\" is given twice"
+                    )));
+                }
+                edited.insert(kind.to_string(), list);
+            }
+        }
+        let text = serde_json::to_string(&edited)
+            .map_err(|e| StoreError::Invalid(format!("the reasons cannot be written: {e}")))?;
+        migrate::set_meta(self.db.as_mut(), REASONS_KEY, &text)?;
+        self.refresh_settings()?;
+        Ok(self.model.customer.reasons_for(kind).to_vec())
+    }
+
     pub fn model(&self) -> &Model {
         &self.model
     }
@@ -170,5 +251,16 @@ impl Store {
                 Err(e)
             }
         }
+    }
+}
+
+fn parse_reasons(
+    stored: Option<&str>,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, StoreError> {
+    match stored {
+        None => Ok(Default::default()),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            StoreError::Invalid(format!("the edited deactivation reasons do not read: {e}"))
+        }),
     }
 }

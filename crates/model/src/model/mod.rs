@@ -146,10 +146,12 @@ pub enum Operation {
     Users,
     /// Exporting every table as CSV and taking backups.
     Export,
+    /// Changing the settings kept in the database (the deactivation reasons per kind).
+    Settings,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 16] = [
+    pub const ALL: [Operation; 17] = [
         Operation::View,
         Operation::Edit,
         Operation::Import,
@@ -166,6 +168,7 @@ impl Operation {
         Operation::Audit,
         Operation::Users,
         Operation::Export,
+        Operation::Settings,
     ];
 
     pub fn name(self) -> &'static str {
@@ -186,6 +189,7 @@ impl Operation {
             Operation::Audit => "audit",
             Operation::Users => "users",
             Operation::Export => "export",
+            Operation::Settings => "settings",
         }
     }
 
@@ -217,9 +221,11 @@ impl Operation {
             | Operation::RecordCreate
             | Operation::RecordEdit
             | Operation::RecordDelete => Role::Clerk,
-            Operation::Transfer | Operation::Merge | Operation::Audit | Operation::Export => {
-                Role::Manager
-            }
+            Operation::Transfer
+            | Operation::Merge
+            | Operation::Audit
+            | Operation::Export
+            | Operation::Settings => Role::Manager,
             Operation::Purge | Operation::Import | Operation::Users => Role::Admin,
         }
     }
@@ -600,6 +606,30 @@ impl CustomerModel {
             return None;
         }
         digits.parse().ok()
+    }
+
+    /// The reasons with some kinds' lists replaced (the lists managers edit, kept in the
+    /// database): kind → reasons.
+    pub fn with_reasons(
+        &self,
+        overrides: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = self
+            .reasons
+            .iter()
+            .map(|(k, list)| {
+                (
+                    k.clone(),
+                    overrides.get(k).cloned().unwrap_or_else(|| list.clone()),
+                )
+            })
+            .collect();
+        for (k, list) in overrides {
+            if !out.iter().any(|(name, _)| name == k) {
+                out.push((k.clone(), list.clone()));
+            }
+        }
+        out
     }
 
     pub fn reasons_for(&self, kind: &str) -> &[String] {

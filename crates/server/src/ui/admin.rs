@@ -153,10 +153,11 @@ async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>
         } else {
             Vec::new()
         };
-        Ok((Viewer::of(e), e.read().model().clone(), users))
+        let edited = e.allow(Operation::Settings).is_ok();
+        Ok((Viewer::of(e), e.read().model().clone(), users, edited))
     })
     .await;
-    let (actor, model, users) = match result {
+    let (actor, model, users, may_edit_reasons) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -207,6 +208,7 @@ async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>
             "permissions": permissions,
             "users": users,
             "roles": ["viewer", "clerk", "manager", "admin"],
+            "may_edit_reasons": may_edit_reasons,
             "said": said,
         }),
     );
@@ -214,6 +216,51 @@ async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>
         *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
     page
+}
+
+/// `POST /settings/reasons`: a kind's deactivation reasons, one per line (`do=reset`: back to
+/// the model file's list), saved through the engine (permission `settings`, audited).
+pub async fn reasons_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let f = super::form(&body);
+    let kind = super::field(&f, "kind").unwrap_or_default();
+    let reset = super::field(&f, "do").as_deref() == Some("reset");
+    let lines: Vec<String> = f
+        .iter()
+        .find(|(k, _)| k == "reasons")
+        .map(|(_, v)| {
+            v.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let result = ui(&state, &headers, move |e| {
+        let list = if reset { None } else { Some(lines) };
+        Ok(match e.set_reasons(&kind, list) {
+            Ok(after) => Said::Done(format!(
+                "The reasons for a {} are now: {}.",
+                crate::ui::customers::human(&kind).to_lowercase(),
+                after.join(", ")
+            )),
+            Err(err) => {
+                let err = ApiError::from(err);
+                if err.status == axum::http::StatusCode::FORBIDDEN {
+                    return Err(err);
+                }
+                Said::Refused(err.message)
+            }
+        })
+    })
+    .await;
+    match result {
+        Ok(said) => settings_page(&state, &headers, Some(said)).await,
+        Err(page) => page,
+    }
 }
 
 /// `POST /settings/users`: what an admin does to users and tokens, through the engine (which

@@ -71,6 +71,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit", get(admin::audit))
         .route("/settings", get(admin::settings))
         .route("/settings/users", post(admin::users_form))
+        .route("/settings/reasons", post(admin::reasons_form))
 }
 
 /// The UI's routes, with framework errors turned into pages of the layout.
@@ -337,6 +338,10 @@ async fn ui_as<T: Send + 'static>(
         let actor = creds.actor(store)?;
         let mut engine = Engine::new(store, actor);
         let viewer = Viewer::of(&engine);
+        // Pages show the reasons as managers set them last (kept in the database).
+        if let Err(e) = engine.refresh_settings() {
+            return Ok(Err((ApiError::from(e), viewer)));
+        }
         Ok(f(&mut engine).map_err(|e| (e, viewer)))
     };
     let result = if heavy {

@@ -537,3 +537,102 @@ conformance!(
         assert_eq!(refused.status, 403, "{}", refused.body);
     }
 );
+
+conformance!(
+    a_manager_edits_the_deactivation_reasons_and_every_connection_uses_them,
+    |db: TestDb| {
+        let s = crate::start(&db, "legal", &crate::legal());
+        let cookie = crate::log_in(&s);
+        let page = s.page("GET", "/settings", &cookie, "");
+        assert!(page.body.contains("name=\"reasons\""), "{}", page.body);
+        let saved = s.page(
+            "POST",
+            "/settings/reasons",
+            &cookie,
+            "kind=person&reasons=Moved+away%0D%0ARetired%0D%0A",
+        );
+        assert_eq!(saved.status, 200, "{}", saved.body);
+        assert!(
+            saved
+                .body
+                .contains("The reasons for a person are now: Moved away, Retired."),
+            "{}",
+            saved.body
+        );
+        // The dialog offers the new list; "Deceased" (the file's) is gone.
+        let dialog = s.page("GET", "/deactivate?ids=14", &cookie, "");
+        assert!(
+            dialog.body.contains("<option>Retired</option>"),
+            "{}",
+            dialog.body
+        );
+        assert!(!dialog.body.contains("Deceased"));
+        // The API (any pooled connection) takes the new reason and refuses the removed one.
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [11], "reason": "Deceased", "dry_run": true }),
+        );
+        assert_eq!(r.json()["deactivated"], 0, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14], "reason": "Retired", "open_activities": "complete" }),
+        );
+        assert_eq!(r.json()["deactivated"], 1, "{}", r.body);
+        // Refused in words: an empty list.
+        let empty = s.page(
+            "POST",
+            "/settings/reasons",
+            &cookie,
+            "kind=person&reasons=+",
+        );
+        assert_eq!(empty.status, 422);
+        assert!(empty.body.contains("at least one reason"), "{}", empty.body);
+        // Audited, and back to the file's list.
+        let audit = s
+            .api("GET", "/api/v1/audit?limit=5", &s.admin, Value::Null)
+            .json();
+        assert!(audit.to_string().contains("set-reasons"), "{audit}");
+        let reset = s.page("POST", "/settings/reasons", &cookie, "kind=person&do=reset");
+        assert!(
+            reset
+                .body
+                .contains("Relationship ended, Deceased, Moved away"),
+            "{}",
+            reset.body
+        );
+        // A clerk may not.
+        let r = s.call(
+            "POST",
+            "/settings/users",
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Cookie", &cookie),
+            ],
+            "do=add&user=cleo&role=clerk&password=clerk-pass-123",
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let clerk = s.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "user=cleo&password=clerk-pass-123",
+        );
+        let clerk = clerk
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        let refused = s.page("POST", "/settings/reasons", &clerk, "kind=person&reasons=X");
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(!s
+            .page("GET", "/settings", &clerk, "")
+            .body
+            .contains("name=\"reasons\""));
+    }
+);
