@@ -303,7 +303,9 @@ pub async fn preview(
     let n = plan.candidates;
     render(
         "records_deleted.html",
-        &if n == 1 {
+        &if n == 0 {
+            format!("No {} to delete", heading.to_lowercase())
+        } else if n == 1 {
             format!("Delete 1 {}?", human(&plan.kind).to_lowercase())
         } else {
             format!("Delete {n} {}?", heading.to_lowercase())
