@@ -217,6 +217,12 @@ fn paths(model: &Model) -> Value {
             json!({ "type": "string", "enum": ["csv", "xlsx"], "default": "csv" }),
             "CSV (streamed) or an Excel workbook"
         ),
+        param(
+            "ids",
+            "query",
+            json!({ "type": "string", "example": "11,14" }),
+            "only these customers, by id (at most 1,000): a selection of ticked rows"
+        ),
     ]);
     export["responses"]["200"] = json!({
         "description": "The file (Content-Disposition: attachment)",

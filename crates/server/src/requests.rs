@@ -240,6 +240,7 @@ impl ListParams {
             sort,
             after,
             after_value,
+            ids: None,
         })
     }
 }

@@ -100,6 +100,8 @@ pub struct ListQuery {
     /// the list is not sorted by id) its value of the sort column.
     pub after: Option<i64>,
     pub after_value: Option<Value>,
+    /// Only these customers (a selection of ticked rows).
+    pub ids: Option<Vec<i64>>,
 }
 
 /// What a list is sorted by (then by id, so the order is total).
@@ -184,6 +186,7 @@ impl ListQuery {
             sort: Sort::default(),
             after: None,
             after_value: None,
+            ids: None,
         }
     }
 }
@@ -690,6 +693,17 @@ fn list_filter_as(d: Dialect, query: &ListQuery, by_index: bool) -> (String, Vec
     if let Some(kind) = &query.kind {
         let p = push(&mut params, Value::Text(kind.clone()));
         filter.push_str(&format!(" AND c.kind = {p}"));
+    }
+    if let Some(ids) = &query.ids {
+        let list: Vec<String> = ids
+            .iter()
+            .map(|id| push(&mut params, Value::Int(*id)))
+            .collect();
+        if list.is_empty() {
+            filter.push_str(" AND 1 = 0");
+        } else {
+            filter.push_str(&format!(" AND c.id IN ({})", list.join(", ")));
+        }
     }
     if let Some(s) = query.search.as_deref().filter(|s| !s.is_empty()) {
         let cond = crate::search::condition(d, s, false, &mut params);

@@ -279,6 +279,7 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
                 sort,
                 after,
                 after_value,
+                ids: None,
             };
             match (format.as_str(), out) {
                 ("table", None) => list_customers(g, &mut store, &query),

@@ -32,6 +32,7 @@ pub(super) fn lifecycle(
                 sort: Default::default(),
                 after: None,
                 after_value: None,
+                ids: None,
             };
             ids.extend(store.customer_ids(&query)?);
         } else if sel.select_kind.is_some()

@@ -75,7 +75,12 @@ async fn list_page(
         ],
     };
     // Only what this user may do is offered.
-    let actions: Vec<&(&str, &str)> = actions.iter().filter(|(op, _)| allowed(op)).collect();
+    let export: &[(&str, &str)] = &[("export", "Export")];
+    let actions: Vec<&(&str, &str)> = actions
+        .iter()
+        .chain(export)
+        .filter(|(op, _)| allowed(op))
+        .collect();
     let last = query.offset.saturating_add(list.len() as u64);
     let search = query.search.clone().unwrap_or_default();
     // Pages follow the keyset cursor; the filters and the sort go along.

@@ -241,6 +241,21 @@ pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     };
     let query = chosen.query();
     match field(&f, "action").as_deref() {
+        // The selection as a file: ticked rows by id, "all matching" as the list's query.
+        Some("export") => {
+            let mut q = match &chosen {
+                Selection::Ids(_) => query.clone(),
+                Selection::Matching { .. } => query.replace("all=1&", ""),
+            };
+            q.push_str("&format=csv");
+            let to = format!("/api/v1/customers/export?{q}");
+            if headers.contains_key("hx-request") {
+                // A download, not a page for a dialog: the browser itself goes there.
+                ([("HX-Redirect", to)], "").into_response()
+            } else {
+                Redirect::to(&to).into_response()
+            }
+        }
         Some("deactivate") => Redirect::to(&format!("/deactivate?{query}")).into_response(),
         Some("delete") => Redirect::to(&format!("/delete?{query}")).into_response(),
         // Reversible: done at once, and the result page explains every customer.

@@ -157,8 +157,32 @@ impl Browser {
 
     /// The visible text of the first element matching `css`.
     pub(crate) fn text(&self, css: &str) -> String {
-        let e = self.element(css);
-        self.runtime.block_on(e.text()).unwrap()
+        // The page may change under us (a navigation, a swap): find it again then.
+        let started = Instant::now();
+        loop {
+            let e = self.element(css);
+            match self.runtime.block_on(e.text()) {
+                Ok(t) => return t,
+                Err(err) => assert!(
+                    started.elapsed() < Duration::from_secs(15),
+                    "the text of {css}: {err}"
+                ),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the address contains `part`.
+    pub(crate) fn url_with(&self, part: &str) {
+        let started = Instant::now();
+        while !self.url().contains(part) {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "never at {part}: {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub(crate) fn page(&self) -> String {
@@ -793,6 +817,38 @@ conformance!(
             .unwrap_or_else(|| panic!("{header:?}"));
         let names: Vec<String> = rows.records().map(|r| r.unwrap()[at].to_string()).collect();
         assert_eq!(names, ["Member 000", "Member 001", "Member 002"]);
+        // The toolbar's Export takes the ticked rows only.
+        std::fs::remove_file(&file).unwrap();
+        b.click("input[name=id][value='101']");
+        b.click("button[value=export]");
+        let started = Instant::now();
+        let file = loop {
+            let done: Vec<std::path::PathBuf> = std::fs::read_dir(b.downloads())
+                .map(|d| {
+                    d.filter_map(|e| e.ok())
+                        .map(|e| e.path())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+                .collect();
+            if let Some(f) = done.first() {
+                break f.clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no CSV of the selection"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut rows = csv::Reader::from_path(&file).unwrap();
+        let names: Vec<String> = rows.records().map(|r| r.unwrap()[at].to_string()).collect();
+        assert_eq!(names, ["Member 001"]);
+        assert!(!b
+            .run("return document.getElementById('modal').open")
+            .as_bool()
+            .unwrap());
     }
 );
 
@@ -957,6 +1013,48 @@ conformance!(
             std::thread::sleep(Duration::from_millis(50));
         }
         assert!(b.page_with("Nora New").contains("Nora New"));
+    }
+);
+
+conformance!(
+    in_a_browser_the_audit_log_filters_and_settings_save_the_reasons,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14], "reason": "Moved away", "open_activities": "complete" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        b.log_in(&base, "ada", "admin-pass");
+        // Settings: a manager's list of reasons, saved for everyone.
+        b.open(&format!("{base}/settings"));
+        b.run("document.getElementById('reasons-company').value = 'Relationship ended\\nAcquired'; return 1");
+        b.click("form[action='/settings/reasons'] input[value=company] ~ p button:not([name])");
+        let said = b.page_with("The reasons for a company are now");
+        assert!(said.contains("Relationship ended, Acquired"), "saved");
+        b.axe();
+        // The audit log: only deactivations, each with its reason; then the settings change.
+        b.open(&format!("{base}/audit"));
+        b.run("document.getElementById('f-operation').value = 'deactivate'; return 1");
+        b.click("form.filters button");
+        b.url_with("operation=deactivate");
+        b.page_with("Moved away");
+        let table = b.text("main table");
+        assert!(
+            table.contains("K14 Ed Clean") && !table.contains("Set reasons"),
+            "{table}"
+        );
+        assert!(b.url().contains("operation=deactivate"), "{}", b.url());
+        b.axe();
+        b.open(&format!("{base}/audit?operation=set-reasons"));
+        let table = b.text("main table");
+        assert!(table.contains("Reasons: Relationship ended, Company dissolved, Merged into another customer → Relationship ended, Acquired"), "{table}");
     }
 );
 

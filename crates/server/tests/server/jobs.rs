@@ -369,3 +369,67 @@ conformance!(
         assert_eq!(r.status, 403, "{}", r.body);
     }
 );
+
+conformance!(
+    a_mass_deactivation_of_all_matching_runs_as_a_job_from_the_ui,
+    |db: TestDb| {
+        let mut customers =
+            String::from("id,number,kind,name,status\n1,1,company,Keep Co,active\n");
+        for i in 0..1_050 {
+            customers.push_str(&format!(
+                "{},{},person,Leaver {i:04},active\n",
+                10 + i,
+                10 + i
+            ));
+        }
+        let s = start_with(
+            &db,
+            "services",
+            &[("customers.csv", customers.as_str())],
+            |s| s,
+        );
+        let cookie = crate::log_in(&s);
+        // The dialog plans over the query (1,050 persons), not a page of ids.
+        let dialog = s.page(
+            "GET",
+            "/deactivate?all=1&view=active&kind=person",
+            &cookie,
+            "",
+        );
+        assert_eq!(dialog.status, 200, "{}", dialog.body);
+        assert!(
+            dialog.body.contains("1050 customers can be deactivated"),
+            "{}",
+            dialog.body
+        );
+        assert!(
+            dialog.body.contains("runs in the background"),
+            "{}",
+            dialog.body
+        );
+        assert!(dialog.body.contains("name=\"background\" value=\"1\""));
+        let r = s.page(
+            "POST",
+            "/deactivate",
+            &cookie,
+            "all=1&view=active&kind=person&background=1&reason.person=Moved+away",
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let at = r.header("location").unwrap().to_string();
+        let id: i64 = at.strip_prefix("/jobs/").unwrap().parse().unwrap();
+        let (done, _) = until_over(&s, id);
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["plan"]["deactivated"], 1050, "{done}");
+        let page = s.page("GET", &at, &cookie, "");
+        assert!(page.body.contains("Done"), "{}", page.body);
+        let left = s
+            .api(
+                "GET",
+                "/api/v1/customers?view=active",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(left["total"], 1, "only the company stays active: {left}");
+    }
+);
