@@ -60,8 +60,23 @@ pub enum Command {
     /// Load CSV files (customers.csv and one <kind>.csv per record kind) from a directory.
     Import { dir: PathBuf },
     /// Write every table as CSV into a directory, in the shape `offboard import` reads; or,
-    /// given a file name ending in .xlsx, one workbook with a sheet per table (a report).
-    Export { dir: PathBuf },
+    /// given a file name ending in .xlsx, one workbook with a sheet per table (a report). With
+    /// --customer: everything offboard holds about one customer, as one JSON document (a
+    /// person's right of access).
+    Export {
+        /// The directory (or .xlsx file) of a whole export.
+        #[arg(required_unless_present = "customer", conflicts_with = "customer")]
+        dir: Option<PathBuf>,
+        /// One customer, by id or number: its fields, records, links and audit entries.
+        #[arg(long)]
+        customer: Option<String>,
+        /// The format of a customer's export.
+        #[arg(long, default_value = "json", value_parser = ["json"], requires = "customer")]
+        format: String,
+        /// Write a customer's export to this file instead of standard output.
+        #[arg(long, requires = "customer")]
+        out: Option<PathBuf>,
+    },
     /// Copy the database to a new file (SQLite: a database file; PostgreSQL: a pg_dump archive).
     Backup { file: PathBuf },
     /// Write realistic, deterministic sample data as CSV files.
@@ -153,6 +168,15 @@ pub enum Command {
     },
     /// Erase the deleted customers for good (each unless blocked, or as the model says).
     Purge {
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
+    /// An erasure request: erase the named customers now, whatever their status, planned as
+    /// the purge (what must legally stay blocks it, and the plan says why).
+    Erase {
+        /// Customers by id or number.
+        #[arg(required = true)]
+        customers: Vec<String>,
         #[command(flatten)]
         plan: PlanArgs,
     },

@@ -7,6 +7,7 @@
 //! per rule, the orphan fixpoint as repeated set deletions, effects as one statement per table.
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod audit;
 mod blockers;
 mod edits;

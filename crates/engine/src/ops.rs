@@ -146,6 +146,22 @@ impl Engine<'_> {
         })
     }
 
+    /// An erasure request (GDPR art. 17): erases the named customers, whatever their status,
+    /// planned exactly as the purge is (its rules, records that block, the orphan fixpoint,
+    /// effects), each unless blocked — what must legally stay (an unpaid invoice, an open
+    /// order) blocks it and says why. Needs the `purge` permission; the model's `purge` mode
+    /// and retention do not apply (a request is answered now, even where no cleanup runs).
+    pub fn erase_customers(&mut self, ids: &[i64], dry_run: bool) -> Result<Plan, EngineError> {
+        let allowed = self.allow(Operation::Purge)?;
+        if ids.is_empty() {
+            return Err(EngineError::Refused("name the customers to erase".into()));
+        }
+        self.within(dry_run, false, |ctx, tx| {
+            let cands = load_ids(tx, ids, ctx.dry_run)?;
+            erase(&allowed, ctx, tx, &cands, false)
+        })
+    }
+
     /// A status change, shown in the plan as the operation `allowed` permits (an erp delete
     /// that only inactivates is a `delete` that runs `op` = deactivate).
     fn set_status(

@@ -145,6 +145,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/customers/{id}/records/{kind}",
             get(customer_records),
         )
+        .route("/api/v1/customers/{id}/export", get(access_document))
         .route("/api/v1/records/{kind}", post(create_record))
         .route(
             "/api/v1/records/{kind}/{id}",
@@ -385,6 +386,32 @@ async fn suggest_customers(
             .collect::<Vec<_>>())))
     })
     .await
+}
+
+/// `GET /api/v1/customers/{id}/export`: everything offboard holds about one customer — its
+/// fields, records of every kind, links and audit entries — in one document (a person's right
+/// of access). Needs `export`.
+async fn access_document(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    let doc = act(&state, actor, move |e| Ok(e.access_document(id)?)).await?;
+    let number = doc["customer"]["number"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    Ok((
+        [(
+            axum::http::header::CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"customer-{}.json\"",
+                number.replace(['"', '\\', '/'], "_")
+            ),
+        )],
+        Json(doc),
+    )
+        .into_response())
 }
 
 async fn show_customer(

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/delete", post(delete))
         .route("/api/v1/undelete", post(undelete))
         .route("/api/v1/purge", post(purge))
+        .route("/api/v1/erase", post(erase))
         .route("/api/v1/transfer", post(transfer))
         .route("/api/v1/merge", post(merge))
 }
@@ -131,6 +132,8 @@ pub enum Command {
     Delete(DeleteBody),
     Undelete(CustomersBody),
     Purge(PurgeBody),
+    /// `POST /erase`: an erasure request for named customers, whatever their status.
+    Erase(CustomersBody),
     Transfer(Pair),
     Merge(MergeBody),
     RecordDelete(RecordDeleteJob),
@@ -187,6 +190,7 @@ impl Command {
             Command::Delete(_) => "delete",
             Command::Undelete(_) => "undelete",
             Command::Purge(_) => "purge",
+            Command::Erase(_) => "erase",
             Command::Transfer(_) => "transfer",
             Command::Merge(_) => "merge",
             Command::RecordDelete(_) => "record_delete",
@@ -194,12 +198,13 @@ impl Command {
     }
 
     /// The operation names a job can have.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "deactivate",
         "reactivate",
         "delete",
         "undelete",
         "purge",
+        "erase",
         "transfer",
         "merge",
         "record_delete",
@@ -226,7 +231,8 @@ impl Command {
         match self {
             Command::Deactivate(DeactivateBody { customers, .. })
             | Command::Reactivate(CustomersBody { customers, .. })
-            | Command::Undelete(CustomersBody { customers, .. }) => needs_customers(customers),
+            | Command::Undelete(CustomersBody { customers, .. })
+            | Command::Erase(CustomersBody { customers, .. }) => needs_customers(customers),
             Command::Delete(b) => {
                 needs_customers(&b.customers)?;
                 if b.move_to.is_some() && b.customers.len() != 1 {
@@ -246,7 +252,7 @@ impl Command {
             Command::Reactivate(_) => e.allow(Operation::Reactivate)?,
             Command::Delete(_) => e.allow(Operation::Delete)?,
             Command::Undelete(_) => e.allow(Operation::Undelete)?,
-            Command::Purge(_) => e.allow(Operation::Purge)?,
+            Command::Purge(_) | Command::Erase(_) => e.allow(Operation::Purge)?,
             Command::Transfer(_) => e.allow(Operation::Transfer)?,
             Command::Merge(_) => e.allow(Operation::Merge)?,
             Command::RecordDelete(r) => e.allow_record(Operation::RecordDelete, &r.kind)?,
@@ -273,6 +279,7 @@ impl Command {
                 (None, ids) => e.delete(ids, b.dry_run)?,
             }),
             Command::Purge(b) => plan_answer(e.purge(b.dry_run)?),
+            Command::Erase(b) => plan_answer(e.erase_customers(&b.customers, b.dry_run)?),
             Command::Transfer(b) => {
                 plan_answer(e.transfer(b.from, b.to, b.kinds.as_deref(), b.dry_run)?)
             }
@@ -446,6 +453,16 @@ async fn purge(
 ) -> Result<Response, ApiError> {
     let background = b.background;
     run(&state, actor, Command::Purge(b), background).await
+}
+
+/// `POST /erase`: `{"customers": [1042], "dry_run": true}` — an erasure request.
+async fn erase(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<CustomersBody>,
+) -> Result<Response, ApiError> {
+    let background = b.background;
+    run(&state, actor, Command::Erase(b), background).await
 }
 
 async fn transfer(

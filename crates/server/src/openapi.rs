@@ -200,6 +200,18 @@ fn paths(model: &Model) -> Value {
             "at most this many"
         ),
     ]);
+    let mut access = op(
+        "Everything offboard holds about one customer: fields, records of every kind, links and audit entries (a person's right of access; needs `export`)",
+        "customers",
+        None,
+        obj.clone(),
+    );
+    access["parameters"] = json!([param(
+        "id",
+        "path",
+        json!({ "type": "integer" }),
+        "the customer's id"
+    )]);
     let mut export = op(
         "Download the customers of a view with their record counts per kind (needs `export`)",
         "customers",
@@ -316,6 +328,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/customers/export": { "get": export },
             "/api/v1/customers/{id}": { "get": show_customer, "patch": update_customer },
             "/api/v1/customers/{id}/records/{kind}": { "get": records },
+            "/api/v1/customers/{id}/export": { "get": access },
             "/api/v1/records/{kind}": { "post": new_record },
             "/api/v1/records/{kind}/{id}": { "get": show_record, "patch": update_record },
             "/api/v1/records/{kind}/delete": { "post": delete_records },
@@ -324,6 +337,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/delete": { "post": lifecycle("Delete customers (soft, inactivate or hard per the model; move_to for one)", "DeleteBody") },
             "/api/v1/undelete": { "post": lifecycle("Bring deleted customers back", "CustomersBody") },
             "/api/v1/purge": { "post": lifecycle("Erase the deleted customers (the cleanup)", "PurgeBody") },
+            "/api/v1/erase": { "post": lifecycle("An erasure request: erase the named customers, whatever their status, planned as the purge (needs `purge`)", "CustomersBody") },
             "/api/v1/transfer": { "post": lifecycle("Move transferable records to another customer", "TransferBody") },
             "/api/v1/merge": { "post": lifecycle("Merge a duplicate into another customer", "MergeBody") },
             "/api/v1/jobs": { "get": jobs },

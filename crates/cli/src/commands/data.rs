@@ -65,8 +65,11 @@ pub(super) fn presets(g: &Global) -> anyhow::Result<()> {
 pub(super) fn check(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
     match Model::load(file) {
         Ok(model) => {
+            let personal = model.personal_columns();
             if g.json {
-                output::json(&serde_json::json!({ "ok": true, "file": file, "model": model }))?;
+                output::json(&serde_json::json!({
+                    "ok": true, "file": file, "model": model, "personal": personal,
+                }))?;
             } else {
                 println!(
                     "{}: ok ({} record kinds, {} rules)",
@@ -74,6 +77,27 @@ pub(super) fn check(g: &Global, file: &Path) -> anyhow::Result<ExitCode> {
                     model.records.len(),
                     model.rules.len()
                 );
+                // Where personal data lives: what an access request exports, a forget masks
+                // and an erasure removes.
+                if personal.is_empty() {
+                    println!("personal data: none marked (mark fields with `personal = true`)");
+                } else {
+                    println!("personal data:");
+                    for p in &personal {
+                        println!(
+                            "  {}.{}{}",
+                            p.table,
+                            p.column,
+                            if p.identifying { " (identifying)" } else { "" }
+                        );
+                    }
+                }
+                if !model.tombstone.is_empty() {
+                    println!(
+                        "an erased customer's tombstone keeps: id, number, kind, {}",
+                        model.tombstone.join(", ")
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -178,6 +202,29 @@ pub(super) fn export(g: &Global, dir: &Path) -> anyhow::Result<()> {
     println!("exported {} rows to {}", report.rows, dir.display());
     for t in &report.tables {
         println!("  {:<24} {}", t.file, t.rows);
+    }
+    Ok(())
+}
+
+/// `export --customer ID`: the access document of one customer, to standard output or a file.
+pub(super) fn export_customer(g: &Global, text: &str, out: Option<&Path>) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let c = find_customer(&mut store, text)?;
+    let me = super::actor(g, &mut store)?;
+    let doc = offboard_engine::Engine::new(&mut store, me).access_document(c.id)?;
+    let text = serde_json::to_string_pretty(&doc)?;
+    match out {
+        Some(file) => {
+            std::fs::write(file, format!("{text}\n"))
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            eprintln!(
+                "wrote everything offboard holds about {} {} to {}",
+                c.number,
+                c.name,
+                file.display()
+            );
+        }
+        None => println!("{text}"),
     }
     Ok(())
 }

@@ -48,7 +48,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { file } => return check(g, file.as_deref().unwrap_or(&g.model)),
         Command::Demo(args) => demo(g, &args),
         Command::Import { dir } => import(g, &dir),
-        Command::Export { dir } => export(g, &dir),
+        Command::Export {
+            dir,
+            customer,
+            format: _,
+            out,
+        } => match (dir, customer) {
+            (_, Some(c)) => export_customer(g, &c, out.as_deref()),
+            (Some(dir), None) => export(g, &dir),
+            (None, None) => Err(Usage("name a directory, or --customer ID".into()).into()),
+        },
         Command::Backup { file } => backup(g, &file),
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
@@ -179,6 +188,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             plan.dry_run,
             (!plan.yes).then_some("Erase"),
             |e, _, dry| e.purge(dry),
+        ),
+        Command::Erase { customers, plan } => lifecycle(
+            g,
+            &customers,
+            None,
+            plan.dry_run,
+            (!plan.yes).then_some("Erase"),
+            |e, ids, dry| e.erase_customers(ids, dry),
         ),
         Command::Users(cmd) => users(g, cmd),
         Command::Audit {

@@ -590,3 +590,93 @@ conformance!(
         assert_eq!(reason(&person), "Moved away");
     }
 );
+
+conformance!(
+    a_persons_data_is_exported_on_request_and_erased_on_request,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        // Where personal data lives, as the model marks it.
+        let check = cli.run(&["check"]).ok().stdout;
+        for col in [
+            "customers.name",
+            "customers.email (identifying)",
+            "customers.phone",
+            "address.line1",
+            "note.body",
+        ] {
+            assert!(check.contains(col), "{col} in {check}");
+        }
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,phone,status\n1,1,person,Ann Lee,ann@example.com,+41 44 000 00 01,active\n2,2,person,Bo Ek,bo@example.com,,active\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("note.csv"),
+            "id,customer_id,body\n1,1,called back\n2,1,prefers email\n3,2,other\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("address.csv"),
+            "id,customer_id,line1,city\n1,1,Main St 1,Zurich\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("invoice.csv"),
+            "id,customer_id,number,total,balance,issued_on\n1,1,INV-1,10000,0,2024-01-01\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        cli.run(&["customers", "edit", "1", "--set", "phone=+41 44 000 00 02"])
+            .ok();
+        // Right of access: everything about Ann in one document.
+        let doc = cli
+            .run(&["export", "--customer", "1", "--format", "json"])
+            .ok()
+            .json();
+        assert_eq!(doc["customer"]["name"], "Ann Lee");
+        assert_eq!(doc["customer"]["phone"], "+41 44 000 00 02");
+        assert_eq!(
+            doc["records"]["note"].as_array().map(Vec::len),
+            Some(2),
+            "{doc}"
+        );
+        assert_eq!(doc["records"]["address"][0]["line1"], "Main St 1");
+        assert_eq!(doc["records"]["invoice"][0]["number"], "INV-1");
+        assert!(doc["records"].get("job").is_none(), "only kinds she has");
+        assert_eq!(doc["audit"].as_array().map(Vec::len), Some(1), "{doc}");
+        assert_eq!(doc["audit"][0]["operation"], "edit");
+        assert!(!doc.to_string().contains("Bo Ek"), "nobody else's data");
+        let file = cli.dir.join("ann.json");
+        cli.run(&["export", "--customer", "1", "--out", file.to_str().unwrap()])
+            .ok();
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(saved["customer"], doc["customer"]);
+        let bad = cli.run(&["export", "--customer", "99"]);
+        assert_ne!(bad.code, 0);
+        assert!(bad.stderr.contains("99"), "{}", bad.stderr);
+        // Erasure request: Ann is active, and goes now; her notes and address with her, the
+        // invoice stays as history without her.
+        let dry = cli.run(&["erase", "1", "--dry-run", "--json"]).ok().json();
+        assert_eq!(dry["purged"], 1, "{dry}");
+        assert_eq!(
+            cli.run(&["customers", "show", "1", "--json"]).ok().json()["name"],
+            "Ann Lee"
+        );
+        let done = cli.run(&["erase", "1", "--yes", "--json"]).ok().json();
+        assert_eq!(done["purged"], 1, "{done}");
+        assert_ne!(cli.run(&["customers", "show", "1"]).code, 0);
+        let stats = cli.run(&["stats", "--json"]).ok().json();
+        assert_eq!(stats["records"]["note"], 1, "{stats}");
+        assert_eq!(stats["records"]["address"], 0, "{stats}");
+        assert_eq!(stats["records"]["invoice"], 1, "{stats}");
+        assert_eq!(
+            cli.run(&["customers", "show", "2", "--json"]).ok().json()["status"],
+            "active"
+        );
+    }
+);

@@ -90,13 +90,22 @@ impl Loader<'_> {
         if !self.ident(name, "field name") {
             return None;
         }
-        let (ty_name, values, demo, label) = match spec.get_ref() {
-            StringOr::Str(t) => (t.as_str(), None, raw::RawFieldDemo::default(), None),
+        let (ty_name, values, demo, label, personal, identifying) = match spec.get_ref() {
+            StringOr::Str(t) => (
+                t.as_str(),
+                None,
+                raw::RawFieldDemo::default(),
+                None,
+                false,
+                false,
+            ),
             StringOr::Table(t) => (
                 t.ty.as_str(),
                 t.values.clone(),
                 t.demo.clone().unwrap_or_default(),
                 t.label.clone(),
+                t.personal,
+                t.identifying,
             ),
         };
         if label.as_deref().is_some_and(|l| l.trim().is_empty()) {
@@ -140,6 +149,9 @@ impl Loader<'_> {
             label: label.filter(|l| !l.trim().is_empty()),
             ty,
             values,
+            // An identifying value is personal too.
+            personal: personal || identifying,
+            identifying,
             demo: FieldDemo {
                 values: demo.values.unwrap_or_default(),
                 weights: demo.weights.unwrap_or_default(),
@@ -375,11 +387,47 @@ fn build(l: &mut Loader, raw: RawModel) -> Model {
         permissions: Permissions {
             allowed: Vec::new(),
         },
+        tombstone: Vec::new(),
         source: String::new(),
     };
     model.rules = build_rules(l, &raw.rule, &model);
     model.permissions = build_permissions(l, &raw.permissions);
+    model.tombstone = build_tombstone(l, raw.privacy.as_ref(), &model);
     model
+}
+
+/// `[privacy] tombstone`: customer columns an erased customer keeps besides id, number and
+/// kind — its name, a field or a link column of its own.
+fn build_tombstone(
+    l: &mut Loader,
+    raw: Option<&Spanned<raw::RawPrivacy>>,
+    model: &Model,
+) -> Vec<String> {
+    let Some(p) = raw else {
+        return Vec::new();
+    };
+    let mut known: Vec<String> = vec!["name".into(), "email".into()];
+    known.extend(model.customer.fields.iter().map(|f| f.name.clone()));
+    known.extend(model.customer.links.iter().map(|k| k.link.column.clone()));
+    let mut out = Vec::new();
+    for n in &p.get_ref().tombstone {
+        if ["id", "number", "kind"].contains(&n.get_ref().as_str()) {
+            continue;
+        }
+        if !known.contains(n.get_ref()) {
+            l.err(
+                n.span(),
+                format!(
+                    "the tombstone keeps `{}`, which is not a customer column; columns: {}",
+                    n.get_ref(),
+                    known.join(", ")
+                ),
+            );
+        } else if !out.contains(n.get_ref()) {
+            out.push(n.get_ref().clone());
+        }
+    }
+    out
 }
 
 fn build_customer(l: &mut Loader, raw: &Spanned<raw::RawCustomer>) -> CustomerModel {
@@ -469,6 +517,31 @@ fn build_customer(l: &mut Loader, raw: &Spanned<raw::RawCustomer>) -> CustomerMo
         }
         reasons.push((kind.get_ref().clone(), list.clone()));
     }
+    // Personal data among the built-in columns: the name and the email.
+    let core = |l: &mut Loader, list: &[Name], what: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        for n in list {
+            if n.get_ref() != "name" && n.get_ref() != "email" {
+                l.err(
+                    n.span(),
+                    format!(
+                        "`{}` in [customer] {what} is not a built-in column that holds personal data; built-in: name, email (mark a field of your own with `{what} = true`)",
+                        n.get_ref()
+                    ),
+                );
+            } else if !out.contains(n.get_ref()) {
+                out.push(n.get_ref().clone());
+            }
+        }
+        out
+    };
+    let identifying = core(l, &c.identifying, "identifying");
+    let mut personal = core(l, &c.personal, "personal");
+    for i in &identifying {
+        if !personal.contains(i) {
+            personal.push(i.clone());
+        }
+    }
     let (prefix, width) = c.number.as_ref().map_or((String::from("C"), 8), |n| {
         (n.prefix.clone(), n.width.clamp(1, 18))
     });
@@ -494,6 +567,8 @@ fn build_customer(l: &mut Loader, raw: &Spanned<raw::RawCustomer>) -> CustomerMo
         fields,
         links,
         reasons,
+        personal,
+        identifying,
     }
 }
 

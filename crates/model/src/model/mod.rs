@@ -392,6 +392,10 @@ pub struct Field {
     pub ty: FieldType,
     /// The values a text field may hold (any when `None`).
     pub values: Option<Vec<String>>,
+    /// Personal data: masked by a forget, never kept after an erasure.
+    pub personal: bool,
+    /// Identifies a person (an email): an erased person's value may not come back.
+    pub identifying: bool,
     #[serde(skip)]
     pub demo: FieldDemo,
 }
@@ -544,6 +548,10 @@ pub struct CustomerModel {
     pub links: Vec<CustomerLink>,
     /// Deactivation reasons per customer kind.
     pub reasons: Vec<(String, Vec<String>)>,
+    /// Built-in columns that hold personal data (`name`, `email`).
+    pub personal: Vec<String>,
+    /// Built-in columns that identify a person (`email`).
+    pub identifying: Vec<String>,
     #[serde(skip)]
     pub demo_kinds: Vec<(String, u32)>,
     #[serde(skip)]
@@ -703,12 +711,57 @@ pub struct Model {
     pub records: Vec<RecordKind>,
     pub rules: Vec<RuleDef>,
     pub permissions: Permissions,
+    /// Customer columns an erased customer's tombstone keeps besides id, number and kind.
+    pub tombstone: Vec<String>,
     /// The model file's text, as read.
     #[serde(skip)]
     pub source: String,
 }
 
+/// A column holding personal data: its table (`customers` or a record kind), its column, and
+/// whether it identifies a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PersonalColumn {
+    pub table: String,
+    pub column: String,
+    pub identifying: bool,
+}
+
 impl Model {
+    /// Every column the model marks as personal data, customers first, then each record kind.
+    pub fn personal_columns(&self) -> Vec<PersonalColumn> {
+        let mut out = Vec::new();
+        for c in &self.customer.personal {
+            out.push(PersonalColumn {
+                table: "customers".into(),
+                column: c.clone(),
+                identifying: self.customer.identifying.contains(c),
+            });
+        }
+        for f in self
+            .customer
+            .fields
+            .iter()
+            .filter(|f| f.personal || f.identifying)
+        {
+            out.push(PersonalColumn {
+                table: "customers".into(),
+                column: f.name.clone(),
+                identifying: f.identifying,
+            });
+        }
+        for k in &self.records {
+            for f in k.fields.iter().filter(|f| f.personal || f.identifying) {
+                out.push(PersonalColumn {
+                    table: k.name.clone(),
+                    column: f.name.clone(),
+                    identifying: f.identifying,
+                });
+            }
+        }
+        out
+    }
+
     pub fn record(&self, name: &str) -> Option<&RecordKind> {
         self.records.iter().find(|r| r.name == name)
     }

@@ -21,6 +21,17 @@ pub struct RawModel {
     pub rule: Vec<Spanned<RawRule>>,
     #[serde(default)]
     pub permissions: BTreeMap<Name, Spanned<OneOrMany>>,
+    pub privacy: Option<Spanned<RawPrivacy>>,
+}
+
+/// `[privacy]`: what an erased customer's tombstone keeps.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrivacy {
+    /// Customer columns kept besides id, number and kind (membership: `["name",
+    /// "company_id"]`, as iMIS keeps the name and the company).
+    #[serde(default)]
+    pub tombstone: Vec<Name>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +59,12 @@ pub struct RawCustomer {
     #[serde(default)]
     pub reasons: BTreeMap<Name, Vec<String>>,
     pub demo: Option<RawCustomerDemo>,
+    /// Which built-in columns hold personal data (`["name", "email"]`).
+    #[serde(default)]
+    pub personal: Vec<Name>,
+    /// Which built-in columns identify a person (`["email"]`).
+    #[serde(default)]
+    pub identifying: Vec<Name>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +110,13 @@ pub struct RawField {
     /// What people call the field (`"Due on"`).
     pub label: Option<String>,
     pub demo: Option<RawFieldDemo>,
+    /// Personal data (a name, a phone, an address line, a note's text): masked by a forget,
+    /// listed by `offboard check`, never kept after an erasure.
+    #[serde(default)]
+    pub personal: bool,
+    /// Identifies a person (an email): an erased person's value may not come back.
+    #[serde(default)]
+    pub identifying: bool,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -760,3 +760,71 @@ conformance!(
         assert!(audit.to_string().contains("Moved away"), "{audit}");
     }
 );
+
+conformance!(
+    the_api_exports_one_customer_on_request_and_erases_on_request,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        // Access: fields, records, audit; a viewer may not.
+        let doc = s.api("GET", "/api/v1/customers/11/export", &s.admin, Value::Null);
+        assert_eq!(doc.status, 200, "{}", doc.body);
+        assert!(doc
+            .header("content-disposition")
+            .unwrap()
+            .contains("customer-K11.json"));
+        let doc = doc.json();
+        assert_eq!(doc["customer"]["name"], "Bo Owes");
+        assert_eq!(doc["records"]["invoice"][0]["balance"], 2500, "{doc}");
+        assert_eq!(
+            s.api("GET", "/api/v1/customers/11/export", &s.viewer, Value::Null)
+                .status,
+            403
+        );
+        assert_eq!(
+            s.api("GET", "/api/v1/customers/999/export", &s.admin, Value::Null)
+                .status,
+            404
+        );
+        // Erasure: Bo's invoice must stay, so Bo is not erased, and the plan says why.
+        let r = s.api(
+            "POST",
+            "/api/v1/erase",
+            &s.admin,
+            json!({ "customers": [11, 14], "dry_run": true }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let plan = r.json();
+        assert_eq!(plan["candidates"], 2, "{plan}");
+        let bo = plan["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == 11)
+            .unwrap()
+            .clone();
+        assert_eq!(bo["outcome"], "blocked", "{plan}");
+        assert!(bo["blockers"].to_string().contains("invoice"), "{bo}");
+        // Typos and unknown customers are refused in words.
+        let r = s.api(
+            "POST",
+            "/api/v1/erase",
+            &s.admin,
+            json!({ "customer": [11] }),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/erase",
+            &s.admin,
+            json!({ "customers": [999] }),
+        );
+        assert_eq!(r.status, 404, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/erase",
+            &s.viewer,
+            json!({ "customers": [14] }),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+);
