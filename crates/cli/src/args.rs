@@ -203,6 +203,11 @@ pub enum Command {
     /// People who act in offboard and their roles (viewer, clerk, manager, admin).
     #[command(subcommand)]
     Users(UsersCmd),
+    /// The no-resurrection blocklist: identifying values (emails) of erased persons, kept as
+    /// keyed digests; such a value may not come back through a new customer, an edit or an
+    /// import.
+    #[command(subcommand)]
+    Blocklist(BlocklistCmd),
     /// The audit log: every change, hash-chained.
     /// Background jobs the server runs: list, show one, cancel one.
     #[command(subcommand)]
@@ -384,6 +389,22 @@ pub enum RecordsCmd {
         id: i64,
         #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
         set: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlocklistCmd {
+    /// How many values it holds, per field.
+    List,
+    /// Let one value come back (audited, without the value): `--email ann@example.com`, or
+    /// `--field FIELD --value VALUE` for another identifying field.
+    Lift {
+        #[arg(long, conflicts_with_all = ["field", "value"], required_unless_present = "field")]
+        email: Option<String>,
+        #[arg(long, requires = "value")]
+        field: Option<String>,
+        #[arg(long, requires = "field")]
+        value: Option<String>,
     },
 }
 

@@ -75,6 +75,8 @@ pub enum Act {
     RevokeTokens,
     /// A kind's deactivation reasons edited (or set back to the model file's).
     SetReasons,
+    /// A value taken off the no-resurrection blocklist (the log keeps the field, not the value).
+    LiftBlock,
 }
 
 impl Act {
@@ -95,6 +97,7 @@ impl Act {
             Act::CreateToken => "create-token",
             Act::RevokeTokens => "revoke-tokens",
             Act::SetReasons => "set-reasons",
+            Act::LiftBlock => "lift-block",
         }
     }
 }

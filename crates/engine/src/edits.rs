@@ -290,6 +290,27 @@ impl Engine<'_> {
         })
     }
 
+    /// Takes `column`'s `value` off the no-resurrection blocklist (permission `purge`, the
+    /// erasures' own); audited with the field, never the value. Whether it was there.
+    pub fn lift_blocked(&mut self, column: &str, value: &str) -> Result<bool, EngineError> {
+        self.allow(Operation::Purge)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let lifted = s.lift_blocked(column, value)?;
+            if lifted {
+                let entry = NewEntry {
+                    customer_id: None,
+                    customer_number: None,
+                    customer_name: None,
+                    reason: None,
+                    details: json!({ "field": column }),
+                };
+                audit::append(s.db(), &actor, Act::LiftBlock, &[entry])?;
+            }
+            Ok(lifted)
+        })
+    }
+
     /// Reads the settings kept in the database again (the reasons managers edit).
     pub fn refresh_settings(&mut self) -> Result<(), EngineError> {
         Ok(self.store.refresh_settings()?)

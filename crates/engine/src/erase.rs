@@ -202,6 +202,11 @@ pub(crate) fn erase(
             Some((id, r))
         })
         .collect();
+    // No resurrection: the identifying values of those erased are kept as keyed digests,
+    // read before anything is removed.
+    if !dry_run {
+        offboard_store::blocklist::block_customers(model, db, GO, "erased")?;
+    }
     // What each erased customer loses, per kind, read before anything is removed.
     let mut per_customer = PerCustomer::new();
     if !dry_run {

@@ -544,6 +544,14 @@ impl Store {
         ];
         cols.extend(customer_cells(model, db, &new.kind, &fields)?);
         let id = db.transaction(|tx| {
+            // No resurrection of an erased or forgotten person's email (or other identifying
+            // value).
+            let checker = crate::blocklist::Checker::new(model, tx)?;
+            for (col, v) in &cols {
+                if let Value::Text(t) = v {
+                    checker.check(tx, col, t)?;
+                }
+            }
             let number = match &new.number {
                 Some(n) => {
                     ensure_number_free(tx, n, None)?;
@@ -655,6 +663,10 @@ impl Store {
             .enumerate()
             .map(|(i, (c, _))| format!("{} = {}", q(c), ph(d, i + 1)))
             .collect();
+        let changed: Vec<(String, String)> = sets
+            .iter()
+            .filter_map(|(c, v)| v.as_str().map(|t| (c.clone(), t.to_string())))
+            .collect();
         let mut params: Vec<Value> = sets.into_iter().map(|(_, v)| v).collect();
         params.push(Value::Int(id));
         let sql = format!(
@@ -662,7 +674,14 @@ impl Store {
             assigns.join(", "),
             ph(d, params.len())
         );
-        db.transaction(|tx| tx.execute(&sql, &params))?;
+        db.transaction(|tx| {
+            // No resurrection through an edit either.
+            let checker = crate::blocklist::Checker::new(model, tx)?;
+            for (col, text) in &changed {
+                checker.check(tx, col, text)?;
+            }
+            tx.execute(&sql, &params)
+        })?;
         self.customer(id)
     }
 }

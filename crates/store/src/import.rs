@@ -442,6 +442,12 @@ fn load_file(
 ) -> Result<u64, StoreError> {
     let is_customers = plan.table.name == CUSTOMERS_TABLE;
     let file = plan.file.as_str();
+    // No resurrection: an erased or forgotten person's email may not come back by import.
+    let blocked = if is_customers {
+        crate::blocklist::Loaded::load(model, db)?
+    } else {
+        None
+    };
     let mut reader = csv::ReaderBuilder::new()
         .from_path(&plan.path)
         .map_err(|e| StoreError::Io {
@@ -579,6 +585,15 @@ fn load_file(
         }
         if is_customers && problems.total == before {
             check_customer_state(model, &plan.mapping, &row, file, line, problems);
+        }
+        if let Some(list) = &blocked {
+            for ((col, _), v) in plan.mapping.iter().zip(&row) {
+                if let Value::Text(t) = v {
+                    if let Some(why) = list.refuses(&col.name, t)? {
+                        problems.add(file, line, Some(&col.name), why);
+                    }
+                }
+            }
         }
         if add_created {
             row.push(now.clone());

@@ -6,6 +6,7 @@
 //! `Send`: an async server keeps a pool of them and runs calls on blocking threads.
 #![forbid(unsafe_code)]
 
+pub mod blocklist;
 pub mod credentials;
 pub mod customers;
 pub mod db;

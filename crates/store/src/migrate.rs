@@ -11,12 +11,14 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0002_users.sql"),
     include_str!("../migrations/sqlite/0003_credentials.sql"),
     include_str!("../migrations/sqlite/0004_job_results.sql"),
+    include_str!("../migrations/sqlite/0005_blocklist.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_core.sql"),
     include_str!("../migrations/postgres/0002_users.sql"),
     include_str!("../migrations/postgres/0003_credentials.sql"),
     include_str!("../migrations/postgres/0004_job_results.sql"),
+    include_str!("../migrations/postgres/0005_blocklist.sql"),
 ];
 
 /// Brings offboard's own tables up to the latest version; returns the version found before.

@@ -108,6 +108,56 @@ pub(super) fn audit(
     }
 }
 
+pub(super) fn blocklist(g: &Global, cmd: BlocklistCmd) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    match cmd {
+        BlocklistCmd::List => {
+            authorize(g, &mut store, Operation::Purge)?;
+            let counts = store.blocklist_counts()?;
+            if g.json {
+                let map: serde_json::Map<String, serde_json::Value> = counts
+                    .iter()
+                    .map(|(f, n)| (f.clone(), serde_json::json!(n)))
+                    .collect();
+                return output::json(&map);
+            }
+            if counts.is_empty() {
+                println!("the blocklist is empty");
+            }
+            for (field, n) in counts {
+                println!("{field}: {n} value(s) of erased persons may not come back");
+            }
+            Ok(())
+        }
+        BlocklistCmd::Lift {
+            email,
+            field,
+            value,
+        } => {
+            let (field, value) = match (email, field, value) {
+                (Some(e), _, _) => ("email".to_string(), e),
+                (None, Some(f), Some(v)) => (f, v),
+                _ => {
+                    return Err(
+                        Usage("give --email VALUE, or --field FIELD --value VALUE".into()).into(),
+                    )
+                }
+            };
+            let me = actor(g, &mut store)?;
+            let lifted = Engine::new(&mut store, me).lift_blocked(&field, &value)?;
+            if g.json {
+                return output::json(&serde_json::json!({ "field": field, "lifted": lifted }));
+            }
+            if lifted {
+                println!("lifted: that {field} may be used again (the audit log says so, without the value)");
+            } else {
+                println!("that {field} is not on the blocklist; nothing changed");
+            }
+            Ok(())
+        }
+    }
+}
+
 pub(super) fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
     let mut store = open(g)?;
     let list = match cmd {

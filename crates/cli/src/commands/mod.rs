@@ -16,7 +16,8 @@ use offboard_engine::records::RecordSelection;
 use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
 
 use crate::args::{
-    AuditCmd, Cli, Command, CustomersCmd, DemoArgs, Global, JobsCmd, RecordsCmd, Select, UsersCmd,
+    AuditCmd, BlocklistCmd, Cli, Command, CustomersCmd, DemoArgs, Global, JobsCmd, RecordsCmd,
+    Select, UsersCmd,
 };
 use crate::output;
 
@@ -198,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             |e, ids, dry| e.erase_customers(ids, dry),
         ),
         Command::Users(cmd) => users(g, cmd),
+        Command::Blocklist(cmd) => blocklist(g, cmd),
         Command::Audit {
             cmd,
             customer,

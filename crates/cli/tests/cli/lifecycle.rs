@@ -678,5 +678,73 @@ conformance!(
             cli.run(&["customers", "show", "2", "--json"]).ok().json()["status"],
             "active"
         );
+        // No resurrection: her email may not come back, in any case, by any way in.
+        let again = cli.run(&[
+            "customers",
+            "add",
+            "--kind",
+            "person",
+            "--name",
+            "Ann Again",
+            "--set",
+            "email=ANN@example.com",
+        ]);
+        assert_ne!(again.code, 0);
+        assert!(
+            again.stderr.contains("may not come back")
+                && again.stderr.contains("blocklist lift --email"),
+            "{}",
+            again.stderr
+        );
+        let edit = cli.run(&["customers", "edit", "2", "--set", "email=ann@example.com"]);
+        assert_ne!(edit.code, 0, "{}", edit.stdout);
+        std::fs::create_dir_all(cli.dir.join("back")).unwrap();
+        std::fs::write(
+            cli.dir.join("back").join("customers.csv"),
+            "id,number,kind,name,email,status\n10,10,person,Ann Lee, ann@example.com ,active\n",
+        )
+        .unwrap();
+        let import = cli.run(&["import", "back"]);
+        assert_ne!(import.code, 0);
+        assert!(
+            import.stderr.contains("customers.csv:2: column `email`"),
+            "{}",
+            import.stderr
+        );
+        let list = cli.run(&["blocklist", "list", "--json"]).ok().json();
+        assert_eq!(list["email"], 1, "{list}");
+        // An admin lifts it (audited without the value), and she may come back.
+        let lifted = cli
+            .run(&["blocklist", "lift", "--email", "Ann@Example.com", "--json"])
+            .ok()
+            .json();
+        assert_eq!(lifted["lifted"], true);
+        cli.run(&[
+            "customers",
+            "add",
+            "--kind",
+            "person",
+            "--name",
+            "Ann Again",
+            "--set",
+            "email=ann@example.com",
+        ])
+        .ok();
+        let audit = cli.run(&["audit", "--json", "--limit", "5"]).ok().json();
+        let lift: Vec<&serde_json::Value> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["operation"] == "lift-block")
+            .collect();
+        assert_eq!(lift.len(), 1, "{audit}");
+        assert!(
+            !lift[0]
+                .to_string()
+                .to_lowercase()
+                .contains("ann@example.com"),
+            "{}",
+            lift[0]
+        );
     }
 );

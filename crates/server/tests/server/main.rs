@@ -828,3 +828,72 @@ conformance!(
         assert_eq!(r.status, 403, "{}", r.body);
     }
 );
+
+conformance!(
+    an_erased_persons_email_is_refused_by_the_api_and_the_ui,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,email,status\n1,1,person,Ann Lee,ann@example.com,active\n2,2,person,Bo Ek,bo@example.com,active\n",
+            )],
+        );
+        let r = s.api(
+            "POST",
+            "/api/v1/erase",
+            &s.admin,
+            json!({ "customers": [1] }),
+        );
+        assert_eq!(r.json()["purged"], 1, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/customers",
+            &s.admin,
+            json!({ "kind": "person", "name": "Ann Again", "email": "Ann@Example.com" }),
+        );
+        assert!(
+            r.status == 409 || r.status == 422,
+            "{} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("may not come back"),
+            "{}",
+            r.body
+        );
+        let r = s.api(
+            "PATCH",
+            "/api/v1/customers/2",
+            &s.admin,
+            json!({ "email": "ann@example.com" }),
+        );
+        assert!(r.status >= 400, "{}", r.body);
+        // The UI's form says it next to the email, with what was typed kept.
+        let cookie = log_in(&s);
+        let page = s.page(
+            "POST",
+            "/customers/new",
+            &cookie,
+            "kind=person&name=Ann+Again&email=ann%40example.com",
+        );
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(
+            page.body.contains("id=\"new-email-error\""),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains("value=\"Ann Again\""), "{}", page.body);
+        // Nobody was added.
+        assert_eq!(
+            s.api("GET", "/api/v1/customers?view=all", &s.admin, Value::Null)
+                .json()["total"],
+            1
+        );
+    }
+);
