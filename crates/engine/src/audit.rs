@@ -275,6 +275,8 @@ pub fn list(
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub customer: Option<i64>,
+    /// By the customer's number as the log recorded it (an erased customer has no id left).
+    pub number: Option<String>,
     pub operation: Option<String>,
     pub actor: Option<String>,
     /// From this day on (inclusive).
@@ -299,6 +301,9 @@ pub fn list_filtered(db: &mut dyn Db, filter: &AuditFilter) -> Result<Vec<Entry>
     };
     if let Some(c) = filter.customer {
         add("customer_id = ?", Value::Int(c), &mut params);
+    }
+    if let Some(n) = &filter.number {
+        add("customer_number = ?", Value::Text(n.clone()), &mut params);
     }
     if let Some(o) = &filter.operation {
         add("operation = ?", Value::Text(o.clone()), &mut params);

@@ -126,6 +126,11 @@ impl<'s> Engine<'s> {
     }
 
     /// Checks the model's permissions for `op`.
+    /// The model the engine works with (the reasons as managers set them last).
+    pub fn model(&self) -> &offboard_model::Model {
+        self.store.model()
+    }
+
     pub fn allow(&self, op: Operation) -> Result<Allowed, EngineError> {
         let roles = self.store.model().permissions.roles(op);
         self.proof(op, None, &roles)

@@ -57,8 +57,9 @@
 
   document.addEventListener("htmx:afterRequest", function (ev) {
     var target = ev.detail.target;
-    var verb = ev.detail.requestConfig && ev.detail.requestConfig.verb;
-    if (target && target.id === "modal-body" && verb && verb !== "get" && ev.detail.successful) {
+    var xhr = ev.detail.xhr;
+    // The server marks the outcome of a change; opening a dialog (even by a POST) is none.
+    if (target && target.id === "modal-body" && xhr && xhr.getResponseHeader("X-Offboard-Changed")) {
       changed = true;
     }
   });
@@ -98,12 +99,19 @@
     opener = null;
     if (changed) {
       changed = false;
-      // What was done shows in the page beneath: it is read again.
-      window.htmx.ajax("GET", window.location.href, { target: "main", select: "main > *", swap: "innerHTML ignoreTitle:true" })
-        .then(function () {
-          var again = back && back.id ? document.getElementById(back.id) : null;
-          (again || document.getElementById("main")).focus();
-        });
+      // What was done shows in the page beneath: it is read again — or, when the page's own
+      // customer or record is gone (deleted, erased), the list is shown instead.
+      fetch(window.location.href, { method: "HEAD", credentials: "same-origin" }).then(function (r) {
+        if (r.status === 404) {
+          window.location.assign("/customers");
+          return;
+        }
+        window.htmx.ajax("GET", window.location.href, { target: "main", select: "main > *", swap: "innerHTML ignoreTitle:true" })
+          .then(function () {
+            var again = back && back.id ? document.getElementById(back.id) : null;
+            (again || document.getElementById("main")).focus();
+          });
+      });
     } else if (back && document.contains(back)) {
       back.focus();
     }

@@ -50,12 +50,24 @@ pub async fn audit(
                 }),
             }
         };
-        let customer = match blank(&q.customer) {
-            Some(t) => Some(super::operations::resolve(e, &t, "to show the audit of")?),
-            None => None,
+        // A customer as typed: one that exists, else (erased, its log is all that is left) its
+        // id or its number as the log recorded them.
+        let (customer, number) = match blank(&q.customer) {
+            Some(t) => match super::operations::resolve(e, &t, "to show the audit of") {
+                Ok(id) => (Some(id), None),
+                Err(_) => match t.trim().parse::<i64>() {
+                    Ok(id) => (Some(id), None),
+                    Err(_) => (
+                        None,
+                        Some(t.split_whitespace().next().unwrap_or_default().to_string()),
+                    ),
+                },
+            },
+            None => (None, None),
         };
         let filter = AuditFilter {
             customer,
+            number,
             operation: blank(&q.operation),
             actor: blank(&q.actor),
             from: day(&q.from, "from")?,
@@ -69,10 +81,19 @@ pub async fn audit(
         let more = list.len() as u64 > AUDIT_PAGE;
         list.truncate(AUDIT_PAGE as usize);
         let (actors, operations) = r.audit_facets()?;
-        Ok((actor, verified, list, more, actors, operations, q))
+        // Which of the entries' customers still exist (one query): the others link to their
+        // log, not to a page that is gone.
+        let mut ids: Vec<i64> = list.iter().filter_map(|e| e.customer_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut q_ids =
+            offboard_store::customers::ListQuery::view(offboard_model::model::View::All);
+        q_ids.ids = Some(ids);
+        let present: std::collections::HashSet<i64> = r.customer_ids(&q_ids)?.into_iter().collect();
+        Ok((actor, verified, list, more, actors, operations, q, present))
     })
     .await;
-    let (actor, verified, list, more, actors, operations, q) = match result {
+    let (actor, verified, list, more, actors, operations, q, present) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -83,6 +104,7 @@ pub async fn audit(
             v["lines"] = json!(describe_lines(&e.details));
             v["operation_text"] = json!(crate::ui::customers::human(&e.operation));
             v["at_text"] = json!(super::when(&e.at));
+            v["gone"] = json!(e.customer_id.is_some_and(|c| !present.contains(&c)));
             v
         })
         .collect();
@@ -288,6 +310,11 @@ pub async fn users_form(
             return Ok(Said::Refused("name the user".into()));
         }
         let outcome = match action.as_str() {
+            "add" if password.is_empty() => {
+                return Ok(Said::Refused(format!(
+                    "give {name} a password, so they can log in (at least 8 characters)"
+                )))
+            }
             "add" => e
                 .add_user(&name, &role)
                 .and_then(|u| {

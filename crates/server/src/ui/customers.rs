@@ -19,8 +19,15 @@ pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(params): Query<ListParams>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
-    list_page(&state, &headers, params, None).await
+    // Where a later page starts in the list (the next page's link says it; keyset paging
+    // does not know it otherwise), for "26–50 of 399".
+    let at = form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "at")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .filter(|_| params.cursor.as_deref().is_some_and(|c| !c.is_empty()));
+    list_page(&state, &headers, params, None, at).await
 }
 
 /// The customers list; after a refused "Add a customer", with the form open, the typed
@@ -30,6 +37,7 @@ async fn list_page(
     headers: &HeaderMap,
     params: ListParams,
     added: Option<Edited>,
+    at: Option<u64>,
 ) -> Response {
     let refused = added.is_some();
     let counts = state.clone();
@@ -49,8 +57,11 @@ async fn list_page(
         Ok(v) => v,
         Err(r) => return r,
     };
+    // A model that never deletes softly has no recycle bin to show (unless one is asked for).
+    let soft = state.model().delete == offboard_model::model::DeleteMode::Soft;
     let views: Vec<Value> = ["active", "deactivated", "current", "deleted", "all"]
         .iter()
+        .filter(|v| soft || **v != "deleted" || query.view == View::Deleted)
         .map(|v| {
             let label = match *v {
                 "active" => "Active",
@@ -81,11 +92,12 @@ async fn list_page(
         .chain(export)
         .filter(|(op, _)| allowed(op))
         .collect();
-    let last = query.offset.saturating_add(list.len() as u64);
+    let start = at.unwrap_or(query.offset + 1).max(1);
+    let last = (start - 1).saturating_add(list.len() as u64);
     let search = query.search.clone().unwrap_or_default();
     // Pages follow the keyset cursor; the filters and the sort go along.
     let next = ListParams::next_cursor(&query, &list)
-        .map(|c| format!("/customers?{}", params.query_string(&c)));
+        .map(|c| format!("/customers?{}&at={}", params.query_string(&c), last + 1));
     let on_later_page = params.cursor.as_deref().is_some_and(|c| !c.is_empty()) || query.offset > 0;
     let base = |extra: &[(&str, &str)]| {
         let mut q = form_urlencoded::Serializer::new(String::new());
@@ -148,7 +160,7 @@ async fn list_page(
             "views": views,
             "view": query.view.name(),
             "search": search,
-            "first": if list.is_empty() { 0 } else { query.offset + 1 },
+            "first": if list.is_empty() { 0 } else { start },
             "last": last,
             "total": total,
             "total_exact": exact,
@@ -684,6 +696,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
                     field,
                     error: err.message,
                 }),
+                None,
             )
             .await
         }

@@ -242,6 +242,8 @@ pub(crate) struct Viewer {
     name: String,
     role: &'static str,
     audit: bool,
+    /// Whether the model has a recycle bin (deletes softly).
+    bin: bool,
 }
 
 impl Viewer {
@@ -250,6 +252,7 @@ impl Viewer {
             name: e.actor().name.clone(),
             role: e.actor().role.name(),
             audit: e.allow(offboard_model::model::Operation::Audit).is_ok(),
+            bin: e.model().delete == offboard_model::model::DeleteMode::Soft,
         }
     }
 }
@@ -276,6 +279,36 @@ fn render(template: &str, title: &str, user: Option<&Viewer>, context: Value) ->
                 .into_response()
         }
     }
+}
+
+/// Marks a page as the outcome of a change: a dialog that shows it has the page beneath read
+/// again when it closes (`assets/app.js`); a dialog that only asked does not.
+pub(crate) fn changed(mut page: Response) -> Response {
+    page.headers_mut().insert(
+        "X-Offboard-Changed",
+        axum::http::HeaderValue::from_static("1"),
+    );
+    page
+}
+
+/// A word for `n` things: "1 company", "2 companies", "3 matches".
+pub(crate) fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        return format!("1 {one}");
+    }
+    let many = if one.ends_with('y')
+        && !one.ends_with("ay")
+        && !one.ends_with("ey")
+        && !one.ends_with("oy")
+    {
+        format!("{}ies", &one[..one.len() - 1])
+    } else if one.ends_with('s') || one.ends_with('x') || one.ends_with("ch") || one.ends_with("sh")
+    {
+        format!("{one}es")
+    } else {
+        format!("{one}s")
+    };
+    format!("{n} {many}")
 }
 
 /// An error as a page: the message, and a way back. Not logged in: to the login page.

@@ -62,9 +62,11 @@ fn plan_view(plan: &Plan) -> Value {
         "skipped": plan.skipped,
         "by_rule": plan.blocked_by_rule.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>(),
         "effects": plan.effects.iter().map(|(t, e)| {
-            let what: Vec<String> = e.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            format!("{t} {}", what.join(", "))
+            let what: Vec<String> = e.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
+            format!("{}: {}", crate::ui::customers::human(t), what.join(", "))
         }).collect::<Vec<_>>(),
+        "candidates_text": super::plural(plan.candidates, "candidate"),
+        "dry_run": plan.dry_run,
         "not_done": not_done.iter().take(LISTED).map(|c| customer_view(c)).collect::<Vec<_>>(),
         "done_list": plan.customers.iter().filter(|c| c.outcome == Outcome::Proceeds).take(LISTED)
             .map(|c| json!({ "id": c.id, "number": c.number, "name": c.name })).collect::<Vec<_>>(),
@@ -81,12 +83,20 @@ async fn apply(
     f: impl FnOnce(&mut Engine<'_>) -> Result<Plan, ApiError> + Send + 'static,
 ) -> Response {
     match ui_heavy(state, headers, move |e| Ok((Viewer::of(e), f(e)?))).await {
-        Ok((actor, plan)) => render(
-            "result.html",
-            title,
-            Some(&actor),
-            json!({ "result": plan_view(&plan) }),
-        ),
+        Ok((actor, plan)) => {
+            // A delete that had to deactivate instead says so in its title.
+            let title = if plan.done == 0 && plan.deactivated > 0 {
+                "Deactivated instead"
+            } else {
+                title
+            };
+            super::changed(render(
+                "result.html",
+                title,
+                Some(&actor),
+                json!({ "result": plan_view(&plan) }),
+            ))
+        }
         Err(r) => r,
     }
 }
@@ -368,12 +378,11 @@ pub async fn deactivate_dialog(
         .iter()
         .filter(|(k, _)| !model.customer.reasons_for(k).is_empty())
         .map(|(k, n)| {
-            let plural = if *n == 1 {
-                crate::ui::customers::human(k).to_lowercase()
-            } else {
-                format!("{}s", crate::ui::customers::human(k).to_lowercase())
-            };
-            json!({ "kind": k, "label": format!("Reason for the {n} {plural}"), "reasons": model.customer.reasons_for(k) })
+            let label = format!(
+                "Reason for the {}",
+                super::plural(*n, &crate::ui::customers::human(k).to_lowercase())
+            );
+            json!({ "kind": k, "label": label, "reasons": model.customer.reasons_for(k) })
         })
         .collect();
     let title = match (&selection, plan.customers.first()) {
@@ -521,13 +530,41 @@ pub async fn delete_preview(
         Selection::Ids(l) if l.len() == 1 => Some(l[0]),
         _ => None,
     };
+    // "Move its data to another customer first": previewed like the delete itself.
+    let asked: Vec<(String, String)> =
+        form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let move_to = field(&asked, "move_to");
+    let move_reason = field(&asked, "reason");
+    let move_reason_shown = move_reason.clone();
+    let moving = move_to.clone();
     let chosen = selection.clone();
     preview(
         &state,
         &headers,
         move |e| {
             let list = chosen.resolve(e)?;
-            let plan = e.delete(&list, true)?;
+            let (plan, target) = match (&moving, single) {
+                (Some(to), Some(one)) => {
+                    let to = resolve(e, to, "to move the data to")?;
+                    let target = e.read().customer(to)?;
+                    (
+                        e.delete_moving(one, to, move_reason.clone(), true)?,
+                        Some(format!("{} {}", target.number, target.name)),
+                    )
+                }
+                (Some(_), None) => {
+                    return Err(ApiError::bad_request(
+                        "moving data to another customer works for one customer at a time",
+                    ))
+                }
+                (None, _) => (e.delete(&list, true)?, None),
+            };
+            let who = match list.as_slice() {
+                [one] => e.read().customer(*one).map(|c| format!("{} {}", c.number, c.name)).ok(),
+                _ => None,
+            };
             // One customer may be moved to another; when something of it has to stay, it is
             // deactivated instead, which needs a reason for its kind.
             let reasons = match list.as_slice() {
@@ -537,7 +574,10 @@ pub async fn delete_preview(
                 }
                 _ => Vec::new(),
             };
-            Ok((plan, json!({ "mode": e.read().model().delete, "reasons": reasons })))
+            Ok((
+                plan,
+                json!({ "mode": e.read().model().delete, "reasons": reasons, "who": who, "target": target }),
+            ))
         },
         move |plan, extra| {
             let reasons: Vec<String> = extra["reasons"]
@@ -554,14 +594,27 @@ pub async fn delete_preview(
                 DeleteMode::Deactivate => "They are inactivated: hidden from search, pickers and new documents; every existing document keeps them.",
                 DeleteMode::Hard => "They are erased at once. This cannot be undone.",
             };
+            let who = extra["who"].as_str().map(String::from);
+            let target = extra["target"].as_str().map(String::from);
+            let title = match (&who, &target) {
+                (Some(w), Some(t)) => format!("Move the data of {w} to {t}, then delete it"),
+                (Some(w), None) => format!("Delete {w}"),
+                _ => format!("Delete {}", super::plural(plan.candidates, "customer")),
+            };
             Confirm {
-                title: "Delete".into(),
+                title,
                 note: Some(note),
                 action: "/delete",
                 hidden: {
                     let mut h = selection.fields();
                     if plan.done > BACKGROUND_FROM {
                         h.push(("background", "1".to_string()));
+                    }
+                    if let Some(to) = &move_to {
+                        h.push(("move_to", to.clone()));
+                    }
+                    if let Some(r) = &move_reason_shown {
+                        h.push(("reason", r.clone()));
                     }
                     h
                 },
@@ -573,7 +626,7 @@ pub async fn delete_preview(
                 confirm_text: None,
                 cancel: "/customers",
                 move_to: single
-                    .filter(|_| mode == DeleteMode::Hard)
+                    .filter(|_| mode == DeleteMode::Hard && target.is_none())
                     .map(|one| one.to_string()),
                 reasons,
                 compare: None,
@@ -772,7 +825,7 @@ pub async fn job_page(
         .flatten()
         .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
         .collect();
-    let mut page = render(
+    let mut page = super::changed(render(
         "job.html",
         &format!(
             "{} (job {id})",
@@ -797,7 +850,7 @@ pub async fn job_page(
             "counts": counts,
             "error": job.error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str),
         }),
-    );
+    ));
     if running {
         page.headers_mut().insert(
             axum::http::header::REFRESH,

@@ -355,7 +355,7 @@ pub async fn delete(
     })
     .await;
     match result {
-        Ok((actor, plan, heading)) => render(
+        Ok((actor, plan, heading)) => super::changed(render(
             "records_deleted.html",
             &format!("{} deleted", heading),
             Some(&actor),
@@ -363,7 +363,7 @@ pub async fn delete(
                 "kind": plan.kind, "heading": heading, "deleted": plan.deleted, "blocked": plan.blocked, "back": back,
                 "what": if plan.deleted == 1 { human(&plan.kind).to_lowercase() } else { heading.to_lowercase() },
             }),
-        ),
+        )),
         Err(r) => r,
     }
 }

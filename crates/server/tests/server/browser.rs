@@ -1059,6 +1059,54 @@ conformance!(
 );
 
 conformance!(
+    in_a_browser_cancelling_a_dialog_keeps_the_ticks_and_a_deleted_page_goes_to_the_list,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers"));
+        b.click("input[name=id][value='11']");
+        b.click("input[name=id][value='14']");
+        b.click("button[value=deactivate]");
+        dialog_with(&b, "Deactivate 2 customers");
+        b.click("#modal a[data-close]");
+        dialog_closed(&b);
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            b.run("return document.querySelectorAll('input[name=id]:checked').length"),
+            json!(2),
+            "the ticks stay after Cancel"
+        );
+        assert_eq!(
+            b.run("return document.activeElement.value"),
+            json!("deactivate"),
+            "focus is back on the button"
+        );
+        // Erasing the page's own customer (legal deletes hard): closing the result goes to
+        // the list.
+        b.open(&format!("{base}/customers/16"));
+        b.click("a[href='/delete?ids=16']");
+        dialog_with(&b, "Delete K16 Acme Corp");
+        b.click("#modal .decide button");
+        dialog_with(&b, "1 deleted:");
+        b.click("#modal .modal-bar [data-close]");
+        b.url_with("/customers");
+        let started = Instant::now();
+        while b.url().ends_with("/customers/16") {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "still on the deleted customer"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!b.page().contains("Not found"));
+    }
+);
+
+conformance!(
     every_page_passes_axe_without_serious_violations,
     |db: TestDb| {
         let s = start(&db, "legal", &legal());

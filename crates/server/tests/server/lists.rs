@@ -349,7 +349,7 @@ conformance!(pages_show_values_as_people_read_them, |db: TestDb| {
     );
     // A confirmation keeps its decision above the plan, however long the plan is.
     let decide = merge.body.find(r#"class="card decide""#).unwrap();
-    let summary = merge.body.find("candidates:").unwrap();
+    let summary = merge.body.find("candidate:").unwrap();
     assert!(decide < summary, "{}", merge.body);
     // A malformed address is a page in words, not the framework's line of text.
     let bad = s.page("GET", "/customers/abc", &cookie, "");
@@ -634,5 +634,58 @@ conformance!(
             .page("GET", "/settings", &clerk, "")
             .body
             .contains("name=\"reasons\""));
+    }
+);
+
+conformance!(
+    a_later_page_counts_from_where_it_starts_and_a_gone_customers_log_stays_reachable,
+    |db: TestDb| {
+        let mut customers = String::from("id,number,kind,name,status\n");
+        for i in 1..=60 {
+            customers.push_str(&format!("{i},{i},person,Person {i:02},active\n"));
+        }
+        let s = crate::start(&db, "services", &[("customers.csv", customers.as_str())]);
+        let cookie = crate::log_in(&s);
+        let first = s.page("GET", "/customers?limit=25", &cookie, "");
+        assert!(first.body.contains("1–25 of 60"), "{}", first.body);
+        let next = first
+            .body
+            .split("href=\"")
+            .find(|p| p.contains("cursor="))
+            .unwrap();
+        let next = next
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&")
+            .replace("&#x2f;", "/");
+        let second = s.page("GET", &next, &cookie, "");
+        assert!(
+            second.body.contains("26–50 of 60"),
+            "{} {next} {}",
+            second.status,
+            second.body
+        );
+        // An erased customer's log: by its id, and its entries say it is gone.
+        let r = s.api(
+            "POST",
+            "/api/v1/erase",
+            &s.admin,
+            json!({ "customers": [7] }),
+        );
+        assert_eq!(r.json()["purged"], 1, "{}", r.body);
+        let log = s.page("GET", "/audit?customer=7", &cookie, "");
+        assert_eq!(log.status, 200, "{}", log.body);
+        assert!(log.body.contains("(gone)"), "{}", log.body);
+        assert!(!log.body.contains("href=\"/customers/7\""), "{}", log.body);
+        // A user without a password could never log in: refused.
+        let add = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=add&user=tess&role=clerk&password=",
+        );
+        assert_eq!(add.status, 422);
+        assert!(add.body.contains("give tess a password"), "{}", add.body);
     }
 );

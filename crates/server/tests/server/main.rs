@@ -546,7 +546,11 @@ conformance!(
         assert!(gone.body.contains("1 note deleted"), "{}", gone.body);
         // A merge is previewed first (nothing changes), then applied from the preview.
         let preview = s.page("GET", "/merge?duplicate=2&into=1", &cookie, "");
-        assert!(preview.body.contains("1 merged"), "{}", preview.body);
+        assert!(
+            preview.body.contains("1 would be merged"),
+            "{}",
+            preview.body
+        );
         assert!(preview.body.contains("name=\"duplicate\" value=\"2\""));
         assert_eq!(
             s.api("GET", "/api/v1/customers/2", &s.admin, Value::Null)
@@ -599,7 +603,7 @@ conformance!(
         let preview = s.page("GET", "/purge", &cookie, "");
         assert!(preview.body.contains("cannot be undone"));
         assert!(
-            preview.body.contains("1 purged"),
+            preview.body.contains("1 would be purged"),
             "the preview counts: {}",
             preview.body
         );
