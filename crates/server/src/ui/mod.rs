@@ -503,11 +503,29 @@ struct BlockerView {
 
 impl From<&offboard_engine::Blocker> for BlockerView {
     fn from(b: &offboard_engine::Blocker) -> BlockerView {
+        // Records that block their customer's erasure, in words: "3 activities still there".
+        let message = match b.rule.strip_prefix("remaining-") {
+            Some(kind) => format!(
+                "{} still there; delete them first",
+                plural(
+                    usize::try_from(b.count).unwrap_or(0),
+                    &customers::human(kind).to_lowercase()
+                )
+            ),
+            // Amounts as people read them: "-2,178.34", not "-2178.34".
+            None => match b.amount {
+                Some(a) => b.message.replace(
+                    &offboard_model::value::format_money(a),
+                    &customers::money_in(a, None),
+                ),
+                None => b.message.clone(),
+            },
+        };
         BlockerView {
             rule: b.rule.clone(),
-            message: b.message.clone(),
+            message,
             count: b.count,
-            amount: b.amount.map(offboard_model::value::format_money),
+            amount: b.amount.map(|a| customers::money_in(a, None)),
             ids: b.ids.clone(),
         }
     }

@@ -689,3 +689,34 @@ conformance!(
         assert!(add.body.contains("give tess a password"), "{}", add.body);
     }
 );
+
+conformance!(
+    blockers_read_as_people_say_them_with_amounts_and_records_in_words,
+    |db: TestDb| {
+        let s = crate::start(
+            &db,
+            "legal",
+            &[
+                ("customers.csv", "id,number,kind,name,status\n11,K11,person,Bo Owes,active\n"),
+                ("invoice.csv", "id,customer_id,number,total,balance,issued_on\n1,11,1,500000,250000,2024-01-01\n"),
+                ("activity.csv", "id,customer_id,subject,critical,done,due_on\n2,11,Call back,0,1,2024-05-01\n3,11,Write,0,1,2024-05-02\n"),
+            ],
+        );
+        let cookie = crate::log_in(&s);
+        let dialog = s.page("GET", "/deactivate?ids=11", &cookie, "");
+        assert!(dialog.body.contains("2,500.00"), "{}", dialog.body);
+        assert!(
+            !dialog.body.contains("[open-invoices"),
+            "no rule ids in the text: {}",
+            dialog.body
+        );
+        // Erasing: the records that must go first, counted in words.
+        let preview = s.page("GET", "/delete?ids=11", &cookie, "");
+        assert!(
+            preview.body.contains("2 activities still there"),
+            "{}",
+            preview.body
+        );
+        assert!(preview.body.contains("(#2, #3)"), "{}", preview.body);
+    }
+);
