@@ -74,6 +74,9 @@
       var method = (f.getAttribute("method") || "get").toLowerCase();
       f.setAttribute(method === "post" ? "hx-post" : "hx-get", f.getAttribute("action") || "");
     });
+    b.querySelectorAll("a[href^='javascript:history.back']").forEach(function (a) {
+      a.setAttribute("data-close", "");
+    });
     b.querySelectorAll("a[href='/customers'], a[href^='/customers?view']").forEach(function (a) {
       if (/^\s*(Cancel|Back to customers)\s*$/.test(a.textContent)) a.setAttribute("data-close", "");
     });

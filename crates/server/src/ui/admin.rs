@@ -392,8 +392,14 @@ pub(crate) fn describe_lines(v: &serde_json::Value) -> Vec<String> {
     match v {
         Value::Object(map) if !map.values().all(Value::is_number) => map
             .iter()
-            .filter(|(_, val)| !val.is_null())
+            .filter(|(_, val)| match val {
+                Value::Null | Value::Bool(false) => false,
+                Value::Object(o) => !o.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                _ => true,
+            })
             .flat_map(|(k, val)| match val {
+                Value::Bool(true) => vec![human(k)],
                 Value::Object(changed) if k == "changed" => changed
                     .iter()
                     .map(|(f, pair)| {
@@ -444,7 +450,7 @@ pub(crate) fn describe(v: &serde_json::Value) -> String {
                         human(k),
                         items.iter().map(scalar).collect::<Vec<_>>().join(", ")
                     )),
-                    Value::Array(items) => Some(format!("{}: {}", human(k), items.len())),
+                    Value::Array(items) => Some(format!("{}: {}", human(k), list_of(items))),
                     Value::Object(o) if o.is_empty() => None,
                     Value::Object(_) => Some(format!("{}: {}", human(k), describe(val))),
                     other => Some(format!("{}: {}", human(k), scalar(other))),
@@ -452,6 +458,30 @@ pub(crate) fn describe(v: &serde_json::Value) -> String {
                 .collect::<Vec<_>>()
                 .join(if nested { " · " } else { "; " })
         }
+        Value::Array(items) => list_of(items),
         other => scalar(other),
+    }
+}
+
+/// A list of records in a log entry: by their ids ("#60, #61"), else how many.
+fn list_of(items: &[serde_json::Value]) -> String {
+    let ids: Vec<String> = items
+        .iter()
+        .filter_map(|i| i.get("id").and_then(serde_json::Value::as_i64))
+        .map(|i| format!("#{i}"))
+        .collect();
+    if ids.len() == items.len() && !ids.is_empty() {
+        ids.join(", ")
+    } else if items.iter().all(|i| !i.is_object()) {
+        items
+            .iter()
+            .map(|i| match i {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        format!("{} entries", items.len())
     }
 }
