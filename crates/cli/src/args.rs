@@ -180,6 +180,15 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
+    /// Forget now, purge later: mask every personal field of a customer and of its records at
+    /// once (even while an erasure is blocked by what must stay); it keeps its number and
+    /// financial history, and the next purge erases it once nothing blocks it.
+    Forget {
+        /// The customer, by id or number.
+        customer: String,
+        #[command(flatten)]
+        plan: PlanArgs,
+    },
     /// Move a customer's transferable records to another customer and repoint its links.
     Transfer {
         #[arg(long)]

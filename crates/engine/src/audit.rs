@@ -77,6 +77,8 @@ pub enum Act {
     SetReasons,
     /// A value taken off the no-resurrection blocklist (the log keeps the field, not the value).
     LiftBlock,
+    /// A customer's personal data masked (forget now, purge later).
+    Forget,
 }
 
 impl Act {
@@ -98,6 +100,7 @@ impl Act {
             Act::RevokeTokens => "revoke-tokens",
             Act::SetReasons => "set-reasons",
             Act::LiftBlock => "lift-block",
+            Act::Forget => "forget",
         }
     }
 }

@@ -206,6 +206,10 @@ pub(crate) fn erase(
     // read before anything is removed.
     if !dry_run {
         offboard_store::blocklist::block_customers(model, db, GO, "erased")?;
+        db.execute(
+            &format!("DELETE FROM offboard_forgotten WHERE customer_id IN (SELECT id FROM {GO})"),
+            &[],
+        )?;
     }
     // What each erased customer loses, per kind, read before anything is removed.
     let mut per_customer = PerCustomer::new();

@@ -12,6 +12,7 @@ pub mod audit;
 mod blockers;
 mod edits;
 mod erase;
+pub mod forget;
 mod kernel;
 mod moves;
 mod ops;

@@ -124,7 +124,7 @@ impl Engine<'_> {
         self.within(dry_run, false, |ctx, tx| {
             temp_set(tx, CAND)?;
             tx.execute(
-                &format!("INSERT INTO {CAND} (id) SELECT id FROM customers WHERE status = 'deleted' AND (deleted_at IS NULL OR deleted_at <= {})", ph(tx.dialect(), 1)),
+                &format!("INSERT INTO {CAND} (id) SELECT id FROM customers WHERE (status = 'deleted' AND (deleted_at IS NULL OR deleted_at <= {})) OR id IN (SELECT customer_id FROM offboard_forgotten)", ph(tx.dialect(), 1)),
                 &[Value::DateTime(cutoff)],
             )?;
             analyze(tx, CAND)?;
@@ -132,7 +132,7 @@ impl Engine<'_> {
             // Under the lock: a customer undeleted while the set was filled is no longer
             // deleted, and is not erased.
             tx.execute(
-                &format!("DELETE FROM {CAND} WHERE id NOT IN (SELECT id FROM customers WHERE status = 'deleted')"),
+                &format!("DELETE FROM {CAND} WHERE id NOT IN (SELECT id FROM customers WHERE status = 'deleted') AND id NOT IN (SELECT customer_id FROM offboard_forgotten)"),
                 &[],
             )?;
             let cands = candidates(tx)?;

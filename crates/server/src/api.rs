@@ -146,6 +146,7 @@ pub fn routes() -> Router<AppState> {
             get(customer_records),
         )
         .route("/api/v1/customers/{id}/export", get(access_document))
+        .route("/api/v1/forget", post(forget))
         .route("/api/v1/records/{kind}", post(create_record))
         .route(
             "/api/v1/records/{kind}/{id}",
@@ -386,6 +387,26 @@ async fn suggest_customers(
             .collect::<Vec<_>>())))
     })
     .await
+}
+
+/// `POST /api/v1/forget`: `{"customer": 1042, "dry_run": true}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForgetBody {
+    customer: i64,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Forget now, purge later: masks every personal field of the customer and of its records
+/// (needs `purge`); answers what was masked.
+async fn forget(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<ForgetBody>,
+) -> Result<Json<Value>, ApiError> {
+    let report = act(&state, actor, move |e| Ok(e.forget(b.customer, b.dry_run)?)).await?;
+    Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
 }
 
 /// `GET /api/v1/customers/{id}/export`: everything offboard holds about one customer — its

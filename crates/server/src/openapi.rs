@@ -329,6 +329,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/customers/{id}": { "get": show_customer, "patch": update_customer },
             "/api/v1/customers/{id}/records/{kind}": { "get": records },
             "/api/v1/customers/{id}/export": { "get": access },
+            "/api/v1/forget": { "post": op("Forget now, purge later: mask every personal field of a customer and of its records (needs `purge`)", "lifecycle", Some(json!({ "type": "object", "additionalProperties": false, "required": ["customer"], "properties": { "customer": { "type": "integer" }, "dry_run": { "type": "boolean" } } })), obj.clone()) },
             "/api/v1/records/{kind}": { "post": new_record },
             "/api/v1/records/{kind}/{id}": { "get": show_record, "patch": update_record },
             "/api/v1/records/{kind}/delete": { "post": delete_records },

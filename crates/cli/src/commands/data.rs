@@ -229,6 +229,57 @@ pub(super) fn export_customer(g: &Global, text: &str, out: Option<&Path>) -> any
     Ok(())
 }
 
+/// `forget CUSTOMER`: masks the customer's personal data (at a terminal, after showing what
+/// would be masked and asking).
+pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let c = find_customer(&mut store, text)?;
+    let me = super::actor(g, &mut store)?;
+    let mut engine = offboard_engine::Engine::new(&mut store, me);
+    let ask = !plan.dry_run && !plan.yes && super::lifecycle::asks();
+    let report = engine.forget(c.id, plan.dry_run || ask)?;
+    let show = |r: &offboard_engine::forget::ForgetReport| {
+        let what: Vec<String> = r.masked.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        println!(
+            "forget {} {}{}: masks {} ({})",
+            r.number,
+            c.name,
+            if r.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            },
+            r.columns.join(", "),
+            what.join(", ")
+        );
+    };
+    if ask {
+        show(&report);
+        if !super::lifecycle::yes_to("Forget? This cannot be undone. [y/N] ")? {
+            println!("nothing changed");
+            return Ok(());
+        }
+        let done = engine.forget(c.id, false)?;
+        return if g.json {
+            output::json(&done)
+        } else {
+            show(&done);
+            Ok(())
+        };
+    }
+    if g.json {
+        return output::json(&report);
+    }
+    show(&report);
+    if !report.dry_run {
+        println!(
+            "  {} identifying value(s) on the blocklist; the next purge erases it once nothing blocks it",
+            report.blocked_values
+        );
+    }
+    Ok(())
+}
+
 /// Finds a customer by id, or by number when the text is not an id in use.
 pub(super) fn find_customer(store: &mut Store, text: &str) -> anyhow::Result<Customer> {
     if let Ok(id) = text.parse::<i64>() {

@@ -198,6 +198,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (!plan.yes).then_some("Erase"),
             |e, ids, dry| e.erase_customers(ids, dry),
         ),
+        Command::Forget { customer, plan } => forget(g, &customer, &plan),
         Command::Users(cmd) => users(g, cmd),
         Command::Blocklist(cmd) => blocklist(g, cmd),
         Command::Audit {

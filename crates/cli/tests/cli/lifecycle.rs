@@ -748,3 +748,85 @@ conformance!(
         );
     }
 );
+
+conformance!(
+    forget_masks_personal_data_at_once_and_the_next_purge_erases_it,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,phone,status\n1,1,person,Ann Lee,ann@example.com,+41 44 000 00 01,active\n2,2,person,Bo Ek,bo@example.com,,active\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("note.csv"),
+            "id,customer_id,body\n1,1,called back\n2,2,other\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("address.csv"),
+            "id,customer_id,line1,city\n1,1,Main St 1,Zurich\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("invoice.csv"),
+            "id,customer_id,number,total,balance,issued_on\n1,1,INV-1,10000,0,2024-01-01\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        let dry = cli.run(&["forget", "1", "--dry-run", "--json"]).ok().json();
+        assert_eq!(dry["masked"]["note"], 1, "{dry}");
+        assert_eq!(
+            cli.run(&["customers", "show", "1", "--json"]).ok().json()["name"],
+            "Ann Lee"
+        );
+        let done = cli.run(&["forget", "1", "--yes", "--json"]).ok().json();
+        assert_eq!(done["blocked_values"], 1, "{done}");
+        let ann = cli.run(&["customers", "show", "1", "--json"]).ok().json();
+        assert_eq!(ann["name"], "Forgotten customer");
+        assert!(ann["email"].is_null() && ann["phone"].is_null(), "{ann}");
+        assert_eq!(ann["number"], "1", "the number stays");
+        let doc = cli.run(&["export", "--customer", "1"]).ok().json();
+        assert!(doc["records"]["note"][0]["body"].is_null(), "{doc}");
+        assert!(doc["records"]["address"][0]["line1"].is_null(), "{doc}");
+        assert_eq!(
+            doc["records"]["invoice"][0]["number"], "INV-1",
+            "financial history stays"
+        );
+        let text = doc["records"].to_string() + &doc["customer"].to_string();
+        assert!(
+            !text.contains("Ann") && !text.contains("Zurich") && !text.contains("called back"),
+            "{text}"
+        );
+        // The log says it was forgotten, without a personal value.
+        let audit = cli.run(&["audit", "--customer", "1", "--json"]).ok().json();
+        let forget = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["operation"] == "forget")
+            .unwrap()
+            .clone();
+        assert!(
+            !forget.to_string().contains("Ann") && !forget.to_string().contains("ann@"),
+            "{forget}"
+        );
+        // Bo was not touched; the next purge erases Ann.
+        assert_eq!(
+            cli.run(&["customers", "show", "2", "--json"]).ok().json()["name"],
+            "Bo Ek"
+        );
+        let purge = cli.run(&["purge", "--yes", "--json"]).ok().json();
+        assert_eq!(purge["purged"], 1, "{purge}");
+        assert_ne!(cli.run(&["customers", "show", "1"]).code, 0);
+        assert_eq!(
+            cli.run(&["customers", "show", "2", "--json"]).ok().json()["status"],
+            "active"
+        );
+        let bad = cli.run(&["forget", "99", "--yes"]);
+        assert_ne!(bad.code, 0);
+    }
+);

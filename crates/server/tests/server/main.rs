@@ -901,3 +901,46 @@ conformance!(
         );
     }
 );
+
+conformance!(
+    the_api_forgets_a_customer_and_refuses_typos_and_viewers,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let r = s.api(
+            "POST",
+            "/api/v1/forget",
+            &s.admin,
+            json!({ "customers": 11 }),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/forget",
+            &s.viewer,
+            json!({ "customer": 11 }),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/forget",
+            &s.admin,
+            json!({ "customer": 999 }),
+        );
+        assert_eq!(r.status, 404, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/forget",
+            &s.admin,
+            json!({ "customer": 11 }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let bo = s
+            .api("GET", "/api/v1/customers/11", &s.admin, Value::Null)
+            .json();
+        assert_eq!(bo["name"], "Forgotten customer");
+        assert_eq!(
+            bo["records"]["invoice"], 1,
+            "the invoice that must stay stays: {bo}"
+        );
+    }
+);

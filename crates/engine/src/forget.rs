@@ -1,0 +1,166 @@
+//! Forget now, purge later: when something that must legally stay (an unpaid invoice, an
+//! open order) blocks a person's erasure, their personal data is masked at once — every field
+//! the model marks personal, of the customer and of its records along owner chains — their
+//! identifying values go on the no-resurrection blocklist, and the customer keeps its number
+//! and its financial history. The next purge erases it once nothing blocks it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+
+use offboard_model::model::Operation;
+use offboard_model::{DateTime, FieldType, Value};
+use offboard_store::db::ph;
+use offboard_store::records::customer_path;
+
+use crate::audit::{self, Act, NewEntry};
+use crate::sql::{fill_set, q, temp_set};
+use crate::{Engine, EngineError};
+
+/// The set a forget works on (one customer).
+const SET: &str = "ob_forget";
+
+/// What a forget masked (or, in a dry run, would mask).
+#[derive(Debug, Clone, Serialize)]
+pub struct ForgetReport {
+    pub customer: i64,
+    pub number: String,
+    pub dry_run: bool,
+    /// Rows masked per table (`customers`, then each record kind with personal fields).
+    pub masked: BTreeMap<String, u64>,
+    /// The columns masked, `table.column`.
+    pub columns: Vec<String>,
+    /// Identifying values put on the blocklist.
+    pub blocked_values: u64,
+}
+
+/// What a forgotten customer's name becomes.
+pub const FORGOTTEN_NAME: &str = "Forgotten customer";
+
+impl Engine<'_> {
+    /// Masks every personal field of customer `id` and of its records (permission `purge`,
+    /// the erasures' own), in one transaction, audited without any personal value.
+    pub fn forget(&mut self, id: i64, dry_run: bool) -> Result<ForgetReport, EngineError> {
+        self.allow(Operation::Purge)?;
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let c = s.customer(id)?;
+            let db = s.db();
+            let d = db.dialect();
+            let mut masked = BTreeMap::new();
+            let mut columns = Vec::new();
+            temp_set(db, SET)?;
+            fill_set(db, SET, &[id])?;
+            let blocked_values = if dry_run {
+                0
+            } else {
+                offboard_store::blocklist::block_customers(&model, db, SET, "forgotten")?
+            };
+            // The customer's own columns: the name says it was forgotten (a name is required),
+            // the rest is emptied.
+            let mut sets: Vec<String> = Vec::new();
+            let mut params: Vec<Value> = Vec::new();
+            for col in model.customer.personal.iter().cloned().chain(
+                model
+                    .customer
+                    .fields
+                    .iter()
+                    .filter(|f| f.personal)
+                    .map(|f| f.name.clone()),
+            ) {
+                columns.push(format!("customers.{col}"));
+                if col == "name" {
+                    params.push(Value::Text(FORGOTTEN_NAME.into()));
+                    sets.push(format!("{} = {}", q(&col), ph(d, params.len())));
+                } else {
+                    sets.push(format!("{} = NULL", q(&col)));
+                }
+            }
+            if !sets.is_empty() {
+                params.push(Value::Int(id));
+                let n = if dry_run {
+                    1
+                } else {
+                    db.execute(
+                        &format!(
+                            "UPDATE customers SET {} WHERE id = {}",
+                            sets.join(", "),
+                            ph(d, params.len())
+                        ),
+                        &params,
+                    )?
+                };
+                masked.insert("customers".to_string(), n);
+            }
+            // Each record kind's personal fields, for the customer's records along owner
+            // chains: one statement per kind.
+            for kind in &model.records {
+                let personal: Vec<&str> = kind
+                    .fields
+                    .iter()
+                    .filter(|f| f.personal)
+                    .map(|f| f.name.as_str())
+                    .collect();
+                if personal.is_empty() {
+                    continue;
+                }
+                columns.extend(personal.iter().map(|f| format!("{}.{f}", kind.name)));
+                let (from, cust) = customer_path(&model, kind);
+                let mine = format!("SELECT r.id FROM {from} WHERE {cust} = {}", ph(d, 1));
+                let n = if dry_run {
+                    db.query_value(
+                        &format!("SELECT count(*) FROM ({mine}) t"),
+                        &[Value::Int(id)],
+                        FieldType::Int,
+                    )?
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0) as u64
+                } else {
+                    let assigns: Vec<String> =
+                        personal.iter().map(|f| format!("{} = NULL", q(f))).collect();
+                    db.execute(
+                        &format!(
+                            "UPDATE {} SET {} WHERE id IN ({mine})",
+                            q(&kind.name),
+                            assigns.join(", ")
+                        ),
+                        &[Value::Int(id)],
+                    )?
+                };
+                if n > 0 {
+                    masked.insert(kind.name.clone(), n);
+                }
+            }
+            if !dry_run {
+                db.execute(
+                    &format!(
+                        "INSERT INTO offboard_forgotten (customer_id, forgotten_at) VALUES ({}, {}) ON CONFLICT (customer_id) DO NOTHING",
+                        ph(d, 1),
+                        ph(d, 2)
+                    ),
+                    &[Value::Int(id), Value::DateTime(DateTime::now())],
+                )?;
+                // The log says that it was forgotten, by whom and when — by number, without
+                // a name or any other personal value.
+                let entry = NewEntry {
+                    customer_id: Some(id),
+                    customer_number: Some(c.number.clone()),
+                    customer_name: None,
+                    reason: None,
+                    details: json!({ "masked": masked, "blocklisted": blocked_values }),
+                };
+                audit::append(db, &actor, Act::Forget, &[entry])?;
+            }
+            Ok(ForgetReport {
+                customer: id,
+                number: c.number,
+                dry_run,
+                masked,
+                columns,
+                blocked_values,
+            })
+        })
+    }
+}

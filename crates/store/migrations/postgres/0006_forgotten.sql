@@ -1,0 +1,7 @@
+-- offboard core schema, version 6 (PostgreSQL): customers whose personal data was forgotten
+-- (masked) while something that must legally stay still blocks their erasure; the next purge
+-- erases them once nothing blocks it.
+CREATE TABLE offboard_forgotten (
+    customer_id BIGINT PRIMARY KEY,
+    forgotten_at TIMESTAMP NOT NULL
+);
