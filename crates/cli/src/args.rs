@@ -189,6 +189,10 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
+    /// Rewrite what may still hold erased data: SQLite merges the search index, VACUUMs the
+    /// file and empties the write-ahead log; PostgreSQL rewrites each customer, record and
+    /// audit table (VACUUM FULL, which locks the table while it runs) and takes a checkpoint.
+    Compact,
     /// Move a customer's transferable records to another customer and repoint its links.
     Transfer {
         #[arg(long)]

@@ -33,6 +33,9 @@ pub struct ForgetReport {
     pub columns: Vec<String>,
     /// Identifying values put on the blocklist.
     pub blocked_values: u64,
+    /// What could not be scrubbed from the files after it committed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// What a forgotten customer's name becomes.
@@ -42,6 +45,18 @@ impl Engine<'_> {
     /// Masks every personal field of customer `id` and of its records (permission `purge`,
     /// the erasures' own), in one transaction, audited without any personal value.
     pub fn forget(&mut self, id: i64, dry_run: bool) -> Result<ForgetReport, EngineError> {
+        let mut report = self.forget_in_one(id, dry_run)?;
+        if !dry_run {
+            // Committed: the files forget the old values too (SQLite: the index merged, the
+            // write-ahead log emptied).
+            if let Some(note) = offboard_store::scrub::after_erasure(self.store.db()) {
+                report.notes.push(note);
+            }
+        }
+        Ok(report)
+    }
+
+    fn forget_in_one(&mut self, id: i64, dry_run: bool) -> Result<ForgetReport, EngineError> {
         self.allow(Operation::Purge)?;
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
@@ -160,6 +175,7 @@ impl Engine<'_> {
                 masked,
                 columns,
                 blocked_values,
+                notes: Vec::new(),
             })
         })
     }

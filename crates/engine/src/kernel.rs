@@ -254,6 +254,7 @@ pub(crate) fn plan_of(
         effects: BTreeMap::new(),
         customers,
         timings: BTreeMap::new(),
+        notes: Vec::new(),
     };
     plan.tally();
     plan
@@ -424,10 +425,14 @@ impl crate::Engine<'_> {
             .get("customers")
             .and_then(|e| e.get("removed"))
             .is_some_and(|n| *n > 0);
+        let mut plan = plan;
         if erased && !dry_run {
-            // Committed: now the search index forgets the erased names too. A failure here
-            // does not undo the erasure; the next erasure's merge catches up.
-            let _ = offboard_store::search::forget_erased(self.store.db());
+            // Committed: now the files forget too — the search index's segments merged, and
+            // SQLite's write-ahead log emptied into the file whose freed pages secure_delete
+            // zeroed. A failure here does not undo the erasure; it is said in the plan.
+            if let Some(note) = offboard_store::scrub::after_erasure(self.store.db()) {
+                plan.notes.push(note);
+            }
         }
         Ok(plan)
     }

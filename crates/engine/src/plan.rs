@@ -65,6 +65,9 @@ pub struct Plan {
     /// Where the time went, in milliseconds per phase (blockers, orphan_fixpoint, effects,
     /// audit; candidates: selecting and reading them, building the plan; commit).
     pub timings: BTreeMap<String, f64>,
+    /// What the caller should know after it committed (an erasure whose old pages a reader
+    /// still holds in SQLite's write-ahead log).
+    pub notes: Vec<String>,
 }
 
 impl Plan {
@@ -152,6 +155,9 @@ impl Serialize for Plan {
         m.serialize_entry("customers", &self.customers)?;
         if !self.timings.is_empty() {
             m.serialize_entry("timings", &self.timings)?;
+        }
+        if !self.notes.is_empty() {
+            m.serialize_entry("notes", &self.notes)?;
         }
         m.end()
     }

@@ -22,6 +22,7 @@ pub mod meta {
 mod postgres;
 pub mod records;
 pub mod schema;
+pub mod scrub;
 pub mod search;
 mod sqlite;
 pub mod stats;

@@ -28,6 +28,15 @@ impl SqliteDb {
              PRAGMA cache_size = -131072;
              PRAGMA temp_store = MEMORY;",
         )?;
+        // Checked, not assumed: an SQLite built without it would leave erased rows in freed
+        // pages of the file.
+        let secure: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
+        if secure != 1 && path != ":memory:" {
+            return Err(StoreError::Refused(format!(
+                "this SQLite ({}) does not overwrite deleted data (secure_delete stays off), so erased personal data could remain in {path}; use an SQLite built with secure_delete",
+                rusqlite::version()
+            )));
+        }
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteDb { conn, depth: 0 })
     }

@@ -280,6 +280,23 @@ pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> an
     Ok(())
 }
 
+/// `compact`: rewrites what may still hold erased data (needs `purge`).
+pub(super) fn compact(g: &Global) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    authorize(g, &mut store, Operation::Purge)?;
+    let done = store.compact()?;
+    if g.json {
+        return output::json(&done);
+    }
+    for (what, secs) in &done.locked {
+        println!("rewrote {what} (locked for {secs:.2} s)");
+    }
+    if let Some(note) = &done.note {
+        println!("note: {note}");
+    }
+    Ok(())
+}
+
 /// Finds a customer by id, or by number when the text is not an id in use.
 pub(super) fn find_customer(store: &mut Store, text: &str) -> anyhow::Result<Customer> {
     if let Ok(id) = text.parse::<i64>() {

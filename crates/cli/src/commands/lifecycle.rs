@@ -158,6 +158,9 @@ pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
             .collect();
         writeln!(out, "  time: {}", t.join(", "))?;
     }
+    for note in &plan.notes {
+        writeln!(out, "  note: {note}")?;
+    }
     const SHOWN: usize = 20;
     let not_done: Vec<_> = plan
         .customers

@@ -199,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             |e, ids, dry| e.erase_customers(ids, dry),
         ),
         Command::Forget { customer, plan } => forget(g, &customer, &plan),
+        Command::Compact => compact(g),
         Command::Users(cmd) => users(g, cmd),
         Command::Blocklist(cmd) => blocklist(g, cmd),
         Command::Audit {

@@ -7,4 +7,5 @@ mod helpers;
 mod jobs;
 mod lifecycle;
 mod matrix;
+mod scrub;
 mod small;

@@ -776,6 +776,33 @@ conformance!(
     }
 );
 
+/// The CSV file the browser downloaded, once it is complete (not empty, its size settled).
+fn downloaded_csv(b: &Browser, what: &str) -> std::path::PathBuf {
+    let started = Instant::now();
+    let mut last: Option<(std::path::PathBuf, u64)> = None;
+    loop {
+        let done: Vec<std::path::PathBuf> = std::fs::read_dir(b.downloads())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+            .collect();
+        if let Some(f) = done.first() {
+            let size = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+            if size > 0 && last.as_ref() == Some(&(f.clone(), size)) {
+                return f.clone();
+            }
+            last = Some((f.clone(), size));
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{what}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+}
+
 conformance!(
     in_a_browser_the_export_of_a_view_downloads_a_readable_file,
     |db: TestDb| {
@@ -788,27 +815,7 @@ conformance!(
         b.open(&format!("{base}/customers?search=Member"));
         b.page_with("Member 002");
         b.click("a.button[href*='format=csv']");
-        let started = Instant::now();
-        let file = loop {
-            let done: Vec<std::path::PathBuf> = std::fs::read_dir(b.downloads())
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .map(|e| e.path())
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-                .collect();
-            if let Some(f) = done.first() {
-                break f.clone();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "no CSV was downloaded"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let file = downloaded_csv(&b, "no CSV was downloaded");
         let mut rows = csv::Reader::from_path(&file).unwrap();
         let header = rows.headers().unwrap().clone();
         let at = header
@@ -821,27 +828,7 @@ conformance!(
         std::fs::remove_file(&file).unwrap();
         b.click("input[name=id][value='101']");
         b.click("button[value=export]");
-        let started = Instant::now();
-        let file = loop {
-            let done: Vec<std::path::PathBuf> = std::fs::read_dir(b.downloads())
-                .map(|d| {
-                    d.filter_map(|e| e.ok())
-                        .map(|e| e.path())
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| p.extension().is_some_and(|x| x == "csv"))
-                .collect();
-            if let Some(f) = done.first() {
-                break f.clone();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "no CSV of the selection"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let file = downloaded_csv(&b, "no CSV of the selection");
         let mut rows = csv::Reader::from_path(&file).unwrap();
         let names: Vec<String> = rows.records().map(|r| r.unwrap()[at].to_string()).collect();
         assert_eq!(names, ["Member 001"]);

@@ -1,0 +1,153 @@
+//! Provable erasure: after an erasure, no byte of the erased persons' personal data is left in
+//! the database files offboard controls, while every survivor's is there (the scan finds what
+//! it looks for). The audit log still names an erased customer (its name is in the entry that
+//! records the erasure, and an edit's entry keeps the values before and after): the scan looks
+//! for the data the log does not keep — emails, phones and notes — until the log forgets too. SQLite: the `.db`, `-wal` and `-shm` files. PostgreSQL: the relation files of
+//! every table, index and TOAST table (through `pg_relation_filepath`), after `offboard
+//! compact`; before it, the dead rows are still in the files, and the scan finds them.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use offboard_testkit::{conformance, Backend, TestDb};
+
+use crate::helpers::Cli;
+
+/// A person's markers: long, unique, in a name, an email, a phone and a note.
+fn markers(i: usize) -> [String; 4] {
+    [
+        format!("Qzname{i:04}Xv"),
+        format!("qzmail{i:04}xv@example.com"),
+        format!("+41 77 {i:04} 9911"),
+        format!("Qznote{i:04}Xv called about the contract"),
+    ]
+}
+
+/// Every file to scan: its path and bytes.
+fn files(cli: &Cli, db: &TestDb) -> Vec<(PathBuf, Vec<u8>)> {
+    let paths: Vec<PathBuf> = match db.backend {
+        Backend::Sqlite => {
+            let file = db.url.trim_start_matches("sqlite://").to_string();
+            ["", "-wal", "-shm"]
+                .iter()
+                .map(|s| PathBuf::from(format!("{file}{s}")))
+                .collect()
+        }
+        Backend::Postgres => {
+            let psql = |sql: &str| -> String {
+                let out = Command::new("psql")
+                    .args([db.url.as_str(), "-Atqc", sql])
+                    .output()
+                    .expect("psql runs");
+                assert!(
+                    out.status.success(),
+                    "psql: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let dir = psql("SHOW data_directory").trim().to_string();
+            let rels = psql(
+                "SELECT pg_relation_filepath(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE (n.nspname = 'public' OR c.oid IN (SELECT reltoastrelid FROM pg_class t JOIN pg_namespace m ON m.oid = t.relnamespace WHERE m.nspname = 'public')
+                        OR c.oid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid IN (SELECT reltoastrelid FROM pg_class t JOIN pg_namespace m ON m.oid = t.relnamespace WHERE m.nspname = 'public')))
+                   AND pg_relation_filepath(c.oid) IS NOT NULL",
+            );
+            let mut out = Vec::new();
+            for rel in rels.lines().filter(|l| !l.is_empty()) {
+                let base = PathBuf::from(&dir).join(rel);
+                out.push(base.clone());
+                for seg in 1.. {
+                    let p = PathBuf::from(format!("{}.{seg}", base.display()));
+                    if !p.exists() {
+                        break;
+                    }
+                    out.push(p);
+                }
+            }
+            assert!(out.len() > 10, "the relation files were found: {out:?}");
+            out
+        }
+    };
+    let _ = cli;
+    paths
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+            (p, bytes)
+        })
+        .collect()
+}
+
+fn found(files: &[(PathBuf, Vec<u8>)], marker: &str) -> Option<PathBuf> {
+    let needle = marker.as_bytes();
+    files
+        .iter()
+        .find(|(_, bytes)| bytes.windows(needle.len()).any(|w| w == needle))
+        .map(|(p, _)| p.clone())
+}
+
+conformance!(
+    no_byte_of_an_erased_person_is_left_in_the_database_files,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut customers = String::from("id,number,kind,name,email,phone,status\n");
+        let mut notes = String::from("id,customer_id,body\n");
+        for i in 1..=24 {
+            let [name, mail, phone, note] = markers(i);
+            customers.push_str(&format!("{i},{i},person,{name},{mail},{phone},active\n"));
+            notes.push_str(&format!("{i},{i},{note}\n"));
+        }
+        std::fs::write(dir.join("customers.csv"), customers).unwrap();
+        std::fs::write(dir.join("note.csv"), notes).unwrap();
+        cli.run(&["import", "data"]).ok();
+        // A change leaves an older version of the row behind, too.
+        cli.run(&["customers", "edit", "3", "--set", "kind=company"])
+            .ok();
+        let erased: Vec<String> = (1..=8).map(|i| i.to_string()).collect();
+        let mut args = vec!["erase", "--yes"];
+        args.extend(erased.iter().map(String::as_str));
+        let plan = cli.run(&args).ok();
+        assert!(plan.stdout.contains("8 purged"), "{}", plan.stdout);
+        if db.backend == Backend::Postgres {
+            // Dead rows stay in PostgreSQL's table files until they are rewritten: the scan
+            // finds them (so it can fail), then `compact` rewrites them.
+            // (A checkpoint first, so the files hold what the server has in memory.)
+            let out = Command::new("psql")
+                .args([db.url.as_str(), "-Atqc", "CHECKPOINT"])
+                .output()
+                .expect("psql runs");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let before = files(&cli, &db);
+            assert!(
+                (1..=8).any(|i| found(&before, &markers(i)[1]).is_some()),
+                "before compact, the dead rows are still in the files"
+            );
+            let done = cli.run(&["compact"]).ok().stdout;
+            assert!(done.contains("rewrote customers"), "{done}");
+        }
+        let scanned = files(&cli, &db);
+        for i in 1..=8 {
+            // The name (markers(i)[0]) is still in the audit log's entries; the rest is gone.
+            for m in &markers(i)[1..] {
+                assert_eq!(
+                    found(&scanned, m),
+                    None,
+                    "erased marker {m:?} is still in a file"
+                );
+            }
+        }
+        for i in 9..=24 {
+            for m in markers(i) {
+                assert!(
+                    found(&scanned, &m).is_some(),
+                    "survivor's marker {m:?} was not found: the scan does not see the data"
+                );
+            }
+        }
+    }
+);
