@@ -121,7 +121,11 @@ conformance!(
                 .args([db.url.as_str(), "-Atqc", "CHECKPOINT"])
                 .output()
                 .expect("psql runs");
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             let before = files(&cli, &db);
             assert!(
                 (1..=8).any(|i| found(&before, &markers(i)[1]).is_some()),
