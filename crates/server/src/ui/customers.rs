@@ -119,6 +119,39 @@ async fn list_page(
     let first_page =
         on_later_page.then(|| format!("/customers?{}", base(&[("sort", &query.sort.name())])));
     // Column headers sort; a second click turns the order round.
+    // In the recycle bin: when each customer will be erased (the model's retention after it
+    // was deleted; none where no cleanup runs).
+    let model = state.model();
+    let retention = i64::from(model.purge_retention_days) * 86_400;
+    let now = offboard_model::DateTime::now().seconds();
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+            if query.view == View::Deleted {
+                let text = if model.purge == PurgeMode::None {
+                    "kept (no cleanup runs)".to_string()
+                } else {
+                    let deleted = match &c.deleted_at {
+                        offboard_model::Value::DateTime(d) => Some(d.seconds()),
+                        offboard_model::Value::Text(t) => {
+                            offboard_model::DateTime::parse(t).map(|d| d.seconds())
+                        }
+                        _ => None,
+                    };
+                    match deleted.map(|d| d + retention) {
+                        Some(at) if at > now => format!(
+                            "from {}",
+                            super::when(&offboard_model::DateTime::from_seconds(at).to_string())
+                        ),
+                        _ => "at the next cleanup".to_string(),
+                    }
+                };
+                v["erase"] = json!(text);
+            }
+            v
+        })
+        .collect();
     let columns: Vec<Value> = [
         ("Number", Some("number")),
         ("Name", Some("name")),
@@ -164,7 +197,8 @@ async fn list_page(
             "last": last,
             "total": total,
             "total_exact": exact,
-            "customers": list,
+            "customers": rows,
+            "erase_column": query.view == View::Deleted,
             "actions": actions,
             "can_add": allowed("edit") && matches!(query.view, View::Active | View::Current | View::All),
             "kinds": kinds,

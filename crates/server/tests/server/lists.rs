@@ -720,3 +720,27 @@ conformance!(
         assert!(preview.body.contains("(#2, #3)"), "{}", preview.body);
     }
 );
+
+conformance!(
+    the_recycle_bin_says_when_each_customer_will_be_erased,
+    |db: TestDb| {
+        let s = crate::start(
+            &db,
+            "services",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status,deleted_at\n1,1,person,Ann Lee,active,\n2,2,person,Gone Guy,deleted,2024-01-01 00:00:00\n",
+            )],
+        );
+        let cookie = crate::log_in(&s);
+        let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
+        assert!(bin.body.contains("<th>Erased</th>"), "{}", bin.body);
+        assert!(bin.body.contains("at the next cleanup"), "{}", bin.body);
+        // Where no cleanup runs (legal), the bin says they are kept.
+        let other = TestDb::new(db.backend).expect("a second database");
+        let legal = crate::start(&other, "legal", &crate::legal());
+        let cookie = crate::log_in(&legal);
+        let bin = legal.page("GET", "/customers?view=deleted", &cookie, "");
+        assert!(bin.body.contains("kept (no cleanup runs)"), "{}", bin.body);
+    }
+);
