@@ -143,12 +143,115 @@ fn hash(
     hex(&h.finalize())
 }
 
-/// Appends entries (inside the caller's transaction).
+/// Where an entry's personal values go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Personal {
+    /// Kept apart from the chain, under a salted digest the chain covers (forgotten with the
+    /// customer).
+    KeptApart,
+    /// Not kept at all: the entry that records an erasure names no personal value.
+    Dropped,
+}
+
+/// A JSON value with every string masked: what the chain keeps of an entry's details about a
+/// customer (numbers, flags and the shape stay).
+fn masked(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::String(_) => J::String("·".into()),
+        J::Array(a) => J::Array(a.iter().map(masked).collect()),
+        J::Object(o) => J::Object(o.iter().map(|(k, v)| (k.clone(), masked(v))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `n` random salts (hex), from the operating system's random source in one read.
+fn salts(n: usize) -> Result<Vec<String>, StoreError> {
+    use std::io::Read;
+    let mut buf = vec![0u8; n * 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|source| StoreError::Io {
+            context: "cannot read random bytes from /dev/urandom".into(),
+            source,
+        })?;
+    Ok(buf.chunks(16).map(hex).collect())
+}
+
+/// The digest the chain keeps of an entry's personal part.
+fn personal_digest(salt: &str, data: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0u8]);
+    h.update(data.as_bytes());
+    hex(&h.finalize())
+}
+
+/// Appends entries (inside the caller's transaction). An entry about a customer keeps its
+/// personal values (the name, the details) apart from the chain.
 pub fn append(
     db: &mut dyn Db,
     actor: &str,
     act: Act,
     entries: &[NewEntry],
+) -> Result<(), StoreError> {
+    append_as(db, actor, act, entries, Personal::KeptApart)
+}
+
+/// What an erased customer's tombstone keeps in the entry that records its erasure (the
+/// model's `[privacy] tombstone`): its name, and the names of the customers it linked to by
+/// these links.
+#[derive(Debug, Clone, Default)]
+pub struct Tombstone {
+    pub name: bool,
+    pub links: Vec<String>,
+}
+
+/// [`append`] for the entries that record an erasure: they keep no personal value beyond the
+/// model's tombstone.
+pub fn append_erased(
+    db: &mut dyn Db,
+    actor: &str,
+    act: Act,
+    entries: &[NewEntry],
+    keep: &Tombstone,
+) -> Result<(), StoreError> {
+    let kept: Vec<NewEntry> = entries
+        .iter()
+        .map(|e| {
+            let mut details = masked(&e.details);
+            for l in &keep.links {
+                if let Some(v) = e.details.get("links").and_then(|ls| ls.get(l)) {
+                    details["links"][l] = v.clone();
+                }
+            }
+            NewEntry {
+                customer_id: e.customer_id,
+                customer_number: e.customer_number.clone(),
+                customer_name: e.customer_name.clone().filter(|_| keep.name),
+                reason: e.reason.clone(),
+                details,
+            }
+        })
+        .collect();
+    append_as(db, actor, act, &kept, Personal::Dropped)
+}
+
+/// Forgets what the log holds of these customers' personal data (their entries' kept-apart
+/// parts, salts included); the chain still verifies.
+pub fn forget_customers(db: &mut dyn Db, set: &str) -> Result<u64, StoreError> {
+    db.execute(
+        &format!("DELETE FROM offboard_audit_personal WHERE customer_id IN (SELECT id FROM {set})"),
+        &[],
+    )
+}
+
+fn append_as(
+    db: &mut dyn Db,
+    actor: &str,
+    act: Act,
+    entries: &[NewEntry],
+    personal: Personal,
 ) -> Result<(), StoreError> {
     let operation = act.name();
     if entries.is_empty() {
@@ -180,11 +283,42 @@ pub fn append(
     .iter()
     .map(|(n, t)| (n.to_string(), *t))
     .collect();
+    let about_customers = entries.iter().filter(|e| e.customer_id.is_some()).count();
+    let mut salt = if personal == Personal::KeptApart {
+        salts(about_customers)?.into_iter()
+    } else {
+        Vec::new().into_iter()
+    };
+    let mut apart: Vec<Vec<Value>> = Vec::new();
     let mut sink = db.bulk("offboard_audit", &cols)?;
     let text = |o: &Option<String>| o.clone().map_or(Value::Null, Value::Text);
     for e in entries {
         seq += 1;
-        let details = e.details.to_string();
+        // About a customer: the chain keeps the shape of the details with strings masked,
+        // and (kept apart) a salted digest of the name and the full details.
+        let (name, details) = match e.customer_id {
+            // An erasure's entry: the tombstone's values only, already chosen.
+            Some(_) if personal == Personal::Dropped => (
+                e.customer_name.clone(),
+                serde_json::json!({ "masked": e.details }).to_string(),
+            ),
+            Some(cid) => {
+                let mut chained = serde_json::json!({ "masked": masked(&e.details) });
+                if let Some(s) = salt.next() {
+                    let data = serde_json::json!({ "name": e.customer_name, "details": e.details })
+                        .to_string();
+                    chained["personal"] = serde_json::Value::String(personal_digest(&s, &data));
+                    apart.push(vec![
+                        Value::Int(seq),
+                        Value::Int(cid),
+                        Value::Text(s),
+                        Value::Text(data),
+                    ]);
+                }
+                (None, chained.to_string())
+            }
+            None => (e.customer_name.clone(), e.details.to_string()),
+        };
         let h = hash(
             &prev,
             seq,
@@ -193,7 +327,7 @@ pub fn append(
             operation,
             e.customer_id,
             e.customer_number.as_deref(),
-            e.customer_name.as_deref(),
+            name.as_deref(),
             e.reason.as_deref(),
             &details,
         );
@@ -204,7 +338,7 @@ pub fn append(
             Value::Text(operation.into()),
             e.customer_id.map_or(Value::Null, Value::Int),
             text(&e.customer_number),
-            text(&e.customer_name),
+            text(&name),
             text(&e.reason),
             Value::Text(details),
             Value::Text(prev.clone()),
@@ -213,8 +347,61 @@ pub fn append(
         prev = h;
     }
     sink.finish()?;
+    if !apart.is_empty() {
+        let cols: Vec<(String, FieldType)> = [
+            ("seq", FieldType::Int),
+            ("customer_id", FieldType::Int),
+            ("salt", FieldType::Text),
+            ("data", FieldType::Text),
+        ]
+        .iter()
+        .map(|(n, t)| (n.to_string(), *t))
+        .collect();
+        let mut sink = db.bulk("offboard_audit_personal", &cols)?;
+        for row in &apart {
+            sink.write(row)?;
+        }
+        sink.finish()?;
+    }
     set_meta(db, "audit_head", &prev)?;
     set_meta(db, "audit_count", &seq.to_string())
+}
+
+/// Entries as they are read: with their kept-apart part where it still exists (the name and
+/// the full details); without it (forgotten, erased), the masked details.
+fn read_entries(
+    db: &mut dyn Db,
+    conds: &str,
+    params: &[Value],
+    order_limit: &str,
+) -> Result<Vec<Entry>, StoreError> {
+    let cols: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+    let mut types = TYPES.to_vec();
+    types.push(FieldType::Text);
+    let sql = format!(
+        "SELECT {}, p.data FROM offboard_audit a LEFT JOIN offboard_audit_personal p ON p.seq = a.seq{conds} {order_limit}",
+        cols.join(", ")
+    );
+    Ok(db
+        .query(&sql, params, &types)?
+        .into_iter()
+        .map(|mut r| {
+            let data = r.pop().and_then(|v| v.as_str().map(str::to_string));
+            let mut e = entry(r);
+            match data.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()) {
+                Some(d) => {
+                    e.customer_name = d["name"].as_str().map(str::to_string);
+                    e.details = d["details"].clone();
+                }
+                None => {
+                    if let Some(m) = e.details.get("masked") {
+                        e.details = m.clone();
+                    }
+                }
+            }
+            e
+        })
+        .collect())
 }
 
 fn entry(r: Vec<Value>) -> Entry {
@@ -256,21 +443,17 @@ pub fn list(
     customer: Option<i64>,
     limit: Option<u64>,
 ) -> Result<Vec<Entry>, StoreError> {
-    let mut sql = format!("SELECT {COLUMNS} FROM offboard_audit");
+    let mut conds = String::new();
     let mut params = Vec::new();
     if let Some(c) = customer {
         params.push(Value::Int(c));
-        sql.push_str(&format!(" WHERE customer_id = {}", ph(db.dialect(), 1)));
+        conds = format!(" WHERE a.customer_id = {}", ph(db.dialect(), 1));
     }
-    sql.push_str(" ORDER BY seq DESC");
-    if let Some(l) = limit {
-        sql.push_str(&format!(" LIMIT {l}"));
-    }
-    Ok(db
-        .query(&sql, &params, &TYPES)?
-        .into_iter()
-        .map(entry)
-        .collect())
+    let order = match limit {
+        Some(l) => format!("ORDER BY a.seq DESC LIMIT {l}"),
+        None => "ORDER BY a.seq DESC".to_string(),
+    };
+    read_entries(db, &conds, &params, &order)
 }
 
 /// Which audit entries a list shows: any of customer, operation, actor and a date range, and
@@ -295,7 +478,6 @@ pub struct AuditFilter {
 /// the primary key's order, serves it).
 pub fn list_filtered(db: &mut dyn Db, filter: &AuditFilter) -> Result<Vec<Entry>, StoreError> {
     let d = db.dialect();
-    let mut sql = format!("SELECT {COLUMNS} FROM offboard_audit");
     let mut params: Vec<Value> = Vec::new();
     let mut conds: Vec<String> = Vec::new();
     let mut add = |cond: &str, v: Value, params: &mut Vec<Value>| {
@@ -303,40 +485,37 @@ pub fn list_filtered(db: &mut dyn Db, filter: &AuditFilter) -> Result<Vec<Entry>
         conds.push(cond.replace('?', &ph(d, params.len())));
     };
     if let Some(c) = filter.customer {
-        add("customer_id = ?", Value::Int(c), &mut params);
+        add("a.customer_id = ?", Value::Int(c), &mut params);
     }
     if let Some(n) = &filter.number {
-        add("customer_number = ?", Value::Text(n.clone()), &mut params);
+        add("a.customer_number = ?", Value::Text(n.clone()), &mut params);
     }
     if let Some(o) = &filter.operation {
-        add("operation = ?", Value::Text(o.clone()), &mut params);
+        add("a.operation = ?", Value::Text(o.clone()), &mut params);
     }
     if let Some(a) = &filter.actor {
-        add("actor = ?", Value::Text(a.clone()), &mut params);
+        add("a.actor = ?", Value::Text(a.clone()), &mut params);
     }
     if let Some(f) = filter.from {
-        add("at >= ?", Value::DateTime(f.at_midnight()), &mut params);
+        add("a.at >= ?", Value::DateTime(f.at_midnight()), &mut params);
     }
     if let Some(t) = filter.to {
         let next = offboard_model::value::Date::from_days(t.days() + 1);
-        add("at < ?", Value::DateTime(next.at_midnight()), &mut params);
+        add("a.at < ?", Value::DateTime(next.at_midnight()), &mut params);
     }
     if let Some(b) = filter.before {
-        add("seq < ?", Value::Int(b), &mut params);
+        add("a.seq < ?", Value::Int(b), &mut params);
     }
-    if !conds.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&conds.join(" AND "));
-    }
-    sql.push_str(" ORDER BY seq DESC");
-    if let Some(l) = filter.limit {
-        sql.push_str(&format!(" LIMIT {l}"));
-    }
-    Ok(db
-        .query(&sql, &params, &TYPES)?
-        .into_iter()
-        .map(entry)
-        .collect())
+    let where_ = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
+    let order = match filter.limit {
+        Some(l) => format!("ORDER BY a.seq DESC LIMIT {l}"),
+        None => "ORDER BY a.seq DESC".to_string(),
+    };
+    read_entries(db, &where_, &params, &order)
 }
 
 /// The actors and operations the log holds (for a filter's choices).
@@ -417,6 +596,29 @@ pub fn verify(db: &mut dyn Db) -> Result<Verification, StoreError> {
             Ok(())
         },
     )?;
+    // The kept-apart personal parts: each must match the digest its chained entry keeps.
+    if problem.is_none() {
+        db.query_each(
+            "SELECT p.seq, p.salt, p.data, a.details FROM offboard_audit_personal p JOIN offboard_audit a ON a.seq = p.seq ORDER BY p.seq",
+            &[],
+            &[FieldType::Int, FieldType::Text, FieldType::Text, FieldType::Text],
+            &mut |r| {
+                if problem.is_some() {
+                    return Ok(());
+                }
+                let t = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                let kept: serde_json::Value =
+                    serde_json::from_str(&t(&r[3])).unwrap_or(serde_json::Value::Null);
+                if kept["personal"].as_str() != Some(personal_digest(&t(&r[1]), &t(&r[2])).as_str()) {
+                    problem = Some(format!(
+                        "the personal part of entry {} was changed: it does not match the digest the chain keeps",
+                        r[0].as_i64().unwrap_or(0)
+                    ));
+                }
+                Ok(())
+            },
+        )?;
+    }
     if problem.is_none() && (expected_seq != count || prev != head) {
         problem = Some(format!(
             "the log ends at entry {expected_seq}, but {count} entries were written: entries were removed"

@@ -210,6 +210,8 @@ pub(crate) fn erase(
             &format!("DELETE FROM offboard_forgotten WHERE customer_id IN (SELECT id FROM {GO})"),
             &[],
         )?;
+        // The audit log forgets them too: their entries' kept-apart parts go, salts included.
+        audit::forget_customers(db, GO)?;
     }
     // What each erased customer loses, per kind, read before anything is removed.
     let mut per_customer = PerCustomer::new();
@@ -335,7 +337,17 @@ pub(crate) fn erase(
                 )
             })
             .collect();
-        audit::append(db, actor, Act::Op(op), &entries)?;
+        let keep = audit::Tombstone {
+            name: model.tombstone.iter().any(|c| c == "name"),
+            links: model
+                .customer
+                .links
+                .iter()
+                .filter(|l| model.tombstone.contains(&l.link.column))
+                .map(|l| l.link.name.clone())
+                .collect(),
+        };
+        audit::append_erased(db, actor, Act::Op(op), &entries, &keep)?;
     }
     plan.timings = clock.done();
     Ok(plan)

@@ -149,6 +149,8 @@ impl Engine<'_> {
                 }
             }
             if !dry_run {
+                // The audit log forgets the personal values it kept of this customer.
+                audit::forget_customers(db, SET)?;
                 db.execute(
                     &format!(
                         "INSERT INTO offboard_forgotten (customer_id, forgotten_at) VALUES ({}, {}) ON CONFLICT (customer_id) DO NOTHING",

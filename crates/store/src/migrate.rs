@@ -13,6 +13,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0004_job_results.sql"),
     include_str!("../migrations/sqlite/0005_blocklist.sql"),
     include_str!("../migrations/sqlite/0006_forgotten.sql"),
+    include_str!("../migrations/sqlite/0007_audit_personal.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_core.sql"),
@@ -21,6 +22,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0004_job_results.sql"),
     include_str!("../migrations/postgres/0005_blocklist.sql"),
     include_str!("../migrations/postgres/0006_forgotten.sql"),
+    include_str!("../migrations/postgres/0007_audit_personal.sql"),
 ];
 
 /// Brings offboard's own tables up to the latest version; returns the version found before.

@@ -100,9 +100,14 @@ impl Store {
                 let mut tables: Vec<String> = vec!["customers".into()];
                 tables.extend(model.records.iter().map(|k| k.name.clone()));
                 tables.extend(
-                    ["offboard_audit", "offboard_blocklist", "offboard_forgotten"]
-                        .iter()
-                        .map(|t| t.to_string()),
+                    [
+                        "offboard_audit",
+                        "offboard_audit_personal",
+                        "offboard_blocklist",
+                        "offboard_forgotten",
+                    ]
+                    .iter()
+                    .map(|t| t.to_string()),
                 );
                 for t in &tables {
                     let started = Instant::now();

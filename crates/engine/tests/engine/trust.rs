@@ -80,12 +80,15 @@ conformance!(
             .unwrap();
         assert!(again.id > note.id, "the deleted note's id was given again");
 
-        // The audit of the erased id tells of the erased customer only.
+        // The audit of the erased id tells of the erased customer only: its number, and
+        // the name membership's tombstone keeps — never the newcomer.
         let entries = audit::list(s.db(), Some(2), None).unwrap();
         assert!(!entries.is_empty());
+        let number = entries[0].customer_number.clone();
         assert!(entries
             .iter()
-            .all(|e| e.customer_name.as_deref() == Some("Bo Erased")));
+            .all(|e| e.customer_number == number && e.customer_name.as_deref() != Some("Cy New")));
+        assert_eq!(entries[0].customer_name.as_deref(), Some("Bo Erased"));
     }
 );
 
