@@ -87,33 +87,43 @@ pub fn block_customers(
         &vec![FieldType::Text; cols.len()],
     )?;
     let key = key(db)?;
-    let mut added = 0;
-    let now = Value::DateTime(DateTime::now());
-    let d = db.dialect();
-    let sql = format!(
-        "INSERT INTO offboard_blocklist (digest, field, added_at, why) VALUES ({}, {}, {}, {}) ON CONFLICT (digest) DO NOTHING",
-        ph(d, 1),
-        ph(d, 2),
-        ph(d, 3),
-        ph(d, 4)
-    );
+    // Digests made here, loaded in bulk into a temporary table, then added in one statement
+    // (a value already on the list stays as it is): no statement per value.
+    let mut fresh: Vec<(String, String)> = Vec::new();
     for row in rows {
         for (col, v) in cols.iter().zip(row) {
-            let Some(text) = v.as_str().filter(|t| !t.trim().is_empty()) else {
-                continue;
-            };
-            added += db.execute(
-                &sql,
-                &[
-                    Value::Text(digest(&key, col, text)?),
-                    Value::Text(col.clone()),
-                    now.clone(),
-                    Value::Text(why.to_string()),
-                ],
-            )?;
+            if let Some(text) = v.as_str().filter(|t| !t.trim().is_empty()) {
+                fresh.push((digest(&key, col, text)?, col.clone()));
+            }
         }
     }
-    Ok(added)
+    if fresh.is_empty() {
+        return Ok(0);
+    }
+    fresh.sort();
+    fresh.dedup_by(|a, b| a.0 == b.0);
+    db.batch(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS ob_block_new (digest TEXT NOT NULL, field TEXT NOT NULL)",
+    )?;
+    db.execute("DELETE FROM ob_block_new", &[])?;
+    let cols = vec![
+        ("digest".to_string(), FieldType::Text),
+        ("field".to_string(), FieldType::Text),
+    ];
+    let mut sink = db.bulk("ob_block_new", &cols)?;
+    for (d, f) in &fresh {
+        sink.write(&[Value::Text(d.clone()), Value::Text(f.clone())])?;
+    }
+    sink.finish()?;
+    let d = db.dialect();
+    db.execute(
+        &format!(
+            "INSERT INTO offboard_blocklist (digest, field, added_at, why) SELECT digest, field, {}, {} FROM ob_block_new WHERE true ON CONFLICT (digest) DO NOTHING",
+            ph(d, 1),
+            ph(d, 2)
+        ),
+        &[Value::DateTime(DateTime::now()), Value::Text(why.to_string())],
+    )
 }
 
 /// A checker of values against the blocklist, for one write or one whole import: it reads
