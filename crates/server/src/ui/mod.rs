@@ -67,6 +67,14 @@ pub fn routes() -> Router<AppState> {
             "/merge",
             get(operations::merge_preview).post(operations::merge),
         )
+        .route(
+            "/erase",
+            get(operations::erase_preview).post(operations::erase),
+        )
+        .route(
+            "/forget",
+            get(operations::forget_preview).post(operations::forget),
+        )
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
         .route("/settings", get(admin::settings))
@@ -154,6 +162,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("audit.html", include_str!("../../templates/audit.html")),
     ("record.html", include_str!("../../templates/record.html")),
+    ("forget.html", include_str!("../../templates/forget.html")),
     (
         "settings.html",
         include_str!("../../templates/settings.html"),

@@ -980,6 +980,112 @@ pub async fn merge_preview(
     .await
 }
 
+/// `GET /erase?id=`: a person's erasure request, planned as the purge (whatever the status).
+pub async fn erase_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<OneCustomer>,
+) -> Response {
+    let id = p.id;
+    preview(
+        &state,
+        &headers,
+        move |e| {
+            let c = e.read().customer(id)?;
+            Ok((e.erase_customers(&[id], true)?, json!(format!("{} {}", c.number, c.name))))
+        },
+        move |plan, who| Confirm {
+            title: format!("Erase {} on request", who.as_str().unwrap_or_default()),
+            note: Some("An erasure request: the customer and its data go now, whatever its status, unless something that must legally stay blocks it (the plan below says what). Its email may not come back. This cannot be undone."),
+            action: "/erase",
+            hidden: vec![("id", id.to_string())],
+            button: "Erase".into(),
+            confirm_text: Some(format!(
+                "I understand that erasing {} customer(s) cannot be undone",
+                plan.done
+            )),
+            cancel: "/customers",
+            move_to: None,
+            reasons: Vec::new(),
+            compare: None,
+        },
+    )
+    .await
+}
+
+/// `POST /erase`: the erasure request, applied.
+pub async fn erase(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let f = form(&body);
+    if field(&f, "confirm").as_deref() != Some("yes") {
+        return error_page(ApiError::bad_request(
+            "confirm that the erasure cannot be undone",
+        ));
+    }
+    let Some(id) = field(&f, "id").and_then(|v| v.parse::<i64>().ok()) else {
+        return error_page(ApiError::bad_request("name the customer to erase"));
+    };
+    apply(&state, &headers, "Erased", move |e| {
+        Ok(e.erase_customers(&[id], false)?)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct OneCustomer {
+    id: i64,
+}
+
+/// `GET /forget?id=`: what a forget would mask, and the button that does it.
+pub async fn forget_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<OneCustomer>,
+) -> Response {
+    let id = p.id;
+    let result = ui_heavy(&state, &headers, move |e| {
+        let c = e.read().customer(id)?;
+        let report = e.forget(id, true)?;
+        Ok((Viewer::of(e), c, report))
+    })
+    .await;
+    match result {
+        Ok((actor, c, report)) => render(
+            "forget.html",
+            &format!("Forget {} {}", c.number, c.name),
+            Some(&actor),
+            json!({ "id": id, "report": report, "preview": true }),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// `POST /forget`: masks the customer's personal data.
+pub async fn forget(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let f = form(&body);
+    if field(&f, "confirm").as_deref() != Some("yes") {
+        return error_page(ApiError::bad_request(
+            "confirm that forgetting cannot be undone",
+        ));
+    }
+    let Some(id) = field(&f, "id").and_then(|v| v.parse::<i64>().ok()) else {
+        return error_page(ApiError::bad_request("name the customer to forget"));
+    };
+    let result = ui_heavy(&state, &headers, move |e| {
+        let report = e.forget(id, false)?;
+        Ok((Viewer::of(e), report))
+    })
+    .await;
+    match result {
+        Ok((actor, report)) => super::changed(render(
+            "forget.html",
+            "Forgotten",
+            Some(&actor),
+            json!({ "id": id, "report": report, "preview": false }),
+        )),
+        Err(r) => r,
+    }
+}
+
 /// Two customers side by side for a merge or a transfer: their fields and their records per
 /// kind, as they are before it.
 fn side_by_side(

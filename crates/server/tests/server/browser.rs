@@ -1094,6 +1094,60 @@ conformance!(
 );
 
 conformance!(
+    in_a_browser_an_admin_forgets_one_person_and_erases_another_on_request,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,email,status\n1,1,person,Ann Lee,ann@example.com,active\n2,2,person,Bo Ek,bo@example.com,active\n",
+                ),
+                ("note.csv", "id,customer_id,body\n1,1,called back\n"),
+            ],
+        );
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers/1"));
+        assert!(
+            b.has("a[href='/api/v1/customers/1/export']"),
+            "the access download is offered"
+        );
+        b.click("a[href='/forget?id=1']");
+        let preview = dialog_with(&b, "What is masked");
+        assert!(
+            preview.contains("customers.name") && preview.contains("note.body"),
+            "{preview}"
+        );
+        b.axe();
+        b.click("#modal input[name=confirm]");
+        b.click("#modal .decide button");
+        dialog_with(&b, "Forgotten: customer 1");
+        let ann = s
+            .api("GET", "/api/v1/customers/1", &s.admin, Value::Null)
+            .json();
+        assert_eq!(ann["name"], "Forgotten customer");
+        // Erasure on request, whatever the status.
+        b.open(&format!("{base}/customers/2"));
+        b.click("a[href='/erase?id=2']");
+        dialog_with(&b, "Erase 2 Bo Ek on request");
+        b.click("#modal input[name=confirm]");
+        b.click("#modal .decide button");
+        let done = dialog_with(&b, "1 purged:");
+        assert!(done.contains("2 Bo Ek"), "{done}");
+        assert_eq!(
+            s.api("GET", "/api/v1/customers/2", &s.admin, Value::Null)
+                .status,
+            404
+        );
+    }
+);
+
+conformance!(
     every_page_passes_axe_without_serious_violations,
     |db: TestDb| {
         let s = start(&db, "legal", &legal());
