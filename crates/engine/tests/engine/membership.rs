@@ -279,3 +279,53 @@ conformance!(
         assert_eq!(count(&mut s, "SELECT count(*) FROM offboard_audit"), audit);
     }
 );
+
+conformance!(
+    the_audit_log_keeps_personal_values_apart_and_detects_a_changed_one,
+    |db: TestDb| {
+        let mut s = setup(&db, "membership", &[("customers.csv", CUSTOMERS)]);
+        admin(&mut s)
+            .update_customer(1, &[("name".to_string(), "Acme Renamed".to_string())])
+            .unwrap();
+        // Read back, the entry has its name and its change; the chain holds neither.
+        let entries = offboard_engine::audit::list(s.db(), Some(1), None).unwrap();
+        let edit = entries.iter().find(|e| e.operation == "edit").unwrap();
+        assert!(
+            edit.details.to_string().contains("Acme Renamed"),
+            "{edit:?}"
+        );
+        let chained = s
+            .db()
+            .query_value(
+                &format!(
+                    "SELECT details FROM offboard_audit WHERE seq = {}",
+                    edit.seq
+                ),
+                &[],
+                offboard_model::FieldType::Text,
+            )
+            .unwrap()
+            .unwrap();
+        assert!(
+            !chained.as_str().unwrap().contains("Acme Renamed"),
+            "{chained:?}"
+        );
+        assert!(offboard_engine::audit::verify(s.db()).unwrap().ok);
+        // Changing the kept-apart part is detected.
+        s.db()
+            .execute(
+                "UPDATE offboard_audit_personal SET data = replace(data, 'Acme Renamed', 'Someone else')",
+                &[],
+            )
+            .unwrap();
+        let v = offboard_engine::audit::verify(s.db()).unwrap();
+        assert!(
+            !v.ok
+                && v.problem
+                    .as_deref()
+                    .unwrap()
+                    .contains("personal part of entry"),
+            "{v:?}"
+        );
+    }
+);
