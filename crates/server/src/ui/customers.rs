@@ -128,6 +128,10 @@ async fn list_page(
         .iter()
         .map(|c| {
             let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+            // An email may wrap before its "@", not in the middle of a word.
+            if let Some((local, domain)) = c.email.as_deref().and_then(|e| e.split_once('@')) {
+                v["email_at"] = json!([local, domain]);
+            }
             if query.view == View::Deleted {
                 let text = if model.purge == PurgeMode::None {
                     "kept (no cleanup runs)".to_string()
@@ -443,10 +447,12 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
             }
         }
         // The form shows a linked customer by number and name, and takes one back so.
-        let (value, pick) = match linked.get(k) {
-            Some((text, _)) => (text.clone(), true),
-            None => (cell_text(v), false),
+        let is_link = model.customer.links.iter().any(|l| &l.link.column == k);
+        let value = match linked.get(k) {
+            Some((text, _)) => text.clone(),
+            None => cell_text(v),
         };
+        let pick = is_link;
         let label = field
             .and_then(|f| f.label.clone())
             .unwrap_or_else(|| human(k));

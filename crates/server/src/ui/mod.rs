@@ -303,21 +303,34 @@ pub(crate) fn changed(mut page: Response) -> Response {
 /// A word for `n` things: "1 company", "2 companies", "3 matches".
 pub(crate) fn plural(n: usize, one: &str) -> String {
     if n == 1 {
-        return format!("1 {one}");
+        format!("1 {one}")
+    } else {
+        format!("{n} {}", plural_word(one))
     }
-    let many = if one.ends_with('y')
-        && !one.ends_with("ay")
-        && !one.ends_with("ey")
-        && !one.ends_with("oy")
-    {
+}
+
+/// The plural of a word: "company" → "companies", "match" → "matches".
+pub(crate) fn plural_word(one: &str) -> String {
+    if one.ends_with('y') && !one.ends_with("ay") && !one.ends_with("ey") && !one.ends_with("oy") {
         format!("{}ies", &one[..one.len() - 1])
     } else if one.ends_with('s') || one.ends_with('x') || one.ends_with("ch") || one.ends_with("sh")
     {
         format!("{one}es")
     } else {
         format!("{one}s")
-    };
-    format!("{n} {many}")
+    }
+}
+
+/// A rule as people read it: `remaining-fund_movement` → "fund movements still there",
+/// `open-invoices` → "open invoices".
+pub(crate) fn rule_words(rule: &str) -> String {
+    match rule.strip_prefix("remaining-") {
+        Some(kind) => format!(
+            "{} still there",
+            plural_word(&customers::human(kind).to_lowercase())
+        ),
+        None => rule.replace(['-', '_'], " "),
+    }
 }
 
 /// An error as a page: the message, and a way back. Not logged in: to the login page.

@@ -60,7 +60,7 @@ fn plan_view(plan: &Plan) -> Value {
         "done_key": plan.done_key(),
         "blocked": plan.blocked,
         "skipped": plan.skipped,
-        "by_rule": plan.blocked_by_rule.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{r} {n}")).collect::<Vec<_>>(),
+        "by_rule": plan.blocked_by_rule.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{} ({n})", super::rule_words(r))).collect::<Vec<_>>(),
         "effects": plan.effects.iter().map(|(t, e)| {
             let what: Vec<String> = e.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
             format!("{}: {}", crate::ui::customers::human(t), what.join(", "))
@@ -1030,6 +1030,40 @@ pub async fn erase(State(state): State<AppState>, headers: HeaderMap, body: Byte
     .await
 }
 
+/// A forget's report in words: "1 customer, 3 notes"; "name, email, note body".
+fn forget_view(report: &offboard_engine::forget::ForgetReport) -> Value {
+    use crate::ui::customers::human;
+    let masked: Vec<String> = report
+        .masked
+        .iter()
+        .map(|(table, n)| {
+            let one = if table == "customers" {
+                "customer".to_string()
+            } else {
+                human(table).to_lowercase()
+            };
+            super::plural(usize::try_from(*n).unwrap_or(0), &one)
+        })
+        .collect();
+    let fields: Vec<String> = report
+        .columns
+        .iter()
+        .map(|c| match c.split_once('.') {
+            Some(("customers", col)) => human(col).to_lowercase(),
+            Some((kind, col)) => format!(
+                "{} {}",
+                human(kind).to_lowercase(),
+                human(col).to_lowercase()
+            ),
+            None => c.clone(),
+        })
+        .collect();
+    json!({
+        "number": report.number, "blocked_values": report.blocked_values, "notes": report.notes,
+        "masked": masked, "fields": fields,
+    })
+}
+
 #[derive(Deserialize)]
 pub struct OneCustomer {
     id: i64,
@@ -1053,7 +1087,7 @@ pub async fn forget_preview(
             "forget.html",
             &format!("Forget {} {}", c.number, c.name),
             Some(&actor),
-            json!({ "id": id, "report": report, "preview": true }),
+            json!({ "id": id, "report": forget_view(&report), "preview": true }),
         ),
         Err(r) => r,
     }
@@ -1080,7 +1114,7 @@ pub async fn forget(State(state): State<AppState>, headers: HeaderMap, body: Byt
             "forget.html",
             "Forgotten",
             Some(&actor),
-            json!({ "id": id, "report": report, "preview": false }),
+            json!({ "id": id, "report": forget_view(&report), "preview": false }),
         )),
         Err(r) => r,
     }

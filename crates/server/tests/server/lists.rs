@@ -744,3 +744,43 @@ conformance!(
         assert!(bin.body.contains("kept (no cleanup runs)"), "{}", bin.body);
     }
 );
+
+conformance!(
+    a_plan_names_its_blocking_rules_in_words_and_emails_break_before_the_at,
+    |db: TestDb| {
+        let s = crate::start(&db, "legal", &crate::legal());
+        let cookie = crate::log_in(&s);
+        // Ed has an open activity: erasing him is blocked by it, said in words.
+        let preview = s.page("GET", "/delete?ids=14", &cookie, "");
+        assert!(
+            preview
+                .body
+                .contains("Blocked by: activities still there (1)"),
+            "{}",
+            preview.body
+        );
+        assert!(
+            !preview.body.contains("remaining-activity 1"),
+            "{}",
+            preview.body
+        );
+        let r = s.api(
+            "PATCH",
+            "/api/v1/customers/14",
+            &s.admin,
+            json!({ "email": "ed@example.com" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let list = s.page("GET", "/customers", &cookie, "");
+        assert!(list.body.contains("ed<wbr>@example.com"), "{}", list.body);
+        // A link field of the edit form offers the customer picker, set or not.
+        let page = s.page("GET", "/customers/14", &cookie, "");
+        assert!(
+            page.body.contains(
+                "id=\"f-company_id\" name=\"company_id\" value=\"\" list=\"customer-picks\""
+            ),
+            "{}",
+            page.body
+        );
+    }
+);
