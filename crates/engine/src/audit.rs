@@ -167,15 +167,10 @@ fn masked(v: &serde_json::Value) -> serde_json::Value {
 
 /// `n` random salts (hex), from the operating system's random source in one read.
 fn salts(n: usize) -> Result<Vec<String>, StoreError> {
-    use std::io::Read;
-    let mut buf = vec![0u8; n * 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|source| StoreError::Io {
-            context: "cannot read random bytes from /dev/urandom".into(),
-            source,
-        })?;
-    Ok(buf.chunks(16).map(hex).collect())
+    Ok(offboard_store::credentials::random_vec(n * 16)?
+        .chunks(16)
+        .map(hex)
+        .collect())
 }
 
 /// The digest the chain keeps of an entry's personal part.

@@ -90,6 +90,11 @@ impl<'a> Reader<'a> {
         self.store.owner_records(kind, owner, limit)
     }
 
+    /// Records of a kind by id, in one query, in the order given.
+    pub fn records_by_ids(&mut self, kind: &str, ids: &[i64]) -> Result<Vec<Record>, StoreError> {
+        self.store.records_by_ids(kind, ids)
+    }
+
     /// The customer a record belongs to (along its owner chain).
     pub fn record_customer(&mut self, kind: &str, id: i64) -> Result<Option<i64>, StoreError> {
         self.store.record_customer(kind, id)

@@ -25,6 +25,13 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 
 pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], StoreError> {
     let mut buf = [0u8; N];
+    buf.copy_from_slice(&random_vec(N)?);
+    Ok(buf)
+}
+
+/// `len` bytes from the operating system's random source (salts, secrets, keys).
+pub fn random_vec(len: usize) -> Result<Vec<u8>, StoreError> {
+    let mut buf = vec![0u8; len];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
         .map_err(|source| StoreError::Io {

@@ -425,6 +425,41 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(format!("there is no {kind_name} with id {id}")))
     }
 
+    /// Records of a kind by id, in one query, in the order of `ids` (ids that do not exist are
+    /// left out).
+    pub fn records_by_ids(
+        &mut self,
+        kind_name: &str,
+        ids: &[i64],
+    ) -> Result<Vec<Record>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (model, db) = self.parts();
+        let kind = kind(model, kind_name)?;
+        let cols = kind.columns();
+        let list: Vec<String> = cols.iter().map(|c| q(&c.name)).collect();
+        let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+        let marks: Vec<String> = (1..=ids.len()).map(|i| ph(db.dialect(), i)).collect();
+        let params: Vec<Value> = ids.iter().map(|i| Value::Int(*i)).collect();
+        let mut found: std::collections::HashMap<i64, Record> = db
+            .query(
+                &format!(
+                    "SELECT {} FROM {} WHERE id IN ({})",
+                    list.join(", "),
+                    q(&kind.name),
+                    marks.join(", ")
+                ),
+                &params,
+                &types,
+            )?
+            .into_iter()
+            .map(|r| to_record(kind, r))
+            .map(|r| (r.id, r))
+            .collect();
+        Ok(ids.iter().filter_map(|i| found.remove(i)).collect())
+    }
+
     /// The customer a record belongs to (along its owner chain), if it has one.
     pub fn record_customer(&mut self, kind_name: &str, id: i64) -> Result<Option<i64>, StoreError> {
         let (model, db) = self.parts();

@@ -591,6 +591,30 @@ conformance!(
     }
 );
 
+/// Imports Ann (email, phone, an address, an invoice) and Bo into the services preset, with
+/// `notes` as note.csv.
+fn import_ann_and_bo(cli: &Cli, notes: &str) {
+    let dir = cli.dir.join("data");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("customers.csv"),
+        "id,number,kind,name,email,phone,status\n1,1,person,Ann Lee,ann@example.com,+41 44 000 00 01,active\n2,2,person,Bo Ek,bo@example.com,,active\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("note.csv"), notes).unwrap();
+    std::fs::write(
+        dir.join("address.csv"),
+        "id,customer_id,line1,city\n1,1,Main St 1,Zurich\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("invoice.csv"),
+        "id,customer_id,number,total,balance,issued_on\n1,1,INV-1,10000,0,2024-01-01\n",
+    )
+    .unwrap();
+    cli.run(&["import", "data"]).ok();
+}
+
 conformance!(
     a_persons_data_is_exported_on_request_and_erased_on_request,
     |db: TestDb| {
@@ -607,29 +631,10 @@ conformance!(
         ] {
             assert!(check.contains(col), "{col} in {check}");
         }
-        let dir = cli.dir.join("data");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("customers.csv"),
-            "id,number,kind,name,email,phone,status\n1,1,person,Ann Lee,ann@example.com,+41 44 000 00 01,active\n2,2,person,Bo Ek,bo@example.com,,active\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("note.csv"),
+        import_ann_and_bo(
+            &cli,
             "id,customer_id,body\n1,1,called back\n2,1,prefers email\n3,2,other\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("address.csv"),
-            "id,customer_id,line1,city\n1,1,Main St 1,Zurich\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("invoice.csv"),
-            "id,customer_id,number,total,balance,issued_on\n1,1,INV-1,10000,0,2024-01-01\n",
-        )
-        .unwrap();
-        cli.run(&["import", "data"]).ok();
+        );
         cli.run(&["customers", "edit", "1", "--set", "phone=+41 44 000 00 02"])
             .ok();
         // Right of access: everything about Ann in one document.
@@ -754,29 +759,7 @@ conformance!(
     |db: TestDb| {
         let cli = Cli::new(&db);
         cli.run(&["init", "--preset", "services"]).ok();
-        let dir = cli.dir.join("data");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            dir.join("customers.csv"),
-            "id,number,kind,name,email,phone,status\n1,1,person,Ann Lee,ann@example.com,+41 44 000 00 01,active\n2,2,person,Bo Ek,bo@example.com,,active\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("note.csv"),
-            "id,customer_id,body\n1,1,called back\n2,2,other\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("address.csv"),
-            "id,customer_id,line1,city\n1,1,Main St 1,Zurich\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("invoice.csv"),
-            "id,customer_id,number,total,balance,issued_on\n1,1,INV-1,10000,0,2024-01-01\n",
-        )
-        .unwrap();
-        cli.run(&["import", "data"]).ok();
+        import_ann_and_bo(&cli, "id,customer_id,body\n1,1,called back\n2,2,other\n");
         let dry = cli.run(&["forget", "1", "--dry-run", "--json"]).ok().json();
         assert_eq!(dry["masked"]["note"], 1, "{dry}");
         assert_eq!(

@@ -240,6 +240,16 @@ async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>
     page
 }
 
+/// A settings form's refusal, said on the page — except a missing permission, which is an
+/// error page of its own (403).
+fn refused(err: offboard_engine::EngineError) -> Result<Said, ApiError> {
+    let err = ApiError::from(err);
+    if err.status == axum::http::StatusCode::FORBIDDEN {
+        return Err(err);
+    }
+    Ok(Said::Refused(err.message))
+}
+
 /// `POST /settings/reasons`: a kind's deactivation reasons, one per line (`do=reset`: back to
 /// the model file's list), saved through the engine (permission `settings`, audited).
 pub async fn reasons_form(
@@ -269,13 +279,7 @@ pub async fn reasons_form(
                 crate::ui::customers::human(&kind).to_lowercase(),
                 after.join(", ")
             )),
-            Err(err) => {
-                let err = ApiError::from(err);
-                if err.status == axum::http::StatusCode::FORBIDDEN {
-                    return Err(err);
-                }
-                Said::Refused(err.message)
-            }
+            Err(err) => refused(err)?,
         })
     })
     .await;
@@ -352,13 +356,7 @@ pub async fn users_form(
         Ok(match outcome {
             Ok(said) => said,
             // Refused (a weak password, a name in use, no permission): said on the page.
-            Err(err) => {
-                let err = ApiError::from(err);
-                if err.status == axum::http::StatusCode::FORBIDDEN {
-                    return Err(err);
-                }
-                Said::Refused(err.message)
-            }
+            Err(err) => refused(err)?,
         })
     })
     .await;

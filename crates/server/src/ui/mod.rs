@@ -121,14 +121,9 @@ async fn readable_errors(
         }
     };
     let viewer = viewer_of(&state, &headers).await;
-    let title = if status == StatusCode::NOT_FOUND {
-        "Not found"
-    } else {
-        "Not done"
-    };
     let mut page = render(
         "error.html",
-        title,
+        error_title(status),
         viewer.as_ref(),
         json!({ "message": message, "status": status.as_u16() }),
     );
@@ -333,6 +328,15 @@ pub(crate) fn rule_words(rule: &str) -> String {
     }
 }
 
+/// An error page's title, by its status.
+fn error_title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        _ => "Not done",
+    }
+}
+
 /// An error as a page: the message, and a way back. Not logged in: to the login page.
 fn error_page(e: ApiError) -> Response {
     error_page_for(e, None)
@@ -343,16 +347,9 @@ fn error_page_for(e: ApiError, viewer: Option<&Viewer>) -> Response {
     if e.status == StatusCode::UNAUTHORIZED {
         return Redirect::to("/login").into_response();
     }
-    let title = if e.status == StatusCode::NOT_FOUND {
-        "Not found"
-    } else if e.status == StatusCode::FORBIDDEN {
-        "Not allowed"
-    } else {
-        "Not done"
-    };
     let mut page = render(
         "error.html",
-        title,
+        error_title(e.status),
         viewer,
         json!({ "message": e.message, "status": e.status.as_u16() }),
     );

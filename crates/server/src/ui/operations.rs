@@ -721,22 +721,7 @@ async fn background(
     headers: &HeaderMap,
     command: crate::lifecycle::Command,
 ) -> Response {
-    let book = state.clone();
-    let job = ui(state, headers, move |e| {
-        command.allow(e)?;
-        let a = e.actor().clone();
-        book.with_book(|b| {
-            Ok(b.submit(command.name(), &a.name, a.role.name(), &command.request())?)
-        })
-    })
-    .await;
-    match job {
-        Ok(job) => {
-            state.jobs_signal().wake();
-            Redirect::to(&format!("/jobs/{}", job.id)).into_response()
-        }
-        Err(page) => page,
-    }
+    queue(state, headers, move |_| Ok(command)).await
 }
 
 /// [`background`] for an operation on a selection: the selection is resolved now (the
@@ -747,10 +732,18 @@ async fn background_for(
     selection: Selection,
     command: impl FnOnce(Vec<i64>) -> crate::lifecycle::Command + Send + 'static,
 ) -> Response {
+    queue(state, headers, move |e| Ok(command(selection.resolve(e)?))).await
+}
+
+/// Queues the command `make` gives, once the user may run it, and shows the job's page.
+async fn queue(
+    state: &AppState,
+    headers: &HeaderMap,
+    make: impl FnOnce(&mut Engine<'_>) -> Result<crate::lifecycle::Command, ApiError> + Send + 'static,
+) -> Response {
     let book = state.clone();
     let job = ui(state, headers, move |e| {
-        let list = selection.resolve(e)?;
-        let command = command(list);
+        let command = make(e)?;
         command.allow(e)?;
         let a = e.actor().clone();
         book.with_book(|b| {

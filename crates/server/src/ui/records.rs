@@ -275,10 +275,8 @@ pub async fn preview(
         let model = e.read().model().clone();
         let k = offboard_store::records::kind(&model, &kind)?.clone();
         // What goes, as the office reads it (the first of a long list).
-        let mut going = Vec::new();
-        for id in plan.ids.iter().take(LISTED as usize) {
-            going.push(e.read().record(&kind, *id)?);
-        }
+        let shown: Vec<i64> = plan.ids.iter().take(LISTED as usize).copied().collect();
+        let going = e.read().records_by_ids(&kind, &shown)?;
         let going = rows(e, &k, &going)?;
         let heading = k.label.clone().unwrap_or_else(|| human(&kind));
         let columns: Vec<String> = columns(&k).iter().map(|c| label(&k, &c.name)).collect();

@@ -513,19 +513,7 @@ conformance!(
             assert!(ops.contains(&op), "{op} in {ops:?}");
         }
         // A manager sees the model, not the users, and may not change them.
-        let r = s.call(
-            "POST",
-            "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            "user=cleo&password=clerk-pass-123",
-        );
-        let manager = r
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let manager = s.session("cleo", "clerk-pass-123");
         let page = s.page("GET", "/settings", &manager, "");
         assert!(!page.body.contains("Add a user") && page.body.contains("Permissions"));
         let refused = s.page(
@@ -615,19 +603,7 @@ conformance!(
             "do=add&user=cleo&role=clerk&password=clerk-pass-123",
         );
         assert_eq!(r.status, 200, "{}", r.body);
-        let clerk = s.call(
-            "POST",
-            "/login",
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            "user=cleo&password=clerk-pass-123",
-        );
-        let clerk = clerk
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
+        let clerk = s.session("cleo", "clerk-pass-123");
         let refused = s.page("POST", "/settings/reasons", &clerk, "kind=person&reasons=X");
         assert_eq!(refused.status, 403, "{}", refused.body);
         assert!(!s
