@@ -112,6 +112,13 @@ pub enum Command {
         /// cancellation can be watched on a small database (demonstrations, tests).
         #[arg(long, default_value_t = 0, value_name = "MS")]
         job_step_delay_ms: u64,
+        /// How often the scheduler looks for due [[schedule]]s (each runs once per period,
+        /// as a background job).
+        #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+        scheduler_every: u64,
+        /// Run no schedules from this server (`offboard schedule run` from cron instead).
+        #[arg(long)]
+        no_scheduler: bool,
     },
     /// Deactivate customers: blockers checked for each, a reason, open items resolved.
     Deactivate {
@@ -192,7 +199,16 @@ pub enum Command {
     /// Rewrite what may still hold erased data: SQLite merges the search index, VACUUMs the
     /// file and empties the write-ahead log; PostgreSQL rewrites each customer, record and
     /// audit table (VACUUM FULL, which locks the table while it runs) and takes a checkpoint.
-    Compact,
+    Compact {
+        /// Show what it would rewrite and lock, and for about how long; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Retention that runs: the model's [[schedule]]s (list, run the due ones — each once per
+    /// period, so a cron job may call `schedule run` as often as it likes — and the review
+    /// queue: runs a manager approves before they apply).
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
     /// Move a customer's transferable records to another customer and repoint its links.
     Transfer {
         #[arg(long)]
@@ -403,6 +419,39 @@ pub enum RecordsCmd {
         #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
         set: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// The model's schedules: what each does, whether it is due, its last run.
+    List,
+    /// Run every schedule that is due (it has not run in this period), or one.
+    Run {
+        /// Only this schedule (its id).
+        #[arg(long = "id")]
+        schedule: Option<String>,
+        /// Run even when it already ran in this period.
+        #[arg(long)]
+        force: bool,
+        /// Show what each schedule would do now; change and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Past runs, newest first.
+    Runs {
+        /// Only this schedule's.
+        #[arg(long = "id")]
+        schedule: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+    },
+    /// Runs waiting for approval, with the customers each proposes.
+    Reviews,
+    /// Approve a run waiting for review: its operation applies to the customers it proposed
+    /// that still match.
+    Approve { run: i64 },
+    /// Reject a run waiting for review: nothing is applied.
+    Reject { run: i64 },
 }
 
 #[derive(Debug, Subcommand)]

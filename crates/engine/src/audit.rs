@@ -79,6 +79,8 @@ pub enum Act {
     LiftBlock,
     /// A customer's personal data masked (forget now, purge later).
     Forget,
+    /// A schedule's run approved or rejected by a reviewer.
+    Review,
 }
 
 impl Act {
@@ -101,6 +103,7 @@ impl Act {
             Act::SetReasons => "set-reasons",
             Act::LiftBlock => "lift-block",
             Act::Forget => "forget",
+            Act::Review => "review",
         }
     }
 }

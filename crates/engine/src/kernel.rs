@@ -391,6 +391,7 @@ impl crate::Engine<'_> {
         let db = self.store.db();
         let report = &mut *self.progress;
         let on_commit = &mut self.on_commit;
+        let also = self.also.take();
         let plan = run_as(db, dry_run, dry_run_writes, |tx: &mut dyn Db| {
             tell(
                 &mut *report,
@@ -415,6 +416,9 @@ impl crate::Engine<'_> {
                     total: 0,
                 },
             )?;
+            if let (false, Some(also)) = (dry_run, also) {
+                also(tx, &plan)?;
+            }
             if let (false, Some(hook)) = (dry_run, on_commit.as_mut()) {
                 hook(tx, &plan.to_json())?;
             }

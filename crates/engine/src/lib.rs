@@ -19,6 +19,7 @@ mod ops;
 pub mod plan;
 mod read;
 pub mod records;
+pub mod schedule;
 mod sql;
 
 use offboard_model::model::{Operation, Role};
@@ -98,7 +99,13 @@ pub struct Engine<'s> {
     /// Called inside an applied operation's transaction, after it did its work and before
     /// it commits, with the plan as JSON (a background job records its result there).
     on_commit: Option<&'s mut CommitHook<'s>>,
+    /// Written inside the next applied operation's transaction, before it commits (a
+    /// schedule's run record): taken by that operation.
+    also: Option<Also>,
 }
+
+/// What an operation writes with itself, from its plan.
+type Also = Box<dyn FnOnce(&mut dyn offboard_store::Db, &Plan) -> Result<(), StoreError> + Send>;
 
 impl<'s> Engine<'s> {
     pub fn new(store: &'s mut Store, actor: Actor) -> Engine<'s> {
@@ -108,6 +115,7 @@ impl<'s> Engine<'s> {
             // A closure that captures nothing takes no memory: leaking it leaks nothing.
             progress: Box::leak(Box::new(|_: &Step<'_>| true)),
             on_commit: None,
+            also: None,
         }
     }
 

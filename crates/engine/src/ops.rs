@@ -260,7 +260,9 @@ pub(crate) fn status_change(
     }
     let mut clock = Phases::start(&mut *ctx.report, "blockers", cands.len() as u64)?;
     let mut blockers: Blockers = HashMap::new();
-    if op == Operation::Deactivate {
+    // A deactivation and a soft delete check their rules (`on = ["deactivate"]`,
+    // `on = ["delete"]`); a reactivation and an undelete have none.
+    if matches!(op, Operation::Deactivate | Operation::Delete) {
         // Who could proceed, before blockers: the candidates less the skipped ones.
         temp_set(db, GO)?;
         db.execute(&format!("INSERT INTO {GO} (id) SELECT id FROM {CAND}"), &[])?;
@@ -271,10 +273,10 @@ pub(crate) fn status_change(
             .map(|c| c.id)
             .collect();
         remove_ids(db, GO, skipped.iter())?;
-        let (plain, on_customers) = split_rules(model, Operation::Deactivate);
+        let (plain, on_customers) = split_rules(model, op);
         rule_blockers(model, db, &plain, GO, None, &mut blockers)?;
         let resolvable: Vec<_> = model
-            .rules_for(Operation::Deactivate)
+            .rules_for(op)
             .filter(|r| r.resolve.is_some())
             .collect();
         if opts.open_items.is_none() {
@@ -301,7 +303,7 @@ pub(crate) fn status_change(
         }
         complete_explanations(model, db, &on_customers, GO, &mut blockers)?;
     }
-    let rule_ids: Vec<String> = if op == Operation::Deactivate {
+    let rule_ids: Vec<String> = if matches!(op, Operation::Deactivate | Operation::Delete) {
         model.rules_for(op).map(|r| r.id.clone()).collect()
     } else {
         Vec::new()
@@ -314,8 +316,8 @@ pub(crate) fn status_change(
         },
     });
     clock.next("effects", plan.done as u64)?;
-    if op != Operation::Deactivate {
-        // (A deactivation's set already holds exactly those that proceed.)
+    if !matches!(op, Operation::Deactivate | Operation::Delete) {
+        // (A deactivation's or a delete's set already holds exactly those that proceed.)
         fill_go(db, &plan)?;
     }
     let d = db.dialect();

@@ -108,6 +108,11 @@ fn days_in_month(y: i64, m: u32) -> u32 {
     }
 }
 
+/// The number of days in month `m` of year `y`.
+pub(crate) fn month_days(y: i64, m: u32) -> u32 {
+    days_in_month(y, m)
+}
+
 fn digits(s: &[u8]) -> Option<u32> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
@@ -140,6 +145,16 @@ impl Date {
     /// Days since 1970-01-01.
     pub fn days(self) -> i32 {
         self.0
+    }
+
+    /// Year, month and day.
+    pub fn civil(self) -> (i64, u32, u32) {
+        civil_from_days(i64::from(self.0))
+    }
+
+    /// The date of a valid year, month and day.
+    pub fn from_civil(y: i64, m: u32, d: u32) -> Date {
+        Date(days_from_civil(y, m, d) as i32)
     }
 
     /// Midnight at the start of this date.

@@ -247,3 +247,44 @@ fn labels_and_the_currency_are_read_and_checked() {
         }
     }
 }
+
+#[test]
+fn schedules_are_read_and_each_mistake_is_reported_where_it_is() {
+    let good = format!(
+        "{BASE}[[schedule]]\nid = \"empty-bin\"\nrun = \"purge\"\n\n[[schedule]]\nid = \"dormant\"\nlabel = \"Delete people deactivated 7 years ago\"\nrun = \"delete\"\nevery = \"week\"\ncustomers = \"status = 'deactivated' and kind = 'person'\"\nolder_than = \"7 years\"\nsince = \"deactivated_on\"\nreview = \"manager\"\n"
+    );
+    let m = Model::parse("m.toml", &good).unwrap();
+    assert_eq!(m.schedules.len(), 2);
+    let d = &m.schedules[1];
+    assert_eq!(d.label, "Delete people deactivated 7 years ago");
+    assert_eq!(d.review, vec![Role::Manager, Role::Admin]);
+    assert_eq!(
+        d.describe(),
+        "delete customers where status = 'deactivated' and kind = 'person', deactivated_on over 7 years ago, every week, approved by a manager first"
+    );
+    assert_eq!(
+        m.schedules[0].describe(),
+        "purge the recycle bin past its retention, every day"
+    );
+
+    let bad = format!(
+        "{BASE}[[schedule]]\nid = \"a\"\nrun = \"shred\"\n\n[[schedule]]\nid = \"b\"\nrun = \"delete\"\nevery = \"fortnight\"\ncustomers = \"statuz = 'deleted'\"\n\n[[schedule]]\nid = \"c\"\nrun = \"delete\"\nolder_than = \"seven years\"\nsince = \"name\"\n\n[[schedule]]\nid = \"d\"\nrun = \"erase\"\n\n[[schedule]]\nid = \"e\"\nrun = \"purge\"\ncustomers = \"kind = 'person'\"\n\n[[schedule]]\nid = \"f\"\nrun = \"delete\"\nolder_than = \"1 year\"\n"
+    );
+    let errs = errors(&bad);
+    has(&errs, 7, "`shred` is not an operation a schedule runs");
+    has(&errs, 12, "`every = \"fortnight\"` is not a period");
+    has(&errs, 13, "unknown field `statuz`");
+    has(&errs, 18, "not a length of time");
+    has(
+        &errs,
+        19,
+        "`since` must be a date or date-time column; `name` is text",
+    );
+    has(&errs, 22, "schedule `d` would erase every customer");
+    has(
+        &errs,
+        27,
+        "schedule `e` has `customers`, but a purge takes the recycle bin",
+    );
+    has(&errs, 33, "`older_than` counts from a date");
+}

@@ -154,6 +154,7 @@ pub fn routes() -> Router<AppState> {
         )
         .merge(crate::lifecycle::routes())
         .merge(crate::jobs::routes())
+        .merge(crate::schedules::routes())
         .merge(crate::export::routes())
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))

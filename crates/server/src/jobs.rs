@@ -72,7 +72,7 @@ impl Signal {
     }
 
     /// Waits until woken or `timeout` passes; whether to stop.
-    fn wait(&self, timeout: std::time::Duration) -> bool {
+    pub(crate) fn wait(&self, timeout: std::time::Duration) -> bool {
         let Ok(w) = self.state.lock() else {
             return true;
         };

@@ -16,6 +16,7 @@ mod jobs;
 mod lifecycle;
 mod openapi;
 mod requests;
+mod schedules;
 mod session;
 mod ui;
 
@@ -95,6 +96,11 @@ struct Inner {
     runner: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// A pause after each step of a background job (demonstrations, tests).
     step_delay: std::time::Duration,
+    /// How often the scheduler looks for due schedules (`None`: no scheduler).
+    scheduler_every: Option<std::time::Duration>,
+    /// Stops the scheduler.
+    scheduler_signal: Arc<jobs::Signal>,
+    scheduler: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Recent list totals (a changing request or a finished job makes them stale).
     counts: Arc<requests::CountCache>,
 }
@@ -120,6 +126,7 @@ impl Drop for Inner {
     /// blocks on its own runtime when it closes, which it may not do on the server's.
     fn drop(&mut self) {
         self.signal.stop();
+        self.scheduler_signal.stop();
         let idle = self.pool.take();
         let book = match self.book.get_mut() {
             Ok(b) => b.take(),
@@ -151,6 +158,9 @@ impl AppState {
             signal: Arc::new(jobs::Signal::default()),
             runner: Mutex::new(None),
             step_delay: std::time::Duration::ZERO,
+            scheduler_every: Some(std::time::Duration::from_secs(60)),
+            scheduler_signal: Arc::new(jobs::Signal::default()),
+            scheduler: Mutex::new(None),
             counts: Arc::new(requests::CountCache::default()),
         }))
     }
@@ -162,6 +172,42 @@ impl AppState {
             inner.step_delay = delay;
         }
         self
+    }
+
+    /// How often the scheduler looks for due schedules; `None` runs no scheduler (schedules
+    /// then run from cron with `offboard schedule run`).
+    pub fn scheduler(mut self, every: Option<std::time::Duration>) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.scheduler_every = every;
+        }
+        self
+    }
+
+    /// Starts the scheduler (once), on a thread of its own, when the model has schedules.
+    fn start_scheduler(&self) {
+        let Some(every) = self.0.scheduler_every else {
+            return;
+        };
+        if self.0.model.schedules.is_empty() {
+            return;
+        }
+        let Ok(mut slot) = self.0.scheduler.lock() else {
+            return;
+        };
+        if slot.is_some() {
+            return;
+        }
+        let s = schedules::Scheduler {
+            url: self.0.url.clone(),
+            model: self.0.model.clone(),
+            every,
+            signal: Arc::clone(&self.0.scheduler_signal),
+            jobs: Arc::clone(&self.0.signal),
+        };
+        *slot = std::thread::Builder::new()
+            .name("offboard-scheduler".into())
+            .spawn(move || s.run())
+            .ok();
     }
 
     /// Starts the job runner (once), on a thread of its own.
@@ -187,6 +233,10 @@ impl AppState {
 
     /// Stops the job runner after the job it runs (which commits or rolls back).
     fn stop_jobs(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.0.scheduler_signal.stop();
+        if let Some(s) = self.0.scheduler.lock().ok().and_then(|mut s| s.take()) {
+            let _ = s.join();
+        }
         self.0.signal.stop();
         self.0.runner.lock().ok().and_then(|mut r| r.take())
     }
@@ -590,6 +640,7 @@ async fn same_origin(
 /// this returns (queued ones wait for the next start).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     state.start_jobs();
+    state.start_scheduler();
     let served = axum::serve(
         listener,
         router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -137,6 +137,23 @@ pub enum Command {
     Transfer(Pair),
     Merge(MergeBody),
     RecordDelete(RecordDeleteJob),
+    /// `POST /schedules/run`: the model's due schedules (or one), as the scheduler runs them.
+    Schedule(ScheduleBody),
+}
+
+/// `POST /schedules/run`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    /// Only this schedule (its id).
+    pub schedule: Option<String>,
+    /// Run even when it already ran in this period.
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default, skip_serializing)]
+    pub background: bool,
 }
 
 /// Record deletion as a job's request (`kind` and the body's fields).
@@ -194,11 +211,12 @@ impl Command {
             Command::Transfer(_) => "transfer",
             Command::Merge(_) => "merge",
             Command::RecordDelete(_) => "record_delete",
+            Command::Schedule(_) => "schedule",
         }
     }
 
     /// The operation names a job can have.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "deactivate",
         "reactivate",
         "delete",
@@ -208,6 +226,7 @@ impl Command {
         "transfer",
         "merge",
         "record_delete",
+        "schedule",
     ];
 
     /// The command a job stored (`operation` and `request`).
@@ -241,7 +260,9 @@ impl Command {
                 Ok(())
             }
             Command::RecordDelete(r) => r.selection().map(|_| ()),
-            Command::Purge(_) | Command::Transfer(_) | Command::Merge(_) => Ok(()),
+            Command::Purge(_) | Command::Transfer(_) | Command::Merge(_) | Command::Schedule(_) => {
+                Ok(())
+            }
         }
     }
 
@@ -252,7 +273,11 @@ impl Command {
             Command::Reactivate(_) => e.allow(Operation::Reactivate)?,
             Command::Delete(_) => e.allow(Operation::Delete)?,
             Command::Undelete(_) => e.allow(Operation::Undelete)?,
-            Command::Purge(_) | Command::Erase(_) => e.allow(Operation::Purge)?,
+            // Running the retention schedules is the purge's permission (each schedule's
+            // own operation is checked again as it runs).
+            Command::Purge(_) | Command::Erase(_) | Command::Schedule(_) => {
+                e.allow(Operation::Purge)?
+            }
             Command::Transfer(_) => e.allow(Operation::Transfer)?,
             Command::Merge(_) => e.allow(Operation::Merge)?,
             Command::RecordDelete(r) => e.allow_record(Operation::RecordDelete, &r.kind)?,
@@ -284,6 +309,12 @@ impl Command {
                 plan_answer(e.transfer(b.from, b.to, b.kinds.as_deref(), b.dry_run)?)
             }
             Command::Merge(b) => plan_answer(e.merge(b.duplicate, b.into, b.dry_run)?),
+            Command::Schedule(b) => {
+                let outcomes = e.run_schedules(b.schedule.as_deref(), b.force, b.dry_run)?;
+                Ok(
+                    serde_json::json!({ "operation": "schedule", "dry_run": b.dry_run, "schedules": outcomes }),
+                )
+            }
             Command::RecordDelete(r) => {
                 let plan = e.delete_records(&r.kind, &r.selection()?, r.dry_run)?;
                 let json = serde_json::to_value(&plan).unwrap_or(Value::Null);
@@ -329,7 +360,7 @@ impl RecordDeleteJob {
 
 /// Runs a command now (the plan), or queues it as a job (`202 Accepted`, the job, and
 /// `Location: /api/v1/jobs/{id}`).
-async fn run(
+pub(crate) async fn run_command(
     state: &AppState,
     actor: Actor,
     command: Command,
@@ -407,7 +438,7 @@ async fn delete_records(
         from: body.from,
         dry_run: body.dry_run,
     });
-    run(&state, actor, command, background).await
+    run_command(&state, actor, command, background).await
 }
 
 async fn deactivate(
@@ -416,7 +447,7 @@ async fn deactivate(
     Body(b): Body<DeactivateBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Deactivate(b), background).await
+    run_command(&state, actor, Command::Deactivate(b), background).await
 }
 
 async fn reactivate(
@@ -425,7 +456,7 @@ async fn reactivate(
     Body(b): Body<CustomersBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Reactivate(b), background).await
+    run_command(&state, actor, Command::Reactivate(b), background).await
 }
 
 async fn delete(
@@ -434,7 +465,7 @@ async fn delete(
     Body(b): Body<DeleteBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Delete(b), background).await
+    run_command(&state, actor, Command::Delete(b), background).await
 }
 
 async fn undelete(
@@ -443,7 +474,7 @@ async fn undelete(
     Body(b): Body<CustomersBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Undelete(b), background).await
+    run_command(&state, actor, Command::Undelete(b), background).await
 }
 
 async fn purge(
@@ -452,7 +483,7 @@ async fn purge(
     Body(b): Body<PurgeBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Purge(b), background).await
+    run_command(&state, actor, Command::Purge(b), background).await
 }
 
 /// `POST /erase`: `{"customers": [1042], "dry_run": true}` — an erasure request.
@@ -462,7 +493,7 @@ async fn erase(
     Body(b): Body<CustomersBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Erase(b), background).await
+    run_command(&state, actor, Command::Erase(b), background).await
 }
 
 async fn transfer(
@@ -471,7 +502,7 @@ async fn transfer(
     Body(b): Body<Pair>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Transfer(b), background).await
+    run_command(&state, actor, Command::Transfer(b), background).await
 }
 
 async fn merge(
@@ -480,5 +511,5 @@ async fn merge(
     Body(b): Body<MergeBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run(&state, actor, Command::Merge(b), background).await
+    run_command(&state, actor, Command::Merge(b), background).await
 }

@@ -503,7 +503,7 @@ impl JobBook {
 }
 
 /// Records, inside a job's own transaction, what it did: if the transaction commits, so
-/// does this.
+/// does this. A job of several operations (the schedules) records each as it commits.
 pub fn record_result(
     database: &mut dyn Db,
     job: i64,
@@ -512,7 +512,7 @@ pub fn record_result(
     let d = database.dialect();
     database.execute(
         &format!(
-            "INSERT INTO offboard_job_results (job_id, plan, finished_at) VALUES ({}, {}, {})",
+            "INSERT INTO offboard_job_results (job_id, plan, finished_at) VALUES ({}, {}, {}) ON CONFLICT (job_id) DO UPDATE SET plan = excluded.plan, finished_at = excluded.finished_at",
             ph(d, 1),
             ph(d, 2),
             ph(d, 3)

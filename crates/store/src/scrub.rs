@@ -70,13 +70,143 @@ pub struct Compacted {
     pub note: Option<String>,
 }
 
+/// What `compact` would rewrite and lock, before it runs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompactPlan {
+    pub tables: Vec<CompactTable>,
+    /// How the lock times are estimated: the rate the last compaction of this database
+    /// measured, or an assumed one when none ran yet.
+    pub rate_mb_per_s: f64,
+    pub rate_measured: bool,
+}
+
+/// One table (or, in SQLite, the file) a compaction rewrites.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompactTable {
+    pub table: String,
+    pub bytes: i64,
+    /// Rows no longer visible that still sit in the files (PostgreSQL; 0 in SQLite).
+    pub dead_rows: i64,
+    /// The lock it holds while it is rewritten.
+    pub lock: String,
+    /// How long that lock is held, estimated from its size.
+    pub estimated_seconds: f64,
+}
+
+impl CompactPlan {
+    /// In words: "rewrites 12 tables (48.2 MB, 1,204 dead rows), each locked in turn, the
+    /// longest about 0.4 s".
+    pub fn summary(&self) -> String {
+        let bytes: i64 = self.tables.iter().map(|t| t.bytes).sum();
+        let dead: i64 = self.tables.iter().map(|t| t.dead_rows).sum();
+        let longest = self
+            .tables
+            .iter()
+            .map(|t| t.estimated_seconds)
+            .fold(0.0, f64::max);
+        format!(
+            "would rewrite {} ({:.1} MB, {dead} dead rows), each locked in turn, the longest for about {longest:.1} s{}",
+            if self.tables.len() == 1 { self.tables[0].table.clone() } else { format!("{} tables", self.tables.len()) },
+            bytes as f64 / 1e6,
+            if self.rate_measured { "" } else { " (rate assumed: no compaction measured yet)" }
+        )
+    }
+}
+
+/// The rate assumed before a compaction of this database measured one (MB/s).
+const ASSUMED_MB_PER_S: f64 = 50.0;
+
+fn tables_to_compact(model: &offboard_model::Model) -> Vec<String> {
+    let mut tables: Vec<String> = vec!["customers".into()];
+    tables.extend(model.records.iter().map(|k| k.name.clone()));
+    tables.extend(
+        [
+            "offboard_audit",
+            "offboard_audit_personal",
+            "offboard_blocklist",
+            "offboard_forgotten",
+        ]
+        .iter()
+        .map(|t| t.to_string()),
+    );
+    tables
+}
+
 impl Store {
+    /// What `compact` would rewrite, what it would lock and for about how long.
+    pub fn compact_plan(&mut self) -> Result<CompactPlan, StoreError> {
+        let model = self.shared_model();
+        let db = self.db();
+        let measured = crate::migrate::get_meta(db, "compact_mb_per_s")?
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|r| *r > 0.0);
+        let rate = measured.unwrap_or(ASSUMED_MB_PER_S);
+        let estimate = |bytes: i64| bytes as f64 / 1e6 / rate;
+        let mut tables = Vec::new();
+        match db.dialect() {
+            Dialect::Sqlite => {
+                let bytes = db
+                    .query_value(
+                        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+                        &[],
+                        FieldType::Int,
+                    )?
+                    .and_then(|v| v.as_i64())
+                    .unwrap_or(0);
+                tables.push(CompactTable {
+                    table: "the database file".into(),
+                    bytes,
+                    dead_rows: 0,
+                    lock: "the whole file (no writer, then no reader at its end)".into(),
+                    estimated_seconds: estimate(bytes),
+                });
+            }
+            Dialect::Postgres => {
+                for t in tables_to_compact(&model) {
+                    let row = db.query(
+                        "SELECT pg_total_relation_size(c.oid), COALESCE(s.n_dead_tup, 0) FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass($1)",
+                        &[offboard_model::Value::Text(q(&t))],
+                        &[FieldType::Int, FieldType::Int],
+                    )?;
+                    let (bytes, dead) = row
+                        .first()
+                        .map(|r| (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0)))
+                        .unwrap_or((0, 0));
+                    tables.push(CompactTable {
+                        table: t,
+                        bytes,
+                        dead_rows: dead,
+                        lock: "ACCESS EXCLUSIVE (no reads or writes of this table)".into(),
+                        estimated_seconds: estimate(bytes),
+                    });
+                }
+            }
+        }
+        Ok(CompactPlan {
+            tables,
+            rate_mb_per_s: rate,
+            rate_measured: measured.is_some(),
+        })
+    }
+
     /// Rewrites what holds erased data, on demand: SQLite merges the search index, `VACUUM`s
     /// the file (the whole file is locked while it is rewritten) and truncates the write-ahead
     /// log; PostgreSQL rewrites every customer, record and audit table with `VACUUM (FULL,
     /// ANALYZE)` — each holds an ACCESS EXCLUSIVE lock on its table while it is rewritten —
     /// and takes a `CHECKPOINT`.
     pub fn compact(&mut self) -> Result<Compacted, StoreError> {
+        let before: i64 = self.compact_plan()?.tables.iter().map(|t| t.bytes).sum();
+        let done = self.compact_now()?;
+        // The rate measured here estimates the next compaction's locks.
+        let secs: f64 = done.locked.iter().map(|(_, t)| *t).sum();
+        if secs > 0.01 && before > 0 {
+            let rate = before as f64 / 1e6 / secs;
+            crate::migrate::set_meta(self.db(), "compact_mb_per_s", &format!("{rate:.1}"))?;
+        }
+        Ok(done)
+    }
+
+    fn compact_now(&mut self) -> Result<Compacted, StoreError> {
         let model = self.shared_model();
         let db = self.db();
         let mut locked = Vec::new();
@@ -97,18 +227,7 @@ impl Store {
                 })
             }
             Dialect::Postgres => {
-                let mut tables: Vec<String> = vec!["customers".into()];
-                tables.extend(model.records.iter().map(|k| k.name.clone()));
-                tables.extend(
-                    [
-                        "offboard_audit",
-                        "offboard_audit_personal",
-                        "offboard_blocklist",
-                        "offboard_forgotten",
-                    ]
-                    .iter()
-                    .map(|t| t.to_string()),
-                );
+                let tables = tables_to_compact(&model);
                 for t in &tables {
                     let started = Instant::now();
                     db.batch(&format!("VACUUM (FULL, ANALYZE) {}", q(t)))?;

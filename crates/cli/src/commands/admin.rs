@@ -10,6 +10,7 @@ pub(super) fn serve(
     trust_forwarded_for: bool,
     limits: offboard_server::Limits,
     job_step_delay: std::time::Duration,
+    scheduler: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     let mut store = open(g)?;
     let can_log_in = store.db().query_i64(
@@ -21,7 +22,8 @@ pub(super) fn serve(
         .limits(limits)
         .secure_cookies(secure_cookies)
         .trust_forwarded_for(trust_forwarded_for)
-        .job_step_delay(job_step_delay);
+        .job_step_delay(job_step_delay)
+        .scheduler(scheduler);
     // Request logs and errors on stderr; `RUST_LOG` chooses (default: info).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(

@@ -281,9 +281,40 @@ pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> an
 }
 
 /// `compact`: rewrites what may still hold erased data (needs `purge`).
-pub(super) fn compact(g: &Global) -> anyhow::Result<()> {
+pub(super) fn compact(g: &Global, dry_run: bool) -> anyhow::Result<()> {
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::Purge)?;
+    if dry_run {
+        let plan = store.compact_plan()?;
+        if g.json {
+            return output::json(&plan);
+        }
+        let rows: Vec<Vec<String>> = plan
+            .tables
+            .iter()
+            .map(|t| {
+                vec![
+                    t.table.clone(),
+                    format!("{:.1} MB", t.bytes as f64 / 1e6),
+                    t.dead_rows.to_string(),
+                    t.lock.clone(),
+                    format!("~{:.1} s", t.estimated_seconds),
+                ]
+            })
+            .collect();
+        output::table(&["table", "size", "dead rows", "lock", "held"], &rows)?;
+        println!("{}", plan.summary());
+        println!(
+            "estimated at {:.0} MB/s{}; nothing was changed (dry run)",
+            plan.rate_mb_per_s,
+            if plan.rate_measured {
+                ", the rate the last compaction of this database measured"
+            } else {
+                ", an assumed rate: no compaction of this database was measured yet"
+            }
+        );
+        return Ok(());
+    }
     let done = store.compact()?;
     if g.json {
         return output::json(&done);

@@ -17,17 +17,19 @@ use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, 
 
 use crate::args::{
     AuditCmd, BlocklistCmd, Cli, Command, CustomersCmd, DemoArgs, Global, JobsCmd, RecordsCmd,
-    Select, UsersCmd,
+    ScheduleCmd, Select, UsersCmd,
 };
 use crate::output;
 
 mod admin;
 mod data;
 mod lifecycle;
+mod schedule;
 
 use admin::*;
 use data::*;
 use lifecycle::*;
+use schedule::*;
 
 /// A mistake in how the command was called: exit code 2.
 #[derive(Debug)]
@@ -70,6 +72,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_operations,
             trust_forwarded_for,
             job_step_delay_ms,
+            scheduler_every,
+            no_scheduler,
         } => serve(
             g,
             &addr,
@@ -82,6 +86,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             },
             std::time::Duration::from_millis(job_step_delay_ms),
+            (!no_scheduler).then(|| std::time::Duration::from_secs(scheduler_every.max(1))),
         ),
         Command::Jobs(cmd) => jobs(g, cmd),
         Command::Deactivate {
@@ -199,7 +204,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             |e, ids, dry| e.erase_customers(ids, dry),
         ),
         Command::Forget { customer, plan } => forget(g, &customer, &plan),
-        Command::Compact => compact(g),
+        Command::Compact { dry_run } => compact(g, dry_run),
+        Command::Schedule(cmd) => schedule(g, cmd),
         Command::Users(cmd) => users(g, cmd),
         Command::Blocklist(cmd) => blocklist(g, cmd),
         Command::Audit {

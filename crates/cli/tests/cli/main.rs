@@ -7,5 +7,6 @@ mod helpers;
 mod jobs;
 mod lifecycle;
 mod matrix;
+mod schedule;
 mod scrub;
 mod small;

@@ -388,12 +388,222 @@ fn build(l: &mut Loader, raw: RawModel) -> Model {
             allowed: Vec::new(),
         },
         tombstone: Vec::new(),
+        schedules: Vec::new(),
         source: String::new(),
     };
     model.rules = build_rules(l, &raw.rule, &model);
     model.permissions = build_permissions(l, &raw.permissions);
     model.tombstone = build_tombstone(l, raw.privacy.as_ref(), &model);
+    model.schedules = build_schedules(l, &raw.schedule, &model);
     model
+}
+
+/// `[[schedule]]`s: each checked — a known operation and period, a customer condition in the
+/// rule language, an age counted from a date column — so a schedule never fails at 3 a.m.
+/// for what the model file could have said at load.
+fn build_schedules(
+    l: &mut Loader,
+    raw: &[Spanned<raw::RawSchedule>],
+    model: &Model,
+) -> Vec<Schedule> {
+    let customer_cols = model.customer.columns();
+    let scope = TableScope::new("customer", customer_cols.clone());
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for spanned in raw {
+        let r = spanned.get_ref();
+        let id = r.id.get_ref().clone();
+        if !seen.insert(id.clone()) {
+            l.err(r.id.span(), format!("schedule `{id}` is defined twice"));
+            continue;
+        }
+        let Some(run) = ScheduleRun::parse(r.run.get_ref()) else {
+            let names: Vec<&str> = ScheduleRun::ALL.iter().map(|x| x.name()).collect();
+            l.err(
+                r.run.span(),
+                format!(
+                    "schedule `{id}`: `{}` is not an operation a schedule runs; use {}",
+                    r.run.get_ref(),
+                    names.join(", ")
+                ),
+            );
+            continue;
+        };
+        let every = match &r.every {
+            None => Every::Day,
+            Some(e) => match Every::parse(e.get_ref()) {
+                Some(e) => e,
+                None => {
+                    l.err(
+                        e.span(),
+                        format!(
+                            "schedule `{id}`: `every = \"{}\"` is not a period; use hour, day, week or month",
+                            e.get_ref()
+                        ),
+                    );
+                    Every::Day
+                }
+            },
+        };
+        let customers = r.customers.as_ref().and_then(|t| {
+            match rule::compile(t.get_ref(), &scope, RuleKind::Row) {
+                Ok(rule) => Some(rule),
+                Err(e) => {
+                    let start = content_start(l.src, &t.span());
+                    l.err(
+                        start + e.span.start..start + e.span.end,
+                        format!("schedule `{id}`: {}", e.message),
+                    );
+                    None
+                }
+            }
+        });
+        let older_than = r.older_than.as_ref().and_then(|t| match Age::parse(t.get_ref()) {
+            Some(a) => Some(a),
+            None => {
+                l.err(
+                    t.span(),
+                    format!(
+                        "schedule `{id}`: `older_than = \"{}\"` is not a length of time; write it as \"7 years\", \"6 months\", \"2 weeks\" or \"90 days\"",
+                        t.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+        let since = match (&r.since, &r.older_than) {
+            (Some(s), _) => match customer_cols.iter().find(|c| &c.name == s.get_ref()) {
+                Some(c) if matches!(c.ty, FieldType::Date | FieldType::DateTime) => {
+                    Some(c.name.clone())
+                }
+                Some(c) => {
+                    l.err(
+                        s.span(),
+                        format!(
+                            "schedule `{id}`: `since` must be a date or date-time column; `{}` is {}",
+                            c.name, c.ty
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    let dates: Vec<&str> = customer_cols
+                        .iter()
+                        .filter(|c| matches!(c.ty, FieldType::Date | FieldType::DateTime))
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    l.err(
+                        s.span(),
+                        format!(
+                            "schedule `{id}`: customers have no column `{}`; date columns are: {}",
+                            s.get_ref(),
+                            dates.join(", ")
+                        ),
+                    );
+                    None
+                }
+            },
+            (None, Some(t)) => {
+                l.err(
+                    t.span(),
+                    format!("schedule `{id}`: `older_than` counts from a date; name it with `since = \"deactivated_on\"` (or another date column)"),
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        if r.since.is_some() && r.older_than.is_none() {
+            l.err(
+                r.id.span(),
+                format!("schedule `{id}`: `since` needs `older_than` (how long ago)"),
+            );
+        }
+        if run.selects() {
+            if r.customers.is_none() && r.older_than.is_none() {
+                l.err(
+                    r.id.span(),
+                    format!(
+                        "schedule `{id}` would {} every customer; say which with `customers = \"...\"` and/or `older_than` and `since`",
+                        run.name()
+                    ),
+                );
+            }
+        } else {
+            for (present, key) in [
+                (r.customers.is_some(), "customers"),
+                (r.older_than.is_some(), "older_than"),
+                (r.since.is_some(), "since"),
+            ] {
+                if present {
+                    let what = if run == ScheduleRun::Purge {
+                        "a purge takes the recycle bin past the model's `purge_retention_days` (and forgotten customers); to erase other customers on a schedule use run = \"erase\""
+                    } else {
+                        "a compaction rewrites the tables, it takes no customers"
+                    };
+                    l.err(
+                        r.run.span(),
+                        format!("schedule `{id}` has `{key}`, but {what}"),
+                    );
+                }
+            }
+        }
+        let reason = r.reason.as_ref().map(|t| t.get_ref().clone());
+        if let Some(t) = &r.reason {
+            if run != ScheduleRun::Deactivate {
+                l.err(
+                    t.span(),
+                    format!("schedule `{id}`: only a deactivation takes a `reason`"),
+                );
+            }
+        } else if run == ScheduleRun::Deactivate
+            && model
+                .customer
+                .reasons
+                .iter()
+                .any(|(_, list)| !list.is_empty())
+        {
+            l.err(
+                r.id.span(),
+                format!(
+                    "schedule `{id}` deactivates, so it needs a `reason` from the model's list"
+                ),
+            );
+        }
+        let review = match &r.review {
+            None => Vec::new(),
+            Some(role) => match Role::parse(role.get_ref()) {
+                Some(min) => Role::ALL.into_iter().filter(|x| *x >= min).collect(),
+                None => {
+                    l.err(
+                        role.span(),
+                        format!(
+                            "schedule `{id}`: unknown role `{}`; roles are: viewer, clerk, manager, admin",
+                            role.get_ref()
+                        ),
+                    );
+                    Vec::new()
+                }
+            },
+        };
+        if !review.is_empty() && run == ScheduleRun::Compact {
+            l.err(
+                r.id.span(),
+                format!("schedule `{id}`: a compaction changes no customer, so there is nothing to review"),
+            );
+        }
+        out.push(Schedule {
+            label: r.label.clone().unwrap_or_else(|| id.clone()),
+            id,
+            run,
+            every,
+            customers,
+            older_than,
+            since,
+            reason,
+            review,
+        });
+    }
+    out
 }
 
 /// `[privacy] tombstone`: customer columns an erased customer keeps besides id, number and

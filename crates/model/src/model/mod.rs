@@ -5,6 +5,7 @@
 
 mod load;
 mod raw;
+mod schedule;
 
 use serde::Serialize;
 
@@ -13,6 +14,7 @@ use crate::rule::Rule;
 use crate::value::{FieldType, Value};
 
 pub use load::ModelError;
+pub use schedule::{Age, AgeUnit, Every, Schedule, ScheduleRun};
 
 /// What `delete` does to a customer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -713,6 +715,8 @@ pub struct Model {
     pub permissions: Permissions,
     /// Customer columns an erased customer's tombstone keeps besides id, number and kind.
     pub tombstone: Vec<String>,
+    /// `[[schedule]]`s: retention that runs.
+    pub schedules: Vec<Schedule>,
     /// The model file's text, as read.
     #[serde(skip)]
     pub source: String,

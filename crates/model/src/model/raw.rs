@@ -22,6 +22,32 @@ pub struct RawModel {
     #[serde(default)]
     pub permissions: BTreeMap<Name, Spanned<OneOrMany>>,
     pub privacy: Option<Spanned<RawPrivacy>>,
+    #[serde(default)]
+    pub schedule: Vec<Spanned<RawSchedule>>,
+}
+
+/// `[[schedule]]`: retention that runs — an operation the scheduler applies every period to
+/// the customers a condition selects.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSchedule {
+    pub id: Name,
+    /// What people call it (`"Delete members deactivated for seven years"`).
+    pub label: Option<String>,
+    /// purge | deactivate | delete | erase | compact
+    pub run: Name,
+    /// hour | day | week | month
+    pub every: Option<Name>,
+    /// A rule-language condition on the customer (`status = 'deactivated'`).
+    pub customers: Option<Spanned<String>>,
+    /// How long ago `since` must be (`"7 years"`, `"90 days"`).
+    pub older_than: Option<Spanned<String>>,
+    /// The customer's date or date-time column `older_than` counts from.
+    pub since: Option<Name>,
+    /// The deactivation reason a `deactivate` schedule gives.
+    pub reason: Option<Spanned<String>>,
+    /// The role that approves each run before it applies (`"manager"`): a review queue.
+    pub review: Option<Name>,
 }
 
 /// `[privacy]`: what an erased customer's tombstone keeps.
