@@ -8,6 +8,7 @@ mod admin;
 mod customers;
 mod operations;
 mod records;
+mod schedules;
 
 use std::sync::OnceLock;
 
@@ -77,6 +78,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
+        .route("/schedules", get(schedules::page))
+        .route("/schedules/run", post(schedules::run_now))
+        .route("/schedules/runs/{id}/approve", post(schedules::approve))
+        .route("/schedules/runs/{id}/reject", post(schedules::reject))
         .route("/settings", get(admin::settings))
         .route("/settings/users", post(admin::users_form))
         .route("/settings/reasons", post(admin::reasons_form))
@@ -162,6 +167,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "settings.html",
         include_str!("../../templates/settings.html"),
     ),
+    (
+        "schedules.html",
+        include_str!("../../templates/schedules.html"),
+    ),
 ];
 
 fn templates() -> &'static Environment<'static> {
@@ -233,6 +242,7 @@ fn section(template: &str, context: &Value) -> &'static str {
     match template {
         "audit.html" => "audit",
         "settings.html" => "settings",
+        "schedules.html" => "schedules",
         "customers.html" if context["view"] == "deleted" => "bin",
         "customers.html" | "customer.html" => "customers",
         _ => "",
@@ -248,6 +258,8 @@ pub(crate) struct Viewer {
     audit: bool,
     /// Whether the model has a recycle bin (deletes softly).
     bin: bool,
+    /// Whether the model has schedules (the Schedules page).
+    schedules: bool,
 }
 
 impl Viewer {
@@ -257,6 +269,7 @@ impl Viewer {
             role: e.actor().role.name(),
             audit: e.allow(offboard_model::model::Operation::Audit).is_ok(),
             bin: e.model().delete == offboard_model::model::DeleteMode::Soft,
+            schedules: !e.model().schedules.is_empty(),
         }
     }
 }

@@ -736,7 +736,7 @@ async fn background_for(
 }
 
 /// Queues the command `make` gives, once the user may run it, and shows the job's page.
-async fn queue(
+pub(crate) async fn queue(
     state: &AppState,
     headers: &HeaderMap,
     make: impl FnOnce(&mut Engine<'_>) -> Result<crate::lifecycle::Command, ApiError> + Send + 'static,
@@ -818,6 +818,20 @@ pub async fn job_page(
         .flatten()
         .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
         .collect();
+    // A schedule job ran several schedules: one line each.
+    let lines: Vec<String> = plan
+        .get("schedules")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            format!(
+                "{}: {}",
+                o["label"].as_str().unwrap_or_default(),
+                o["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
     let mut page = super::changed(render(
         "job.html",
         &format!(
@@ -829,6 +843,7 @@ pub async fn job_page(
                 "delete" => "Deletion".to_string(),
                 "undelete" => "Undeletion".to_string(),
                 "record_delete" => "Deletion of records".to_string(),
+                "schedule" => "Scheduled runs".to_string(),
                 other => crate::ui::customers::human(other),
             }
         ),
@@ -841,6 +856,7 @@ pub async fn job_page(
             "phase_text": phase_text,
             "percent": percent,
             "counts": counts,
+            "lines": lines,
             "error": job.error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str),
         }),
     ));

@@ -18,6 +18,7 @@ mod lists;
 mod load;
 mod matrix;
 mod ops;
+mod schedules;
 mod strict;
 
 /// A server on a free local port, with an admin (password "admin-pass") and tokens for an
@@ -60,6 +61,16 @@ fn start_with(
     setup: impl FnOnce(offboard_server::AppState) -> offboard_server::AppState,
 ) -> Server {
     let model = Model::parse(name, preset(name).unwrap().source).unwrap();
+    start_model(db, model, files, setup)
+}
+
+/// [`start_with`] for a model of the test's own.
+fn start_model(
+    db: &TestDb,
+    model: Model,
+    files: &[(&str, &str)],
+    setup: impl FnOnce(offboard_server::AppState) -> offboard_server::AppState,
+) -> Server {
     let (mut store, _) = Database::connect(&db.url)
         .unwrap()
         .with_model(model)

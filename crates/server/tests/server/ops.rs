@@ -57,6 +57,7 @@ fn router_routes() -> Vec<(String, String)> {
         include_str!("../../src/lifecycle.rs"),
         include_str!("../../src/jobs.rs"),
         include_str!("../../src/export.rs"),
+        include_str!("../../src/schedules.rs"),
     ]
     .concat();
     let src = src.as_str();
