@@ -79,6 +79,18 @@ pub enum Command {
     },
     /// Copy the database to a new file (SQLite: a database file; PostgreSQL: a pg_dump archive).
     Backup { file: PathBuf },
+    /// Bring a backup back (a SQLite file or a pg_dump archive) in the database's place, and
+    /// re-apply every erasure and forget logged after the backup was taken, so no one erased
+    /// since comes back. The database it replaces is kept beside it under a new name.
+    Restore {
+        file: PathBuf,
+        /// Say what the restore would bring back and re-apply; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask before replacing the database.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Write realistic, deterministic sample data as CSV files.
     Demo(DemoArgs),
     /// Find, show, add and edit customers.

@@ -81,6 +81,8 @@ pub enum Act {
     Forget,
     /// A schedule's run approved or rejected by a reviewer.
     Review,
+    /// A backup brought back, with the erasures and forgets logged after it re-applied.
+    Restore,
 }
 
 impl Act {
@@ -104,6 +106,7 @@ impl Act {
             Act::LiftBlock => "lift-block",
             Act::Forget => "forget",
             Act::Review => "review",
+            Act::Restore => "restore",
         }
     }
 }

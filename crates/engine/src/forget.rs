@@ -62,123 +62,207 @@ impl Engine<'_> {
         let actor = self.actor.name.clone();
         self.store.atomically(|s| {
             let c = s.customer(id)?;
-            let db = s.db();
-            let d = db.dialect();
-            let mut masked = BTreeMap::new();
-            let mut columns = Vec::new();
-            temp_set(db, SET)?;
-            fill_set(db, SET, &[id])?;
-            let blocked_values = if dry_run {
-                0
-            } else {
-                offboard_store::blocklist::block_customers(&model, db, SET, "forgotten")?
-            };
-            // The customer's own columns: the name says it was forgotten (a name is required),
-            // the rest is emptied.
-            let mut sets: Vec<String> = Vec::new();
-            let mut params: Vec<Value> = Vec::new();
-            for col in model.customer.personal.iter().cloned().chain(
-                model
-                    .customer
-                    .fields
-                    .iter()
-                    .filter(|f| f.personal)
-                    .map(|f| f.name.clone()),
-            ) {
-                columns.push(format!("customers.{col}"));
-                if col == "name" {
-                    params.push(Value::Text(FORGOTTEN_NAME.into()));
-                    sets.push(format!("{} = {}", q(&col), ph(d, params.len())));
-                } else {
-                    sets.push(format!("{} = NULL", q(&col)));
-                }
-            }
-            if !sets.is_empty() {
-                params.push(Value::Int(id));
-                let n = if dry_run {
-                    1
-                } else {
-                    db.execute(
-                        &format!(
-                            "UPDATE customers SET {} WHERE id = {}",
-                            sets.join(", "),
-                            ph(d, params.len())
-                        ),
-                        &params,
-                    )?
-                };
-                masked.insert("customers".to_string(), n);
-            }
-            // Each record kind's personal fields, for the customer's records along owner
-            // chains: one statement per kind.
-            for kind in &model.records {
-                let personal: Vec<&str> = kind
-                    .fields
-                    .iter()
-                    .filter(|f| f.personal)
-                    .map(|f| f.name.as_str())
-                    .collect();
-                if personal.is_empty() {
-                    continue;
-                }
-                columns.extend(personal.iter().map(|f| format!("{}.{f}", kind.name)));
-                let (from, cust) = customer_path(&model, kind);
-                let mine = format!("SELECT r.id FROM {from} WHERE {cust} = {}", ph(d, 1));
-                let n = if dry_run {
-                    db.query_value(
-                        &format!("SELECT count(*) FROM ({mine}) t"),
-                        &[Value::Int(id)],
-                        FieldType::Int,
-                    )?
-                    .and_then(|v| v.as_i64())
-                    .unwrap_or(0) as u64
-                } else {
-                    let assigns: Vec<String> =
-                        personal.iter().map(|f| format!("{} = NULL", q(f))).collect();
-                    db.execute(
-                        &format!(
-                            "UPDATE {} SET {} WHERE id IN ({mine})",
-                            q(&kind.name),
-                            assigns.join(", ")
-                        ),
-                        &[Value::Int(id)],
-                    )?
-                };
-                if n > 0 {
-                    masked.insert(kind.name.clone(), n);
-                }
-            }
-            if !dry_run {
-                // The audit log forgets the personal values it kept of this customer.
-                audit::forget_customers(db, SET)?;
-                db.execute(
-                    &format!(
-                        "INSERT INTO offboard_forgotten (customer_id, forgotten_at) VALUES ({}, {}) ON CONFLICT (customer_id) DO NOTHING",
-                        ph(d, 1),
-                        ph(d, 2)
-                    ),
-                    &[Value::Int(id), Value::DateTime(DateTime::now())],
-                )?;
-                // The log says that it was forgotten, by whom and when — by number, without
-                // a name or any other personal value.
-                let entry = NewEntry {
-                    customer_id: Some(id),
-                    customer_number: Some(c.number.clone()),
-                    customer_name: None,
-                    reason: None,
-                    details: json!({ "masked": masked, "blocklisted": blocked_values }),
-                };
-                audit::append(db, &actor, Act::Forget, &[entry])?;
-            }
+            let done = forget_set(&model, s.db(), &actor, &[(id, c.number.clone())], dry_run)?;
             Ok(ForgetReport {
                 customer: id,
                 number: c.number,
                 dry_run,
-                masked,
-                columns,
-                blocked_values,
+                masked: done.masked,
+                columns: done.columns,
+                blocked_values: done.blocked_values,
                 notes: Vec::new(),
             })
         })
     }
+
+    /// Logs that a backup was brought back here (`details`: the backup, where its log ends,
+    /// what was re-applied); needs `purge`, the erasures' permission.
+    pub fn record_restore(&mut self, details: serde_json::Value) -> Result<(), EngineError> {
+        self.allow(Operation::Purge)?;
+        let actor = self.actor.name.clone();
+        let entry = NewEntry {
+            customer_id: None,
+            customer_number: None,
+            customer_name: None,
+            reason: None,
+            details,
+        };
+        self.store
+            .atomically(|s| audit::append(s.db(), &actor, Act::Restore, &[entry]))?;
+        Ok(())
+    }
+
+    /// Forgets many customers at once (a restore re-applying the forgets logged after its
+    /// backup): set-based, one statement per table, one transaction; those of `ids` that do
+    /// not exist are left out. Returns how many were forgotten.
+    pub fn forget_customers(&mut self, ids: &[i64]) -> Result<usize, EngineError> {
+        self.allow(Operation::Purge)?;
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        let n = self.store.atomically(|s| {
+            let db = s.db();
+            temp_set(db, SET)?;
+            fill_set(db, SET, ids)?;
+            let rows = db.query(
+                &format!("SELECT id, number FROM customers WHERE id IN (SELECT id FROM {SET}) ORDER BY id"),
+                &[],
+                &[FieldType::Int, FieldType::Text],
+            )?;
+            let found: Vec<(i64, String)> = rows
+                .iter()
+                .map(|r| {
+                    (
+                        r[0].as_i64().unwrap_or(0),
+                        r[1].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            if found.is_empty() {
+                return Ok::<usize, offboard_store::StoreError>(0);
+            }
+            forget_set(&model, db, &actor, &found, false)?;
+            Ok(found.len())
+        })?;
+        if n > 0 {
+            let _ = offboard_store::scrub::after_erasure(self.store.db());
+        }
+        Ok(n)
+    }
+}
+
+/// What a forget of a set of customers masked.
+struct Forgotten {
+    masked: BTreeMap<String, u64>,
+    columns: Vec<String>,
+    blocked_values: u64,
+}
+
+/// Masks the personal fields of `customers` (id, number) and of their records, blocklists
+/// their identifying values, marks them forgotten and logs one entry each — set-based.
+fn forget_set(
+    model: &offboard_model::Model,
+    db: &mut dyn offboard_store::Db,
+    actor: &str,
+    customers: &[(i64, String)],
+    dry_run: bool,
+) -> Result<Forgotten, offboard_store::StoreError> {
+    let d = db.dialect();
+    let mut masked = BTreeMap::new();
+    let mut columns = Vec::new();
+    let ids: Vec<i64> = customers.iter().map(|(id, _)| *id).collect();
+    temp_set(db, SET)?;
+    fill_set(db, SET, &ids)?;
+    let blocked_values = if dry_run {
+        0
+    } else {
+        offboard_store::blocklist::block_customers(model, db, SET, "forgotten")?
+    };
+    // The customers' own columns: the name says it was forgotten (a name is required), the
+    // rest is emptied.
+    let mut sets: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    for col in model.customer.personal.iter().cloned().chain(
+        model
+            .customer
+            .fields
+            .iter()
+            .filter(|f| f.personal)
+            .map(|f| f.name.clone()),
+    ) {
+        columns.push(format!("customers.{col}"));
+        if col == "name" {
+            params.push(Value::Text(FORGOTTEN_NAME.into()));
+            sets.push(format!("{} = {}", q(&col), ph(d, params.len())));
+        } else {
+            sets.push(format!("{} = NULL", q(&col)));
+        }
+    }
+    if !sets.is_empty() {
+        let n = if dry_run {
+            ids.len() as u64
+        } else {
+            db.execute(
+                &format!(
+                    "UPDATE customers SET {} WHERE id IN (SELECT id FROM {SET})",
+                    sets.join(", ")
+                ),
+                &params,
+            )?
+        };
+        masked.insert("customers".to_string(), n);
+    }
+    // Each record kind's personal fields, for the customers' records along owner chains: one
+    // statement per kind.
+    for kind in &model.records {
+        let personal: Vec<&str> = kind
+            .fields
+            .iter()
+            .filter(|f| f.personal)
+            .map(|f| f.name.as_str())
+            .collect();
+        if personal.is_empty() {
+            continue;
+        }
+        columns.extend(personal.iter().map(|f| format!("{}.{f}", kind.name)));
+        let (from, cust) = customer_path(model, kind);
+        let mine = format!("SELECT r.id FROM {from} WHERE {cust} IN (SELECT id FROM {SET})");
+        let n = if dry_run {
+            db.query_value(
+                &format!("SELECT count(*) FROM ({mine}) t"),
+                &[],
+                FieldType::Int,
+            )?
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0) as u64
+        } else {
+            let assigns: Vec<String> = personal
+                .iter()
+                .map(|f| format!("{} = NULL", q(f)))
+                .collect();
+            db.execute(
+                &format!(
+                    "UPDATE {} SET {} WHERE id IN ({mine})",
+                    q(&kind.name),
+                    assigns.join(", ")
+                ),
+                &[],
+            )?
+        };
+        if n > 0 {
+            masked.insert(kind.name.clone(), n);
+        }
+    }
+    if !dry_run {
+        // The audit log forgets the personal values it kept of these customers.
+        audit::forget_customers(db, SET)?;
+        db.execute(
+            &format!(
+                "INSERT INTO offboard_forgotten (customer_id, forgotten_at) SELECT id, {} FROM {SET} WHERE 1 = 1 ON CONFLICT (customer_id) DO NOTHING",
+                ph(d, 1)
+            ),
+            &[Value::DateTime(DateTime::now())],
+        )?;
+        // The log says that each was forgotten, by whom and when — by number, without a
+        // name or any other personal value.
+        let entries: Vec<NewEntry> = customers
+            .iter()
+            .map(|(id, number)| NewEntry {
+                customer_id: Some(*id),
+                customer_number: Some(number.clone()),
+                customer_name: None,
+                reason: None,
+                details: if customers.len() == 1 {
+                    json!({ "masked": masked, "blocklisted": blocked_values })
+                } else {
+                    json!({ "masked_with": customers.len() - 1, "blocklisted": blocked_values })
+                },
+            })
+            .collect();
+        audit::append(db, actor, Act::Forget, &entries)?;
+    }
+    Ok(Forgotten {
+        masked,
+        columns,
+        blocked_values,
+    })
 }

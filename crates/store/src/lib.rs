@@ -21,6 +21,7 @@ pub mod meta {
 }
 mod postgres;
 pub mod records;
+pub mod restore;
 pub mod schema;
 pub mod scrub;
 pub mod search;

@@ -24,11 +24,13 @@ use crate::output;
 mod admin;
 mod data;
 mod lifecycle;
+mod restore;
 mod schedule;
 
 use admin::*;
 use data::*;
 use lifecycle::*;
+use restore::*;
 use schedule::*;
 
 /// A mistake in how the command was called: exit code 2.
@@ -62,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (None, None) => Err(Usage("name a directory, or --customer ID".into()).into()),
         },
         Command::Backup { file } => backup(g, &file),
+        Command::Restore { file, dry_run, yes } => restore(g, &file, dry_run, yes),
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
         Command::Stats => stats(g),

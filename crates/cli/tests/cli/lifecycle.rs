@@ -593,7 +593,7 @@ conformance!(
 
 /// Imports Ann (email, phone, an address, an invoice) and Bo into the services preset, with
 /// `notes` as note.csv.
-fn import_ann_and_bo(cli: &Cli, notes: &str) {
+pub(crate) fn import_ann_and_bo(cli: &Cli, notes: &str) {
     let dir = cli.dir.join("data");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(

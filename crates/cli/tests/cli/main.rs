@@ -7,6 +7,7 @@ mod helpers;
 mod jobs;
 mod lifecycle;
 mod matrix;
+mod restore;
 mod schedule;
 mod scrub;
 mod small;

@@ -1,0 +1,324 @@
+//! What `offboard restore` needs of the databases themselves: where a backup is brought back
+//! before it replaces the live database (a file beside it; a PostgreSQL database beside it),
+//! the swap, and what the audit log says happened after a backup.
+//!
+//! The backup is never changed: it is copied (SQLite) or `pg_restore`d (PostgreSQL) into a
+//! staging database, the erasures and forgets logged after it are applied there, and only
+//! then does the staging database take the live one's place — the live one is kept under a
+//! new name, so nothing is lost.
+
+use std::path::{Path, PathBuf};
+
+use offboard_model::{FieldType, Value};
+use postgres::{Client, NoTls};
+
+use crate::db::{ph, Db};
+use crate::{DbUrl, StoreError};
+
+/// The database URL `url` with another database name (PostgreSQL).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(i) => &base[..scheme_end + i],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+/// The database name of a PostgreSQL URL.
+pub fn database_name(url: &str) -> Option<String> {
+    let base = url.split('?').next().unwrap_or(url);
+    let after = &base[base.find("://")? + 3..];
+    let name = &after[after.find('/')? + 1..];
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+fn ident_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A connection to the server's maintenance database (`postgres`), for CREATE, RENAME and
+/// DROP DATABASE, which cannot run inside the database they name.
+fn admin(url: &str) -> Result<Client, StoreError> {
+    Ok(Client::connect(&with_database(url, "postgres"), NoTls)?)
+}
+
+/// Where a backup is staged: for SQLite `FILE.restoring` beside the live file, for
+/// PostgreSQL a new database `NAME_restoring` (made empty).
+pub fn stage(live: &str) -> Result<String, StoreError> {
+    match DbUrl::parse(live)? {
+        DbUrl::Sqlite(path) => {
+            let staged = PathBuf::from(format!("{path}.restoring"));
+            for p in sqlite_files(&staged) {
+                remove_if_there(&p)?;
+            }
+            Ok(format!("sqlite://{}", staged.display()))
+        }
+        DbUrl::Postgres(url) => {
+            let name = database_name(&url)
+                .ok_or_else(|| StoreError::Invalid(format!("`{live}` names no database")))?;
+            let staged = format!("{name}_restoring");
+            if !ident_ok(&staged) {
+                return Err(StoreError::Invalid(format!(
+                    "the database name `{name}` is not one a restore can stage beside (letters, digits, _ and -)"
+                )));
+            }
+            let mut c = admin(&url)?;
+            c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quoted(&staged)
+            ))?;
+            c.batch_execute(&format!("CREATE DATABASE {}", quoted(&staged)))?;
+            Ok(with_database(&url, &staged))
+        }
+    }
+}
+
+/// Throws a staged database away (a dry run, or a restore that failed).
+pub fn discard(staged: &str) -> Result<(), StoreError> {
+    match DbUrl::parse(staged)? {
+        DbUrl::Sqlite(path) => {
+            for p in sqlite_files(Path::new(&path)) {
+                remove_if_there(&p)?;
+            }
+            Ok(())
+        }
+        DbUrl::Postgres(url) => {
+            let name = database_name(&url).unwrap_or_default();
+            admin(&url)?.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quoted(&name)
+            ))?;
+            Ok(())
+        }
+    }
+}
+
+/// Puts the staged database in the live one's place; the live one is kept as
+/// `NAME.replaced-STAMP` (SQLite) or `NAME_replaced_STAMP` (PostgreSQL), which is returned.
+/// Every connection to both must be closed (PostgreSQL refuses otherwise, and says so).
+pub fn swap(live: &str, staged: &str, stamp: &str) -> Result<String, StoreError> {
+    match (DbUrl::parse(live)?, DbUrl::parse(staged)?) {
+        (DbUrl::Sqlite(live), DbUrl::Sqlite(staged)) => {
+            let (live, staged) = (PathBuf::from(live), PathBuf::from(staged));
+            let kept = PathBuf::from(format!("{}.replaced-{stamp}", live.display()));
+            let io = |context: String| move |source| StoreError::Io { context, source };
+            for (from, to) in sqlite_files(&live).into_iter().zip(sqlite_files(&kept)) {
+                if from.exists() {
+                    std::fs::rename(&from, &to)
+                        .map_err(io(format!("cannot move {} aside", from.display())))?;
+                }
+            }
+            for (from, to) in sqlite_files(&staged).into_iter().zip(sqlite_files(&live)) {
+                if from.exists() {
+                    std::fs::rename(&from, &to).map_err(io(format!(
+                        "cannot put {} in place of {}",
+                        from.display(),
+                        to.display()
+                    )))?;
+                }
+            }
+            Ok(kept.display().to_string())
+        }
+        (DbUrl::Postgres(live), DbUrl::Postgres(staged)) => {
+            let name = database_name(&live).unwrap_or_default();
+            let staged_name = database_name(&staged).unwrap_or_default();
+            let kept = format!("{name}_replaced_{stamp}");
+            let mut c = admin(&live)?;
+            let busy = c
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )?
+                .get::<_, i64>(0);
+            if busy > 0 {
+                return Err(StoreError::Refused(format!(
+                    "{busy} other connection(s) to `{name}` are open (a server?); stop them and run the restore again — nothing was replaced"
+                )));
+            }
+            c.batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quoted(&name),
+                quoted(&kept)
+            ))?;
+            if let Err(e) = c.batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                quoted(&staged_name),
+                quoted(&name)
+            )) {
+                // Put the live one back: nothing half-done.
+                let _ = c.batch_execute(&format!(
+                    "ALTER DATABASE {} RENAME TO {}",
+                    quoted(&kept),
+                    quoted(&name)
+                ));
+                return Err(e.into());
+            }
+            Ok(kept)
+        }
+        _ => Err(StoreError::Invalid(
+            "a restore stages on the live database's own backend".into(),
+        )),
+    }
+}
+
+fn sqlite_files(path: &Path) -> Vec<PathBuf> {
+    let s = path.display().to_string();
+    vec![
+        path.to_path_buf(),
+        PathBuf::from(format!("{s}-wal")),
+        PathBuf::from(format!("{s}-shm")),
+    ]
+}
+
+fn remove_if_there(p: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(p) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            context: format!("cannot remove {}", p.display()),
+            source,
+        }),
+    }
+}
+
+/// The last entry of a database's audit log: its sequence number and hash (0 and "" when
+/// the log is empty).
+pub fn audit_head(db: &mut dyn Db) -> Result<(i64, String), StoreError> {
+    let rows = db.query(
+        "SELECT seq, hash FROM offboard_audit ORDER BY seq DESC LIMIT 1",
+        &[],
+        &[FieldType::Int, FieldType::Text],
+    )?;
+    Ok(rows
+        .first()
+        .map(|r| {
+            (
+                r[0].as_i64().unwrap_or(0),
+                r[1].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .unwrap_or((0, String::new())))
+}
+
+/// The hash of entry `seq` of a database's audit log.
+pub fn audit_hash(db: &mut dyn Db, seq: i64) -> Result<Option<String>, StoreError> {
+    Ok(db
+        .query_value(
+            &format!(
+                "SELECT hash FROM offboard_audit WHERE seq = {}",
+                ph(db.dialect(), 1)
+            ),
+            &[Value::Int(seq)],
+            FieldType::Text,
+        )?
+        .and_then(|v| v.as_str().map(str::to_string)))
+}
+
+/// What the live log says happened after entry `after`: the customers erased since (a
+/// purge, an erasure request or a hard delete whose customer is gone) and those forgotten.
+pub fn erased_and_forgotten_after(
+    db: &mut dyn Db,
+    after: i64,
+) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+    let p = ph(db.dialect(), 1);
+    let ids = |db: &mut dyn Db, sql: String| -> Result<Vec<i64>, StoreError> {
+        Ok(db
+            .query(&sql, &[Value::Int(after)], &[FieldType::Int])?
+            .iter()
+            .filter_map(|r| r[0].as_i64())
+            .collect())
+    };
+    let erased = ids(
+        db,
+        format!("SELECT DISTINCT a.customer_id FROM offboard_audit a WHERE a.seq > {p} AND a.operation IN ('purge', 'delete', 'erase') AND a.customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = a.customer_id) ORDER BY 1"),
+    )?;
+    let forgotten = ids(
+        db,
+        format!("SELECT DISTINCT a.customer_id FROM offboard_audit a WHERE a.seq > {p} AND a.operation = 'forget' AND a.customer_id IS NOT NULL ORDER BY 1"),
+    )?;
+    Ok((erased, forgotten))
+}
+
+/// The highest id a table has given: its sequence's last value or its largest id.
+fn high_water(db: &mut dyn Db, table: &str) -> Result<i64, StoreError> {
+    let t = crate::db::q(table);
+    let sql = match db.dialect() {
+        offboard_model::rule::Dialect::Sqlite => format!(
+            "SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), COALESCE((SELECT max(id) FROM {t}), 0))"
+        ),
+        offboard_model::rule::Dialect::Postgres => format!(
+            "SELECT GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence('{t}', 'id')::regclass), 0), COALESCE((SELECT max(id) FROM {t}), 0))"
+        ),
+    };
+    db.query_i64(&sql, &[])
+}
+
+/// Ids are never given twice, and numbers only go up, across a restore too: each table's
+/// id sequence and each of offboard's number counters in the staged database is moved past
+/// what the live one has given (a customer added after the backup had an id the backup's
+/// sequence would give again).
+pub fn keep_ids_ahead(
+    live: &mut dyn Db,
+    staged: &mut dyn Db,
+    tables: &[String],
+) -> Result<(), StoreError> {
+    for table in tables {
+        let given = high_water(live, table)?;
+        if given <= high_water(staged, table)? {
+            continue;
+        }
+        match staged.dialect() {
+            offboard_model::rule::Dialect::Sqlite => {
+                let n = staged.execute(
+                    "UPDATE sqlite_sequence SET seq = ?1 WHERE name = ?2",
+                    &[Value::Int(given), Value::Text(table.clone())],
+                )?;
+                if n == 0 {
+                    staged.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) VALUES (?2, ?1)",
+                        &[Value::Int(given), Value::Text(table.clone())],
+                    )?;
+                }
+            }
+            offboard_model::rule::Dialect::Postgres => {
+                staged.batch(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{0}', 'id'), {given})",
+                    crate::db::q(table)
+                ))?;
+            }
+        }
+    }
+    let counters = live.query(
+        "SELECT name, next FROM offboard_sequences",
+        &[],
+        &[FieldType::Text, FieldType::Int],
+    )?;
+    for row in counters {
+        let (Some(name), Some(next)) = (row[0].as_str(), row[1].as_i64()) else {
+            continue;
+        };
+        let d = staged.dialect();
+        staged.execute(
+            &format!(
+                "INSERT INTO offboard_sequences (name, next) VALUES ({}, {}) ON CONFLICT (name) DO UPDATE SET next = CASE WHEN excluded.next > offboard_sequences.next THEN excluded.next ELSE offboard_sequences.next END",
+                ph(d, 1),
+                ph(d, 2)
+            ),
+            &[Value::Text(name.into()), Value::Int(next)],
+        )?;
+    }
+    Ok(())
+}
