@@ -438,6 +438,79 @@ impl crate::Engine<'_> {
                 plan.notes.push(note);
             }
         }
+        if erased && self.store.dialect() == offboard_store::Dialect::Postgres {
+            let note = self.rewrite_note(&model, &plan, dry_run);
+            plan.notes.extend(note);
+        }
         Ok(plan)
+    }
+
+    /// PostgreSQL keeps erased rows in its table files until they are rewritten: after an
+    /// erasure the tables it touched are rewritten at once — or, when the model schedules
+    /// the compaction, by that schedule. A dry run says which, what it locks and for about
+    /// how long; an applied one what it did.
+    fn rewrite_note(
+        &mut self,
+        model: &offboard_model::Model,
+        plan: &Plan,
+        dry_run: bool,
+    ) -> Option<String> {
+        if let Some(s) = model
+            .schedules
+            .iter()
+            .find(|s| s.run == offboard_model::model::ScheduleRun::Compact)
+        {
+            return Some(format!(
+                "the erased rows leave PostgreSQL's files when schedule `{}` next compacts the tables (every {})",
+                s.id,
+                s.every.name()
+            ));
+        }
+        let mut tables: Vec<String> = plan
+            .effects
+            .iter()
+            .filter(|(t, e)| {
+                (t.as_str() == "customers" || model.record(t).is_some())
+                    && e.values().any(|n| *n > 0)
+            })
+            .map(|(t, _)| t.clone())
+            .collect();
+        tables.push("offboard_audit_personal".into());
+        let result = if dry_run {
+            self.store.rewrite_plan(&tables).map(|p| {
+                let longest = p
+                    .tables
+                    .iter()
+                    .max_by(|a, b| a.estimated_seconds.total_cmp(&b.estimated_seconds));
+                format!(
+                    "after it commits, {} are rewritten so the erased rows leave PostgreSQL's files (VACUUM FULL: each locked, no reads or writes, one at a time; the longest {} for about {:.1} s{})",
+                    tables.join(", "),
+                    longest.map_or("", |t| t.table.as_str()),
+                    longest.map_or(0.0, |t| t.estimated_seconds),
+                    if p.rate_measured { "" } else { ", at an assumed rate" }
+                )
+            })
+        } else {
+            self.store.rewrite_after_erasure(&tables).map(|done| {
+                let (t, secs) = done
+                    .locked
+                    .iter()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .cloned()
+                    .unwrap_or_default();
+                let mut note = format!(
+                    "rewrote {} so the erased rows left PostgreSQL's files (the longest lock: {t}, {secs:.2} s)",
+                    done.rewritten.join(", ")
+                );
+                if let Some(n) = done.note {
+                    note.push_str("; ");
+                    note.push_str(&n);
+                }
+                note
+            })
+        };
+        Some(result.unwrap_or_else(|e| {
+            format!("the erased rows could not be rewritten out of PostgreSQL's files ({e}); run `offboard compact`")
+        }))
     }
 }

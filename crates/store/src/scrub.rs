@@ -135,6 +135,70 @@ fn tables_to_compact(model: &offboard_model::Model) -> Vec<String> {
 impl Store {
     /// What `compact` would rewrite, what it would lock and for about how long.
     pub fn compact_plan(&mut self) -> Result<CompactPlan, StoreError> {
+        self.plan_rewrite(None)
+    }
+
+    /// What rewriting `tables` after an erasure would lock, and for about how long
+    /// (PostgreSQL).
+    pub fn rewrite_plan(&mut self, tables: &[String]) -> Result<CompactPlan, StoreError> {
+        self.plan_rewrite(Some(tables))
+    }
+
+    /// Rewrites the tables an erasure touched, after it committed (PostgreSQL keeps the
+    /// erased rows in its files until then): `VACUUM (FULL, ANALYZE)` one table at a time,
+    /// each waiting at most 5 s for its lock (a table a long reader holds is skipped and said
+    /// in the note, for `offboard compact` later), then a `CHECKPOINT`. SQLite needs none
+    /// (`secure_delete`).
+    pub fn rewrite_after_erasure(&mut self, tables: &[String]) -> Result<Compacted, StoreError> {
+        let db = self.db();
+        if db.dialect() != Dialect::Postgres {
+            return Ok(Compacted {
+                rewritten: Vec::new(),
+                locked: Vec::new(),
+                note: None,
+            });
+        }
+        let mut locked = Vec::new();
+        let mut rewritten = Vec::new();
+        let mut skipped = Vec::new();
+        db.batch("SET lock_timeout = '5s'")?;
+        for t in tables {
+            let started = Instant::now();
+            match db.batch(&format!("VACUUM (FULL, ANALYZE) {}", q(t))) {
+                Ok(()) => {
+                    locked.push((t.clone(), started.elapsed().as_secs_f64()));
+                    rewritten.push(t.clone());
+                }
+                Err(e) if e.is_busy() || e.to_string().contains("lock timeout") => {
+                    skipped.push(t.clone())
+                }
+                Err(e) => {
+                    let _ = db.batch("RESET lock_timeout");
+                    return Err(e);
+                }
+            }
+        }
+        db.batch("RESET lock_timeout")?;
+        let mut notes = Vec::new();
+        if !skipped.is_empty() {
+            notes.push(format!(
+                "{} could not be rewritten now (another session held it for more than 5 s), so erased rows may remain in their files; run `offboard compact`",
+                skipped.join(", ")
+            ));
+        }
+        if let Err(e) = db.batch("CHECKPOINT") {
+            notes.push(format!(
+                "no CHECKPOINT was taken ({e}); the server's next one writes the files"
+            ));
+        }
+        Ok(Compacted {
+            rewritten,
+            locked,
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+        })
+    }
+
+    fn plan_rewrite(&mut self, only: Option<&[String]>) -> Result<CompactPlan, StoreError> {
         let model = self.shared_model();
         let db = self.db();
         let measured = crate::migrate::get_meta(db, "compact_mb_per_s")?
@@ -162,7 +226,11 @@ impl Store {
                 });
             }
             Dialect::Postgres => {
-                for t in tables_to_compact(&model) {
+                let list = match only {
+                    Some(t) => t.to_vec(),
+                    None => tables_to_compact(&model),
+                };
+                for t in list {
                     let row = db.query(
                         "SELECT pg_total_relation_size(c.oid), COALESCE(s.n_dead_tup, 0) FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid WHERE c.oid = to_regclass($1)",
                         &[offboard_model::Value::Text(q(&t))],

@@ -108,29 +108,69 @@ conformance!(
         // values before and after.
         cli.run(&["customers", "edit", "3", "--set", "phone=+41 77 0003 0000"])
             .ok();
-        let erased: Vec<String> = (1..=8).map(|i| i.to_string()).collect();
-        let mut args = vec!["erase", "--yes"];
-        args.extend(erased.iter().map(String::as_str));
-        let plan = cli.run(&args).ok();
-        assert!(plan.stdout.contains("8 purged"), "{}", plan.stdout);
-        if db.backend == Backend::Postgres {
-            // Dead rows stay in PostgreSQL's table files until they are rewritten: the scan
-            // finds them (so it can fail), then `compact` rewrites them.
-            // (A checkpoint first, so the files hold what the server has in memory.)
-            let out = Command::new("psql")
-                .args([db.url.as_str(), "-Atqc", "CHECKPOINT"])
-                .output()
-                .expect("psql runs");
+        let checkpoint = || {
+            if db.backend == Backend::Postgres {
+                // So the files hold what the server has in memory.
+                let out = Command::new("psql")
+                    .args([db.url.as_str(), "-Atqc", "CHECKPOINT"])
+                    .output()
+                    .expect("psql runs");
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        };
+        let erase = |ids: std::ops::RangeInclusive<i32>| {
+            let erased: Vec<String> = ids.map(|i| i.to_string()).collect();
+            let mut args = vec!["erase", "--yes"];
+            args.extend(erased.iter().map(String::as_str));
+            let plan = cli.run(&args).ok();
             assert!(
-                out.status.success(),
+                plan.stdout.contains(&format!("{} purged", erased.len())),
                 "{}",
-                String::from_utf8_lossy(&out.stderr)
+                plan.stdout
             );
+            plan.stdout
+        };
+        // By default the erasure itself rewrites what it touched (PostgreSQL: VACUUM FULL).
+        let out = erase(1..=4);
+        if db.backend == Backend::Postgres {
+            assert!(out.contains("note: rewrote customers"), "{out}");
+        }
+        checkpoint();
+        let scanned = files(&cli, &db);
+        for i in 1..=4 {
+            for m in &markers(i) {
+                assert_eq!(found(&scanned, m), None, "erased marker {m:?} is in a file");
+            }
+        }
+        // A model that schedules the compaction instead leaves PostgreSQL's dead rows in
+        // the files until it runs: the scan finds them (so it can fail), then `compact`
+        // rewrites them.
+        let model = cli.dir.join("offboard.toml");
+        let text = std::fs::read_to_string(&model).unwrap();
+        std::fs::write(
+            &model,
+            format!("{text}\n[[schedule]]\nid = \"nightly-compact\"\nrun = \"compact\"\n"),
+        )
+        .unwrap();
+        let out = erase(5..=8);
+        if db.backend == Backend::Postgres {
+            assert!(
+                out.contains("when schedule `nightly-compact` next compacts the tables"),
+                "{out}"
+            );
+            checkpoint();
             let before = files(&cli, &db);
             assert!(
-                (1..=8).any(|i| found(&before, &markers(i)[1]).is_some()),
+                (5..=8).any(|i| found(&before, &markers(i)[1]).is_some()),
                 "before compact, the dead rows are still in the files"
             );
+            let plan = cli.run(&["compact", "--dry-run"]).ok().stdout;
+            assert!(plan.contains("ACCESS EXCLUSIVE"), "{plan}");
+            assert!(plan.contains("nothing was changed"), "{plan}");
             let done = cli.run(&["compact"]).ok().stdout;
             assert!(done.contains("rewrote customers"), "{done}");
         }
