@@ -430,6 +430,7 @@ impl crate::Engine<'_> {
             .and_then(|e| e.get("removed"))
             .is_some_and(|n| *n > 0);
         let mut plan = plan;
+        let scrub = std::time::Instant::now();
         if erased && !dry_run {
             // Committed: now the files forget too — the search index's segments merged, and
             // SQLite's write-ahead log emptied into the file whose freed pages secure_delete
@@ -441,6 +442,12 @@ impl crate::Engine<'_> {
         if erased && self.store.dialect() == offboard_store::Dialect::Postgres {
             let note = self.rewrite_note(&model, &plan, dry_run);
             plan.notes.extend(note);
+        }
+        if erased && !dry_run {
+            // The erase step: what the files needed after the commit so the erased rows
+            // left them (the index merged, the log truncated; PostgreSQL's rewrite).
+            plan.timings
+                .insert("scrub".into(), scrub.elapsed().as_secs_f64() * 1000.0);
         }
         Ok(plan)
     }
