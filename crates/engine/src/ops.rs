@@ -303,6 +303,9 @@ pub(crate) fn status_change(
         }
         complete_explanations(model, db, &on_customers, GO, &mut blockers)?;
     }
+    if op == Operation::Undelete {
+        undelete_conflicts(model, db, &mut blockers)?;
+    }
     let rule_ids: Vec<String> = if matches!(op, Operation::Deactivate | Operation::Delete) {
         model.rules_for(op).map(|r| r.id.clone()).collect()
     } else {
@@ -485,4 +488,90 @@ pub(crate) fn status_change(
     }
     plan.timings = clock.done();
     Ok(plan)
+}
+
+/// What an undelete would collide with, created or changed since the customers went to the
+/// recycle bin: an identifying value (an email) another customer now holds (HubSpot's rule),
+/// and a customer link (a contact's company) to a customer that is itself in the bin and not
+/// undeleted with it — "undelete both". One query per identifying column and per link.
+fn undelete_conflicts(
+    model: &offboard_model::Model,
+    db: &mut dyn Db,
+    blockers: &mut Blockers,
+) -> Result<(), StoreError> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let types = [
+        offboard_model::FieldType::Int,
+        offboard_model::FieldType::Int,
+        offboard_model::FieldType::Text,
+        offboard_model::FieldType::Text,
+        offboard_model::FieldType::Text,
+    ];
+    for col in model
+        .personal_columns()
+        .into_iter()
+        .filter(|p| p.table == "customers" && p.identifying)
+    {
+        let c = q(&col.column);
+        let is_text = model
+            .customer
+            .columns()
+            .iter()
+            .any(|k| k.name == col.column && k.ty == offboard_model::FieldType::Text);
+        let same = if is_text {
+            format!("lower(o.{c}) = lower(c.{c})")
+        } else {
+            format!("o.{c} = c.{c}")
+        };
+        let rows = db.query(
+            &format!(
+                "SELECT c.id, o.id, o.number, o.name, o.status FROM customers c JOIN customers o ON {same} AND o.id <> c.id AND o.status <> 'deleted' WHERE c.id IN (SELECT id FROM {CAND}) AND c.{c} IS NOT NULL ORDER BY c.id, o.id"
+            ),
+            &[],
+            &types,
+        )?;
+        for r in rows {
+            let (id, other) = (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0));
+            blockers.entry(id).or_default().push(crate::plan::Blocker {
+                rule: format!("{}-in-use", col.column),
+                message: format!(
+                    "its {} is now held by {} {} ({}), who is {}",
+                    col.column.replace('_', " "),
+                    text(&r[2]),
+                    text(&r[3]),
+                    other,
+                    text(&r[4])
+                ),
+                count: 1,
+                amount: None,
+                ids: vec![other],
+            });
+        }
+    }
+    for cl in &model.customer.links {
+        let c = q(&cl.link.column);
+        let rows = db.query(
+            &format!(
+                "SELECT c.id, t.id, t.number, t.name, t.status FROM customers c JOIN customers t ON t.id = c.{c} WHERE c.id IN (SELECT id FROM {CAND}) AND t.status = 'deleted' AND t.id NOT IN (SELECT id FROM {CAND}) ORDER BY c.id"
+            ),
+            &[],
+            &types,
+        )?;
+        for r in rows {
+            let (id, target) = (r[0].as_i64().unwrap_or(0), r[1].as_i64().unwrap_or(0));
+            blockers.entry(id).or_default().push(crate::plan::Blocker {
+                rule: format!("{}-in-recycle-bin", cl.link.name),
+                message: format!(
+                    "its {} {} ({}) is in the recycle bin: undelete both",
+                    cl.link.name.replace('_', " "),
+                    text(&r[2]),
+                    text(&r[3])
+                ),
+                count: 1,
+                amount: None,
+                ids: vec![target],
+            });
+        }
+    }
+    Ok(())
 }

@@ -124,7 +124,8 @@ pub struct Index {
     pub create: String,
 }
 
-/// The secondary indexes of a table: one per link, and the customers' status.
+/// The secondary indexes of a table: one per link, and the customers' status, sort columns
+/// and lower-cased email.
 pub fn indexes(table: &Table) -> Vec<Index> {
     let mut out = Vec::new();
     if table.name == CUSTOMERS_TABLE {
@@ -132,6 +133,13 @@ pub fn indexes(table: &Table) -> Vec<Index> {
             table: table.name.clone(),
             name: "ix_customers_status".into(),
             create: "CREATE INDEX \"ix_customers_status\" ON \"customers\" (\"status\", \"id\")"
+                .into(),
+        });
+        // An email compared as people write it (an undelete's "now held by", duplicates).
+        out.push(Index {
+            table: table.name.clone(),
+            name: "ix_customers_email_lower".into(),
+            create: "CREATE INDEX \"ix_customers_email_lower\" ON \"customers\" (lower(\"email\"))"
                 .into(),
         });
         // Lists sorted by name or by creation page by keyset on (column, id).

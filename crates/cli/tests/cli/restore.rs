@@ -158,3 +158,51 @@ conformance!(
         assert_eq!(ids(&cli), before);
     }
 );
+
+conformance!(
+    an_undelete_refuses_what_would_collide_with_what_was_made_since,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "membership"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,status,company_id,deleted_at\n\
+             1,M0000001,company,Acme Club,,deleted,,2026-01-05 10:00\n\
+             2,M0000002,person,Ann Lee,ann@example.com,deleted,1,2026-01-05 10:00\n\
+             3,M0000003,person,Bo Ek,bo@example.com,deleted,,2026-01-05 10:00\n\
+             4,M0000004,person,Bo Ekman,BO@example.com,active,,\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        // Ann's company is in the bin too: not without it.
+        let r = cli.run(&["undelete", "2"]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("its company M0000001 (Acme Club) is in the recycle bin: undelete both"),
+            "{}",
+            r.stdout
+        );
+        // Bo's email is held now by a customer added since (any case).
+        let r = cli.run(&["undelete", "3"]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(
+            r.stdout
+                .contains("its email is now held by M0000004 Bo Ekman (4), who is active"),
+            "{}",
+            r.stdout
+        );
+        let statuses = cli
+            .run(&["customers", "list", "--view", "deleted", "--json"])
+            .ok()
+            .json();
+        assert_eq!(statuses.as_array().unwrap().len(), 3, "nothing came back");
+        // Both together: they come back.
+        let out = cli.run(&["undelete", "1", "2"]).ok().stdout;
+        assert!(out.contains("2 undeleted"), "{out}");
+        let ann = cli.run(&["customers", "show", "2", "--json"]).ok().json();
+        assert_eq!(ann["status"], "active");
+    }
+);

@@ -124,6 +124,11 @@ async fn list_page(
     let model = state.model();
     let retention = i64::from(model.purge_retention_days) * 86_400;
     let now = offboard_model::DateTime::now().seconds();
+    let purge_schedule = model
+        .schedules
+        .iter()
+        .find(|s| s.run == offboard_model::model::ScheduleRun::Purge)
+        .map(|s| s.every);
     let rows: Vec<Value> = list
         .iter()
         .map(|c| {
@@ -143,12 +148,27 @@ async fn list_page(
                         }
                         _ => None,
                     };
-                    match deleted.map(|d| d + retention) {
-                        Some(at) if at > now => format!(
-                            "from {}",
-                            super::when(&offboard_model::DateTime::from_seconds(at).to_string())
+                    let eligible = deleted.map_or(now, |d| d + retention);
+                    match purge_schedule {
+                        // A schedule empties the bin: by the start of the period after the
+                        // one in which the customer's retention ends.
+                        Some(every) => format!(
+                            "by {}",
+                            super::when(
+                                &every
+                                    .next_start(offboard_model::DateTime::from_seconds(
+                                        eligible.max(now)
+                                    ))
+                                    .to_string()
+                            )
                         ),
-                        _ => "at the next cleanup".to_string(),
+                        None if eligible > now => format!(
+                            "from {}",
+                            super::when(
+                                &offboard_model::DateTime::from_seconds(eligible).to_string()
+                            )
+                        ),
+                        None => "at the next cleanup".to_string(),
                     }
                 };
                 v["erase"] = json!(text);

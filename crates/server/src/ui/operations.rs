@@ -94,11 +94,44 @@ async fn apply(
                 "result.html",
                 title,
                 Some(&actor),
-                json!({ "result": plan_view(&plan) }),
+                json!({ "result": plan_view(&plan), "undo": undelete_both(&plan) }),
             ))
         }
         Err(r) => r,
     }
+}
+
+/// An undelete refused because a customer's company (or another linked customer) is itself
+/// in the recycle bin offers to undelete them together.
+fn undelete_both(plan: &Plan) -> Value {
+    if plan.operation != offboard_model::model::Operation::Undelete {
+        return Value::Null;
+    }
+    let mut ids: Vec<i64> = Vec::new();
+    for c in &plan.customers {
+        let linked: Vec<i64> = c
+            .blockers
+            .iter()
+            .filter(|b| b.rule.ends_with("-in-recycle-bin"))
+            .flat_map(|b| b.ids.iter().copied())
+            .collect();
+        if !linked.is_empty()
+            && linked.len() == c.blockers.iter().map(|b| b.ids.len()).sum::<usize>()
+        {
+            ids.push(c.id);
+            ids.extend(linked);
+        }
+    }
+    if ids.is_empty() {
+        return Value::Null;
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    json!({
+        "action": "/undelete",
+        "fields": ids.iter().map(|i| ("id", i.to_string())).collect::<Vec<_>>(),
+        "label": format!("Undelete them together ({})", super::plural(ids.len(), "customer")),
+    })
 }
 
 /// A preview: the dry run's plan, and a form that applies it.

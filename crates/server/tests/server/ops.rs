@@ -115,3 +115,42 @@ conformance!(
         );
     }
 );
+
+conformance!(
+    an_undelete_refused_for_a_company_in_the_bin_offers_to_undelete_both,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "membership",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,email,status,company_id,deleted_at\n1,M0000001,company,Acme Club,,deleted,,2026-01-05 10:00\n2,M0000002,person,Ann Lee,ann@example.com,deleted,1,2026-01-05 10:00\n",
+            )],
+        );
+        let admin = s.session("ada", "admin-pass");
+        let page = s.page("POST", "/undelete", &admin, "id=2");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body
+                .contains("its company M0000001 (Acme Club) is in the recycle bin: undelete both"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Undelete them together (2 customers)"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains(r#"name="id" value="1""#),
+            "{}",
+            page.body
+        );
+        let page = s.page("POST", "/undelete", &admin, "id=1&id=2");
+        assert!(page.body.contains("2 undeleted"), "{}", page.body);
+        let ann = s
+            .api("GET", "/api/v1/customers/2", &s.admin, Value::Null)
+            .json();
+        assert_eq!(ann["status"], "active");
+    }
+);
