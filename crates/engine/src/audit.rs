@@ -83,6 +83,9 @@ pub enum Act {
     Review,
     /// A backup brought back, with the erasures and forgets logged after it re-applied.
     Restore,
+    /// Entries from before personal values were kept apart, redacted for an erasure or a
+    /// forget, and the chain sealed again from the first of them.
+    Reseal,
 }
 
 impl Act {
@@ -107,6 +110,7 @@ impl Act {
             Act::Forget => "forget",
             Act::Review => "review",
             Act::Restore => "restore",
+            Act::Reseal => "reseal",
         }
     }
 }
@@ -239,11 +243,147 @@ pub fn append_erased(
 }
 
 /// Forgets what the log holds of these customers' personal data (their entries' kept-apart
-/// parts, salts included); the chain still verifies.
+/// parts, salts included); the chain still verifies. Entries written before the log kept
+/// personal values apart (a database from an older offboard) still hold them in the chain:
+/// those of these customers are redacted and the chain is sealed again from the first of
+/// them (see [`reseal`]).
 pub fn forget_customers(db: &mut dyn Db, set: &str) -> Result<u64, StoreError> {
+    reseal(db, set)?;
     db.execute(
         &format!("DELETE FROM offboard_audit_personal WHERE customer_id IN (SELECT id FROM {set})"),
         &[],
+    )
+}
+
+/// Redacts the legacy entries (their details not in the `{"masked": ...}` form) about the
+/// customers of `set` — the name emptied, every string of the details masked — and computes
+/// the chain again from the first redacted entry to the head, in one pass and one UPDATE. The
+/// log then records a `reseal` entry naming the redacted entries and the head before, so an
+/// auditor holding the old head can tell what changed. Nothing happens when there are none
+/// (every entry this version writes is in the new form).
+fn reseal(db: &mut dyn Db, set: &str) -> Result<(), StoreError> {
+    let legacy: Vec<i64> = db
+        .query(
+            &format!("SELECT seq FROM offboard_audit WHERE customer_id IN (SELECT id FROM {set}) AND details NOT LIKE '{{\"masked\":%' ORDER BY seq"),
+            &[],
+            &[FieldType::Int],
+        )?
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect();
+    let Some(&first) = legacy.first() else {
+        return Ok(());
+    };
+    if db.dialect() == Dialect::Postgres {
+        db.batch("SELECT pg_advisory_xact_lock(7204532)")?;
+    }
+    let old_head = get_meta(db, "audit_head")?.unwrap_or_else(|| GENESIS.to_string());
+    let d = db.dialect();
+    let mut prev = db
+        .query_value(
+            &format!(
+                "SELECT prev_hash FROM offboard_audit WHERE seq = {}",
+                crate::sql::ph(d, 1)
+            ),
+            &[Value::Int(first)],
+            FieldType::Text,
+        )?
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| GENESIS.to_string());
+    let redacted: std::collections::HashSet<i64> = legacy.iter().copied().collect();
+    // The new hashes (and, for the redacted, the new name and details), into a temporary
+    // table, then one UPDATE.
+    let temp = "ob_reseal";
+    let (int, txt) = match d {
+        Dialect::Sqlite => ("INTEGER", "TEXT"),
+        Dialect::Postgres => ("BIGINT", "TEXT"),
+    };
+    db.batch(&format!(
+        "CREATE TEMP TABLE IF NOT EXISTS {temp} (seq {int} PRIMARY KEY, redact {int} NOT NULL, details {txt} NOT NULL, prev_hash {txt} NOT NULL, hash {txt} NOT NULL)"
+    ))?;
+    db.batch(&format!("DELETE FROM {temp}"))?;
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    db.query_each(
+        &format!(
+            "SELECT {COLUMNS} FROM offboard_audit WHERE seq >= {} ORDER BY seq",
+            crate::sql::ph(d, 1)
+        ),
+        &[Value::Int(first)],
+        &TYPES,
+        &mut |r| {
+            let e = entry(r);
+            let redact = redacted.contains(&e.seq);
+            let (name, details) = if redact {
+                (
+                    None,
+                    serde_json::json!({ "masked": masked(&e.details), "redacted": true })
+                        .to_string(),
+                )
+            } else {
+                (e.customer_name.clone(), e.details.to_string())
+            };
+            let h = hash(
+                &prev,
+                e.seq,
+                &e.at,
+                &e.actor,
+                &e.operation,
+                e.customer_id,
+                e.customer_number.as_deref(),
+                name.as_deref(),
+                e.reason.as_deref(),
+                &details,
+            );
+            rows.push(vec![
+                Value::Int(e.seq),
+                Value::Int(i64::from(redact)),
+                Value::Text(details),
+                Value::Text(prev.clone()),
+                Value::Text(h.clone()),
+            ]);
+            prev = h;
+            Ok(())
+        },
+    )?;
+    let cols: Vec<(String, FieldType)> = [
+        ("seq", FieldType::Int),
+        ("redact", FieldType::Int),
+        ("details", FieldType::Text),
+        ("prev_hash", FieldType::Text),
+        ("hash", FieldType::Text),
+    ]
+    .iter()
+    .map(|(n, t)| (n.to_string(), *t))
+    .collect();
+    let mut sink = db.bulk(temp, &cols)?;
+    for r in &rows {
+        sink.write(r)?;
+    }
+    sink.finish()?;
+    db.batch(&format!(
+        "UPDATE offboard_audit SET prev_hash = r.prev_hash, hash = r.hash, \
+         customer_name = CASE WHEN r.redact = 1 THEN NULL ELSE offboard_audit.customer_name END, \
+         details = CASE WHEN r.redact = 1 THEN r.details ELSE offboard_audit.details END \
+         FROM {temp} r WHERE r.seq = offboard_audit.seq"
+    ))?;
+    set_meta(db, "audit_head", &prev)?;
+    // The reseal is itself logged: which entries were redacted, and the head before.
+    append_as(
+        db,
+        "offboard",
+        Act::Reseal,
+        &[NewEntry {
+            customer_id: None,
+            customer_number: None,
+            customer_name: None,
+            reason: None,
+            details: serde_json::json!({
+                "redacted": legacy,
+                "from": first,
+                "previous_head": old_head,
+            }),
+        }],
+        Personal::KeptApart,
     )
 }
 

@@ -3,6 +3,7 @@
 
 mod fuzz;
 mod helpers;
+mod legacy;
 mod legal;
 mod lending;
 mod membership;
