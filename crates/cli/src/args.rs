@@ -216,6 +216,19 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Possible duplicates: customers of one kind (not deleted) sharing a normalised email,
+    /// phone or name, best first — to merge.
+    Duplicates {
+        /// What to compare: email, name, phone (comma-separated; default: email and name, and
+        /// phone where the model has a `phone` field).
+        #[arg(long, value_delimiter = ',')]
+        by: Option<Vec<String>>,
+        /// Only customers of this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
     /// Retention that runs: the model's [[schedule]]s (list, run the due ones — each once per
     /// period, so a cron job may call `schedule run` as often as it likes — and the review
     /// queue: runs a manager approves before they apply).

@@ -169,4 +169,14 @@ impl<'a> Reader<'a> {
     pub fn verify_audit(&mut self) -> Result<Verification, StoreError> {
         audit::verify(self.store.db())
     }
+
+    /// Possible duplicates, best first (see `offboard_store::duplicates`).
+    pub fn duplicates(
+        &mut self,
+        by: &[offboard_store::duplicates::Signal],
+        kind: Option<&str>,
+        limit: u64,
+    ) -> Result<Vec<offboard_store::duplicates::DuplicatePair>, StoreError> {
+        self.store.duplicates(by, kind, limit)
+    }
 }

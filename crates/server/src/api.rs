@@ -132,6 +132,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/me", get(me))
         .route("/api/v1/model", get(model))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/duplicates", get(duplicates))
         .route(
             "/api/v1/customers",
             get(list_customers).post(create_customer),
@@ -282,6 +283,59 @@ async fn stats(
         Ok(Json(
             serde_json::to_value(s.stats()?).unwrap_or(Value::Null),
         ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DuplicatesParams {
+    /// email, name, phone (comma-separated).
+    by: Option<String>,
+    kind: Option<String>,
+    limit: Option<u64>,
+}
+
+/// The signals asked for (`by=email,name`), or the default: email and name, and phone where
+/// the model has a `phone` field.
+pub(crate) fn signals(
+    by: Option<&str>,
+    model: &offboard_model::Model,
+) -> Result<Vec<offboard_store::duplicates::Signal>, ApiError> {
+    use offboard_store::duplicates::Signal;
+    match by.filter(|b| !b.trim().is_empty()) {
+        Some(list) => list
+            .split(',')
+            .map(|s| {
+                Signal::parse(s.trim()).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`by` takes email, name and phone (comma-separated), not `{}`",
+                        s.trim()
+                    ))
+                })
+            })
+            .collect(),
+        None => {
+            let mut v = vec![Signal::Email, Signal::Name];
+            if model.customer.fields.iter().any(|f| f.name == "phone") {
+                v.push(Signal::Phone);
+            }
+            Ok(v)
+        }
+    }
+}
+
+/// `GET /api/v1/duplicates`: possible duplicates, best first.
+async fn duplicates(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Query(p): Query<DuplicatesParams>,
+) -> Result<Json<Value>, ApiError> {
+    let by = signals(p.by.as_deref(), state.model())?;
+    let limit = p.limit.unwrap_or(50).min(1000);
+    read(&state, actor, Operation::View, move |s| {
+        let pairs = s.duplicates(&by, p.kind.as_deref(), limit)?;
+        Ok(Json(serde_json::to_value(pairs).unwrap_or(Value::Null)))
     })
     .await
 }

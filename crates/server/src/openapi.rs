@@ -319,6 +319,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/logout": { "post": op("End the session", "session", None, obj.clone()) },
             "/api/v1/me": { "get": op("Who is asking", "session", None, obj.clone()) },
             "/api/v1/model": { "get": op("The model: kinds, fields, links, rules, permissions", "model", None, obj.clone()) },
+            "/api/v1/duplicates": { "get": op("Possible duplicates: customers of one kind (not deleted) sharing a normalised email, phone (last nine digits) or name; `by` (email,name,phone), `kind`, `limit` (at most 1,000); best first, each pair with its score and what it shares", "customers", None, json!({ "type": "array", "items": obj.clone() })) },
             "/api/v1/stats": { "get": op("Customers per status and records per kind", "model", None, obj.clone()) },
             "/api/v1/customers": {
                 "get": list,

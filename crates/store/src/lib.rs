@@ -10,6 +10,7 @@ pub mod blocklist;
 pub mod credentials;
 pub mod customers;
 pub mod db;
+pub mod duplicates;
 mod error;
 pub mod export;
 pub mod import;

@@ -737,6 +737,88 @@ pub(super) fn backup(g: &Global, file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `duplicates`: possible duplicates, best first.
+pub(super) fn duplicates(
+    g: &Global,
+    by: Option<Vec<String>>,
+    kind: Option<String>,
+    limit: u64,
+) -> anyhow::Result<()> {
+    use offboard_store::duplicates::Signal;
+    let mut store = open(g)?;
+    let me = actor(g, &mut store)?;
+    let has_phone = store
+        .model()
+        .customer
+        .fields
+        .iter()
+        .any(|f| f.name == "phone");
+    let signals: Vec<Signal> = match by {
+        Some(list) => list
+            .iter()
+            .map(|s| {
+                Signal::parse(s.trim()).ok_or_else(|| {
+                    Usage(format!(
+                        "--by {s}: compare by email, name or phone (comma-separated)"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        None => {
+            let mut v = vec![Signal::Email, Signal::Name];
+            if has_phone {
+                v.push(Signal::Phone);
+            }
+            v
+        }
+    };
+    let mut engine = Engine::new(&mut store, me);
+    engine.allow(Operation::View)?;
+    let pairs = engine.read().duplicates(&signals, kind.as_deref(), limit)?;
+    if g.json {
+        return output::json(&pairs);
+    }
+    if pairs.is_empty() {
+        println!(
+            "no possible duplicates by {}",
+            signals
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|p| {
+            let who = |b: &offboard_store::duplicates::Brief| {
+                format!(
+                    "{} {} {}{}",
+                    b.id,
+                    b.number,
+                    b.name,
+                    b.email
+                        .as_ref()
+                        .map(|e| format!(" <{e}>"))
+                        .unwrap_or_default()
+                )
+            };
+            vec![
+                p.score.to_string(),
+                p.shared.join(", "),
+                who(&p.a),
+                who(&p.b),
+            ]
+        })
+        .collect();
+    output::table(&["score", "same", "customer", "and customer"], &rows)?;
+    println!(
+        "merge one into the other: offboard merge DUPLICATE --into ID (--dry-run shows what moves)"
+    );
+    Ok(())
+}
+
 pub(super) fn stats(g: &Global) -> anyhow::Result<()> {
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::View)?;

@@ -68,6 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
         Command::Stats => stats(g),
+        Command::Duplicates { by, kind, limit } => duplicates(g, by, kind, limit),
         Command::Serve {
             addr,
             secure_cookies,

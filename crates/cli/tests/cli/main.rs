@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod basics;
+mod duplicates;
 mod export;
 mod helpers;
 mod jobs;

@@ -6,6 +6,7 @@
 
 mod admin;
 mod customers;
+mod duplicates;
 mod operations;
 mod records;
 mod schedules;
@@ -78,6 +79,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
+        .route("/duplicates", get(duplicates::page))
         .route("/schedules", get(schedules::page))
         .route("/schedules/run", post(schedules::run_now))
         .route("/schedules/runs/{id}/approve", post(schedules::approve))
@@ -171,6 +173,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "schedules.html",
         include_str!("../../templates/schedules.html"),
     ),
+    (
+        "duplicates.html",
+        include_str!("../../templates/duplicates.html"),
+    ),
 ];
 
 fn templates() -> &'static Environment<'static> {
@@ -243,6 +249,7 @@ fn section(template: &str, context: &Value) -> &'static str {
         "audit.html" => "audit",
         "settings.html" => "settings",
         "schedules.html" => "schedules",
+        "duplicates.html" => "duplicates",
         "customers.html" if context["view"] == "deleted" => "bin",
         "customers.html" | "customer.html" => "customers",
         _ => "",

@@ -1171,6 +1171,8 @@ conformance!(
             "/merge?from=14",
             "/audit",
             "/settings",
+            "/duplicates",
+            "/duplicates?by=name",
             "/no-such-page",
             "/customers/999999",
         ] {
@@ -1180,3 +1182,29 @@ conformance!(
         }
     }
 );
+
+conformance!(the_schedules_page_and_its_review_pass_axe, |db: TestDb| {
+    let owned = crate::schedules::files();
+    let files: Vec<(&str, &str)> = owned.iter().map(|(f, b)| (*f, b.as_str())).collect();
+    let s = crate::start_model(&db, crate::schedules::model(), &files, |st| {
+        st.scheduler(Some(std::time::Duration::from_millis(200)))
+    });
+    let Some(b) = Browser::start() else {
+        return;
+    };
+    let base = format!("http://{}", s.addr);
+    b.log_in(&base, "ada", "admin-pass");
+    // Once the scheduler proposed its run, the page shows it for review.
+    for _ in 0..100 {
+        b.open(&format!("{base}/schedules"));
+        if b.text("main").contains("Waiting for approval") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    b.page_with("Approve: delete 2 customers");
+    b.axe();
+    b.click("form[action$='/approve'] button");
+    b.page_with("Approved run");
+    b.axe();
+});

@@ -154,3 +154,43 @@ conformance!(
         assert_eq!(ann["status"], "active");
     }
 );
+
+conformance!(
+    possible_duplicates_are_listed_in_the_api_and_the_ui_with_a_merge,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,email,phone,status\n1,1,person,Ann Lee,ann@example.com,+41 44 000 00 01,active\n2,2,person,ANN LEE,Ann@Example.com,0041 44 000 00 01,active\n3,3,person,Cy Po,cy@example.com,,active\n",
+            )],
+        );
+        let r = s.api("GET", "/api/v1/duplicates?by=email", &s.viewer, Value::Null);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let list = r.json();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["a"]["id"], 1);
+        assert_eq!(list[0]["b"]["id"], 2);
+        assert_eq!(list[0]["shared"], serde_json::json!(["email"]));
+        let r = s.api("GET", "/api/v1/duplicates?by=fax", &s.viewer, Value::Null);
+        assert_eq!(r.status, 400, "{}", r.body);
+        let r = s.api("GET", "/api/v1/duplicates?limt=3", &s.viewer, Value::Null);
+        assert_eq!(r.status, 400, "{}", r.body);
+        // The page: strongest first, a Merge… for who may merge.
+        let admin = s.session("ada", "admin-pass");
+        let page = s.page("GET", "/duplicates", &admin, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Strong"), "{}", page.body);
+        assert!(page.body.contains("email, phone, name"), "{}", page.body);
+        assert!(
+            page.body.contains("/merge?duplicate=2&amp;into=1"),
+            "{}",
+            page.body
+        );
+        let viewer = s.session("vic", "viewer-pass");
+        let page = s.page("GET", "/duplicates?by=name", &viewer, "");
+        assert!(page.body.contains("Ann Lee"), "{}", page.body);
+        assert!(!page.body.contains("Merge…"), "{}", page.body);
+    }
+);

@@ -4,7 +4,7 @@
 
 use super::*;
 
-fn model() -> Model {
+pub(crate) fn model() -> Model {
     let text = format!(
         "{}\n{}",
         preset("services").unwrap().source,
@@ -27,7 +27,7 @@ review = "manager"
     Model::parse("services+schedules", &text).unwrap()
 }
 
-fn files() -> Vec<(&'static str, String)> {
+pub(crate) fn files() -> Vec<(&'static str, String)> {
     let two_years = offboard_model::DateTime::from_seconds(
         offboard_model::DateTime::now().seconds() - 730 * 86_400,
     )
