@@ -219,8 +219,8 @@ pub enum Command {
     /// Possible duplicates: customers of one kind (not deleted) sharing a normalised email,
     /// phone or name, best first — to merge.
     Duplicates {
-        /// What to compare: email, name, phone (comma-separated; default: email and name, and
-        /// phone where the model has a `phone` field).
+        /// What to compare: email, name, phone (comma-separated; default: email and name — a
+        /// phone alone is weak evidence, such as a shared office line).
         #[arg(long, value_delimiter = ',')]
         by: Option<Vec<String>>,
         /// Only customers of this kind.

@@ -296,11 +296,9 @@ struct DuplicatesParams {
     limit: Option<u64>,
 }
 
-/// The signals asked for (`by=email,name`), or the default: email and name, and phone where
-/// the model has a `phone` field.
+/// The signals asked for (`by=email,name,phone`), or the default: email and name.
 pub(crate) fn signals(
     by: Option<&str>,
-    model: &offboard_model::Model,
 ) -> Result<Vec<offboard_store::duplicates::Signal>, ApiError> {
     use offboard_store::duplicates::Signal;
     match by.filter(|b| !b.trim().is_empty()) {
@@ -315,13 +313,8 @@ pub(crate) fn signals(
                 })
             })
             .collect(),
-        None => {
-            let mut v = vec![Signal::Email, Signal::Name];
-            if model.customer.fields.iter().any(|f| f.name == "phone") {
-                v.push(Signal::Phone);
-            }
-            Ok(v)
-        }
+        // A phone alone is weak evidence (a shared office line): asked for, not assumed.
+        None => Ok(vec![Signal::Email, Signal::Name]),
     }
 }
 
@@ -331,7 +324,7 @@ async fn duplicates(
     Caller(actor): Caller,
     Query(p): Query<DuplicatesParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let by = signals(p.by.as_deref(), state.model())?;
+    let by = signals(p.by.as_deref())?;
     let limit = p.limit.unwrap_or(50).min(1000);
     read(&state, actor, Operation::View, move |s| {
         let pairs = s.duplicates(&by, p.kind.as_deref(), limit)?;

@@ -747,12 +747,6 @@ pub(super) fn duplicates(
     use offboard_store::duplicates::Signal;
     let mut store = open(g)?;
     let me = actor(g, &mut store)?;
-    let has_phone = store
-        .model()
-        .customer
-        .fields
-        .iter()
-        .any(|f| f.name == "phone");
     let signals: Vec<Signal> = match by {
         Some(list) => list
             .iter()
@@ -764,13 +758,7 @@ pub(super) fn duplicates(
                 })
             })
             .collect::<Result<_, _>>()?,
-        None => {
-            let mut v = vec![Signal::Email, Signal::Name];
-            if has_phone {
-                v.push(Signal::Phone);
-            }
-            v
-        }
+        None => vec![Signal::Email, Signal::Name],
     };
     let mut engine = Engine::new(&mut store, me);
     engine.allow(Operation::View)?;

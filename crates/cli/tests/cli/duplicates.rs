@@ -45,7 +45,22 @@ conformance!(
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("customers.csv"), CUSTOMERS).unwrap();
         cli.run(&["import", "data"]).ok();
-        let all = cli.run(&["duplicates", "--json"]).ok().json();
+        // By default email and name (a phone alone is weak evidence).
+        let default = cli.run(&["duplicates", "--json"]).ok().json();
+        assert_eq!(
+            pairs(&default),
+            vec![
+                (1, 2, 4, "email,name".to_string()),
+                (7, 8, 4, "email,name".to_string()),
+                (1, 3, 1, "name".to_string()),
+                (2, 3, 1, "name".to_string()),
+            ],
+            "{default:#}"
+        );
+        let all = cli
+            .run(&["duplicates", "--by", "email,name,phone", "--json"])
+            .ok()
+            .json();
         assert_eq!(
             pairs(&all),
             vec![
@@ -79,7 +94,10 @@ conformance!(
             .json();
         assert_eq!(pairs(&one).len(), 1);
         // As a table, with what to do next.
-        let text = cli.run(&["duplicates"]).ok().stdout;
+        let text = cli
+            .run(&["duplicates", "--by", "email,name,phone"])
+            .ok()
+            .stdout;
         assert!(text.contains("email, phone, name"), "{text}");
         assert!(
             text.contains("offboard merge DUPLICATE --into ID"),

@@ -44,7 +44,7 @@ pub async fn page(
         }
     }
     let joined = q.by.join(",");
-    let by = match crate::api::signals(Some(&joined), state.model()) {
+    let by = match crate::api::signals((!q.by.is_empty()).then_some(joined.as_str())) {
         Ok(b) => b,
         Err(e) => return error_page(e),
     };
