@@ -246,11 +246,19 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
-    /// Merge a duplicate into another customer: everything moves, the duplicate goes.
+    /// Merge duplicates (any number) into one customer: everything moves, the duplicates go
+    /// (their ids and numbers then resolve to it); the plan shows each field's candidates and
+    /// the value kept (the survivor's unless `--take`, else the most recent non-empty one).
     Merge {
-        duplicate: String,
+        /// The duplicates, by id or number.
+        #[arg(required = true)]
+        duplicates: Vec<String>,
+        /// The survivor.
         #[arg(long)]
         into: String,
+        /// Keep this customer's value of a field: `--take email=1043` (repeatable).
+        #[arg(long = "take", value_name = "FIELD=CUSTOMER")]
+        take: Vec<String>,
         #[command(flatten)]
         plan: PlanArgs,
     },

@@ -28,6 +28,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// A candidate as read before anything changes.
+#[derive(Debug, Clone)]
 pub(crate) struct Cand {
     pub(crate) id: i64,
     pub(crate) number: String,
@@ -255,6 +256,7 @@ pub(crate) fn plan_of(
         customers,
         timings: BTreeMap::new(),
         notes: Vec::new(),
+        merge: None,
     };
     plan.tally();
     plan

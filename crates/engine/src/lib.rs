@@ -14,6 +14,7 @@ mod edits;
 mod erase;
 pub mod forget;
 mod kernel;
+pub mod merge;
 mod moves;
 mod ops;
 pub mod plan;

@@ -17,7 +17,7 @@ use crate::sql::{ph, q};
 use crate::{Allowed, Engine, EngineError};
 
 /// Which of the source's records move.
-enum Which<'a> {
+pub(crate) enum Which<'a> {
     /// Transferable kinds, optionally only these.
     Transferable(Option<&'a [String]>),
     /// Everything (a merge of duplicates).
@@ -27,7 +27,7 @@ enum Which<'a> {
 /// Moves records and repoints links from `from` to `to`; returns what stayed (kind, rows,
 /// why). Customers linked to `from` (contacts, subsidiaries) are repointed unless only some
 /// record kinds were asked for.
-fn move_rows(
+pub(crate) fn move_rows(
     model: &Model,
     db: &mut dyn Db,
     from: i64,
@@ -150,7 +150,7 @@ fn single(op: Operation, dry_run: bool, c: &Cand, outcome: Outcome, why: Option<
 /// subsidiaries, bill-to), read before the move: their audit entries, one each naming the
 /// link. Refuses the move when a link would point at a customer of a kind it may not (a
 /// contact person's company made a person), as editing the link would be.
-fn repoint(
+pub(crate) fn repoint(
     model: &Model,
     db: &mut dyn Db,
     from: &Cand,
@@ -332,53 +332,11 @@ impl Engine<'_> {
         })
     }
 
-    /// Merges a duplicate into another customer: every record and link moves, the duplicate goes.
+    /// Merges a duplicate into another customer: every record and link moves, the duplicate
+    /// goes (a tombstone resolves its id and number to the survivor). See
+    /// [`Engine::merge_many`].
     pub fn merge(&mut self, source: i64, into: i64, dry_run: bool) -> Result<Plan, EngineError> {
-        self.allow(Operation::Merge)?;
-        self.within(dry_run, true, |ctx, tx| {
-            let (model, actor) = (ctx.model, ctx.actor);
-            let (dup, target) = pair(tx, source, into, dry_run)?;
-            if dup.kind != target.kind {
-                return Err(StoreError::Refused(format!(
-                    "customer {} ({}) is a {} and {} ({}) a {}: only duplicates of one kind merge",
-                    dup.id, dup.name, dup.kind, target.id, target.name, target.kind
-                )));
-            }
-            let mut plan = single(Operation::Merge, dry_run, &dup, Outcome::Proceeds, None);
-            let repointed = repoint(model, tx, &dup, &target)?;
-            move_rows(model, tx, source, into, &Which::All, &mut plan)?;
-            let d = tx.dialect();
-            // Links the duplicate itself holds (its own company, bill-to) are dropped with it.
-            let n = tx.execute(
-                &format!("DELETE FROM customers WHERE id = {}", ph(d, 1)),
-                &[Value::Int(source)],
-            )?;
-            effect(&mut plan, "customers", "removed", n);
-            if !dry_run {
-                let details = serde_json::json!({ "into": target.id, "into_number": target.number, "into_name": target.name, "effects": plan.effects });
-                let received = serde_json::json!({ "merged": dup.id, "merged_number": dup.number, "merged_name": dup.name, "effects": plan.effects });
-                audit::append(
-                    tx,
-                    actor,
-                    Act::Op(Operation::Merge),
-                    &[
-                        vec![
-                            NewEntry::customer(dup.id, &dup.number, &dup.name, None, details),
-                            NewEntry::customer(
-                                target.id,
-                                &target.number,
-                                &target.name,
-                                None,
-                                received,
-                            ),
-                        ],
-                        repointed,
-                    ]
-                    .concat(),
-                )?;
-            }
-            Ok(plan)
-        })
+        self.merge_many(&[source], into, &std::collections::BTreeMap::new(), dry_run)
     }
 
     /// Hard delete with "move to customer": transferable data moves to `to`; the customer is

@@ -68,6 +68,9 @@ pub struct Plan {
     /// What the caller should know after it committed (an erasure whose old pages a reader
     /// still holds in SQLite's write-ahead log).
     pub notes: Vec<String>,
+    /// A merge's choices: the survivor, each field's candidates and winner, the conflicts
+    /// and how they were resolved.
+    pub merge: Option<serde_json::Value>,
 }
 
 impl Plan {
@@ -158,6 +161,9 @@ impl Serialize for Plan {
         }
         if !self.notes.is_empty() {
             m.serialize_entry("notes", &self.notes)?;
+        }
+        if let Some(merge) = &self.merge {
+            m.serialize_entry("merge", merge)?;
         }
         m.end()
     }

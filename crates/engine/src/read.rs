@@ -170,6 +170,11 @@ impl<'a> Reader<'a> {
         audit::verify(self.store.db())
     }
 
+    /// The customer a merged-away customer resolves to (followed along later merges).
+    pub fn merged_into(&mut self, id: i64) -> Result<Option<i64>, StoreError> {
+        self.store.merged_into(id)
+    }
+
     /// Possible duplicates, best first (see `offboard_store::duplicates`).
     pub fn duplicates(
         &mut self,

@@ -487,8 +487,30 @@ async fn show_customer(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::View, move |s| {
+) -> Result<Response, ApiError> {
+    // A merged-away customer's id answers with where it went: a permanent redirect.
+    let shown = read(&state, actor, Operation::View, move |s| {
+        if s.find_customer(id)?.is_none() {
+            if let Some(into) = s.merged_into(id)? {
+                return Ok(Err(into));
+            }
+        }
+        Ok(Ok(show_one(s, id)?))
+    })
+    .await?;
+    Ok(match shown {
+        Ok(json) => json.into_response(),
+        Err(into) => (
+            StatusCode::PERMANENT_REDIRECT,
+            [(header::LOCATION, format!("/api/v1/customers/{into}"))],
+            Json(json!({ "merged_into": into, "message": format!("customer {id} was merged into customer {into}") })),
+        )
+            .into_response(),
+    })
+}
+
+fn show_one(s: &mut offboard_engine::Reader<'_>, id: i64) -> Result<Json<Value>, ApiError> {
+    {
         let c = s.customer(id)?;
         let counts: BTreeMap<String, i64> = s.customer_record_counts(id)?.into_iter().collect();
         let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
@@ -496,8 +518,7 @@ async fn show_customer(
             o.insert("records".into(), json!(counts));
         }
         Ok(Json(v))
-    })
-    .await
+    }
 }
 
 async fn update_customer(

@@ -115,8 +115,14 @@ pub struct Pair {
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct MergeBody {
-    duplicate: i64,
+    /// One duplicate (or several in `duplicates`).
+    duplicate: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    duplicates: Vec<i64>,
     into: i64,
+    /// Field → the customer whose value the survivor keeps.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    take: std::collections::BTreeMap<String, i64>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, skip_serializing)]
@@ -260,9 +266,16 @@ impl Command {
                 Ok(())
             }
             Command::RecordDelete(r) => r.selection().map(|_| ()),
-            Command::Purge(_) | Command::Transfer(_) | Command::Merge(_) | Command::Schedule(_) => {
-                Ok(())
-            }
+            Command::Merge(b) => match (b.duplicate, b.duplicates.is_empty()) {
+                (None, true) => Err(unprocessable(
+                    "name the duplicate (`duplicate`) or duplicates (`duplicates`) to merge",
+                )),
+                (Some(_), false) => {
+                    Err(unprocessable("give `duplicate` or `duplicates`, not both"))
+                }
+                _ => Ok(()),
+            },
+            Command::Purge(_) | Command::Transfer(_) | Command::Schedule(_) => Ok(()),
         }
     }
 
@@ -308,7 +321,11 @@ impl Command {
             Command::Transfer(b) => {
                 plan_answer(e.transfer(b.from, b.to, b.kinds.as_deref(), b.dry_run)?)
             }
-            Command::Merge(b) => plan_answer(e.merge(b.duplicate, b.into, b.dry_run)?),
+            Command::Merge(b) => {
+                let mut ids: Vec<i64> = b.duplicate.into_iter().collect();
+                ids.extend(&b.duplicates);
+                plan_answer(e.merge_many(&ids, b.into, &b.take, b.dry_run)?)
+            }
             Command::Schedule(b) => {
                 let outcomes = e.run_schedules(b.schedule.as_deref(), b.force, b.dry_run)?;
                 Ok(

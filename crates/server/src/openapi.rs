@@ -341,7 +341,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/purge": { "post": lifecycle("Erase the deleted customers (the cleanup)", "PurgeBody") },
             "/api/v1/erase": { "post": lifecycle("An erasure request: erase the named customers, whatever their status, planned as the purge (needs `purge`)", "CustomersBody") },
             "/api/v1/transfer": { "post": lifecycle("Move transferable records to another customer", "TransferBody") },
-            "/api/v1/merge": { "post": lifecycle("Merge a duplicate into another customer", "MergeBody") },
+            "/api/v1/merge": { "post": lifecycle("Merge duplicates into one customer: `duplicate` (one) or `duplicates` (any number) into `into`; `take` chooses per field whose value stays (default: the survivor's, else the most recent non-empty); the plan's `merge` lists each field's candidates and winner and the conflicts resolved", "MergeBody") },
             "/api/v1/schedules": { "get": op("The model's schedules: what each does, whether it is due (it has not run in this period), its last run, a run waiting for review", "schedules", None, json!({ "type": "array", "items": obj.clone() })) },
             "/api/v1/schedules/run": { "post": op("Run the due schedules (or `schedule`; `force`: even when it ran in this period; `dry_run`: what each would do); `background` queues a job (needs `purge`)", "schedules", Some(json!({ "type": "object", "additionalProperties": false, "properties": { "schedule": { "type": "string" }, "force": { "type": "boolean" }, "dry_run": { "type": "boolean" }, "background": { "type": "boolean" } } })), obj.clone()) },
             "/api/v1/schedules/runs": { "get": op("Schedule runs, newest first; `schedule`, `state` (done, review, approved, rejected; review is the review queue) and `limit` filter", "schedules", None, json!({ "type": "array", "items": obj.clone() })) },
@@ -378,8 +378,11 @@ fn paths(model: &Model) -> Value {
                 "TransferBody": body(&["from", "to"], json!({
                     "from": { "type": "integer" }, "to": { "type": "integer" },
                     "kinds": { "type": "array", "items": { "type": "string" } } })),
-                "MergeBody": body(&["duplicate", "into"], json!({
-                    "duplicate": { "type": "integer" }, "into": { "type": "integer" } })),
+                "MergeBody": body(&["into"], json!({
+                    "duplicate": { "type": "integer" },
+                    "duplicates": { "type": "array", "items": { "type": "integer" } },
+                    "into": { "type": "integer" },
+                    "take": { "type": "object", "additionalProperties": { "type": "integer" }, "description": "field → the customer whose value stays" } })),
                 "RecordDeleteBody": body(&[], json!({
                     "ids": { "type": "array", "items": { "type": "integer" } },
                     "owner": { "type": "integer", "description": "every record under this owner" },

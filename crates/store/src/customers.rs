@@ -934,10 +934,63 @@ fn ensure_number_free(
         FieldType::Int,
     )?;
     match holder.and_then(|v| v.as_i64()) {
-        Some(id) if Some(id) != except => Err(StoreError::Refused(format!(
-            "customer number {number} is in use by customer {id}"
-        ))),
-        _ => Ok(()),
+        Some(id) if Some(id) != except => {
+            return Err(StoreError::Refused(format!(
+                "customer number {number} is in use by customer {id}"
+            )))
+        }
+        _ => {}
+    }
+    // A merged-away customer's number resolves to its survivor: it is not given again.
+    if let Some(into) = db
+        .query_value(
+            &format!(
+                "SELECT into_id FROM offboard_merged WHERE number = {}",
+                ph(d, 1)
+            ),
+            &[Value::Text(number.into())],
+            FieldType::Int,
+        )?
+        .and_then(|v| v.as_i64())
+    {
+        return Err(StoreError::Refused(format!(
+            "customer number {number} belonged to a customer merged into customer {into}; it is not given again"
+        )));
+    }
+    Ok(())
+}
+
+impl crate::Store {
+    /// The customer a merged-away customer (by id) now resolves to.
+    pub fn merged_into(&mut self, id: i64) -> Result<Option<i64>, StoreError> {
+        let d = self.db().dialect();
+        Ok(self
+            .db()
+            .query_value(
+                &format!(
+                    "SELECT into_id FROM offboard_merged WHERE id = {}",
+                    ph(d, 1)
+                ),
+                &[Value::Int(id)],
+                FieldType::Int,
+            )?
+            .and_then(|v| v.as_i64()))
+    }
+
+    /// The customer a merged-away customer (by number) now resolves to.
+    pub fn merged_number_into(&mut self, number: &str) -> Result<Option<i64>, StoreError> {
+        let d = self.db().dialect();
+        Ok(self
+            .db()
+            .query_value(
+                &format!(
+                    "SELECT into_id FROM offboard_merged WHERE number = {}",
+                    ph(d, 1)
+                ),
+                &[Value::Text(number.into())],
+                FieldType::Int,
+            )?
+            .and_then(|v| v.as_i64()))
     }
 }
 
@@ -957,7 +1010,10 @@ fn next_number(model: &Model, db: &mut dyn Db) -> Result<String, StoreError> {
     loop {
         let number = model.customer.format_number(n);
         let taken = db.query_i64(
-            &format!("SELECT count(*) FROM customers WHERE number = {}", ph(d, 1)),
+            &format!(
+                "SELECT (SELECT count(*) FROM customers WHERE number = {0}) + (SELECT count(*) FROM offboard_merged WHERE number = {0})",
+                ph(d, 1)
+            ),
             &[Value::Text(number.clone())],
         )?;
         n += 1;

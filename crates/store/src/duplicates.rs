@@ -153,18 +153,16 @@ impl Store {
                 }
                 // A phone of fewer than six digits, or an empty key, identifies no one.
                 let min = if *s == Signal::Phone { 6 } else { 1 };
+                // Only keys two to MOST_PER_KEY customers share are kept: one pass, counted by
+                // a window over the key (a key nobody shares, or too many do, never enters).
                 tx.execute(
                     &format!(
-                        "INSERT INTO {KEYS} (id, kind, sig, k) SELECT id, kind, '{}', k FROM (SELECT c.id, c.kind, {k} AS k FROM customers c WHERE {filter}) t WHERE k IS NOT NULL AND length(k) >= {min}",
+                        "INSERT INTO {KEYS} (id, kind, sig, k) SELECT id, kind, '{}', k FROM (SELECT id, kind, k, count(*) OVER (PARTITION BY kind, k) AS n FROM (SELECT c.id, c.kind, {k} AS k FROM customers c WHERE {filter}) t WHERE k IS NOT NULL AND length(k) >= {min}) w WHERE n BETWEEN 2 AND {MOST_PER_KEY}",
                         s.name()
                     ),
                     &params,
                 )?;
             }
-            // Keys nobody shares, and keys too many share, are dropped before the join.
-            tx.batch(&format!(
-                "DELETE FROM {KEYS} WHERE (sig, kind, k) IN (SELECT sig, kind, k FROM {KEYS} GROUP BY sig, kind, k HAVING count(*) = 1 OR count(*) > {MOST_PER_KEY})"
-            ))?;
             tx.batch(&format!("CREATE INDEX IF NOT EXISTS ob_dup_keys_k ON {KEYS} (sig, kind, k)"))?;
             if d == Dialect::Postgres {
                 tx.batch(&format!("ANALYZE {KEYS}"))?;

@@ -15,6 +15,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0006_forgotten.sql"),
     include_str!("../migrations/sqlite/0007_audit_personal.sql"),
     include_str!("../migrations/sqlite/0008_schedule_runs.sql"),
+    include_str!("../migrations/sqlite/0009_merged.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_core.sql"),
@@ -25,6 +26,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0006_forgotten.sql"),
     include_str!("../migrations/postgres/0007_audit_personal.sql"),
     include_str!("../migrations/postgres/0008_schedule_runs.sql"),
+    include_str!("../migrations/postgres/0009_merged.sql"),
 ];
 
 /// Brings offboard's own tables up to the latest version; returns the version found before.

@@ -338,6 +338,24 @@ pub(super) fn find_customer(store: &mut Store, text: &str) -> anyhow::Result<Cus
     if let Some(c) = store.customer_by_number(text)? {
         return Ok(c);
     }
+    // A merged-away customer's id or number resolves to the customer it was merged into.
+    let merged = match text.parse::<i64>() {
+        Ok(id) => store.merged_into(id)?,
+        Err(_) => None,
+    };
+    let merged = match merged {
+        Some(m) => Some(m),
+        None => store.merged_number_into(text)?,
+    };
+    if let Some(into) = merged {
+        if let Some(c) = store.find_customer(into)? {
+            eprintln!(
+                "note: customer {text} was merged into {} {} ({}); using it",
+                c.number, c.name, c.id
+            );
+            return Ok(c);
+        }
+    }
     Err(StoreError::NotFound(format!("there is no customer with id or number {text}")).into())
 }
 

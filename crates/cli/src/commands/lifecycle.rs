@@ -123,6 +123,80 @@ pub(super) fn pair_op(
     Ok(())
 }
 
+/// `merge DUP... --into ID [--take FIELD=CUSTOMER]...`.
+pub(super) fn merge(
+    g: &Global,
+    duplicates: &[String],
+    into: &str,
+    take: &[String],
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let mut ids = Vec::new();
+    for d in duplicates {
+        ids.push(find_customer(&mut store, d)?.id);
+    }
+    let into = find_customer(&mut store, into)?.id;
+    let mut chosen = std::collections::BTreeMap::new();
+    for t in take {
+        let Some((field, who)) = t.split_once('=') else {
+            return Err(Usage(format!(
+                "--take {t}: write it as FIELD=CUSTOMER, e.g. email=1043"
+            ))
+            .into());
+        };
+        let id = find_customer(&mut store, who.trim())?.id;
+        chosen.insert(field.trim().to_string(), id);
+    }
+    let actor = actor(g, &mut store)?;
+    let mut engine = Engine::new(&mut store, actor);
+    let plan = engine.merge_many(&ids, into, &chosen, dry_run)?;
+    if g.json {
+        return output::json(&plan);
+    }
+    if let Some(m) = &plan.merge {
+        println!(
+            "into {} {}:",
+            m["into"]["number"].as_str().unwrap_or_default(),
+            m["into"]["name"].as_str().unwrap_or_default()
+        );
+        for f in m["fields"].as_array().into_iter().flatten() {
+            let values: Vec<String> = f["candidates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    let v = match &c["value"] {
+                        serde_json::Value::Null => "–".to_string(),
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let mark = if c["customer"] == f["winner"] {
+                        "*"
+                    } else {
+                        ""
+                    };
+                    format!("{mark}{}: {v}", c["number"].as_str().unwrap_or_default())
+                })
+                .collect();
+            println!(
+                "  {:<14} {}  ({})",
+                f["field"].as_str().unwrap_or_default(),
+                values.join(" | "),
+                f["rule"].as_str().unwrap_or_default()
+            );
+        }
+        for c in m["conflicts"].as_array().into_iter().flatten() {
+            println!(
+                "  conflict ({}): {}",
+                c["rule"].as_str().unwrap_or_default(),
+                c["message"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    print_plan(g, &plan)
+}
+
 pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     if g.json {
         return output::json(plan);

@@ -175,10 +175,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             e.transfer(a, b, kinds.as_deref(), plan.dry_run)
         }),
         Command::Merge {
-            duplicate,
+            duplicates,
             into,
+            take,
             plan,
-        } => pair_op(g, &duplicate, &into, |e, a, b| e.merge(a, b, plan.dry_run)),
+        } => merge(g, &duplicates, &into, &take, plan.dry_run),
         Command::Undelete {
             customers,
             select,

@@ -8,6 +8,7 @@ mod helpers;
 mod jobs;
 mod lifecycle;
 mod matrix;
+mod merge;
 mod restore;
 mod schedule;
 mod scrub;

@@ -256,7 +256,23 @@ pub async fn show(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Response {
-    page(&state, &headers, id, None).await
+    // A merged-away customer's page is its survivor's.
+    let merged = super::ui(&state, &headers, move |e| {
+        e.allow(Operation::View)?;
+        let mut r = e.read();
+        Ok(match r.find_customer(id)? {
+            Some(_) => None,
+            None => r.merged_into(id)?,
+        })
+    })
+    .await;
+    match merged {
+        Ok(Some(into)) => {
+            axum::response::Redirect::permanent(&format!("/customers/{into}")).into_response()
+        }
+        Ok(None) => page(&state, &headers, id, None).await,
+        Err(r) => r,
+    }
 }
 
 /// An edit that was refused: what the user typed, kept in the form, and why (next to the
