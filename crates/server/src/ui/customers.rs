@@ -83,6 +83,7 @@ async fn list_page(
         _ => &[
             ("deactivate", "Deactivate selected…"),
             ("delete", "Delete selected…"),
+            ("merge", "Merge selected…"),
         ],
     };
     // Only what this user may do is offered.

@@ -7,6 +7,7 @@
 mod admin;
 mod customers;
 mod duplicates;
+mod merge;
 mod operations;
 mod records;
 mod schedules;
@@ -80,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
         .route("/duplicates", get(duplicates::page))
+        .route("/merge/many", get(merge::page).post(merge::apply))
         .route("/schedules", get(schedules::page))
         .route("/schedules/run", post(schedules::run_now))
         .route("/schedules/runs/{id}/approve", post(schedules::approve))
@@ -176,6 +178,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "duplicates.html",
         include_str!("../../templates/duplicates.html"),
+    ),
+    (
+        "merge_many.html",
+        include_str!("../../templates/merge_many.html"),
     ),
 ];
 

@@ -48,7 +48,7 @@ fn customer_view(c: &CustomerPlan) -> CustomerView {
 }
 
 /// A plan as the templates show it: counts, effects, and the customers not processed.
-fn plan_view(plan: &Plan) -> Value {
+pub(crate) fn plan_view(plan: &Plan) -> Value {
     let not_done: Vec<&CustomerPlan> = plan
         .customers
         .iter()
@@ -76,7 +76,7 @@ fn plan_view(plan: &Plan) -> Value {
 }
 
 /// Applies an operation posted from a form and shows its result.
-async fn apply(
+pub(crate) async fn apply(
     state: &AppState,
     headers: &HeaderMap,
     title: &'static str,
@@ -301,6 +301,14 @@ pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         }
         Some("deactivate") => Redirect::to(&format!("/deactivate?{query}")).into_response(),
         Some("delete") => Redirect::to(&format!("/delete?{query}")).into_response(),
+        Some("merge") => match &chosen {
+            Selection::Ids(list) if list.len() >= 2 => {
+                Redirect::to(&format!("/merge/many?{query}")).into_response()
+            }
+            _ => error_page(ApiError::bad_request(
+                "tick the customers to merge (at least two) — a merge names each one",
+            )),
+        },
         // Reversible: done at once, and the result page explains every customer.
         Some("undelete") => {
             apply(&state, &headers, "Undeleted", move |e| {

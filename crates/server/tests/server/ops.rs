@@ -194,3 +194,65 @@ conformance!(
         assert!(!page.body.contains("Merge into"), "{}", page.body);
     }
 );
+
+conformance!(
+    the_merge_wizard_merges_ticked_customers_field_by_field_and_ids_then_lead_to_the_survivor,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[
+                (
+                    "customers.csv",
+                    "id,number,kind,name,email,phone,status,created_at\n1,1,person,Ann Lee,,+41 11,active,2024-01-01 09:00\n2,2,person,Ann Lee,ann@a.example,+41 22,active,2024-06-01 09:00\n3,3,person,A. Lee,ann@b.example,,active,2025-01-01 09:00\n",
+                ),
+                ("note.csv", "id,customer_id,body\n1,2,called\n2,3,wrote\n"),
+            ],
+        );
+        let admin = s.session("ada", "admin-pass");
+        // Ticked in the list, "Merge selected…" leads to the wizard.
+        let r = s.page("POST", "/bulk", &admin, "action=merge&id=1&id=2&id=3");
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(r.header("location"), Some("/merge/many?ids=1,2,3"));
+        let page = s.page("GET", "/merge/many?ids=1,2,3", &admin, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        for text in [
+            "Merge 3 customers into 1 Ann Lee",
+            "the most recent non-empty",
+            r#"name="take.email" value="3" checked"#,
+            "2 would be merged",
+        ] {
+            assert!(page.body.contains(text), "{text} in {}", page.body);
+        }
+        // Another choice, then the merge.
+        let page = s.page(
+            "POST",
+            "/merge/many",
+            &admin,
+            "ids=1,2,3&into=1&take.email=2&take.phone=2",
+        );
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("2 merged"), "{}", page.body);
+        let one = s
+            .api("GET", "/api/v1/customers/1", &s.admin, Value::Null)
+            .json();
+        assert_eq!(one["email"], "ann@a.example");
+        assert_eq!(one["phone"], "+41 22");
+        assert_eq!(one["records"]["note"], 2);
+        // A merged-away id answers where it went.
+        let r = s.api("GET", "/api/v1/customers/3", &s.admin, Value::Null);
+        assert_eq!(r.status, 308, "{}", r.body);
+        assert_eq!(r.header("location"), Some("/api/v1/customers/1"));
+        let r = s.page("GET", "/customers/2", &admin, "");
+        assert_eq!(r.status, 308, "{}", r.body);
+        assert_eq!(r.header("location"), Some("/customers/1"));
+        // The API merges several at once; `duplicate` and `duplicates` together are refused.
+        let r = s.api(
+            "POST",
+            "/api/v1/merge",
+            &s.admin,
+            serde_json::json!({ "duplicate": 1, "duplicates": [1], "into": 1 }),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+    }
+);
