@@ -262,6 +262,15 @@ pub enum Command {
         #[command(flatten)]
         plan: PlanArgs,
     },
+    /// Take back the operation that wrote audit entry SEQ (a deactivation, a delete to the
+    /// recycle bin or a merge, or a bulk job of these) while nothing since depends on it;
+    /// planned first (what comes back, what cannot and why). Erasures cannot be undone.
+    Undo {
+        /// Any audit entry of the operation (`offboard audit` lists them).
+        entry: i64,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// People who act in offboard and their roles (viewer, clerk, manager, admin).
     #[command(subcommand)]
     Users(UsersCmd),

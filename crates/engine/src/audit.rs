@@ -86,6 +86,8 @@ pub enum Act {
     /// Entries from before personal values were kept apart, redacted for an erasure or a
     /// forget, and the chain sealed again from the first of them.
     Reseal,
+    /// An operation taken back.
+    Undo,
 }
 
 impl Act {
@@ -111,6 +113,7 @@ impl Act {
             Act::Review => "review",
             Act::Restore => "restore",
             Act::Reseal => "reseal",
+            Act::Undo => "undo",
         }
     }
 }
@@ -543,6 +546,25 @@ fn read_entries(
             e
         })
         .collect())
+}
+
+/// One entry, with its kept-apart part where it still exists.
+pub(crate) fn entry_at(db: &mut dyn Db, seq: i64) -> Result<Option<Entry>, StoreError> {
+    let p = ph(db.dialect(), 1);
+    Ok(
+        read_entries(db, &format!(" WHERE a.seq = {p}"), &[Value::Int(seq)], "")?
+            .into_iter()
+            .next(),
+    )
+}
+
+/// The entries a condition on `a` (the log) selects, oldest first.
+pub(crate) fn entries_where(
+    db: &mut dyn Db,
+    conds: &str,
+    params: &[Value],
+) -> Result<Vec<Entry>, StoreError> {
+    read_entries(db, conds, params, "ORDER BY a.seq")
 }
 
 fn entry(r: Vec<Value>) -> Entry {

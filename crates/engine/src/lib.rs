@@ -22,6 +22,7 @@ mod read;
 pub mod records;
 pub mod schedule;
 mod sql;
+pub mod undo;
 
 use offboard_model::model::{Operation, Role};
 use offboard_store::{Store, StoreError};

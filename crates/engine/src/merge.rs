@@ -124,6 +124,13 @@ impl Engine<'_> {
             });
             let mut conflicts = Vec::new();
             let mut repointed = Vec::new();
+            // What an undo needs, read before anything changes: the duplicates' rows, which
+            // rows move or are repointed, the numbers renumbered, the survivor's values.
+            let undo = if dry_run {
+                Json::Null
+            } else {
+                undo_data(model, tx, &dups, into, &columns)?
+            };
             for dup in &dups {
                 repointed.extend(repoint(model, tx, dup, &target)?);
                 conflicts.extend(resolve_conflicts(model, tx, dup, &target)?);
@@ -211,6 +218,7 @@ impl Engine<'_> {
                         "fields": changed,
                         "conflicts": conflicts,
                         "effects": plan.effects,
+                        "undo": undo,
                     }),
                 ));
                 entries.extend(repointed);
@@ -422,4 +430,155 @@ fn resolve_conflicts(
         }
     }
     Ok(out)
+}
+
+/// Ids of `sql`'s first column (a row per id).
+fn id_column(db: &mut dyn Db, sql: &str, params: &[Value]) -> Result<Vec<i64>, StoreError> {
+    Ok(db
+        .query(sql, params, &[FieldType::Int])?
+        .iter()
+        .filter_map(|r| r[0].as_i64())
+        .collect())
+}
+
+/// Everything a merge changes, as it was: what `Engine::undo` puts back. Kept in the
+/// survivor's audit entry (its personal part: forgotten with the customer).
+fn undo_data(
+    model: &Model,
+    db: &mut dyn Db,
+    dups: &[Cand],
+    into: i64,
+    columns: &[(String, FieldType)],
+) -> Result<Json, StoreError> {
+    let d = db.dialect();
+    let cols = model.customer.columns();
+    let names: Vec<String> = cols.iter().map(|c| q(&c.name)).collect();
+    let types: Vec<FieldType> = cols.iter().map(|c| c.ty).collect();
+    let mut rows = Vec::new();
+    let mut per_dup = Vec::new();
+    for dup in dups {
+        let p = [Value::Int(dup.id)];
+        let row = db.query(
+            &format!(
+                "SELECT {} FROM customers WHERE id = {}",
+                names.join(", "),
+                ph(d, 1)
+            ),
+            &p,
+            &types,
+        )?;
+        if let Some(r) = row.first() {
+            let obj: serde_json::Map<String, Json> = cols
+                .iter()
+                .zip(r)
+                .map(|(c, v)| (c.name.clone(), json!(v.to_cell())))
+                .collect();
+            rows.push(Json::Object(obj));
+        }
+        let mut moved = serde_json::Map::new();
+        let mut renumbered = serde_json::Map::new();
+        for kind in model
+            .records
+            .iter()
+            .filter(|k| k.owner.target == Target::Customer)
+        {
+            let sql = format!(
+                "SELECT id FROM {} WHERE {} = {}",
+                q(&kind.name),
+                q(&kind.owner.column),
+                ph(d, 1)
+            );
+            let ids = id_column(db, &sql, &p)?;
+            if !ids.is_empty() {
+                moved.insert(kind.name.clone(), json!(ids));
+            }
+            if let Some(n) = kind.numbered.as_ref().filter(|n| n.per_owner) {
+                let nums = db.query(
+                    &format!(
+                        "SELECT id, {} FROM {} WHERE {} = {}",
+                        q(&n.field),
+                        q(&kind.name),
+                        q(&kind.owner.column),
+                        ph(d, 1)
+                    ),
+                    &p,
+                    &[
+                        FieldType::Int,
+                        if n.text {
+                            FieldType::Text
+                        } else {
+                            FieldType::Int
+                        },
+                    ],
+                )?;
+                if !nums.is_empty() {
+                    renumbered.insert(
+                        kind.name.clone(),
+                        json!(nums
+                            .iter()
+                            .map(|r| json!([r[0].as_i64(), r[1].to_cell()]))
+                            .collect::<Vec<_>>()),
+                    );
+                }
+            }
+        }
+        let mut links = serde_json::Map::new();
+        for kind in &model.records {
+            for link in kind.links.iter().filter(|l| l.target == Target::Customer) {
+                let sql = format!(
+                    "SELECT id FROM {} WHERE {} = {}",
+                    q(&kind.name),
+                    q(&link.column),
+                    ph(d, 1)
+                );
+                let ids = id_column(db, &sql, &p)?;
+                if !ids.is_empty() {
+                    links.insert(format!("{}.{}", kind.name, link.column), json!(ids));
+                }
+            }
+        }
+        for cl in &model.customer.links {
+            let sql = format!(
+                "SELECT id FROM customers WHERE {} = {}",
+                q(&cl.link.column),
+                ph(d, 1)
+            );
+            let ids = id_column(db, &sql, &p)?;
+            if !ids.is_empty() {
+                links.insert(format!("customers.{}", cl.link.column), json!(ids));
+            }
+        }
+        let tombstones = id_column(
+            db,
+            &format!(
+                "SELECT id FROM offboard_merged WHERE into_id = {}",
+                ph(d, 1)
+            ),
+            &p,
+        )?;
+        per_dup.push(json!({
+            "id": dup.id,
+            "moved": moved,
+            "links": links,
+            "renumbered": renumbered,
+            "tombstones": tombstones,
+        }));
+    }
+    let select: Vec<String> = columns.iter().map(|(c, _)| q(c)).collect();
+    let types: Vec<FieldType> = columns.iter().map(|(_, t)| *t).collect();
+    let before = db.query(
+        &format!(
+            "SELECT {} FROM customers WHERE id = {}",
+            select.join(", "),
+            ph(d, 1)
+        ),
+        &[Value::Int(into)],
+        &types,
+    )?;
+    let survivor: serde_json::Map<String, Json> = columns
+        .iter()
+        .zip(before.first().cloned().unwrap_or_default())
+        .map(|((c, _), v)| (c.clone(), json!(v.to_cell())))
+        .collect();
+    Ok(json!({ "rows": rows, "duplicates": per_dup, "survivor": survivor }))
 }

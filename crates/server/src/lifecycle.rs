@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/erase", post(erase))
         .route("/api/v1/transfer", post(transfer))
         .route("/api/v1/merge", post(merge))
+        .route("/api/v1/undo", post(undo))
 }
 
 /// `POST /records/{kind}/delete`.
@@ -529,4 +530,46 @@ async fn merge(
 ) -> Result<Response, ApiError> {
     let background = b.background;
     run_command(&state, actor, Command::Merge(b), background).await
+}
+
+/// `POST /undo`.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct UndoBody {
+    /// Any audit entry of the operation to take back.
+    entry: i64,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/v1/undo`: takes back a deactivation, a soft delete or a merge (409 when
+/// nothing could come back, with the plan in `details`).
+async fn undo(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<UndoBody>,
+) -> Result<Response, ApiError> {
+    let plan = act_heavy(&state, actor, move |e| Ok(e.undo(b.entry, b.dry_run)?)).await?;
+    state.counts().changed();
+    let json = serde_json::to_value(&plan).unwrap_or(Value::Null);
+    if !plan.dry_run && plan.undone == 0 {
+        let mut err = ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_done",
+            format!(
+                "nothing was undone: {}",
+                plan.customers
+                    .iter()
+                    .filter_map(|c| c
+                        .why
+                        .as_ref()
+                        .map(|w| format!("{} {}: {w}", c.id, c.number)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        err.details = json;
+        return Err(err);
+    }
+    Ok(Json(json).into_response())
 }

@@ -347,6 +347,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/schedules/runs": { "get": op("Schedule runs, newest first; `schedule`, `state` (done, review, approved, rejected; review is the review queue) and `limit` filter", "schedules", None, json!({ "type": "array", "items": obj.clone() })) },
             "/api/v1/schedules/runs/{id}/approve": { "post": op("Approve a run waiting for review: its operation applies to the customers it proposed that still match (needs the schedule's review role)", "schedules", None, obj.clone()) },
             "/api/v1/schedules/runs/{id}/reject": { "post": op("Reject a run waiting for review: nothing is applied", "schedules", None, obj.clone()) },
+            "/api/v1/undo": { "post": op("Take back the operation that wrote audit entry `entry` (a deactivation, a delete to the recycle bin or a merge) while nothing since depends on it; `dry_run` plans it. Erasures cannot be undone", "lifecycle", Some(json!({ "type": "object", "additionalProperties": false, "required": ["entry"], "properties": { "entry": { "type": "integer" }, "dry_run": { "type": "boolean" } } })), obj.clone()) },
             "/api/v1/jobs": { "get": jobs },
             "/api/v1/jobs/{id}": { "get": job, "delete": cancel_job },
             "/api/v1/audit": { "get": audit },

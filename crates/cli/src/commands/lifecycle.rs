@@ -123,6 +123,44 @@ pub(super) fn pair_op(
     Ok(())
 }
 
+/// `undo SEQ [--dry-run]`.
+pub(super) fn undo(g: &Global, entry: i64, dry_run: bool) -> anyhow::Result<()> {
+    let mut store = open(g)?;
+    let actor = actor(g, &mut store)?;
+    let plan = Engine::new(&mut store, actor).undo(entry, dry_run)?;
+    if g.json {
+        output::json(&plan)?;
+    } else {
+        println!(
+            "undo of the {} in entries {}–{}{}: {} come back, {} stay",
+            plan.operation,
+            plan.entries.0,
+            plan.entries.1,
+            if dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            },
+            plan.undone,
+            plan.refused
+        );
+        for (table, e) in &plan.effects {
+            let list: Vec<String> = e.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            println!("  {table}: {}", list.join(", "));
+        }
+        for c in &plan.customers {
+            match &c.why {
+                Some(why) => println!("  {} {} {}: stays: {why}", c.id, c.number, c.name),
+                None => println!("  {} {} {}: {}", c.id, c.number, c.name, c.outcome),
+            }
+        }
+    }
+    if !dry_run && plan.undone == 0 {
+        return Err(Refused("nothing was undone".into()).into());
+    }
+    Ok(())
+}
+
 /// `merge DUP... --into ID [--take FIELD=CUSTOMER]...`.
 pub(super) fn merge(
     g: &Global,

@@ -13,3 +13,4 @@ mod restore;
 mod schedule;
 mod scrub;
 mod small;
+mod undo;

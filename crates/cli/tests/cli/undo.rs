@@ -1,0 +1,128 @@
+//! Undo: a deactivation, a delete to the recycle bin and a merge taken back from what the
+//! audit log recorded, while nothing since depends on them; erasures are not undoable.
+
+use std::path::Path;
+
+use offboard_testkit::{conformance, TestDb};
+
+use crate::helpers::Cli;
+
+/// The latest audit entry of `operation`.
+fn entry_of(cli: &Cli, operation: &str) -> String {
+    let log = cli.run(&["audit", "--limit", "200", "--json"]).ok().json();
+    log.as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["operation"] == operation)
+        .unwrap_or_else(|| panic!("no {operation} entry in {log:#}"))["seq"]
+        .to_string()
+}
+
+/// Every customer and record table as CSV files: the database's state to compare.
+fn snapshot(cli: &Cli, name: &str) -> Vec<(String, String)> {
+    let dir = cli.dir.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    cli.run(&["export", dir.to_str().unwrap()]).ok();
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(Path::new(&p)).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+conformance!(
+    undo_takes_back_a_deactivation_a_delete_and_a_merge,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,phone,status,created_at\n\
+             1,1,person,Ann Lee,,+41 11,active,2024-01-01 09:00\n\
+             2,2,person,Ann Lee,ann@a.example,+41 22,active,2024-06-01 09:00\n\
+             3,3,person,A. Lee,ann@b.example,,active,2025-01-01 09:00\n\
+             4,4,person,Bo Ek,bo@example.com,,active,2024-01-01 09:00\n\
+             5,5,person,Cy Po,cy@example.com,,active,2024-01-01 09:00\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("invoice.csv"),
+            "id,customer_id,number,total,balance,issued_on\n1,2,INV-0000001,100,0,2024-01-01\n2,3,INV-0000002,200,0,2024-02-01\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("note.csv"), "id,customer_id,body\n1,3,wrote\n").unwrap();
+        cli.run(&["import", "data"]).ok();
+
+        // A merge, then its undo: every table as it was.
+        let before = snapshot(&cli, "before");
+        cli.run(&["merge", "2", "3", "--into", "1", "--take", "email=2"])
+            .ok();
+        assert_ne!(snapshot(&cli, "merged"), before);
+        let seq = entry_of(&cli, "merge");
+        let dry = cli.run(&["undo", &seq, "--dry-run"]).ok().stdout;
+        assert!(dry.contains("2 come back, 0 stay"), "{dry}");
+        assert_ne!(
+            snapshot(&cli, "still-merged"),
+            before,
+            "a dry run changes nothing"
+        );
+        let done = cli.run(&["undo", &seq]).ok().stdout;
+        assert!(done.contains("2 come back"), "{done}");
+        assert_eq!(snapshot(&cli, "after"), before);
+        // The merged-away ids are theirs again (no tombstone leads elsewhere).
+        let two = cli.run(&["customers", "show", "2", "--json"]).ok().json();
+        assert_eq!(two["email"], "ann@a.example");
+        assert_eq!(two["records"]["invoice"], 1);
+
+        // A deactivation: whoever was changed since stays, and says why.
+        cli.run(&["deactivate", "4", "5", "--reason", "Moved away"])
+            .ok();
+        let seq = entry_of(&cli, "deactivate");
+        cli.run(&["customers", "edit", "5", "--set", "phone=+41 55"])
+            .ok();
+        let out = cli.run(&["undo", &seq]).ok().stdout;
+        assert!(out.contains("1 come back, 1 stay"), "{out}");
+        assert!(out.contains("stays: it was changed since (entry"), "{out}");
+        let four = cli.run(&["customers", "show", "4", "--json"]).ok().json();
+        assert_eq!(four["status"], "active");
+        let five = cli.run(&["customers", "show", "5", "--json"]).ok().json();
+        assert_eq!(five["status"], "deactivated");
+
+        // A delete to the recycle bin comes back with the status it had.
+        cli.run(&["delete", "5"]).ok();
+        let seq = entry_of(&cli, "delete");
+        cli.run(&["undo", &seq]).ok();
+        let five = cli.run(&["customers", "show", "5", "--json"]).ok().json();
+        assert_eq!(five["status"], "deactivated");
+        cli.run(&["audit", "verify"]).ok();
+        let log = cli.run(&["audit", "--json"]).ok().json();
+        assert_eq!(log[0]["operation"], "undo");
+
+        // An erasure is not undoable, and says so; a merge changed since cannot come back.
+        cli.run(&["erase", "4", "--yes"]).ok();
+        let seq = entry_of(&cli, "purge");
+        let r = cli.run(&["undo", &seq]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("cannot be undone"), "{}", r.stderr);
+        cli.run(&["merge", "3", "--into", "1"]).ok();
+        let seq = entry_of(&cli, "merge");
+        cli.run(&["customers", "edit", "1", "--set", "phone=+41 99"])
+            .ok();
+        let r = cli.run(&["undo", &seq]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(
+            r.stdout.contains("a merge comes back whole or not at all"),
+            "{}",
+            r.stdout
+        );
+    }
+);

@@ -1,0 +1,557 @@
+//! Undo: a deactivation, a soft delete or a merge — or a bulk job of these — taken back from
+//! what its audit entries recorded, while nothing since depends on it. An undo is planned
+//! like any operation (what comes back, what cannot and why), applied in one transaction and
+//! audited (`undo`). Erasures are not undoable: their data is gone by design.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{json, Value as Json};
+
+use offboard_model::model::{Operation, Status};
+use offboard_model::{FieldType, Value};
+use offboard_store::db::Db;
+use offboard_store::StoreError;
+
+use crate::audit::{self, Act, Entry, NewEntry};
+use crate::kernel::load_ids;
+use crate::ops::{status_change, DeactivateOptions};
+use crate::plan::Outcome;
+use crate::sql::{ph, q};
+use crate::{Allowed, Engine, EngineError};
+
+/// One customer of an undo: what happens to it, and why not when it does not.
+#[derive(Debug, Clone, Serialize)]
+pub struct UndoCustomer {
+    pub id: i64,
+    pub number: String,
+    pub name: String,
+    /// `comes back` or `stays`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+/// What an undo does (or, in a dry run, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct UndoPlan {
+    /// The audit entries of the operation undone (first and last).
+    pub entries: (i64, i64),
+    pub operation: String,
+    pub dry_run: bool,
+    pub undone: usize,
+    pub refused: usize,
+    pub customers: Vec<UndoCustomer>,
+    pub effects: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+/// The entries one operation wrote: those around `seq` with its time, actor and operation.
+fn operation_entries(db: &mut dyn Db, seq: i64) -> Result<Vec<Entry>, StoreError> {
+    let d = db.dialect();
+    let Some(one) = audit::entry_at(db, seq)? else {
+        return Err(StoreError::NotFound(format!(
+            "there is no audit entry {seq}"
+        )));
+    };
+    let at = offboard_model::DateTime::parse(&one.at)
+        .map_or(Value::Text(one.at.clone()), Value::DateTime);
+    let all = audit::entries_where(
+        db,
+        &format!(
+            " WHERE a.at = {} AND a.actor = {} AND a.operation = {}",
+            ph(d, 1),
+            ph(d, 2),
+            ph(d, 3)
+        ),
+        &[
+            at,
+            Value::Text(one.actor.clone()),
+            Value::Text(one.operation.clone()),
+        ],
+    )?;
+    // Contiguous around `seq`: one append.
+    let mut out: Vec<Entry> = Vec::new();
+    let mut sorted = all;
+    sorted.sort_by_key(|e| e.seq);
+    let at = sorted.iter().position(|e| e.seq == seq).unwrap_or(0);
+    let mut lo = at;
+    while lo > 0 && sorted[lo - 1].seq == sorted[lo].seq - 1 {
+        lo -= 1;
+    }
+    let mut hi = at;
+    while hi + 1 < sorted.len() && sorted[hi + 1].seq == sorted[hi].seq + 1 {
+        hi += 1;
+    }
+    out.extend(sorted.drain(lo..=hi));
+    Ok(out)
+}
+
+/// Later entries about these customers, by customer: (seq, operation) of the first one.
+fn later_changes(
+    db: &mut dyn Db,
+    after: i64,
+    ids: &[i64],
+) -> Result<BTreeMap<i64, (i64, String)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let list = ids
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let rows = db.query(
+        &format!(
+            "SELECT customer_id, min(seq) FROM offboard_audit WHERE seq > {} AND customer_id IN ({list}) GROUP BY customer_id",
+            ph(db.dialect(), 1)
+        ),
+        &[Value::Int(after)],
+        &[FieldType::Int, FieldType::Int],
+    )?;
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let (Some(c), Some(s)) = (r[0].as_i64(), r[1].as_i64()) else {
+            continue;
+        };
+        let op = audit::entry_at(db, s)?
+            .map(|e| e.operation)
+            .unwrap_or_default();
+        out.insert(c, (s, op));
+    }
+    Ok(out)
+}
+
+impl Engine<'_> {
+    /// Undoes the operation that wrote audit entry `seq` (any of its entries).
+    pub fn undo(&mut self, seq: i64, dry_run: bool) -> Result<UndoPlan, EngineError> {
+        self.allow(Operation::View)?;
+        let entries = operation_entries(self.store.db(), seq)?;
+        let op = entries
+            .first()
+            .map(|e| e.operation.clone())
+            .unwrap_or_default();
+        let (first, last) = (
+            entries.first().map_or(seq, |e| e.seq),
+            entries.last().map_or(seq, |e| e.seq),
+        );
+        match op.as_str() {
+            "deactivate" | "delete" => {
+                let inverse = if op == "deactivate" {
+                    Operation::Reactivate
+                } else {
+                    Operation::Undelete
+                };
+                let allowed = self.allow(inverse)?;
+                self.undo_status(&allowed, &entries, (first, last), &op, dry_run)
+            }
+            "merge" => {
+                let allowed = self.allow(Operation::Merge)?;
+                self.undo_merge(&allowed, &entries, (first, last), dry_run)
+            }
+            "purge" | "erase" | "forget" => Err(EngineError::Refused(format!(
+                "entry {seq} records an erasure ({op}): it cannot be undone — the data is gone by design"
+            ))),
+            "undo" => Err(EngineError::Refused(format!(
+                "entry {seq} is itself an undo; redo the operation instead"
+            ))),
+            other => Err(EngineError::Refused(format!(
+                "entry {seq} records `{other}`, which undo does not take back; undo takes back a deactivation, a delete to the recycle bin or a merge"
+            ))),
+        }
+    }
+
+    /// A deactivation or a soft delete: its customers come back (reactivated, undeleted),
+    /// except those changed since and those whose undelete would collide.
+    fn undo_status(
+        &mut self,
+        allowed: &Allowed,
+        entries: &[Entry],
+        range: (i64, i64),
+        op: &str,
+        dry_run: bool,
+    ) -> Result<UndoPlan, EngineError> {
+        let ids: Vec<i64> = entries.iter().filter_map(|e| e.customer_id).collect();
+        let later = later_changes(self.store.db(), range.1, &ids)?;
+        let present: BTreeSet<i64> = {
+            let list = ids
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            if list.is_empty() {
+                BTreeSet::new()
+            } else {
+                self.store
+                    .db()
+                    .query(
+                        &format!("SELECT id FROM customers WHERE id IN ({list})"),
+                        &[],
+                        &[FieldType::Int],
+                    )?
+                    .iter()
+                    .filter_map(|r| r[0].as_i64())
+                    .collect()
+            }
+        };
+        let mut customers = Vec::new();
+        let mut back = Vec::new();
+        for e in entries {
+            let Some(id) = e.customer_id else { continue };
+            let why = if !present.contains(&id) {
+                Some("it no longer exists (erased or merged since)".to_string())
+            } else {
+                later
+                    .get(&id)
+                    .map(|(s, o)| format!("it was changed since (entry {s}: {o}); undo that first"))
+            };
+            if why.is_none() {
+                back.push(id);
+            }
+            customers.push(UndoCustomer {
+                id,
+                number: e.customer_number.clone().unwrap_or_default(),
+                name: e.customer_name.clone().unwrap_or_default(),
+                outcome: if why.is_none() { "comes back" } else { "stays" },
+                why,
+            });
+        }
+        let inverse = allowed.operation();
+        let none = DeactivateOptions::default();
+        let range_json = json!([range.0, range.1]);
+        let op_name = op.to_string();
+        let plan = self.within(dry_run, false, |ctx, tx| {
+            let cands = load_ids(tx, &back, ctx.dry_run)?;
+            let plan = status_change(allowed, ctx, tx, inverse, &cands, &none)?;
+            if !ctx.dry_run && plan.done > 0 {
+                audit::append(
+                    tx,
+                    ctx.actor,
+                    Act::Undo,
+                    &[NewEntry {
+                        customer_id: None,
+                        customer_number: None,
+                        customer_name: None,
+                        reason: None,
+                        details: json!({ "undoes": range_json, "operation": op_name, "customers": plan.done }),
+                    }],
+                )?;
+            }
+            Ok(plan)
+        });
+        let plan = match plan {
+            Ok(p) => p,
+            // Nobody could come back: the plan says why for each.
+            Err(EngineError::Store(StoreError::NotFound(_))) if back.is_empty() => {
+                return Ok(UndoPlan {
+                    entries: range,
+                    operation: op.to_string(),
+                    dry_run,
+                    undone: 0,
+                    refused: customers.len(),
+                    customers,
+                    effects: BTreeMap::new(),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        // What the inverse operation itself refused (an undelete's collisions).
+        for c in &mut customers {
+            if let Some(p) = plan.customers.iter().find(|p| p.id == c.id) {
+                if p.outcome != Outcome::Proceeds {
+                    c.outcome = "stays";
+                    c.why = Some(p.why.clone().unwrap_or_else(|| {
+                        p.blockers
+                            .iter()
+                            .map(|b| b.message.clone())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }));
+                }
+            }
+        }
+        let undone = customers
+            .iter()
+            .filter(|c| c.outcome == "comes back")
+            .count();
+        Ok(UndoPlan {
+            entries: range,
+            operation: op.to_string(),
+            dry_run,
+            undone,
+            refused: customers.len() - undone,
+            customers,
+            effects: plan.effects.clone(),
+        })
+    }
+
+    /// A merge: the duplicates come back with their numbers, their records and links, and the
+    /// survivor gets its values back — all or nothing, and only while none of them was
+    /// changed since.
+    fn undo_merge(
+        &mut self,
+        _allowed: &Allowed,
+        entries: &[Entry],
+        range: (i64, i64),
+        dry_run: bool,
+    ) -> Result<UndoPlan, EngineError> {
+        let Some(survivor) = entries.iter().find(|e| e.details.get("merged").is_some()) else {
+            return Err(EngineError::Refused(format!(
+                "entries {}–{} do not record what the merge changed",
+                range.0, range.1
+            )));
+        };
+        let undo = survivor.details.get("undo").cloned().unwrap_or(Json::Null);
+        if undo.is_null() || undo.get("rows").is_none() {
+            return Err(EngineError::Refused(format!(
+                "the merge of entry {} kept no record of what it changed (a merge before this version, or the survivor's data was erased since): it cannot be undone",
+                survivor.seq
+            )));
+        }
+        let into = survivor.customer_id.unwrap_or(0);
+        let dups: Vec<i64> = undo["duplicates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["id"].as_i64())
+            .collect();
+        let mut involved = dups.clone();
+        involved.push(into);
+        for d in undo["duplicates"].as_array().into_iter().flatten() {
+            for (k, ids) in d["links"].as_object().into_iter().flatten() {
+                if k.starts_with("customers.") {
+                    involved.extend(
+                        ids.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Json::as_i64),
+                    );
+                }
+            }
+        }
+        let later = later_changes(self.store.db(), range.1, &involved)?;
+        let mut customers: Vec<UndoCustomer> = entries
+            .iter()
+            .filter(|e| e.customer_id.is_some_and(|c| dups.contains(&c)))
+            .map(|e| UndoCustomer {
+                id: e.customer_id.unwrap_or(0),
+                number: e.customer_number.clone().unwrap_or_default(),
+                name: e.customer_name.clone().unwrap_or_default(),
+                outcome: "comes back",
+                why: None,
+            })
+            .collect();
+        if let Some((c, (s, o))) = later.iter().next() {
+            let why = format!(
+                "customer {c} was changed since (entry {s}: {o}); a merge comes back whole or not at all"
+            );
+            for c in &mut customers {
+                c.outcome = "stays";
+                c.why = Some(why.clone());
+            }
+            return Ok(UndoPlan {
+                entries: range,
+                operation: "merge".into(),
+                dry_run,
+                undone: 0,
+                refused: customers.len(),
+                customers,
+                effects: BTreeMap::new(),
+            });
+        }
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        let mut effects: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        let mut add = |t: &str, what: &str, n: u64| {
+            if n > 0 {
+                *effects
+                    .entry(t.to_string())
+                    .or_default()
+                    .entry(what.to_string())
+                    .or_insert(0) += n as i64;
+            }
+        };
+        let range_json = json!([range.0, range.1]);
+        let result = self.store.atomically(|s| {
+            let db = s.db();
+            let d = db.dialect();
+            let cols = model.customer.columns();
+            // The duplicates' rows, as they were, their tombstones gone.
+            for row in undo["rows"].as_array().into_iter().flatten() {
+                let mut names = Vec::new();
+                let mut params = Vec::new();
+                for c in &cols {
+                    let text = row[&c.name].as_str().unwrap_or_default();
+                    let v = if text.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::parse_cell(c.ty, text).unwrap_or(Value::Text(text.into()))
+                    };
+                    names.push(q(&c.name));
+                    params.push(v);
+                }
+                let ps: Vec<String> = (1..=params.len()).map(|i| ph(d, i)).collect();
+                db.execute(
+                    &format!(
+                        "DELETE FROM offboard_merged WHERE id = {}",
+                        ph(d, 1)
+                    ),
+                    &[params[0].clone()],
+                )?;
+                db.execute(
+                    &format!(
+                        "INSERT INTO customers ({}) VALUES ({})",
+                        names.join(", "),
+                        ps.join(", ")
+                    ),
+                    &params,
+                )?;
+                add("customers", "restored", 1);
+            }
+            for dup in undo["duplicates"].as_array().into_iter().flatten() {
+                let Some(id) = dup["id"].as_i64() else { continue };
+                for (kind, ids) in dup["moved"].as_object().into_iter().flatten() {
+                    let Some(k) = model.record(kind) else { continue };
+                    let list = id_list(ids);
+                    let n = db.execute(
+                        &format!(
+                            "UPDATE {} SET {} = {} WHERE id IN ({list})",
+                            q(kind),
+                            q(&k.owner.column),
+                            ph(d, 1)
+                        ),
+                        &[Value::Int(id)],
+                    )?;
+                    add(kind, "moved back", n);
+                }
+                for (key, ids) in dup["links"].as_object().into_iter().flatten() {
+                    let Some((table, column)) = key.split_once('.') else {
+                        continue;
+                    };
+                    let list = id_list(ids);
+                    let n = db.execute(
+                        &format!(
+                            "UPDATE {} SET {} = {} WHERE id IN ({list})",
+                            q(table),
+                            q(column),
+                            ph(d, 1)
+                        ),
+                        &[Value::Int(id)],
+                    )?;
+                    add(table, "repointed back", n);
+                }
+                for (kind, pairs) in dup["renumbered"].as_object().into_iter().flatten() {
+                    let Some(n) = model.record(kind).and_then(|k| k.numbered.clone()) else {
+                        continue;
+                    };
+                    for p in pairs.as_array().into_iter().flatten() {
+                        let (Some(rid), Some(old)) = (p[0].as_i64(), p[1].as_str()) else {
+                            continue;
+                        };
+                        let v = if n.text {
+                            Value::Text(old.into())
+                        } else {
+                            old.parse().map(Value::Int).unwrap_or(Value::Null)
+                        };
+                        db.execute(
+                            &format!(
+                                "UPDATE {} SET {} = {} WHERE id = {}",
+                                q(kind),
+                                q(&n.field),
+                                ph(d, 1),
+                                ph(d, 2)
+                            ),
+                            &[v, Value::Int(rid)],
+                        )?;
+                    }
+                }
+                let tomb = undo_ids(&dup["tombstones"]);
+                if !tomb.is_empty() {
+                    db.execute(
+                        &format!(
+                            "UPDATE offboard_merged SET into_id = {} WHERE id IN ({})",
+                            ph(d, 1),
+                            tomb
+                        ),
+                        &[Value::Int(id)],
+                    )?;
+                }
+            }
+            // The survivor's values as they were.
+            let mut sets = Vec::new();
+            let mut params = Vec::new();
+            for (col, v) in undo["survivor"].as_object().into_iter().flatten() {
+                let ty = cols
+                    .iter()
+                    .find(|c| &c.name == col)
+                    .map_or(FieldType::Text, |c| c.ty);
+                let text = v.as_str().unwrap_or_default();
+                params.push(if text.is_empty() {
+                    Value::Null
+                } else {
+                    Value::parse_cell(ty, text).unwrap_or(Value::Text(text.into()))
+                });
+                sets.push(format!("{} = {}", q(col), ph(d, params.len())));
+            }
+            if !sets.is_empty() {
+                params.push(Value::Int(into));
+                db.execute(
+                    &format!(
+                        "UPDATE customers SET {} WHERE id = {}",
+                        sets.join(", "),
+                        ph(d, params.len())
+                    ),
+                    &params,
+                )?;
+            }
+            if dry_run {
+                return Err(StoreError::Cancelled("dry run".into()));
+            }
+            audit::append(
+                db,
+                &actor,
+                Act::Undo,
+                &[NewEntry {
+                    customer_id: Some(into),
+                    customer_number: Some(survivor.customer_number.clone().unwrap_or_default()),
+                    customer_name: survivor.customer_name.clone(),
+                    reason: None,
+                    details: json!({ "undoes": range_json, "operation": "merge", "restored": dups }),
+                }],
+            )?;
+            Ok(())
+        });
+        match result {
+            Ok(()) | Err(StoreError::Cancelled(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let _ = Status::Active;
+        Ok(UndoPlan {
+            entries: range,
+            operation: "merge".into(),
+            dry_run,
+            undone: customers.len(),
+            refused: 0,
+            customers,
+            effects,
+        })
+    }
+}
+
+fn undo_ids(v: &Json) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_i64)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn id_list(v: &Json) -> String {
+    let s = undo_ids(v);
+    if s.is_empty() {
+        "NULL".into()
+    } else {
+        s
+    }
+}
