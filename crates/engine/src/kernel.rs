@@ -257,6 +257,7 @@ pub(crate) fn plan_of(
         timings: BTreeMap::new(),
         notes: Vec::new(),
         merge: None,
+        audit_entry: None,
     };
     plan.tally();
     plan
@@ -409,7 +410,12 @@ impl crate::Engine<'_> {
                 dry_run,
                 report: &mut *report,
             };
-            let plan = f(&mut ctx, tx)?;
+            let mut plan = f(&mut ctx, tx)?;
+            if !dry_run && plan.done > 0 {
+                // The last entry it wrote, read inside its own transaction.
+                plan.audit_entry =
+                    offboard_store::meta::get_meta(tx, "audit_count")?.and_then(|c| c.parse().ok());
+            }
             tell(
                 &mut *report,
                 Step {

@@ -71,6 +71,8 @@ pub struct Plan {
     /// A merge's choices: the survivor, each field's candidates and winner, the conflicts
     /// and how they were resolved.
     pub merge: Option<serde_json::Value>,
+    /// The last audit entry an applied operation wrote: what `undo` takes.
+    pub audit_entry: Option<i64>,
 }
 
 impl Plan {
@@ -164,6 +166,9 @@ impl Serialize for Plan {
         }
         if let Some(merge) = &self.merge {
             m.serialize_entry("merge", merge)?;
+        }
+        if let Some(seq) = &self.audit_entry {
+            m.serialize_entry("audit_entry", seq)?;
         }
         m.end()
     }

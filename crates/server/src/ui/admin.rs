@@ -105,6 +105,12 @@ pub async fn audit(
             v["operation_text"] = json!(crate::ui::customers::human(&e.operation));
             v["at_text"] = json!(super::when(&e.at));
             v["gone"] = json!(e.customer_id.is_some_and(|c| !present.contains(&c)));
+            // Operations an undo takes back (the preview says whether it still can).
+            v["undo"] = json!(
+                actor.may_undo()
+                    && matches!(e.operation.as_str(), "deactivate" | "delete" | "merge")
+                    && e.details.get("into").is_none()
+            );
             v
         })
         .collect();

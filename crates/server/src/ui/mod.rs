@@ -81,6 +81,10 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
         .route("/duplicates", get(duplicates::page))
+        .route(
+            "/undo",
+            get(operations::undo_preview).post(operations::undo),
+        )
         .route("/merge/many", get(merge::page).post(merge::apply))
         .route("/schedules", get(schedules::page))
         .route("/schedules/run", post(schedules::run_now))
@@ -276,6 +280,12 @@ pub(crate) struct Viewer {
 }
 
 impl Viewer {
+    /// Whether an Undo is offered: the undo's own permission is checked when it runs
+    /// (reactivate, undelete or merge); a viewer is not offered one.
+    pub(crate) fn may_undo(&self) -> bool {
+        self.role != "viewer"
+    }
+
     pub(crate) fn of(e: &Engine<'_>) -> Viewer {
         Viewer {
             name: e.actor().name.clone(),

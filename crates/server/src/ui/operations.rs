@@ -94,11 +94,124 @@ pub(crate) async fn apply(
                 "result.html",
                 title,
                 Some(&actor),
-                json!({ "result": plan_view(&plan), "undo": undelete_both(&plan) }),
+                json!({ "result": plan_view(&plan), "offer": undelete_both(&plan), "undo": undo_offer(&plan, &actor) }),
             ))
         }
         Err(r) => r,
     }
+}
+
+/// After a deactivation, a delete to the recycle bin or a merge: an Undo for who may.
+fn undo_offer(plan: &Plan, viewer: &Viewer) -> Value {
+    use offboard_model::model::Operation as Op;
+    let undoable = matches!(plan.operation, Op::Deactivate | Op::Delete | Op::Merge)
+        && plan.effects.get("customers").is_some_and(|e| {
+            e.contains_key("deactivated")
+                || e.contains_key("deleted")
+                || plan.operation == Op::Merge
+        });
+    match (undoable, plan.audit_entry, viewer.may_undo()) {
+        (true, Some(seq), true) => json!({
+            "action": "/undo",
+            "fields": [("entry", seq.to_string())],
+            "label": "Undo",
+        }),
+        _ => Value::Null,
+    }
+}
+
+/// `GET /undo?entry=SEQ`: what undoing that operation would do.
+pub async fn undo_preview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(p): Query<UndoParams>,
+) -> Response {
+    let seq = p.entry;
+    match ui_heavy(&state, &headers, move |e| {
+        Ok((Viewer::of(e), e.undo(seq, true)?))
+    })
+    .await
+    {
+        Ok((viewer, plan)) => render(
+            "confirm.html",
+            &format!(
+                "Undo the {} of entry {}",
+                crate::ui::customers::human(&plan.operation).to_lowercase(),
+                plan.entries.0
+            ),
+            Some(&viewer),
+            json!({
+                "note": "Takes the operation back as the audit log recorded it. A customer changed since stays as it is, and says why.",
+                "plan": undo_view(&plan),
+                "action": "/undo",
+                "hidden": [("entry", seq.to_string())],
+                "button": "Undo",
+                "cancel": "/audit",
+            }),
+        ),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UndoParams {
+    entry: i64,
+}
+
+/// `POST /undo` (`entry=SEQ`): takes the operation back.
+pub async fn undo(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let f = form(&body);
+    let Some(seq) = field(&f, "entry").and_then(|v| v.parse::<i64>().ok()) else {
+        return error_page(ApiError::bad_request(
+            "say which audit entry to undo (entry=SEQ)",
+        ));
+    };
+    match ui_heavy(&state, &headers, move |e| {
+        Ok((Viewer::of(e), e.undo(seq, false)?))
+    })
+    .await
+    {
+        Ok((viewer, plan)) => {
+            state.counts().changed();
+            super::changed(render(
+                "result.html",
+                "Undone",
+                Some(&viewer),
+                json!({ "result": undo_view(&plan) }),
+            ))
+        }
+        Err(r) => r,
+    }
+}
+
+/// An undo's plan as the plan macro shows plans.
+fn undo_view(plan: &offboard_engine::undo::UndoPlan) -> Value {
+    let back: Vec<Value> = plan
+        .customers
+        .iter()
+        .filter(|c| c.why.is_none())
+        .map(|c| json!({ "id": c.id, "number": c.number, "name": c.name }))
+        .collect();
+    json!({
+        "candidates_text": super::plural(plan.customers.len(), "customer"),
+        "done": plan.undone,
+        "done_key": "back",
+        "blocked": plan.refused,
+        "skipped": 0,
+        "by_rule": [],
+        "effects": plan.effects.iter().map(|(t, e)| {
+            let what: Vec<String> = e.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            format!("{}: {}", crate::ui::customers::human(t), what.join(", "))
+        }).collect::<Vec<_>>(),
+        "dry_run": plan.dry_run,
+        "not_done": plan.customers.iter().filter(|c| c.why.is_some()).map(|c| json!({
+            "id": c.id, "number": c.number, "name": c.name, "outcome": "stays", "why": c.why, "blockers": [],
+        })).collect::<Vec<_>>(),
+        "done_list": if plan.dry_run { Vec::new() } else { back },
+        "done_more": 0,
+        "more": 0,
+    })
 }
 
 /// An undelete refused because a customer's company (or another linked customer) is itself

@@ -99,6 +99,7 @@ fn comparable(mut plan: Value) -> Value {
     o.remove("dry_run");
     // What happens after the commit: a dry run says what will be rewritten, the job what was.
     o.remove("notes");
+    o.remove("audit_entry");
     plan
 }
 

@@ -256,3 +256,76 @@ conformance!(
         assert_eq!(r.status, 422, "{}", r.body);
     }
 );
+
+conformance!(
+    a_deactivation_from_the_ui_is_undone_from_its_result_and_from_the_audit_log,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,email,status\n1,1,person,Ann Lee,ann@example.com,active\n2,2,person,Bo Ek,bo@example.com,active\n",
+            )],
+        );
+        let admin = s.session("ada", "admin-pass");
+        let page = s.page("POST", "/deactivate", &admin, "ids=1&reason=Moved+away");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains(r#"name="entry""#), "{}", page.body);
+        let seq = page
+            .body
+            .split(r#"name="entry" value=""#)
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap()
+            .to_string();
+        let done = s.page("POST", "/undo", &admin, &format!("entry={seq}"));
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(done.body.contains("1 back"), "{}", done.body);
+        let ann = s
+            .api("GET", "/api/v1/customers/1", &s.admin, Value::Null)
+            .json();
+        assert_eq!(ann["status"], "active");
+        // From the audit log: a preview first, then the undo; a second one has nothing left.
+        s.page("POST", "/delete", &admin, "ids=2");
+        let log = s.page("GET", "/audit", &admin, "");
+        assert!(log.body.contains("Undo…"), "{}", log.body);
+        let api = s
+            .api("GET", "/api/v1/audit?limit=5", &s.admin, Value::Null)
+            .json();
+        let del = api
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["operation"] == "delete")
+            .unwrap()["seq"]
+            .as_i64()
+            .unwrap();
+        let preview = s.page("GET", &format!("/undo?entry={del}"), &admin, "");
+        assert_eq!(preview.status, 200, "{}", preview.body);
+        assert!(preview.body.contains("1 would be back"), "{}", preview.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.admin,
+            serde_json::json!({ "entry": del }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["undone"], 1);
+        let r = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.admin,
+            serde_json::json!({ "entry": del }),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        // A viewer is offered no undo, and may not run one.
+        let r = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.viewer,
+            serde_json::json!({ "entry": del }),
+        );
+        assert_eq!(r.status, 403, "{}", r.body);
+    }
+);
