@@ -316,16 +316,46 @@ impl Engine<'_> {
                 Outcome::Proceeds,
                 None,
             );
+            // Which records move, for an undo: read before they do.
+            let mut moved_ids = serde_json::Map::new();
+            if !dry_run {
+                let d = tx.dialect();
+                for kind in model.records.iter().filter(|k| {
+                    k.owner.target == Target::Customer
+                        && k.transferable
+                        && kinds.is_none_or(|only| only.contains(&k.name))
+                }) {
+                    let ids: Vec<i64> = tx
+                        .query(
+                            &format!(
+                                "SELECT id FROM {} WHERE {} = {}",
+                                q(&kind.name),
+                                q(&kind.owner.column),
+                                ph(d, 1)
+                            ),
+                            &[Value::Int(from)],
+                            &[FieldType::Int],
+                        )?
+                        .iter()
+                        .filter_map(|r| r[0].as_i64())
+                        .collect();
+                    if !ids.is_empty() {
+                        moved_ids.insert(kind.name.clone(), serde_json::json!(ids));
+                    }
+                }
+            }
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
                 plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
             }
             if !dry_run {
+                let mut entries = move_entries(&source, &target, &plan);
+                entries[0].details["moved_ids"] = serde_json::Value::Object(moved_ids);
                 audit::append(
                     tx,
                     actor,
                     Act::Op(Operation::Transfer),
-                    &[move_entries(&source, &target, &plan), repointed].concat(),
+                    &[entries, repointed].concat(),
                 )?;
             }
             Ok(plan)

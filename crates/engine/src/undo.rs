@@ -148,6 +148,10 @@ impl Engine<'_> {
                 let allowed = self.allow(Operation::Merge)?;
                 self.undo_merge(&allowed, &entries, (first, last), dry_run)
             }
+            "transfer" => {
+                self.allow(Operation::Transfer)?;
+                self.undo_transfer(&entries, (first, last), dry_run)
+            }
             "purge" | "erase" | "forget" => Err(EngineError::Refused(format!(
                 "entry {seq} records an erasure ({op}): it cannot be undone — the data is gone by design"
             ))),
@@ -155,7 +159,7 @@ impl Engine<'_> {
                 "entry {seq} is itself an undo; redo the operation instead"
             ))),
             other => Err(EngineError::Refused(format!(
-                "entry {seq} records `{other}`, which undo does not take back; undo takes back a deactivation, a delete to the recycle bin or a merge"
+                "entry {seq} records `{other}`, which undo does not take back; undo takes back a deactivation, a delete to the recycle bin, a transfer or a merge"
             ))),
         }
     }
@@ -530,6 +534,149 @@ impl Engine<'_> {
             operation: "merge".into(),
             dry_run,
             undone: customers.len(),
+            refused: 0,
+            customers,
+            effects,
+        })
+    }
+}
+
+impl Engine<'_> {
+    /// A transfer: its records move back and the customers it repointed point back — whole or
+    /// not at all, and only while none of the customers was changed since.
+    fn undo_transfer(
+        &mut self,
+        entries: &[Entry],
+        range: (i64, i64),
+        dry_run: bool,
+    ) -> Result<UndoPlan, EngineError> {
+        let Some(source) = entries.iter().find(|e| e.details.get("to").is_some()) else {
+            return Err(EngineError::Refused(format!(
+                "entries {}–{} do not record what the transfer moved",
+                range.0, range.1
+            )));
+        };
+        let Some(moved) = source.details.get("moved_ids").cloned() else {
+            return Err(EngineError::Refused(format!(
+                "the transfer of entry {} kept no record of which records moved (a transfer before this version): it cannot be undone",
+                source.seq
+            )));
+        };
+        let from = source.customer_id.unwrap_or(0);
+        let to = source.details["to"].as_i64().unwrap_or(0);
+        let repointed: Vec<(i64, String, i64)> = entries
+            .iter()
+            .filter_map(|e| {
+                let r = e.details.get("repointed")?;
+                Some((
+                    e.customer_id?,
+                    e.details["link"].as_str()?.to_string(),
+                    r["from"].as_i64()?,
+                ))
+            })
+            .collect();
+        let mut involved = vec![from, to];
+        involved.extend(repointed.iter().map(|r| r.0));
+        let later = later_changes(self.store.db(), range.1, &involved)?;
+        let mut customers = vec![UndoCustomer {
+            id: from,
+            number: source.customer_number.clone().unwrap_or_default(),
+            name: source.customer_name.clone().unwrap_or_default(),
+            outcome: "comes back",
+            why: None,
+        }];
+        if let Some((c, (s, o))) = later.iter().next() {
+            customers[0].outcome = "stays";
+            customers[0].why = Some(format!(
+                "customer {c} was changed since (entry {s}: {o}); a transfer comes back whole or not at all"
+            ));
+            return Ok(UndoPlan {
+                entries: range,
+                operation: "transfer".into(),
+                dry_run,
+                undone: 0,
+                refused: 1,
+                customers,
+                effects: BTreeMap::new(),
+            });
+        }
+        let model = self.store.shared_model();
+        let actor = self.actor.name.clone();
+        let mut effects: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+        let range_json = json!([range.0, range.1]);
+        let result = self.store.atomically(|s| {
+            let db = s.db();
+            let d = db.dialect();
+            for (kind, ids) in moved.as_object().into_iter().flatten() {
+                let Some(k) = model.record(kind) else {
+                    continue;
+                };
+                let owner = q(&k.owner.column);
+                let n = db.execute(
+                    &format!(
+                        "UPDATE {} SET {owner} = {} WHERE id IN ({}) AND {owner} = {}",
+                        q(kind),
+                        ph(d, 1),
+                        id_list(ids),
+                        ph(d, 2)
+                    ),
+                    &[Value::Int(from), Value::Int(to)],
+                )?;
+                if n > 0 {
+                    *effects
+                        .entry(kind.clone())
+                        .or_default()
+                        .entry("moved back".into())
+                        .or_insert(0) += n as i64;
+                }
+            }
+            for (id, link, back) in &repointed {
+                let Some(cl) = model.customer.links.iter().find(|l| &l.link.name == link) else {
+                    continue;
+                };
+                let col = q(&cl.link.column);
+                let n = db.execute(
+                    &format!(
+                        "UPDATE customers SET {col} = {} WHERE id = {} AND {col} = {}",
+                        ph(d, 1),
+                        ph(d, 2),
+                        ph(d, 3)
+                    ),
+                    &[Value::Int(*back), Value::Int(*id), Value::Int(to)],
+                )?;
+                if n > 0 {
+                    *effects
+                        .entry("customers".into())
+                        .or_default()
+                        .entry("repointed back".into())
+                        .or_insert(0) += n as i64;
+                }
+            }
+            if dry_run {
+                return Err(StoreError::Cancelled("dry run".into()));
+            }
+            audit::append(
+                db,
+                &actor,
+                Act::Undo,
+                &[NewEntry {
+                    customer_id: Some(from),
+                    customer_number: source.customer_number.clone(),
+                    customer_name: source.customer_name.clone(),
+                    reason: None,
+                    details: json!({ "undoes": range_json, "operation": "transfer", "from": to }),
+                }],
+            )
+        });
+        match result {
+            Ok(()) | Err(StoreError::Cancelled(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(UndoPlan {
+            entries: range,
+            operation: "transfer".into(),
+            dry_run,
+            undone: 1,
             refused: 0,
             customers,
             effects,

@@ -60,6 +60,11 @@ conformance!(
         )
         .unwrap();
         std::fs::write(dir.join("note.csv"), "id,customer_id,body\n1,3,wrote\n").unwrap();
+        std::fs::write(
+            dir.join("job.csv"),
+            "id,customer_id,scheduled_on,description,total\n1,4,2024-01-01,Roof,1000\n2,4,2024-02-01,Door,500\n",
+        )
+        .unwrap();
         cli.run(&["import", "data"]).ok();
 
         // A merge, then its undo: every table as it was.
@@ -82,6 +87,13 @@ conformance!(
         let two = cli.run(&["customers", "show", "2", "--json"]).ok().json();
         assert_eq!(two["email"], "ann@a.example");
         assert_eq!(two["records"]["invoice"], 1);
+
+        // A transfer: its records go back.
+        cli.run(&["transfer", "--from", "4", "--to", "1"]).ok();
+        let seq = entry_of(&cli, "transfer");
+        let out = cli.run(&["undo", &seq]).ok().stdout;
+        assert!(out.contains("job: 2 moved back"), "{out}");
+        assert_eq!(snapshot(&cli, "untransferred"), before);
 
         // A deactivation: whoever was changed since stays, and says why.
         cli.run(&["deactivate", "4", "5", "--reason", "Moved away"])

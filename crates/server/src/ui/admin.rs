@@ -108,8 +108,12 @@ pub async fn audit(
             // Operations an undo takes back (the preview says whether it still can).
             v["undo"] = json!(
                 actor.may_undo()
-                    && matches!(e.operation.as_str(), "deactivate" | "delete" | "merge")
-                    && e.details.get("into").is_none()
+                    && match e.operation.as_str() {
+                        "deactivate" | "delete" => true,
+                        "merge" => e.details.get("merged").is_some(),
+                        "transfer" => e.details.get("moved_ids").is_some(),
+                        _ => false,
+                    }
             );
             v
         })

@@ -104,12 +104,14 @@ pub(crate) async fn apply(
 /// After a deactivation, a delete to the recycle bin or a merge: an Undo for who may.
 fn undo_offer(plan: &Plan, viewer: &Viewer) -> Value {
     use offboard_model::model::Operation as Op;
-    let undoable = matches!(plan.operation, Op::Deactivate | Op::Delete | Op::Merge)
-        && plan.effects.get("customers").is_some_and(|e| {
-            e.contains_key("deactivated")
-                || e.contains_key("deleted")
-                || plan.operation == Op::Merge
-        });
+    let undoable = match plan.operation {
+        Op::Merge | Op::Transfer => true,
+        Op::Deactivate | Op::Delete => plan
+            .effects
+            .get("customers")
+            .is_some_and(|e| e.contains_key("deactivated") || e.contains_key("deleted")),
+        _ => false,
+    };
     match (undoable, plan.audit_entry, viewer.may_undo()) {
         (true, Some(seq), true) => json!({
             "action": "/undo",
