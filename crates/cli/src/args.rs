@@ -426,6 +426,19 @@ pub enum CustomersCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum RecordsCmd {
+    /// The records recycle bin: records deleted for good, newest first (of one customer).
+    Bin {
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Bring records back from the bin (by bin entry), in order; each unless its owner is
+    /// gone, its number is in use again, or (an ordered kind) it would not be the newest.
+    Restore {
+        #[arg(required = true)]
+        entries: Vec<i64>,
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Add a record: offboard records add order --set customer_id=17 --set stage=OPEN
     Add {
         kind: String,

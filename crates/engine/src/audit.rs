@@ -88,6 +88,8 @@ pub enum Act {
     Reseal,
     /// An operation taken back.
     Undo,
+    /// Records brought back from the records recycle bin.
+    RestoreRecords,
 }
 
 impl Act {
@@ -114,6 +116,7 @@ impl Act {
             Act::Restore => "restore",
             Act::Reseal => "reseal",
             Act::Undo => "undo",
+            Act::RestoreRecords => "restore-records",
         }
     }
 }

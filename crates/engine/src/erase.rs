@@ -212,6 +212,8 @@ pub(crate) fn erase(
         )?;
         // The audit log forgets them too: their entries' kept-apart parts go, salts included.
         audit::forget_customers(db, GO)?;
+        // And the records bin its deleted records.
+        crate::bin::forget_binned(db, GO)?;
     }
     // What each erased customer loses, per kind, read before anything is removed.
     let mut per_customer = PerCustomer::new();

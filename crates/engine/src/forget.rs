@@ -235,6 +235,7 @@ fn forget_set(
     if !dry_run {
         // The audit log forgets the personal values it kept of these customers.
         audit::forget_customers(db, SET)?;
+        crate::bin::forget_binned(db, SET)?;
         db.execute(
             &format!(
                 "INSERT INTO offboard_forgotten (customer_id, forgotten_at) SELECT id, {} FROM {SET} WHERE 1 = 1 ON CONFLICT (customer_id) DO NOTHING",

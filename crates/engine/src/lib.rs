@@ -9,6 +9,7 @@
 
 mod access;
 pub mod audit;
+pub mod bin;
 mod blockers;
 mod edits;
 mod erase;

@@ -136,13 +136,19 @@ impl Engine<'_> {
                 &[],
             )?;
             let cands = candidates(tx)?;
-            erase(
+            let mut plan = erase(
                 &allowed,
                 ctx,
                 tx,
                 &cands,
                 model.purge == PurgeMode::AllOrNothing,
-            )
+            )?;
+            // The records bin past the retention goes with the cleanup.
+            if !ctx.dry_run {
+                let n = crate::bin::purge_binned(tx, cutoff)?;
+                crate::kernel::effect(&mut plan, "deleted_records", "removed", n);
+            }
+            Ok(plan)
         })
     }
 

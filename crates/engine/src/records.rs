@@ -334,6 +334,9 @@ impl Engine<'_> {
                 &types,
             )?;
             let mut by_customer: Vec<(Value, Value, Value, Vec<serde_json::Value>)> = Vec::new();
+            // The records recycle bin keeps each row as it was.
+            let mut binned: Vec<Vec<Value>> = Vec::new();
+            let now = offboard_model::DateTime::now().to_string();
             for mut r in rows {
                 let values: Vec<Value> = r.split_off(3);
                 let record: serde_json::Map<String, serde_json::Value> = cols
@@ -345,6 +348,21 @@ impl Engine<'_> {
                     Ok(a) => a,
                     Err(_) => continue,
                 };
+                binned.push(vec![
+                    Value::Text(k.name.clone()),
+                    record
+                        .get("id")
+                        .and_then(serde_json::Value::as_i64)
+                        .map_or(Value::Null, Value::Int),
+                    cid.clone(),
+                    record
+                        .get(&k.owner.column)
+                        .and_then(serde_json::Value::as_i64)
+                        .map_or(Value::Null, Value::Int),
+                    Value::Text(serde_json::Value::Object(record.clone()).to_string()),
+                    Value::Text(now.clone()),
+                    Value::Text(actor.clone()),
+                ]);
                 match by_customer.last_mut() {
                     Some(last) if last.0 == cid => last.3.push(record.into()),
                     _ => by_customer.push((cid, number, name, vec![record.into()])),
@@ -358,6 +376,25 @@ impl Engine<'_> {
                 &[],
             )?;
             plan.deleted = n as usize;
+            if !binned.is_empty() {
+                let cols: Vec<(String, FieldType)> = [
+                    ("kind", FieldType::Text),
+                    ("record_id", FieldType::Int),
+                    ("customer_id", FieldType::Int),
+                    ("owner_id", FieldType::Int),
+                    ("data", FieldType::Text),
+                    ("deleted_at", FieldType::Text),
+                    ("deleted_by", FieldType::Text),
+                ]
+                .iter()
+                .map(|(n, t)| (n.to_string(), *t))
+                .collect();
+                let mut sink = tx.bulk("offboard_deleted_records", &cols)?;
+                for row in &binned {
+                    sink.write(row)?;
+                }
+                sink.finish()?;
+            }
             if !dry_run {
                 let entries: Vec<NewEntry> = by_customer
                     .into_iter()

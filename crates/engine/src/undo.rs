@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{json, Value as Json};
 
-use offboard_model::model::{Operation, Status};
+use offboard_model::model::Operation;
 use offboard_model::{FieldType, Value};
 use offboard_store::db::Db;
 use offboard_store::StoreError;
@@ -528,7 +528,6 @@ impl Engine<'_> {
             Ok(()) | Err(StoreError::Cancelled(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let _ = Status::Active;
         Ok(UndoPlan {
             entries: range,
             operation: "merge".into(),

@@ -16,6 +16,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0007_audit_personal.sql"),
     include_str!("../migrations/sqlite/0008_schedule_runs.sql"),
     include_str!("../migrations/sqlite/0009_merged.sql"),
+    include_str!("../migrations/sqlite/0010_deleted_records.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_core.sql"),
@@ -27,6 +28,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0007_audit_personal.sql"),
     include_str!("../migrations/postgres/0008_schedule_runs.sql"),
     include_str!("../migrations/postgres/0009_merged.sql"),
+    include_str!("../migrations/postgres/0010_deleted_records.sql"),
 ];
 
 /// Brings offboard's own tables up to the latest version; returns the version found before.

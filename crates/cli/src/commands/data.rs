@@ -664,6 +664,59 @@ pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
         authorize(g, &mut store, Operation::View)?;
     }
     let record = match cmd {
+        RecordsCmd::Bin { customer } => {
+            let cid = match customer {
+                Some(c) => Some(find_customer(&mut store, &c)?.id),
+                None => None,
+            };
+            let list = engine(g, &mut store)?.binned_records(cid)?;
+            if g.json {
+                return output::json(&list);
+            }
+            if list.is_empty() {
+                println!("the records bin is empty");
+                return Ok(());
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|b| {
+                    vec![
+                        b.id.to_string(),
+                        b.kind.clone(),
+                        b.record_id.to_string(),
+                        b.customer_id.map(|c| c.to_string()).unwrap_or_default(),
+                        b.deleted_at.clone(),
+                        b.deleted_by.clone(),
+                    ]
+                })
+                .collect();
+            return output::table(
+                &["entry", "kind", "record", "customer", "deleted", "by"],
+                &rows,
+            );
+        }
+        RecordsCmd::Restore { entries, dry_run } => {
+            let done = engine(g, &mut store)?.restore_records(&entries, dry_run)?;
+            if g.json {
+                output::json(&done)?;
+            } else {
+                for e in &done.entries {
+                    match &e.why {
+                        Some(w) => {
+                            println!("entry {} ({} {}): refused: {w}", e.id, e.kind, e.record_id)
+                        }
+                        None => println!("entry {} ({} {}): restored", e.id, e.kind, e.record_id),
+                    }
+                }
+                if dry_run {
+                    println!("dry run: nothing was changed");
+                }
+            }
+            if done.restored == 0 {
+                return Err(Refused("nothing was restored".into()).into());
+            }
+            return Ok(());
+        }
         RecordsCmd::Delete { kind, args } => return delete_records(g, &mut store, &kind, &args),
         RecordsCmd::Add { kind, set } => {
             engine(g, &mut store)?.create_record(&kind, &parse_sets(&set)?)?

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod basics;
+mod bin;
 mod duplicates;
 mod export;
 mod helpers;
