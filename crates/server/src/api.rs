@@ -133,6 +133,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/model", get(model))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/duplicates", get(duplicates))
+        .route("/api/v1/deleted-records", get(deleted_records))
+        .route(
+            "/api/v1/deleted-records/restore",
+            post(restore_deleted_records),
+        )
         .route(
             "/api/v1/customers",
             get(list_customers).post(create_customer),
@@ -331,6 +336,63 @@ async fn duplicates(
         Ok(Json(serde_json::to_value(pairs).unwrap_or(Value::Null)))
     })
     .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BinParams {
+    customer: Option<i64>,
+}
+
+/// `GET /api/v1/deleted-records`: the records bin, newest first (`customer` filters).
+async fn deleted_records(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Query(p): Query<BinParams>,
+) -> Result<Json<Value>, ApiError> {
+    act(&state, actor, move |e| {
+        Ok(Json(json!(e.binned_records(p.customer)?)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    entries: Vec<i64>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /api/v1/deleted-records/restore`: records back from the bin, in order, each unless
+/// refused (409 when none came back, the report in `details`).
+async fn restore_deleted_records(
+    State(state): State<AppState>,
+    Caller(actor): Caller,
+    Body(b): Body<RestoreBody>,
+) -> Result<Json<Value>, ApiError> {
+    let done = act(&state, actor, move |e| {
+        Ok(e.restore_records(&b.entries, b.dry_run)?)
+    })
+    .await?;
+    let json = json!(done);
+    if !done.dry_run && done.restored == 0 {
+        let mut err = ApiError::new(
+            StatusCode::CONFLICT,
+            "nothing_done",
+            format!(
+                "nothing was restored: {}",
+                done.entries
+                    .iter()
+                    .filter_map(|e| e.why.as_ref().map(|w| format!("entry {}: {w}", e.id)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+        err.details = json;
+        return Err(err);
+    }
+    Ok(Json(json))
 }
 
 async fn list_customers(

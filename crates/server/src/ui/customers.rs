@@ -409,10 +409,21 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
                 })
             })
             .collect();
-        Ok((actor, c, records, blocking, may, cleanup, linked, linking))
+        // Its records deleted for good, waiting in the records bin.
+        let binned = e.binned_records(Some(id))?;
+        Ok((
+            actor,
+            c,
+            records,
+            blocking,
+            may,
+            cleanup,
+            linked,
+            (linking, binned),
+        ))
     })
     .await;
-    let (actor, c, records, blocking, may, cleanup, linked, linking) = match result {
+    let (actor, c, records, blocking, may, cleanup, linked, (linking, binned)) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -525,6 +536,17 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
             "may": may,
             "cleanup": cleanup,
             "linking": linking,
+            "binned": binned.iter().map(|b| json!({
+                "id": b.id,
+                "kind": human(&b.kind),
+                "record_id": b.record_id,
+                "what": b.record.as_object().map(|o| o.iter()
+                    .filter(|(k, v)| k.as_str() != "id" && !v.is_null() && !k.ends_with("_id"))
+                    .map(|(k, v)| format!("{}: {}", human(k), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+                "deleted": super::when(&b.deleted_at),
+                "by": b.deleted_by,
+            })).collect::<Vec<_>>(),
         }),
     );
     if refused {

@@ -81,6 +81,7 @@ pub fn routes() -> Router<AppState> {
         .route("/jobs/{id}", get(operations::job_page))
         .route("/audit", get(admin::audit))
         .route("/duplicates", get(duplicates::page))
+        .route("/records/restore", post(records::restore))
         .route(
             "/undo",
             get(operations::undo_preview).post(operations::undo),

@@ -365,3 +365,39 @@ pub async fn delete(
         Err(r) => r,
     }
 }
+
+/// `POST /records/restore` (`entry`, `customer`): a record back from the records bin; the
+/// customer's page again, saying what happened.
+pub async fn restore(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let f = super::form(&body);
+    let entry = super::field(&f, "entry").and_then(|v| v.parse::<i64>().ok());
+    let customer = super::field(&f, "customer").and_then(|v| v.parse::<i64>().ok());
+    let (Some(entry), Some(customer)) = (entry, customer) else {
+        return super::error_page(crate::ApiError::bad_request(
+            "say which bin entry to restore, and for which customer",
+        ));
+    };
+    let done = super::ui(&state, &headers, move |e| {
+        Ok(e.restore_records(&[entry], false)?)
+    })
+    .await;
+    match done {
+        Ok(r) => match r.entries.first().and_then(|x| x.why.clone()) {
+            Some(why) => super::error_page(crate::ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "refused",
+                format!("the record was not restored: {why}"),
+            )),
+            None => super::changed(
+                axum::response::Redirect::to(&format!("/customers/{customer}#deleted-records"))
+                    .into_response(),
+            ),
+        },
+        Err(page) => page,
+    }
+}

@@ -329,3 +329,80 @@ conformance!(
         assert_eq!(r.status, 403, "{}", r.body);
     }
 );
+
+conformance!(
+    the_records_bin_shows_on_the_customers_page_and_restores_in_order,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "lending",
+            &[
+                ("customers.csv", "id,number,kind,name,email,status\n1,L0000001,client,Ann Lee,ann@example.com,active\n"),
+                ("application.csv", "id,customer_id,number,amount,applied_on\n1,1,A-1,100000,2024-01-01\n"),
+                ("contract.csv", "id,application_id,number,principal,signed_on\n1,1,K-000001,100000,2024-01-05\n"),
+                ("payment.csv", "id,contract_id,number,amount,paid_on\n1,1,1,1000,2024-02-01\n2,1,2,1000,2024-03-01\n3,1,3,1000,2024-04-01\n"),
+            ],
+        );
+        let r = s.api(
+            "POST",
+            "/api/v1/records/payment/delete",
+            &s.admin,
+            serde_json::json!({ "owner": 1, "from": "2024-03-01" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let bin = s
+            .api(
+                "GET",
+                "/api/v1/deleted-records?customer=1",
+                &s.viewer,
+                Value::Null,
+            )
+            .json();
+        let bin = bin.as_array().unwrap();
+        assert_eq!(bin.len(), 2);
+        let entry_of = |record: i64| {
+            bin.iter().find(|b| b["record_id"] == record).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        };
+        let admin = s.session("ada", "admin-pass");
+        let page = s.page("GET", "/customers/1", &admin, "");
+        assert!(page.body.contains("Deleted records"), "{}", page.body);
+        assert!(page.body.contains("Payment 3"), "{}", page.body);
+        // Newest first is refused; the older one comes back, then the newer.
+        let r = s.page(
+            "POST",
+            "/records/restore",
+            &admin,
+            &format!("entry={}&customer=1", entry_of(3)),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(r.body.contains("restore it first"), "{}", r.body);
+        let r = s.page(
+            "POST",
+            "/records/restore",
+            &admin,
+            &format!("entry={}&customer=1", entry_of(2)),
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/deleted-records/restore",
+            &s.admin,
+            serde_json::json!({ "entries": [entry_of(3)] }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["restored"], 1);
+        let r = s.api(
+            "POST",
+            "/api/v1/deleted-records/restore",
+            &s.admin,
+            serde_json::json!({ "entry": 1 }),
+        );
+        assert_eq!(r.status, 422, "{}", r.body);
+        let p3 = s
+            .api("GET", "/api/v1/records/payment/3", &s.admin, Value::Null)
+            .json();
+        assert_eq!(p3["paid_on"], "2024-04-01");
+    }
+);
