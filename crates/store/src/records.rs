@@ -109,10 +109,32 @@ fn owning_customer(
             r[0].as_i64().unwrap_or(0),
             r[1].as_str().unwrap_or_default().to_string(),
         )),
-        None => Err(StoreError::NotFound(format!(
-            "`{}`: there is no {what} {owner_id} (or it has no customer)",
-            kind.owner.column
-        ))),
+        None => {
+            // A merged-away customer's id is not used for new records: it says where the
+            // customer went.
+            if kind.owner.target == Target::Customer {
+                if let Some(into) = db
+                    .query_value(
+                        &format!(
+                            "SELECT into_id FROM offboard_merged WHERE id = {}",
+                            ph(d, 1)
+                        ),
+                        &[Value::Int(owner_id)],
+                        FieldType::Int,
+                    )?
+                    .and_then(|v| v.as_i64())
+                {
+                    return Err(StoreError::Refused(format!(
+                        "`{}`: customer {owner_id} was merged into customer {into}; use {into}",
+                        kind.owner.column
+                    )));
+                }
+            }
+            Err(StoreError::NotFound(format!(
+                "`{}`: there is no {what} {owner_id} (or it has no customer)",
+                kind.owner.column
+            )))
+        }
     }
 }
 
@@ -212,11 +234,31 @@ fn check_record(
             )?;
             match status.as_ref().and_then(Value::as_str) {
                 None => {
+                    // A merged-away customer's id is not used for new records: it says where
+                    // the customer went.
+                    if link.target == Target::Customer {
+                        if let Some(into) = tx
+                            .query_value(
+                                &format!(
+                                    "SELECT into_id FROM offboard_merged WHERE id = {}",
+                                    ph(d, 1)
+                                ),
+                                &[Value::Int(target)],
+                                FieldType::Int,
+                            )?
+                            .and_then(|v| v.as_i64())
+                        {
+                            return Err(StoreError::Refused(format!(
+                                "`{}`: customer {target} was merged into customer {into}; use {into}",
+                                link.column
+                            )));
+                        }
+                    }
                     return Err(StoreError::NotFound(format!(
                         "`{}`: there is no {} {target}",
                         link.column,
                         link.target.table()
-                    )))
+                    )));
                 }
                 Some(s) if Status::parse(s) == Some(Status::Deleted) => {
                     return Err(StoreError::Refused(format!(

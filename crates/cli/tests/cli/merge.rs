@@ -214,3 +214,176 @@ conformance!(
         assert_eq!(seqs, vec![(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)]);
     }
 );
+
+const EVERY_CONFLICT: &str = r#"
+[model]
+name = "clinic"
+
+[customer]
+kinds = ["company", "person"]
+[customer.fields]
+phone = "text"
+[customer.links.company]
+kinds = ["person"]
+target_kinds = ["company"]
+[customer.links.referred_by]
+kinds = ["person"]
+target_kinds = ["person"]
+on_erase = "detach"
+
+[record.visit]
+owner = "customer"
+order_by = ["visited_on"]
+numbered = { field = "seq", per = "owner" }
+[record.visit.fields]
+seq = "int"
+visited_on = "date"
+
+[record.invoice]
+owner = "customer"
+numbered = { field = "number", prefix = "INV-", width = 7 }
+[record.invoice.fields]
+number = "text"
+
+[record.referral]
+owner = "customer"
+[record.referral.links]
+referrer = { target = "customer", on_erase = "detach" }
+[record.referral.fields]
+note = "text"
+"#;
+
+/// A table's rows as (id, chosen columns), sorted by id.
+fn rows(v: &serde_json::Value, cols: &[&str]) -> Vec<String> {
+    let mut out: Vec<(i64, String)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let vals: Vec<String> = cols
+                .iter()
+                .map(|c| match &r[*c] {
+                    serde_json::Value::Null => "-".to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    o => o.to_string(),
+                })
+                .collect();
+            (
+                r["id"].as_i64().unwrap(),
+                format!("{} {}", r["id"], vals.join(" ")),
+            )
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, s)| s).collect()
+}
+
+conformance!(
+    a_three_way_merge_with_every_conflict_kind_leaves_the_expected_database,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        std::fs::write(cli.dir.join("offboard.toml"), EVERY_CONFLICT).unwrap();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (file, body) in [
+            (
+                "customers.csv",
+                "id,number,kind,name,email,phone,status,company_id,referred_by_id,created_at\n\
+                 1,1,company,Acme,,,active,,,2024-01-01 09:00\n\
+                 2,2,person,Ann Lee,,+41 22,active,1,,2024-01-01 09:00\n\
+                 3,3,person,Ann Lee,ann@three.example,,active,1,,2024-05-01 09:00\n\
+                 4,4,person,A. Lee,ann@four.example,+41 44,active,,,2024-03-01 09:00\n\
+                 5,5,person,Bo Ek,bo@example.com,,active,,4,2024-01-01 09:00\n",
+            ),
+            (
+                "visit.csv",
+                "id,customer_id,seq,visited_on\n1,2,1,2024-01-02\n2,2,2,2024-02-02\n3,3,1,2024-01-15\n4,4,1,2024-03-03\n5,4,2,2024-04-04\n",
+            ),
+            ("invoice.csv", "id,customer_id,number\n1,3,INV-0000001\n2,2,INV-0000002\n"),
+            ("referral.csv", "id,customer_id,referrer_id,note\n1,5,3,via Ann\n"),
+        ] {
+            std::fs::write(dir.join(file), body).unwrap();
+        }
+        cli.run(&["import", "data"]).ok();
+        let plan = cli
+            .run(&[
+                "merge", "3", "4", "--into", "2", "--take", "email=4", "--json",
+            ])
+            .ok()
+            .json();
+        let rules: Vec<&str> = plan["merge"]["conflicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            rules,
+            vec!["renumber", "keep both", "renumber", "keep both"],
+            "{plan:#}"
+        );
+        let customers = cli
+            .run(&["customers", "list", "--view", "all", "--json"])
+            .ok()
+            .json();
+        assert_eq!(
+            rows(
+                &customers,
+                &["name", "email", "phone", "company_id", "referred_by_id"]
+            ),
+            vec![
+                "1 Acme - - - -",
+                "2 Ann Lee ann@four.example +41 22 1 -",
+                "5 Bo Ek bo@example.com - - 2",
+            ]
+        );
+        let list = |kind: &str, customer: &str| {
+            cli.run(&["records", "list", kind, "--customer", customer, "--json"])
+                .ok()
+                .json()
+        };
+        assert_eq!(
+            rows(&list("visit", "2"), &["customer_id", "seq", "visited_on"]),
+            vec![
+                "1 2 1 2024-01-02",
+                "2 2 2 2024-02-02",
+                "3 2 3 2024-01-15",
+                "4 2 4 2024-03-03",
+                "5 2 5 2024-04-04",
+            ]
+        );
+        assert_eq!(
+            rows(&list("invoice", "2"), &["customer_id", "number"]),
+            vec!["1 2 INV-0000001", "2 2 INV-0000002"]
+        );
+        assert_eq!(
+            rows(
+                &list("referral", "5"),
+                &["customer_id", "referrer_id", "note"]
+            ),
+            vec!["1 5 2 via Ann"]
+        );
+        // The tombstones: both merged-away customers lead to the survivor.
+        for old in ["3", "4"] {
+            let shown = cli.run(&["customers", "show", old, "--json"]).ok().json();
+            assert_eq!(shown["id"], 2, "{old}");
+        }
+        // A merged-away id is not used for a new record, and says where the customer went.
+        let r = cli.run(&[
+            "records",
+            "add",
+            "visit",
+            "--set",
+            "customer_id=3",
+            "--set",
+            "visited_on=2024-06-01",
+        ]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(
+            r.stderr
+                .contains("customer 3 was merged into customer 2; use 2"),
+            "{}",
+            r.stderr
+        );
+    }
+);
