@@ -122,6 +122,42 @@ pub(crate) fn move_rows(
     Ok(stayed)
 }
 
+/// The ids of `from`'s transferable records (of `kinds` when given), per kind: what a
+/// transfer or a move-to moves, kept for an undo.
+fn transferable_ids(
+    model: &Model,
+    db: &mut dyn Db,
+    from: i64,
+    kinds: Option<&[String]>,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    let d = db.dialect();
+    let mut out = serde_json::Map::new();
+    for kind in model.records.iter().filter(|k| {
+        k.owner.target == Target::Customer
+            && k.transferable
+            && kinds.is_none_or(|only| only.contains(&k.name))
+    }) {
+        let ids: Vec<i64> = db
+            .query(
+                &format!(
+                    "SELECT id FROM {} WHERE {} = {}",
+                    q(&kind.name),
+                    q(&kind.owner.column),
+                    ph(d, 1)
+                ),
+                &[Value::Int(from)],
+                &[FieldType::Int],
+            )?
+            .iter()
+            .filter_map(|r| r[0].as_i64())
+            .collect();
+        if !ids.is_empty() {
+            out.insert(kind.name.clone(), serde_json::json!(ids));
+        }
+    }
+    Ok(out)
+}
+
 /// Adds another plan's effects to `plan` (what moved before an erasure or deactivation).
 fn add_effects(plan: &mut Plan, other: &Plan) {
     for (table, e) in &other.effects {
@@ -317,33 +353,11 @@ impl Engine<'_> {
                 None,
             );
             // Which records move, for an undo: read before they do.
-            let mut moved_ids = serde_json::Map::new();
-            if !dry_run {
-                let d = tx.dialect();
-                for kind in model.records.iter().filter(|k| {
-                    k.owner.target == Target::Customer
-                        && k.transferable
-                        && kinds.is_none_or(|only| only.contains(&k.name))
-                }) {
-                    let ids: Vec<i64> = tx
-                        .query(
-                            &format!(
-                                "SELECT id FROM {} WHERE {} = {}",
-                                q(&kind.name),
-                                q(&kind.owner.column),
-                                ph(d, 1)
-                            ),
-                            &[Value::Int(from)],
-                            &[FieldType::Int],
-                        )?
-                        .iter()
-                        .filter_map(|r| r[0].as_i64())
-                        .collect();
-                    if !ids.is_empty() {
-                        moved_ids.insert(kind.name.clone(), serde_json::json!(ids));
-                    }
-                }
-            }
+            let moved_ids = if dry_run {
+                serde_json::Map::new()
+            } else {
+                transferable_ids(&model, tx, from, kinds)?
+            };
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
                 plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
@@ -416,18 +430,24 @@ impl Engine<'_> {
             let (source, target) = pair(tx, id, to, dry_run)?;
             let repointed = repoint(model, tx, &source, &target)?;
             let mut moved = single(Operation::Delete, dry_run, &source, Outcome::Proceeds, None);
+            // Which records move, for an undo (when the customer is deactivated instead).
+            let moved_ids = transferable_ids(model, tx, id, None)?;
             let stayed = move_rows(model, tx, id, to, &Which::Transferable(None), &mut moved)?;
             let cands = load_ids(tx, &[id], dry_run)?;
             let mut plan = erase(delete, ctx, tx, &cands, false)?;
             // What moved, on both sides, when the delete (or the deactivation instead) is applied.
             let record_moves = |tx: &mut dyn Db| match dry_run {
                 true => Ok(()),
-                false => audit::append(
-                    tx,
-                    actor,
-                    Act::MoveTo,
-                    &[move_entries(&source, &target, &moved), repointed.clone()].concat(),
-                ),
+                false => {
+                    let mut entries = move_entries(&source, &target, &moved);
+                    entries[0].details["moved_ids"] = serde_json::Value::Object(moved_ids.clone());
+                    audit::append(
+                        tx,
+                        actor,
+                        Act::MoveTo,
+                        &[entries, repointed.clone()].concat(),
+                    )
+                }
             };
             if plan.done == 1 {
                 add_effects(&mut plan, &moved);

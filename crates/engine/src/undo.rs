@@ -152,6 +152,11 @@ impl Engine<'_> {
                 self.allow(Operation::Transfer)?;
                 self.undo_transfer(&entries, (first, last), dry_run)
             }
+            "move-to" => {
+                self.allow(Operation::Transfer)?;
+                let reactivate = self.allow(Operation::Reactivate)?;
+                self.undo_move_to(&reactivate, &entries, (first, last), dry_run)
+            }
             "purge" | "erase" | "forget" => Err(EngineError::Refused(format!(
                 "entry {seq} records an erasure ({op}): it cannot be undone — the data is gone by design"
             ))),
@@ -159,7 +164,7 @@ impl Engine<'_> {
                 "entry {seq} is itself an undo; redo the operation instead"
             ))),
             other => Err(EngineError::Refused(format!(
-                "entry {seq} records `{other}`, which undo does not take back; undo takes back a deactivation, a delete to the recycle bin, a transfer or a merge"
+                "entry {seq} records `{other}`, which undo does not take back; undo takes back a deactivation, a delete to the recycle bin, a transfer, a move to another customer or a merge"
             ))),
         }
     }
@@ -549,31 +554,9 @@ impl Engine<'_> {
         range: (i64, i64),
         dry_run: bool,
     ) -> Result<UndoPlan, EngineError> {
-        let Some(source) = entries.iter().find(|e| e.details.get("to").is_some()) else {
-            return Err(EngineError::Refused(format!(
-                "entries {}–{} do not record what the transfer moved",
-                range.0, range.1
-            )));
-        };
-        let Some(moved) = source.details.get("moved_ids").cloned() else {
-            return Err(EngineError::Refused(format!(
-                "the transfer of entry {} kept no record of which records moved (a transfer before this version): it cannot be undone",
-                source.seq
-            )));
-        };
+        let (source, moved, repointed) = moved_of(entries, range, "transfer")?;
         let from = source.customer_id.unwrap_or(0);
         let to = source.details["to"].as_i64().unwrap_or(0);
-        let repointed: Vec<(i64, String, i64)> = entries
-            .iter()
-            .filter_map(|e| {
-                let r = e.details.get("repointed")?;
-                Some((
-                    e.customer_id?,
-                    e.details["link"].as_str()?.to_string(),
-                    r["from"].as_i64()?,
-                ))
-            })
-            .collect();
         let mut involved = vec![from, to];
         involved.extend(repointed.iter().map(|r| r.0));
         let later = later_changes(self.store.db(), range.1, &involved)?;
@@ -605,52 +588,7 @@ impl Engine<'_> {
         let range_json = json!([range.0, range.1]);
         let result = self.store.atomically(|s| {
             let db = s.db();
-            let d = db.dialect();
-            for (kind, ids) in moved.as_object().into_iter().flatten() {
-                let Some(k) = model.record(kind) else {
-                    continue;
-                };
-                let owner = q(&k.owner.column);
-                let n = db.execute(
-                    &format!(
-                        "UPDATE {} SET {owner} = {} WHERE id IN ({}) AND {owner} = {}",
-                        q(kind),
-                        ph(d, 1),
-                        id_list(ids),
-                        ph(d, 2)
-                    ),
-                    &[Value::Int(from), Value::Int(to)],
-                )?;
-                if n > 0 {
-                    *effects
-                        .entry(kind.clone())
-                        .or_default()
-                        .entry("moved back".into())
-                        .or_insert(0) += n as i64;
-                }
-            }
-            for (id, link, back) in &repointed {
-                let Some(cl) = model.customer.links.iter().find(|l| &l.link.name == link) else {
-                    continue;
-                };
-                let col = q(&cl.link.column);
-                let n = db.execute(
-                    &format!(
-                        "UPDATE customers SET {col} = {} WHERE id = {} AND {col} = {}",
-                        ph(d, 1),
-                        ph(d, 2),
-                        ph(d, 3)
-                    ),
-                    &[Value::Int(*back), Value::Int(*id), Value::Int(to)],
-                )?;
-                if n > 0 {
-                    *effects
-                        .entry("customers".into())
-                        .or_default()
-                        .entry("repointed back".into())
-                        .or_insert(0) += n as i64;
-                }
-            }
+            effects = move_back(&model, db, &moved, &repointed, from, to)?;
             if dry_run {
                 return Err(StoreError::Cancelled("dry run".into()));
             }
@@ -674,6 +612,196 @@ impl Engine<'_> {
         Ok(UndoPlan {
             entries: range,
             operation: "transfer".into(),
+            dry_run,
+            undone: 1,
+            refused: 0,
+            customers,
+            effects,
+        })
+    }
+}
+
+/// Moves a transfer's (or a move-to's) records back from `to` to `from` — those still with
+/// `to` — and points the customers it repointed back; what it did, per table.
+fn move_back(
+    model: &offboard_model::Model,
+    db: &mut dyn Db,
+    moved: &Json,
+    repointed: &[(i64, String, i64)],
+    from: i64,
+    to: i64,
+) -> Result<BTreeMap<String, BTreeMap<String, i64>>, StoreError> {
+    let d = db.dialect();
+    let mut effects: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
+    for (kind, ids) in moved.as_object().into_iter().flatten() {
+        let Some(k) = model.record(kind) else {
+            continue;
+        };
+        let owner = q(&k.owner.column);
+        let n = db.execute(
+            &format!(
+                "UPDATE {} SET {owner} = {} WHERE id IN ({}) AND {owner} = {}",
+                q(kind),
+                ph(d, 1),
+                id_list(ids),
+                ph(d, 2)
+            ),
+            &[Value::Int(from), Value::Int(to)],
+        )?;
+        if n > 0 {
+            *effects
+                .entry(kind.clone())
+                .or_default()
+                .entry("moved back".into())
+                .or_insert(0) += n as i64;
+        }
+    }
+    for (id, link, back) in repointed {
+        let Some(cl) = model.customer.links.iter().find(|l| &l.link.name == link) else {
+            continue;
+        };
+        let col = q(&cl.link.column);
+        let n = db.execute(
+            &format!(
+                "UPDATE customers SET {col} = {} WHERE id = {} AND {col} = {}",
+                ph(d, 1),
+                ph(d, 2),
+                ph(d, 3)
+            ),
+            &[Value::Int(*back), Value::Int(*id), Value::Int(to)],
+        )?;
+        if n > 0 {
+            *effects
+                .entry("customers".into())
+                .or_default()
+                .entry("repointed back".into())
+                .or_insert(0) += n as i64;
+        }
+    }
+    Ok(effects)
+}
+
+/// What a transfer or a move-to recorded: the source's entry, the records moved, the
+/// customers repointed (customer, link, back to).
+type Moved<'a> = (&'a Entry, Json, Vec<(i64, String, i64)>);
+
+fn moved_of<'a>(
+    entries: &'a [Entry],
+    range: (i64, i64),
+    what: &str,
+) -> Result<Moved<'a>, EngineError> {
+    let Some(source) = entries.iter().find(|e| e.details.get("to").is_some()) else {
+        return Err(EngineError::Refused(format!(
+            "entries {}–{} do not record what the {what} moved",
+            range.0, range.1
+        )));
+    };
+    let Some(moved) = source.details.get("moved_ids").cloned() else {
+        return Err(EngineError::Refused(format!(
+            "the {what} of entry {} kept no record of which records moved (one before this version): it cannot be undone",
+            source.seq
+        )));
+    };
+    let repointed = entries
+        .iter()
+        .filter_map(|e| {
+            let r = e.details.get("repointed")?;
+            Some((
+                e.customer_id?,
+                e.details["link"].as_str()?.to_string(),
+                r["from"].as_i64()?,
+            ))
+        })
+        .collect();
+    Ok((source, moved, repointed))
+}
+
+impl Engine<'_> {
+    /// A delete with "move to customer" that deactivated instead of erasing: the records go
+    /// back and the customer is active again — one transaction, while nothing since depends
+    /// on it. One that erased cannot be undone.
+    fn undo_move_to(
+        &mut self,
+        reactivate: &Allowed,
+        entries: &[Entry],
+        range: (i64, i64),
+        dry_run: bool,
+    ) -> Result<UndoPlan, EngineError> {
+        let (source, moved, repointed) = moved_of(entries, range, "move")?;
+        let from = source.customer_id.unwrap_or(0);
+        let to = source.details["to"].as_i64().unwrap_or(0);
+        let d = self.store.db().dialect();
+        let exists = self.store.db().query_i64(
+            &format!("SELECT count(*) FROM customers WHERE id = {}", ph(d, 1)),
+            &[Value::Int(from)],
+        )? > 0;
+        if !exists {
+            return Err(EngineError::Refused(format!(
+                "customer {from} was erased after its data moved (entry {}): an erasure cannot be undone",
+                source.seq
+            )));
+        }
+        let mut involved = vec![from, to];
+        involved.extend(repointed.iter().map(|r| r.0));
+        let later = later_changes(self.store.db(), range.1, &involved)?;
+        let mut customers = vec![UndoCustomer {
+            id: from,
+            number: source.customer_number.clone().unwrap_or_default(),
+            name: source.customer_name.clone().unwrap_or_default(),
+            outcome: "comes back",
+            why: None,
+        }];
+        if let Some((c, (s, o))) = later.iter().next() {
+            customers[0].outcome = "stays";
+            customers[0].why = Some(format!(
+                "customer {c} was changed since (entry {s}: {o}); a move comes back whole or not at all"
+            ));
+            return Ok(UndoPlan {
+                entries: range,
+                operation: "move-to".into(),
+                dry_run,
+                undone: 0,
+                refused: 1,
+                customers,
+                effects: BTreeMap::new(),
+            });
+        }
+        let model = self.store.shared_model();
+        let range_json = json!([range.0, range.1]);
+        let none = DeactivateOptions::default();
+        let mut effects = BTreeMap::new();
+        let plan = self.within(dry_run, true, |ctx, tx| {
+            effects = move_back(&model, tx, &moved, &repointed, from, to)?;
+            let cands = load_ids(tx, &[from], ctx.dry_run)?;
+            let plan = status_change(reactivate, ctx, tx, Operation::Reactivate, &cands, &none)?;
+            if !ctx.dry_run {
+                audit::append(
+                    tx,
+                    ctx.actor,
+                    Act::Undo,
+                    &[NewEntry {
+                        customer_id: Some(from),
+                        customer_number: source.customer_number.clone(),
+                        customer_name: source.customer_name.clone(),
+                        reason: None,
+                        details: json!({ "undoes": range_json, "operation": "move-to", "from": to }),
+                    }],
+                )?;
+            }
+            Ok(plan)
+        })?;
+        for (t, e) in &plan.effects {
+            for (k, n) in e {
+                *effects
+                    .entry(t.clone())
+                    .or_default()
+                    .entry(k.clone())
+                    .or_insert(0) += n;
+            }
+        }
+        Ok(UndoPlan {
+            entries: range,
+            operation: "move-to".into(),
             dry_run,
             undone: 1,
             refused: 0,

@@ -8,7 +8,7 @@ use offboard_testkit::{conformance, TestDb};
 use crate::helpers::Cli;
 
 /// The latest audit entry of `operation`.
-fn entry_of(cli: &Cli, operation: &str) -> String {
+pub(crate) fn entry_of(cli: &Cli, operation: &str) -> String {
     let log = cli.run(&["audit", "--limit", "200", "--json"]).ok().json();
     log.as_array()
         .unwrap()
@@ -19,7 +19,7 @@ fn entry_of(cli: &Cli, operation: &str) -> String {
 }
 
 /// Every customer and record table as CSV files: the database's state to compare.
-fn snapshot(cli: &Cli, name: &str) -> Vec<(String, String)> {
+pub(crate) fn snapshot(cli: &Cli, name: &str) -> Vec<(String, String)> {
     let dir = cli.dir.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     cli.run(&["export", dir.to_str().unwrap()]).ok();
@@ -135,6 +135,84 @@ conformance!(
             r.stdout.contains("a merge comes back whole or not at all"),
             "{}",
             r.stdout
+        );
+    }
+);
+
+conformance!(
+    a_move_to_that_deactivated_instead_is_undone_and_one_that_erased_is_not,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "legal"]).ok();
+        let add = |name: &str| {
+            cli.run(&[
+                "customers",
+                "add",
+                "--kind",
+                "company",
+                "--name",
+                name,
+                "--json",
+            ])
+            .ok()
+            .json()["id"]
+                .to_string()
+        };
+        let (a, b, c) = (add("A"), add("B"), add("C"));
+        for owner in [&a, &c] {
+            cli.run(&[
+                "records",
+                "add",
+                "matter",
+                "--set",
+                &format!("customer_id={owner}"),
+                "--set",
+                "status=closed",
+            ])
+            .ok();
+        }
+        // An advance (settled) keeps A from being erased: it is deactivated instead.
+        cli.run(&[
+            "records",
+            "add",
+            "advance",
+            "--set",
+            &format!("customer_id={a}"),
+            "--set",
+            "amount=10000",
+            "--set",
+            "settled=true",
+        ])
+        .ok();
+        let before = snapshot(&cli, "before");
+        let d = cli
+            .run(&[
+                "delete",
+                &a,
+                "--move-to",
+                &b,
+                "--reason",
+                "Relationship ended",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(d["deactivated"], 1, "{d:#}");
+        let seq = entry_of(&cli, "move-to");
+        let out = cli.run(&["undo", &seq]).ok().stdout;
+        assert!(out.contains("matter: 1 moved back"), "{out}");
+        let shown = cli.run(&["customers", "show", &a, "--json"]).ok().json();
+        assert_eq!(shown["status"], "active");
+        assert_eq!(snapshot(&cli, "after"), before);
+        // C moves and is erased: that cannot be undone.
+        cli.run(&["delete", &c, "--move-to", &b, "--yes"]).ok();
+        let seq = entry_of(&cli, "move-to");
+        let r = cli.run(&["undo", &seq]);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr.contains("an erasure cannot be undone"),
+            "{}",
+            r.stderr
         );
     }
 );

@@ -111,7 +111,7 @@ pub async fn audit(
                     && match e.operation.as_str() {
                         "deactivate" | "delete" => true,
                         "merge" => e.details.get("merged").is_some(),
-                        "transfer" => e.details.get("moved_ids").is_some(),
+                        "transfer" | "move-to" => e.details.get("moved_ids").is_some(),
                         _ => false,
                     }
             );
