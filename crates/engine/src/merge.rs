@@ -126,11 +126,7 @@ impl Engine<'_> {
             let mut repointed = Vec::new();
             // What an undo needs, read before anything changes: the duplicates' rows, which
             // rows move or are repointed, the numbers renumbered, the survivor's values.
-            let undo = if dry_run {
-                Json::Null
-            } else {
-                undo_data(model, tx, &dups, into, &columns)?
-            };
+            let undo = undo_data(model, tx, &dups, into, &columns)?;
             for dup in &dups {
                 repointed.extend(repoint(model, tx, dup, &target)?);
                 conflicts.extend(resolve_conflicts(model, tx, dup, &target)?);
@@ -189,9 +185,17 @@ impl Engine<'_> {
                 &[],
             )?;
             effect(&mut plan, "customers", "removed", n);
+            // Every record that moves and every link repointed, by id, per duplicate.
+            let moves: Vec<Json> = undo["duplicates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|d| json!({ "customer": d["id"], "records": d["moved"], "links": d["links"] }))
+                .collect();
             plan.merge = Some(json!({
                 "into": { "id": target.id, "number": target.number, "name": target.name },
                 "fields": fields,
+                "moves": moves,
                 "conflicts": conflicts,
             }));
             if !dry_run {

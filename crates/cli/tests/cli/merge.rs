@@ -73,6 +73,11 @@ conformance!(
         assert_eq!(name["rule"], "the survivor's");
         assert_eq!(name["value"], "Ann Lee");
         assert_eq!(plan["effects"]["invoice"]["moved"], 2);
+        // Every record that moves, by id, per duplicate.
+        let moves = plan["merge"]["moves"].as_array().unwrap();
+        assert_eq!(moves[0]["customer"], 2);
+        assert_eq!(moves[0]["records"]["invoice"], serde_json::json!([2]));
+        assert_eq!(moves[1]["records"]["note"], serde_json::json!([2, 3]));
         assert_eq!(plan["effects"]["note"]["moved"], 3);
         // A dry run changed nothing.
         let two = cli.run(&["customers", "show", "2", "--json"]).ok().json();

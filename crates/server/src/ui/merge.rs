@@ -139,6 +139,14 @@ pub async fn page(
             "into": into,
             "fields": fields,
             "conflicts": merge["conflicts"],
+            "moves": merge["moves"].as_array().into_iter().flatten().map(|m| {
+                let who = people.iter().find(|p| p["id"] == m["customer"]).cloned().unwrap_or(Value::Null);
+                let what: Vec<String> = m["records"].as_object().into_iter().flatten().map(|(k, ids)| {
+                    let ids: Vec<String> = ids.as_array().into_iter().flatten().map(|i| format!("#{i}")).collect();
+                    format!("{} {}", crate::ui::customers::human(k), ids.join(", "))
+                }).collect();
+                json!({ "from": format!("{} {}", who["number"].as_str().unwrap_or_default(), who["name"].as_str().unwrap_or_default()), "what": what })
+            }).collect::<Vec<_>>(),
             "result": super::operations::plan_view(&plan),
         }),
     )
