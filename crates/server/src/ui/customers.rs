@@ -409,8 +409,42 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
                 })
             })
             .collect();
-        // Its records deleted for good, waiting in the records bin.
-        let binned = e.binned_records(Some(id))?;
+        // Its records deleted for good, waiting in the records bin, their values as the
+        // record lists show them.
+        let mut binned = Vec::new();
+        for b in e.binned_records(Some(id))? {
+            let model = e.read().model().clone();
+            let mut what = Vec::new();
+            if let Some(k) = model.record(&b.kind) {
+                for c in k
+                    .columns()
+                    .iter()
+                    .filter(|c| c.name != "id" && c.link.is_none())
+                {
+                    let v = b.record.get(&c.name).cloned().unwrap_or(Value::Null);
+                    if v.is_null() {
+                        continue;
+                    }
+                    let label = k
+                        .field(&c.name)
+                        .and_then(|f| f.label.clone())
+                        .unwrap_or_else(|| human(&c.name));
+                    let cell = shown(&mut e.read(), &v, c, model.currency.as_deref())?;
+                    what.push(format!(
+                        "{label}: {}",
+                        cell["text"].as_str().unwrap_or_default()
+                    ));
+                }
+            }
+            binned.push(json!({
+                "id": b.id,
+                "kind": human(&b.kind),
+                "record_id": b.record_id,
+                "what": what.join(", "),
+                "deleted": super::when(&b.deleted_at),
+                "by": b.deleted_by,
+            }));
+        }
         Ok((
             actor,
             c,
@@ -536,17 +570,7 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
             "may": may,
             "cleanup": cleanup,
             "linking": linking,
-            "binned": binned.iter().map(|b| json!({
-                "id": b.id,
-                "kind": human(&b.kind),
-                "record_id": b.record_id,
-                "what": b.record.as_object().map(|o| o.iter()
-                    .filter(|(k, v)| k.as_str() != "id" && !v.is_null() && !k.ends_with("_id"))
-                    .map(|(k, v)| format!("{}: {}", human(k), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-                    .collect::<Vec<_>>().join(", ")).unwrap_or_default(),
-                "deleted": super::when(&b.deleted_at),
-                "by": b.deleted_by,
-            })).collect::<Vec<_>>(),
+            "binned": binned,
         }),
     );
     if refused {
