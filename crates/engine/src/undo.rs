@@ -349,23 +349,10 @@ impl Engine<'_> {
                 why: None,
             })
             .collect();
-        if let Some((c, (s, o))) = later.iter().next() {
-            let why = format!(
-                "customer {c} was changed since (entry {s}: {o}); a merge comes back whole or not at all"
-            );
-            for c in &mut customers {
-                c.outcome = "stays";
-                c.why = Some(why.clone());
-            }
-            return Ok(UndoPlan {
-                entries: range,
-                operation: "merge".into(),
-                dry_run,
-                undone: 0,
-                refused: customers.len(),
-                customers,
-                effects: BTreeMap::new(),
-            });
+        if let Some(refused) =
+            changed_since(&later, range, "merge", "merge", &mut customers, dry_run)
+        {
+            return Ok(refused);
         }
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
@@ -567,20 +554,15 @@ impl Engine<'_> {
             outcome: "comes back",
             why: None,
         }];
-        if let Some((c, (s, o))) = later.iter().next() {
-            customers[0].outcome = "stays";
-            customers[0].why = Some(format!(
-                "customer {c} was changed since (entry {s}: {o}); a transfer comes back whole or not at all"
-            ));
-            return Ok(UndoPlan {
-                entries: range,
-                operation: "transfer".into(),
-                dry_run,
-                undone: 0,
-                refused: 1,
-                customers,
-                effects: BTreeMap::new(),
-            });
+        if let Some(refused) = changed_since(
+            &later,
+            range,
+            "transfer",
+            "transfer",
+            &mut customers,
+            dry_run,
+        ) {
+            return Ok(refused);
         }
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
@@ -751,20 +733,10 @@ impl Engine<'_> {
             outcome: "comes back",
             why: None,
         }];
-        if let Some((c, (s, o))) = later.iter().next() {
-            customers[0].outcome = "stays";
-            customers[0].why = Some(format!(
-                "customer {c} was changed since (entry {s}: {o}); a move comes back whole or not at all"
-            ));
-            return Ok(UndoPlan {
-                entries: range,
-                operation: "move-to".into(),
-                dry_run,
-                undone: 0,
-                refused: 1,
-                customers,
-                effects: BTreeMap::new(),
-            });
+        if let Some(refused) =
+            changed_since(&later, range, "move-to", "move", &mut customers, dry_run)
+        {
+            return Ok(refused);
         }
         let model = self.store.shared_model();
         let range_json = json!([range.0, range.1]);
@@ -809,6 +781,35 @@ impl Engine<'_> {
             effects,
         })
     }
+}
+
+/// An operation that comes back whole or not at all, refused while any customer it touched
+/// was changed since: every customer stays, and says which entry changed which customer.
+fn changed_since(
+    later: &BTreeMap<i64, (i64, String)>,
+    range: (i64, i64),
+    operation: &str,
+    what: &str,
+    customers: &mut Vec<UndoCustomer>,
+    dry_run: bool,
+) -> Option<UndoPlan> {
+    let (c, (s, o)) = later.iter().next()?;
+    let why = format!(
+        "customer {c} was changed since (entry {s}: {o}); a {what} comes back whole or not at all"
+    );
+    for c in customers.iter_mut() {
+        c.outcome = "stays";
+        c.why = Some(why.clone());
+    }
+    Some(UndoPlan {
+        entries: range,
+        operation: operation.into(),
+        dry_run,
+        undone: 0,
+        refused: customers.len(),
+        customers: std::mem::take(customers),
+        effects: BTreeMap::new(),
+    })
 }
 
 fn undo_ids(v: &Json) -> String {
