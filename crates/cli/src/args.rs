@@ -226,6 +226,7 @@ pub enum Command {
         /// Only customers of this kind.
         #[arg(long)]
         kind: Option<String>,
+        /// At most this many pairs, best first (0 for all).
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },

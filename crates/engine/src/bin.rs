@@ -231,7 +231,11 @@ impl Engine<'_> {
                         &[Value::Int(o), mine.clone()],
                     )?;
                     if newer > 0 {
-                        out.push(refused(r, format!("{newer} newer {} of the same owner exist: it would not be the newest again", k.name)));
+                        out.push(refused(r, format!(
+                            "{newer} newer {} of the same owner {}: it would not be the newest again",
+                            k.name,
+                            if newer == 1 { "exists" } else { "exist" }
+                        )));
                         continue;
                     }
                     let older_binned = db.query(
@@ -244,13 +248,17 @@ impl Engine<'_> {
                         &[Value::Text(k.name.clone()), Value::Int(o), Value::Int(r.id)],
                         &[FieldType::Int, FieldType::Text],
                     )?;
-                    let blocks = older_binned.iter().any(|b| {
+                    let first = older_binned.iter().find(|b| {
                         let data: Json = serde_json::from_str(b[1].as_str().unwrap_or("null")).unwrap_or(Json::Null);
                         let theirs = cell(&data[f], k.field(f).map_or(FieldType::Text, |x| x.ty));
                         theirs.sql_cmp(&mine) == Some(std::cmp::Ordering::Less)
                     });
-                    if blocks {
-                        out.push(refused(r, format!("an older {} of the same owner is still in the bin: restore it first", k.name)));
+                    if let Some(b) = first {
+                        out.push(refused(r, format!(
+                            "an older {} of the same owner is still in the bin: restore it first (entry {})",
+                            k.name,
+                            b[0].as_i64().unwrap_or(0)
+                        )));
                         continue;
                     }
                 }

@@ -269,15 +269,28 @@ fn choose(
         &[],
         &types,
     )?;
+    let links: Vec<&str> = model
+        .customer
+        .links
+        .iter()
+        .map(|l| l.link.column.as_str())
+        .collect();
     let mut out = Vec::new();
     for (i, (col, _)) in columns.iter().enumerate() {
+        let is_link = links.contains(&col.as_str());
         let candidates: Vec<(i64, String, Value)> = rows
             .iter()
             .map(|r| {
+                let mut v = r[3 + i].clone();
+                // A link to one of the customers merged would point the survivor at itself:
+                // it is no candidate.
+                if is_link && v.as_i64().is_some_and(|t| ids.contains(&t)) {
+                    v = Value::Null;
+                }
                 (
                     r[0].as_i64().unwrap_or(0),
                     r[1].as_str().unwrap_or_default().to_string(),
-                    r[3 + i].clone(),
+                    v,
                 )
             })
             .collect();

@@ -86,6 +86,25 @@ fn operation_entries(db: &mut dyn Db, seq: i64) -> Result<Vec<Entry>, StoreError
     Ok(out)
 }
 
+/// The undo entry that took back entries `first`–`last`, if one did.
+fn undone_by(db: &mut dyn Db, first: i64, last: i64) -> Result<Option<i64>, StoreError> {
+    let d = db.dialect();
+    Ok(db
+        .query_value(
+            &format!(
+                "SELECT min(seq) FROM offboard_audit WHERE operation = 'undo' AND seq > {} AND details LIKE {}",
+                ph(d, 1),
+                ph(d, 2)
+            ),
+            &[
+                Value::Int(last),
+                Value::Text(format!("%\"undoes\":[{first},{last}]%")),
+            ],
+            FieldType::Int,
+        )?
+        .and_then(|v| v.as_i64()))
+}
+
 /// Later entries about these customers, by customer: (seq, operation) of the first one.
 fn later_changes(
     db: &mut dyn Db,
@@ -134,6 +153,21 @@ impl Engine<'_> {
             entries.first().map_or(seq, |e| e.seq),
             entries.last().map_or(seq, |e| e.seq),
         );
+        // A merge, a transfer or a move comes back once: the undo's entry says so.
+        if matches!(op.as_str(), "merge" | "transfer" | "move-to") {
+            if let Some(by) = undone_by(self.store.db(), first, last)? {
+                return Err(EngineError::Refused(format!(
+                    "entries {first}–{last} ({op}) were undone already, by entry {by}"
+                )));
+            }
+        }
+        // A delete that erased (the model's delete is hard) is an erasure.
+        if op == "delete" && self.store.model().delete == offboard_model::model::DeleteMode::Hard {
+            return Err(EngineError::Refused(format!(
+                "entry {seq} records a delete that erased (the {} model deletes for good): an erasure cannot be undone",
+                self.store.model().name
+            )));
+        }
         match op.as_str() {
             "deactivate" | "delete" => {
                 let inverse = if op == "deactivate" {
@@ -181,6 +215,7 @@ impl Engine<'_> {
     ) -> Result<UndoPlan, EngineError> {
         let ids: Vec<i64> = entries.iter().filter_map(|e| e.customer_id).collect();
         let later = later_changes(self.store.db(), range.1, &ids)?;
+        let undone = undone_by(self.store.db(), range.0, range.1)?;
         let present: BTreeSet<i64> = {
             let list = ids
                 .iter()
@@ -209,9 +244,13 @@ impl Engine<'_> {
             let why = if !present.contains(&id) {
                 Some("it no longer exists (erased or merged since)".to_string())
             } else {
-                later
-                    .get(&id)
-                    .map(|(s, o)| format!("it was changed since (entry {s}: {o}); undo that first"))
+                later.get(&id).map(|(s, o)| match undone {
+                    // Brought back by an undo of this very operation.
+                    Some(by) if *s <= by && matches!(o.as_str(), "reactivate" | "undelete") => {
+                        format!("it came back already (entry {s}, by the undo in entry {by})")
+                    }
+                    _ => format!("it was changed since (entry {s}: {o}); undo that first"),
+                })
             };
             if why.is_none() {
                 back.push(id);

@@ -330,7 +330,11 @@ async fn duplicates(
     Query(p): Query<DuplicatesParams>,
 ) -> Result<Json<Value>, ApiError> {
     let by = signals(p.by.as_deref())?;
-    let limit = p.limit.unwrap_or(50).min(1000);
+    // At most 1,000 pairs an answer (0: as many as that).
+    let limit = match p.limit.unwrap_or(50) {
+        0 => 1000,
+        n => n.min(1000),
+    };
     read(&state, actor, Operation::View, move |s| {
         let pairs = s.duplicates(&by, p.kind.as_deref(), limit)?;
         Ok(Json(serde_json::to_value(pairs).unwrap_or(Value::Null)))

@@ -104,7 +104,7 @@ fn key(d: Dialect, signal: &Signal, phone: Option<&str>) -> Option<String> {
 
 impl Store {
     /// Possible duplicates by `by` (each signal one key per customer), best first, at most
-    /// `limit` pairs; only customers of `kind` when given. `Phone` needs a text field named
+    /// `limit` pairs (0: all); only customers of `kind` when given. `Phone` needs a text field named
     /// `phone` in the model.
     pub fn duplicates(
         &mut self,
@@ -181,7 +181,8 @@ impl Store {
             };
             let rows = tx.query(
                 &format!(
-                    "SELECT a, b, sum(CASE sig {weight} ELSE 0 END) AS score, {shared} FROM (SELECT DISTINCT a, b, sig FROM {PAIRS}) p GROUP BY a, b ORDER BY score DESC, a, b LIMIT {limit}"
+                    "SELECT a, b, sum(CASE sig {weight} ELSE 0 END) AS score, {shared} FROM (SELECT DISTINCT a, b, sig FROM {PAIRS}) p GROUP BY a, b ORDER BY score DESC, a, b{}",
+                    if limit == 0 { String::new() } else { format!(" LIMIT {limit}") }
                 ),
                 &[],
                 &[FieldType::Int, FieldType::Int, FieldType::Int, FieldType::Text],

@@ -705,7 +705,17 @@ pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
                         Some(w) => {
                             println!("entry {} ({} {}): refused: {w}", e.id, e.kind, e.record_id)
                         }
-                        None => println!("entry {} ({} {}): restored", e.id, e.kind, e.record_id),
+                        None => println!(
+                            "entry {} ({} {}): {}",
+                            e.id,
+                            e.kind,
+                            e.record_id,
+                            if dry_run {
+                                "would be restored"
+                            } else {
+                                "restored"
+                            }
+                        ),
                     }
                 }
                 if dry_run {

@@ -93,6 +93,11 @@ conformance!(
             .ok()
             .json();
         assert_eq!(pairs(&one).len(), 1);
+        let every = cli
+            .run(&["duplicates", "--limit", "0", "--json"])
+            .ok()
+            .json();
+        assert_eq!(pairs(&every).len(), 4, "--limit 0 is all");
         // As a table, with what to do next.
         let text = cli
             .run(&["duplicates", "--by", "email,name,phone"])

@@ -296,7 +296,7 @@ conformance!(
                 "id,number,kind,name,email,phone,status,company_id,referred_by_id,created_at\n\
                  1,1,company,Acme,,,active,,,2024-01-01 09:00\n\
                  2,2,person,Ann Lee,,+41 22,active,1,,2024-01-01 09:00\n\
-                 3,3,person,Ann Lee,ann@three.example,,active,1,,2024-05-01 09:00\n\
+                 3,3,person,Ann Lee,ann@three.example,,active,1,2,2024-05-01 09:00\n\
                  4,4,person,A. Lee,ann@four.example,+41 44,active,,,2024-03-01 09:00\n\
                  5,5,person,Bo Ek,bo@example.com,,active,,4,2024-01-01 09:00\n",
             ),

@@ -83,6 +83,14 @@ conformance!(
         let done = cli.run(&["undo", &seq]).ok().stdout;
         assert!(done.contains("2 come back"), "{done}");
         assert_eq!(snapshot(&cli, "after"), before);
+        // Once only.
+        let r = cli.run(&["undo", &seq]);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr.contains("were undone already, by entry"),
+            "{}",
+            r.stderr
+        );
         // The merged-away ids are theirs again (no tombstone leads elsewhere).
         let two = cli.run(&["customers", "show", "2", "--json"]).ok().json();
         assert_eq!(two["email"], "ann@a.example");
@@ -108,6 +116,13 @@ conformance!(
         assert_eq!(four["status"], "active");
         let five = cli.run(&["customers", "show", "5", "--json"]).ok().json();
         assert_eq!(five["status"], "deactivated");
+        // Again: the one that came back says so.
+        let r = cli.run(&["undo", &seq]);
+        assert!(
+            r.stdout.contains("it came back already (entry"),
+            "{}",
+            r.stdout
+        );
 
         // A delete to the recycle bin comes back with the status it had.
         cli.run(&["delete", "5"]).ok();
@@ -211,6 +226,14 @@ conformance!(
         assert_ne!(r.code, 0);
         assert!(
             r.stderr.contains("an erasure cannot be undone"),
+            "{}",
+            r.stderr
+        );
+        let seq = entry_of(&cli, "delete");
+        let r = cli.run(&["undo", &seq]);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.stderr.contains("records a delete that erased"),
             "{}",
             r.stderr
         );
