@@ -27,7 +27,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {}", output::chain(&e));
+            // A model file's problems already read "error: file:line:col: ..." each.
+            let text = output::chain(&e);
+            match text.strip_prefix("error: ") {
+                Some(rest) => eprintln!("error: {rest}"),
+                None => eprintln!("error: {text}"),
+            }
             ExitCode::from(1)
         }
     }
