@@ -163,18 +163,29 @@ impl Store {
         let mut skipped = Vec::new();
         db.batch("SET lock_timeout = '5s'")?;
         for t in tables {
-            let started = Instant::now();
-            match db.batch(&format!("VACUUM (FULL, ANALYZE) {}", q(t))) {
-                Ok(()) => {
-                    locked.push((t.clone(), started.elapsed().as_secs_f64()));
-                    rewritten.push(t.clone());
-                }
-                Err(e) if e.is_busy() || e.to_string().contains("lock timeout") => {
-                    skipped.push(t.clone())
-                }
-                Err(e) => {
-                    let _ = db.batch("RESET lock_timeout");
-                    return Err(e);
+            // A table another session holds is tried again twice, a second apart, before it
+            // is left for `offboard compact`.
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let started = Instant::now();
+                match db.batch(&format!("VACUUM (FULL, ANALYZE) {}", q(t))) {
+                    Ok(()) => {
+                        locked.push((t.clone(), started.elapsed().as_secs_f64()));
+                        rewritten.push(t.clone());
+                        break;
+                    }
+                    Err(e) if e.is_busy() || e.to_string().contains("lock timeout") => {
+                        if tries >= 3 {
+                            skipped.push(t.clone());
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_secs(1));
+                    }
+                    Err(e) => {
+                        let _ = db.batch("RESET lock_timeout");
+                        return Err(e);
+                    }
                 }
             }
         }

@@ -143,7 +143,11 @@ conformance!(
         let scanned = files(&cli, &db);
         for i in 1..=4 {
             for m in &markers(i) {
-                assert_eq!(found(&scanned, m), None, "erased marker {m:?} is in a file");
+                assert_eq!(
+                    found(&scanned, m),
+                    None,
+                    "erased marker {m:?} is in a file; the erasure said:\n{out}"
+                );
             }
         }
         // A model that schedules the compaction instead leaves PostgreSQL's dead rows in
