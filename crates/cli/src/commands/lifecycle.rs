@@ -131,11 +131,14 @@ pub(super) fn undo(g: &Global, entry: i64, dry_run: bool) -> anyhow::Result<()> 
     if g.json {
         output::json(&plan)?;
     } else {
+        let entries = if plan.entries.0 == plan.entries.1 {
+            format!("entry {}", plan.entries.0)
+        } else {
+            format!("entries {}–{}", plan.entries.0, plan.entries.1)
+        };
         println!(
-            "undo of the {} in entries {}–{}{}: {} come back, {} stay",
+            "undo of the {} in {entries}{}: {} come back, {} stay",
             plan.operation,
-            plan.entries.0,
-            plan.entries.1,
             if dry_run {
                 " (dry run: nothing changed)"
             } else {
@@ -247,9 +250,10 @@ pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     };
     writeln!(
         out,
-        "{}{mode}: {} candidates, {} {}, {} blocked, {} skipped",
+        "{}{mode}: {} candidate{}, {} {}, {} blocked, {} skipped",
         plan.operation,
         plan.candidates,
+        if plan.candidates == 1 { "" } else { "s" },
         plan.done,
         plan.done_key(),
         plan.blocked,
@@ -397,8 +401,11 @@ pub(super) fn delete_records(
             ""
         };
         println!(
-            "delete {}{mode}: {} candidates, {} deleted",
-            plan.kind, plan.candidates, plan.deleted
+            "delete {}{mode}: {} candidate{}, {} deleted",
+            plan.kind,
+            plan.candidates,
+            if plan.candidates == 1 { "" } else { "s" },
+            plan.deleted
         );
         for b in &plan.blocked {
             println!(
@@ -409,9 +416,10 @@ pub(super) fn delete_records(
     }
     if !plan.blocked.is_empty() {
         return Err(Refused(format!(
-            "nothing was deleted: {} {} blocked",
+            "nothing was deleted: {} {} record{} blocked",
             plan.blocked.len(),
-            plan.kind
+            plan.kind,
+            if plan.blocked.len() == 1 { "" } else { "s" }
         ))
         .into());
     }
