@@ -196,7 +196,6 @@ impl Engine<'_> {
         let result = self.store.atomically(|s| {
             let db = s.db();
             let d = db.dialect();
-            let mut restored_ids: Vec<i64> = Vec::new();
             let mut entries_log: Vec<NewEntry> = Vec::new();
             for r in &rows {
                 let Some(k) = model.record(&r.kind) else {
@@ -296,7 +295,6 @@ impl Engine<'_> {
                     &format!("DELETE FROM offboard_deleted_records WHERE id = {}", ph(d, 1)),
                     &[Value::Int(r.id)],
                 )?;
-                restored_ids.push(r.id);
                 entries_log.push(NewEntry {
                     customer_id: r.customer_id,
                     customer_number: None,

@@ -491,6 +491,8 @@ impl crate::Engine<'_> {
             .map(|(t, _)| t.clone())
             .collect();
         tables.push("offboard_audit_personal".into());
+        // The records bin keeps deleted records' values, which an erasure removes too.
+        tables.push("offboard_deleted_records".into());
         let result = if dry_run {
             self.store.rewrite_plan(&tables).map(|p| {
                 let longest = p

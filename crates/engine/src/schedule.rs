@@ -641,11 +641,8 @@ impl Engine<'_> {
         let (select, params) = selection(d, &model, s, now, restrict.is_some());
         if let Some(r) = record {
             self.also = Some(Box::new(move |db: &mut dyn Db, plan: &Plan| {
-                let ids = if plan.dry_run {
-                    Vec::new()
-                } else {
-                    done_ids(plan)
-                };
+                // (The hook runs only when the plan is applied.)
+                let ids = proceeding(plan);
                 let report = summary(plan);
                 let id = match r.update {
                     Some(run_id) => {
@@ -744,11 +741,6 @@ struct Recording {
     update: Option<i64>,
     /// The run's id, once written.
     id: std::sync::Arc<std::sync::Mutex<Option<i64>>>,
-}
-
-/// The customers an applied plan changed.
-fn done_ids(plan: &Plan) -> Vec<i64> {
-    proceeding(plan)
 }
 
 fn decide(

@@ -121,21 +121,18 @@ fn later_changes(
         .join(",");
     let rows = db.query(
         &format!(
-            "SELECT customer_id, min(seq) FROM offboard_audit WHERE seq > {} AND customer_id IN ({list}) GROUP BY customer_id",
+            "SELECT a.customer_id, a.seq, a.operation FROM offboard_audit a JOIN (SELECT customer_id, min(seq) AS seq FROM offboard_audit WHERE seq > {} AND customer_id IN ({list}) GROUP BY customer_id) f ON f.seq = a.seq",
             ph(db.dialect(), 1)
         ),
         &[Value::Int(after)],
-        &[FieldType::Int, FieldType::Int],
+        &[FieldType::Int, FieldType::Int, FieldType::Text],
     )?;
     let mut out = BTreeMap::new();
     for r in rows {
         let (Some(c), Some(s)) = (r[0].as_i64(), r[1].as_i64()) else {
             continue;
         };
-        let op = audit::entry_at(db, s)?
-            .map(|e| e.operation)
-            .unwrap_or_default();
-        out.insert(c, (s, op));
+        out.insert(c, (s, r[2].as_str().unwrap_or_default().to_string()));
     }
     Ok(out)
 }
@@ -179,8 +176,8 @@ impl Engine<'_> {
                 self.undo_status(&allowed, &entries, (first, last), &op, dry_run)
             }
             "merge" => {
-                let allowed = self.allow(Operation::Merge)?;
-                self.undo_merge(&allowed, &entries, (first, last), dry_run)
+                self.allow(Operation::Merge)?;
+                self.undo_merge(&entries, (first, last), dry_run)
             }
             "transfer" => {
                 self.allow(Operation::Transfer)?;
@@ -337,7 +334,6 @@ impl Engine<'_> {
     /// changed since.
     fn undo_merge(
         &mut self,
-        _allowed: &Allowed,
         entries: &[Entry],
         range: (i64, i64),
         dry_run: bool,

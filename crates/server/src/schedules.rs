@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use offboard_engine::schedule::RunState;
 use offboard_engine::{Actor, Engine};
 use offboard_model::model::Role;
-use offboard_model::{DateTime, Model};
+use offboard_model::Model;
 use offboard_store::jobs::{JobBook, JobStatus};
 use offboard_store::{Database, StoreError};
 
@@ -141,9 +141,6 @@ const RETRY: Duration = Duration::from_secs(10 * 60);
 
 impl Scheduler {
     pub(crate) fn run(self) {
-        if self.model.schedules.is_empty() {
-            return;
-        }
         let mut queued: HashMap<String, (String, Instant)> = HashMap::new();
         loop {
             if self.signal.wait(self.every) {
@@ -187,12 +184,8 @@ impl Scheduler {
         let a = scheduler_actor();
         let command = Command::Schedule(ScheduleBody::default());
         let job = book.submit(command.name(), &a.name, a.role.name(), &command.request())?;
-        let now = DateTime::now();
         for s in states.iter().filter(|s| due.contains(&s.schedule.id)) {
-            queued.insert(
-                s.schedule.id.clone(),
-                (s.schedule.every.period(now), Instant::now()),
-            );
+            queued.insert(s.schedule.id.clone(), (s.period.clone(), Instant::now()));
         }
         tracing::info!(job = job.id, schedules = %due.join(", "), "schedules due: queued");
         self.jobs.wake();

@@ -125,6 +125,7 @@ fn tables_to_compact(model: &offboard_model::Model) -> Vec<String> {
             "offboard_audit_personal",
             "offboard_blocklist",
             "offboard_forgotten",
+            "offboard_deleted_records",
         ]
         .iter()
         .map(|t| t.to_string()),

@@ -253,20 +253,16 @@ pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> an
             what.join(", ")
         );
     };
-    if ask {
+    let report = if ask {
         show(&report);
         if !super::lifecycle::yes_to("Forget? This cannot be undone. [y/N] ")? {
             println!("nothing changed");
             return Ok(());
         }
-        let done = engine.forget(c.id, false)?;
-        return if g.json {
-            output::json(&done)
-        } else {
-            show(&done);
-            Ok(())
-        };
-    }
+        engine.forget(c.id, false)?
+    } else {
+        report
+    };
     if g.json {
         return output::json(&report);
     }

@@ -412,8 +412,8 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
         // Its records deleted for good, waiting in the records bin, their values as the
         // record lists show them.
         let mut binned = Vec::new();
+        let model = e.read().model().clone();
         for b in e.binned_records(Some(id))? {
-            let model = e.read().model().clone();
             let mut what = Vec::new();
             if let Some(k) = model.record(&b.kind) {
                 for c in k

@@ -61,10 +61,7 @@ pub(crate) fn plan_view(plan: &Plan) -> Value {
         "blocked": plan.blocked,
         "skipped": plan.skipped,
         "by_rule": plan.blocked_by_rule.iter().filter(|(_, n)| **n > 0).map(|(r, n)| format!("{} ({n})", super::rule_words(r))).collect::<Vec<_>>(),
-        "effects": plan.effects.iter().map(|(t, e)| {
-            let what: Vec<String> = e.iter().map(|(k, n)| format!("{n} {}", k.replace('_', " "))).collect();
-            format!("{}: {}", crate::ui::customers::human(t), what.join(", "))
-        }).collect::<Vec<_>>(),
+        "effects": effect_lines(&plan.effects),
         "candidates_text": super::plural(plan.candidates, "candidate"),
         "dry_run": plan.dry_run,
         "not_done": not_done.iter().take(LISTED).map(|c| customer_view(c)).collect::<Vec<_>>(),
@@ -187,6 +184,22 @@ pub async fn undo(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     }
 }
 
+/// A plan's effects in words, a line per table: "Invoice: 2 moved back, 1 detached".
+fn effect_lines(
+    effects: &std::collections::BTreeMap<String, std::collections::BTreeMap<String, i64>>,
+) -> Vec<String> {
+    effects
+        .iter()
+        .map(|(t, e)| {
+            let what: Vec<String> = e
+                .iter()
+                .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+                .collect();
+            format!("{}: {}", crate::ui::customers::human(t), what.join(", "))
+        })
+        .collect()
+}
+
 /// An undo's plan as the plan macro shows plans.
 fn undo_view(plan: &offboard_engine::undo::UndoPlan) -> Value {
     let back: Vec<Value> = plan
@@ -202,10 +215,7 @@ fn undo_view(plan: &offboard_engine::undo::UndoPlan) -> Value {
         "blocked": plan.refused,
         "skipped": 0,
         "by_rule": [],
-        "effects": plan.effects.iter().map(|(t, e)| {
-            let what: Vec<String> = e.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            format!("{}: {}", crate::ui::customers::human(t), what.join(", "))
-        }).collect::<Vec<_>>(),
+        "effects": effect_lines(&plan.effects),
         "dry_run": plan.dry_run,
         "not_done": plan.customers.iter().filter(|c| c.why.is_some()).map(|c| json!({
             "id": c.id, "number": c.number, "name": c.name, "outcome": "stays", "why": c.why, "blockers": [],
