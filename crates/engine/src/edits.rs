@@ -219,6 +219,24 @@ impl Engine<'_> {
         self.user_change(Act::AddUser, |s| s.add_user(name, role))
     }
 
+    /// Adds a user with a role and a password in one change (permission `users`): a password
+    /// that is refused (too short) adds nobody.
+    pub fn add_user_with_password(
+        &mut self,
+        name: &str,
+        role: &str,
+        password: &str,
+    ) -> Result<User, EngineError> {
+        self.allow(Operation::Users)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            s.add_user(name, role)?;
+            let u = s.set_password(name, password)?;
+            audit::append(s.db(), &actor, Act::AddUser, &[user_entry(&u)])?;
+            Ok(u)
+        })
+    }
+
     /// Changes a user's role (permission `users`).
     pub fn set_role(&mut self, name: &str, role: &str) -> Result<User, EngineError> {
         self.user_change(Act::SetRole, |s| s.set_role(name, role))

@@ -50,6 +50,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         } else {
             &bytes
         };
+        // The whole body must be JSON before its shape is looked at: a truncated body is
+        // "not JSON", never an unknown field that happened to come first.
+        serde_json::from_slice::<serde::de::IgnoredAny>(text).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not valid JSON: {e}; nothing was changed"
+            ))
+        })?;
+        // Only an object is a body: serde would fill a struct from an array by position and
+        // take `null` as empty, so `[]` would run a purge with every default.
+        let first = text.iter().find(|b| !b.is_ascii_whitespace());
+        if first != Some(&b'{') {
+            let what = match first {
+                Some(b'[') => "an array",
+                Some(b'n') => "null",
+                Some(b'"') => "a string",
+                Some(b't' | b'f') => "a boolean",
+                _ => "a number",
+            };
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                format!(
+                    "the body is {what}; it must be a JSON object ({{...}}); nothing was changed"
+                ),
+            ));
+        }
         serde_json::from_slice(text).map(Body).map_err(body_error)
     }
 }

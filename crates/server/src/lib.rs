@@ -505,6 +505,7 @@ pub fn router(state: AppState) -> Router {
             same_origin,
         ))
         .layer(axum::middleware::from_fn(read_timeout))
+        .layer(axum::middleware::from_fn(no_nul_in_uri))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         // Each request is logged (`RUST_LOG`, e.g. `offboard=info,tower_http=info`) under an
         // id the answer carries in `x-request-id`.
@@ -569,6 +570,29 @@ pub const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 /// Cuts off a reading request that takes longer than [`READ_TIMEOUT`], in the error shape. A
 /// changing request is never cut off: its transaction would go on and commit after its client
 /// was told it failed; long work belongs in a background job (`"background": true`).
+/// Refuses a URI whose path or query holds a NUL byte (`%00`) before any handler runs: no
+/// search, id or export can mean one, and a database cannot take one (the store refuses
+/// NUL in every value too; this keeps a streamed export from starting at all).
+async fn no_nul_in_uri(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let uri = req.uri();
+    let holds_nul = |s: &str| {
+        s.as_bytes()
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+    };
+    if holds_nul(uri.path()) || uri.query().is_some_and(holds_nul) {
+        return ApiError::bad_request(
+            "the address holds a NUL byte (%00), which no search, id or field can contain; nothing was done",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 async fn read_timeout(
     req: axum::extract::Request,
     next: axum::middleware::Next,

@@ -7,6 +7,24 @@ use offboard_model::{Date, DateTime, FieldType, Value};
 
 use crate::error::StoreError;
 
+/// Refuses a text value holding a NUL byte before it reaches the database: PostgreSQL cannot
+/// store one and SQLite's text functions stop at it, so it would be a failure deep inside a
+/// statement (a 500, a cut stream) instead of bad input. Every statement, query and bulk row
+/// of both backends goes through here.
+pub fn no_nul(params: &[Value]) -> Result<(), StoreError> {
+    for p in params {
+        if let Value::Text(s) = p {
+            if s.as_bytes().contains(&0) {
+                let shown: String = s.replace('\0', "\\0").chars().take(40).collect();
+                return Err(StoreError::Invalid(format!(
+                    "the value \"{shown}\" holds a NUL byte (\\0), which cannot be stored or searched; remove it"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A bulk loader for one table: rows in, one at a time, as fast as the backend allows
 /// (a prepared INSERT reused in SQLite, binary COPY in PostgreSQL).
 pub trait BulkSink {

@@ -34,6 +34,18 @@ fn cell(text: &str) -> String {
     }
 }
 
+/// A cell of a CSV report, which people open in a spreadsheet: a text that a spreadsheet
+/// would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a carriage return) is
+/// prefixed with `'`, as OWASP's CSV-injection advice says, so it shows as the text it is.
+/// Numbers and money are never prefixed (a negative amount stays a number).
+fn report_cell(v: &Value) -> String {
+    let text = v.to_cell();
+    match v {
+        Value::Text(_) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{text}"),
+        _ => text,
+    }
+}
+
 /// Where an export goes: a CSV file per table, or one workbook with a sheet per table.
 enum Out {
     Csv {
@@ -150,7 +162,7 @@ impl Store {
         let mut texts: Vec<String> = Vec::new();
         let n = self.view_rows(query, &mut |row| {
             texts.clear();
-            texts.extend(row.iter().map(Value::to_cell));
+            texts.extend(row.iter().map(report_cell));
             w.write_record(&texts).map_err(failed)
         })?;
         w.flush().map_err(io("cannot write the CSV".into()))?;

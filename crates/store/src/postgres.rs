@@ -148,6 +148,7 @@ impl Db for PgDb {
 
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
         let st = self.statement(sql)?;
+        crate::db::no_nul(values)?;
         let ps = params(values);
         let refs: Vec<&(dyn ToSql + Sync)> = ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         Ok(self.client.execute(&st, &refs)?)
@@ -161,6 +162,7 @@ impl Db for PgDb {
         each: &mut dyn FnMut(Vec<Value>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let st = self.statement(sql)?;
+        crate::db::no_nul(values)?;
         let ps = params(values);
         let refs = ps.iter().map(|p| p as &dyn ToSql);
         let mut rows = self.client.query_raw(&st, refs)?;
@@ -213,6 +215,7 @@ struct PgSink<'a> {
 
 impl BulkSink for PgSink<'_> {
     fn write(&mut self, row: &[Value]) -> Result<(), StoreError> {
+        crate::db::no_nul(row)?;
         let ps = params(row);
         let refs: Vec<&(dyn ToSql + Sync)> = ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         Ok(self.writer.write(&refs)?)

@@ -59,6 +59,7 @@ impl ToSql for P<'_> {
 }
 
 fn bind(stmt: &mut CachedStatement<'_>, params: &[Value]) -> Result<(), StoreError> {
+    crate::db::no_nul(params)?;
     for (i, p) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, P(p))?;
     }

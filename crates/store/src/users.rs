@@ -57,6 +57,34 @@ impl Store {
     /// Changes a user's role.
     pub fn set_role(&mut self, name: &str, role_name: &str) -> Result<User, StoreError> {
         let role = role(role_name)?;
+        // The last admin stays an admin: without one, nobody could change users again. Read
+        // in the change's own transaction (the engine's `atomically`), so two admins demoting
+        // each other at once cannot both pass (SQLite has one writer; PostgreSQL locks the
+        // admins' rows).
+        if role != Role::Admin {
+            if let Some(current) = self.user(name)? {
+                if current.role == Role::Admin {
+                    let db = self.db();
+                    let lock = if db.dialect() == crate::Dialect::Postgres {
+                        " FOR UPDATE"
+                    } else {
+                        ""
+                    };
+                    let admins = db
+                        .query(
+                            &format!("SELECT name FROM offboard_users WHERE role = 'admin'{lock}"),
+                            &[],
+                            &[FieldType::Text],
+                        )?
+                        .len();
+                    if admins <= 1 {
+                        return Err(StoreError::Refused(format!(
+                            "`{name}` is the only admin; make another user an admin first, so someone can still manage users"
+                        )));
+                    }
+                }
+            }
+        }
         let db = self.db();
         let d = db.dialect();
         let n = db.execute(

@@ -330,14 +330,7 @@ pub async fn users_form(
                 )))
             }
             "add" => e
-                .add_user(&name, &role)
-                .and_then(|u| {
-                    if password.is_empty() {
-                        Ok(u)
-                    } else {
-                        e.set_password(&name, &password)
-                    }
-                })
+                .add_user_with_password(&name, &role, &password)
                 .map(|u| Said::Done(format!("{} was added as {}.", u.name, u.role.name()))),
             "role" => e
                 .set_role(&name, &role)

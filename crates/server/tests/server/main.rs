@@ -13,6 +13,7 @@ use offboard_testkit::{conformance, TestDb};
 
 mod browser;
 mod fuzz;
+mod guarantees;
 mod jobs;
 mod lists;
 mod load;

@@ -1,0 +1,212 @@
+//! The promises of issue 19 that the HTTP edge keeps: only a JSON object is a body, a NUL
+//! byte is bad input and never a 500, a CSV report never runs a formula, and settings never
+//! save what they refuse.
+
+use serde_json::{json, Value};
+
+use offboard_testkit::{conformance, TestDb};
+
+use crate::{legal, start, Server};
+
+fn statuses(s: &Server) -> Value {
+    let r = s.api("GET", "/api/v1/customers?view=all", &s.admin, Value::Null);
+    let mut list: Vec<Value> = r.json()["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!([c["id"], c["status"]]))
+        .collect();
+    list.sort_by_key(|v| v[0].as_i64());
+    json!(list)
+}
+
+fn raw(s: &Server, path: &str, body: &str) -> crate::Reply {
+    let auth = format!("Bearer {}", s.admin);
+    s.call(
+        "POST",
+        path,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    )
+}
+
+conformance!(only_a_json_object_is_a_body, |db: TestDb| {
+    let s = start(&db, "legal", &legal());
+    let before = statuses(&s);
+    for (path, body) in [
+        ("/api/v1/purge", "[]"),
+        ("/api/v1/purge", "[false, true]"),
+        ("/api/v1/delete", "[[14], null, null, false, false]"),
+        ("/api/v1/deactivate", "[[14], \"Moved away\"]"),
+        ("/api/v1/schedules/run", "null"),
+        ("/api/v1/purge", "true"),
+        ("/api/v1/purge", "7"),
+        ("/api/v1/purge", "\"purge\""),
+    ] {
+        let r = raw(&s, path, body);
+        assert_eq!(r.status, 422, "{path} {body}: {}", r.body);
+        let e = &r.json()["error"];
+        assert_eq!(e["code"], "invalid_body", "{path} {body}: {e}");
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("must be a JSON object"),
+            "{e}"
+        );
+    }
+    // Truncated JSON is not JSON, whatever field came first.
+    for body in [
+        "{\"dryrun\": tr",
+        "{\"dry_run\": true",
+        "{\"customers\": [14",
+    ] {
+        let r = raw(&s, "/api/v1/delete", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(r.body.contains("not valid JSON"), "{}", r.body);
+    }
+    assert_eq!(
+        statuses(&s),
+        before,
+        "a body that is not an object changed data"
+    );
+    // An object still works, and an empty body is still `{}`.
+    let r = raw(
+        &s,
+        "/api/v1/delete",
+        "{\"customers\": [14], \"dry_run\": true}",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = raw(&s, "/api/v1/purge", " ");
+    assert_eq!(r.status, 409, "an empty body is {{}}: {}", r.body);
+});
+
+conformance!(a_nul_byte_is_bad_input_not_a_failure, |db: TestDb| {
+    let s = start(&db, "legal", &legal());
+    for path in [
+        "/api/v1/customers?search=lee%00x",
+        "/api/v1/customers/suggest?q=abc%00",
+        "/api/v1/customers/export?format=csv&search=%00",
+    ] {
+        let r = s.api("GET", path, &s.admin, Value::Null);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains("NUL"), "{path}: {}", r.body);
+    }
+    let cookie = s.session("ada", "admin-pass");
+    let r = s.page("GET", "/customers?search=lee%00x", &cookie, "");
+    assert_eq!(r.status, 400, "{}", r.body);
+    // In a body, a NUL inside a JSON string reaches the store, which refuses it by name.
+    let r = s.api(
+        "POST",
+        "/api/v1/customers",
+        &s.admin,
+        json!({ "kind": "person", "name": "Nul\u{0}Person" }),
+    );
+    assert!(r.status == 422 || r.status == 400, "{}", r.body);
+    assert!(r.body.contains("NUL"), "{}", r.body);
+    let r = s.api("GET", "/api/v1/customers?view=all", &s.admin, Value::Null);
+    assert_eq!(r.json()["total"], 3, "the customer with a NUL was created");
+});
+
+conformance!(a_csv_report_never_runs_a_formula, |db: TestDb| {
+    let s = start(&db, "legal", &legal());
+    for name in [
+        "=HYPERLINK(\"http://evil.example\",\"click\")",
+        "+1+2",
+        "-3+4",
+        "@SUM(A1)",
+    ] {
+        let r = s.api(
+            "POST",
+            "/api/v1/customers",
+            &s.admin,
+            json!({ "kind": "person", "name": name }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let r = s.api(
+        "GET",
+        "/api/v1/customers/export?format=csv&view=all",
+        &s.admin,
+        Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut reader = csv::Reader::from_reader(r.body.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let at = header.iter().position(|h| h == "name").unwrap();
+    let names: Vec<String> = reader
+        .records()
+        .map(|row| row.unwrap()[at].to_string())
+        .collect();
+    for cell in &names {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@']),
+            "a cell a spreadsheet runs: {cell}"
+        );
+    }
+    assert!(
+        names.contains(&"'=HYPERLINK(\"http://evil.example\",\"click\")".to_string()),
+        "{names:?}"
+    );
+});
+
+fn users(db: &TestDb) -> Vec<(String, String)> {
+    let (mut store, _) = offboard_store::Database::connect(&db.url)
+        .unwrap()
+        .with_model(crate::strict::s_model(db))
+        .unwrap();
+    store
+        .users()
+        .unwrap()
+        .into_iter()
+        .map(|u| (u.name, u.role.name().to_string()))
+        .collect()
+}
+
+conformance!(settings_never_save_what_they_refuse, |db: TestDb| {
+    let s = start(&db, "legal", &legal());
+    let cookie = s.session("ada", "admin-pass");
+    let before = users(&db);
+    let r = s.page(
+        "POST",
+        "/settings/users",
+        &cookie,
+        "do=add&user=tina&role=clerk&password=x",
+    );
+    assert!(r.body.contains("at least 8 characters"), "{}", r.body);
+    assert_eq!(
+        users(&db),
+        before,
+        "tina was added although her password was refused"
+    );
+
+    // The only admin cannot make itself (or be made) anything else.
+    let r = s.page(
+        "POST",
+        "/settings/users",
+        &cookie,
+        "do=role&user=ada&role=viewer",
+    );
+    assert!(r.body.contains("only admin"), "{}", r.body);
+    assert_eq!(users(&db), before);
+
+    // With a second admin, one of them may step down.
+    let r = s.page(
+        "POST",
+        "/settings/users",
+        &cookie,
+        "do=add&user=tina&role=admin&password=a-long-password",
+    );
+    assert!(r.body.contains("tina was added"), "{}", r.body);
+    let r = s.page(
+        "POST",
+        "/settings/users",
+        &cookie,
+        "do=role&user=tina&role=clerk",
+    );
+    assert!(r.body.contains("tina is now clerk"), "{}", r.body);
+    assert!(users(&db).contains(&("tina".into(), "clerk".into())));
+});
