@@ -375,6 +375,8 @@ fn load(
         )?;
     }
     let mut max_number = 0i64;
+    // The highest document number imported per kind whose numbers only go up.
+    let mut series: HashMap<String, u64> = HashMap::new();
     let mut reports = Vec::new();
     for plan in plans {
         let rows = load_file(
@@ -384,6 +386,7 @@ fn load(
             &mut ids,
             &mut numbers,
             &mut max_number,
+            &mut series,
             &mut problems,
             progress,
         )?;
@@ -419,6 +422,11 @@ fn load(
             ))?;
         }
     }
+    // A document number imported continues its series: the next one given is past it, and
+    // a deleted one is not given again.
+    for (kind, highest) in &series {
+        crate::records::raise_sequence(db, &format!("number:{kind}"), *highest)?;
+    }
     if max_number > 0 {
         let current = db.query_i64(
             "SELECT next FROM offboard_sequences WHERE name = 'customer_number'",
@@ -437,11 +445,13 @@ fn load_file(
     ids: &mut HashMap<String, IdSet>,
     numbers: &mut HashSet<String>,
     max_number: &mut i64,
+    series: &mut HashMap<String, u64>,
     problems: &mut Problems,
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<u64, StoreError> {
     let is_customers = plan.table.name == CUSTOMERS_TABLE;
     let file = plan.file.as_str();
+    let mut doc = DocNumbers::new(model, db, plan)?;
     // No resurrection: an erased or forgotten person's email may not come back by import.
     let blocked = if is_customers {
         crate::blocklist::Loaded::load(model, db)?
@@ -586,6 +596,9 @@ fn load_file(
         if is_customers && problems.total == before {
             check_customer_state(model, &plan.mapping, &row, file, line, problems);
         }
+        if let Some(d) = doc.as_mut() {
+            d.check(&row, file, line, series, problems);
+        }
         if let Some(list) = &blocked {
             for ((col, _), v) in plan.mapping.iter().zip(&row) {
                 if let Value::Text(t) = v {
@@ -631,6 +644,112 @@ fn load_file(
     }
     progress(&plan.table.name, count);
     Ok(count)
+}
+
+/// A numbered record kind's numbers while its file loads: unique (per owner where they
+/// count per owner), against the rows the table holds already and the file's own, and the
+/// highest of the series.
+struct DocNumbers {
+    kind: String,
+    field: String,
+    number_at: usize,
+    owner_at: Option<usize>,
+    keep: bool,
+    numbered: offboard_model::model::Numbered,
+    seen: HashSet<(Option<i64>, String)>,
+}
+
+impl DocNumbers {
+    fn new(
+        model: &Model,
+        db: &mut dyn Db,
+        plan: &FilePlan,
+    ) -> Result<Option<DocNumbers>, StoreError> {
+        let Some(kind) = model.record(&plan.table.name) else {
+            return Ok(None);
+        };
+        let Some(numbered) = kind.numbered.clone() else {
+            return Ok(None);
+        };
+        let at = |name: &str| plan.mapping.iter().position(|(c, _)| c.name == name);
+        let Some(number_at) = at(&numbered.field) else {
+            return Ok(None);
+        };
+        let owner_at = if numbered.per_owner {
+            at(&kind.owner.column)
+        } else {
+            None
+        };
+        let mut seen = HashSet::new();
+        if !plan.was_empty {
+            let owner = if numbered.per_owner {
+                q(&kind.owner.column)
+            } else {
+                "NULL".into()
+            };
+            db.query_each(
+                &format!(
+                    "SELECT {owner}, {} FROM {}",
+                    q(&numbered.field),
+                    q(&kind.name)
+                ),
+                &[],
+                &[FieldType::Int, FieldType::Text],
+                &mut |r| {
+                    if !matches!(r[1], Value::Null) {
+                        seen.insert((r[0].as_i64(), r[1].to_cell()));
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(Some(DocNumbers {
+            kind: kind.name.clone(),
+            field: numbered.field.clone(),
+            number_at,
+            owner_at,
+            keep: !numbered.reuse && !numbered.per_owner,
+            numbered,
+            seen,
+        }))
+    }
+
+    fn check(
+        &mut self,
+        row: &[Value],
+        file: &str,
+        line: u64,
+        series: &mut HashMap<String, u64>,
+        problems: &mut Problems,
+    ) {
+        let number = &row[self.number_at];
+        if matches!(number, Value::Null) {
+            return;
+        }
+        let owner = self.owner_at.and_then(|i| row[i].as_i64());
+        if !self.seen.insert((owner, number.to_cell())) {
+            let under = match owner {
+                Some(o) if self.owner_at.is_some() => format!(" under the same owner ({o})"),
+                _ => String::new(),
+            };
+            problems.add(
+                file,
+                line,
+                Some(&self.field),
+                format!(
+                    "{} number {} is used twice{under}",
+                    self.kind,
+                    number.to_cell()
+                ),
+            );
+        }
+        if self.keep {
+            if let Some(c) = crate::records::series_counter(&self.numbered, number) {
+                let top = series.entry(self.kind.clone()).or_insert(0);
+                *top = (*top).max(c);
+            }
+        }
+    }
 }
 
 /// Customer links of the right kinds, as `customers add` and `edit` check them: only the

@@ -319,6 +319,11 @@ fn check_record(
             &p,
         )? > 0)
     };
+    // Numbers only go up unless the model lets a freed one be given again: the highest
+    // given is kept (per kind; numbers per owner are their owner's business), whether it was
+    // given automatically, typed by hand or imported.
+    let keep = !numbered.reuse && !numbered.per_owner;
+    let key = format!("number:{}", kind.name);
     match number {
         Some(n) if in_use(tx, &n)? => {
             return Err(StoreError::Refused(format!(
@@ -327,12 +332,12 @@ fn check_record(
                 n.to_cell()
             )));
         }
-        Some(_) => {}
+        Some(n) => {
+            if let (true, Some(c)) = (keep, series_counter(numbered, &n)) {
+                raise_sequence(tx, &key, c)?;
+            }
+        }
         None if this.is_none() => {
-            // Numbers only go up unless the model lets a freed one be given again: the highest
-            // given is kept (per kind; numbers per owner are their owner's business).
-            let keep = !numbered.reuse && !numbered.per_owner;
-            let key = format!("number:{}", kind.name);
             let highest = if keep {
                 // The row is locked until this record commits, so two new records at once
                 // never take the same number (SQLite's writers are serial anyway).
@@ -389,10 +394,9 @@ fn check_record(
                         next = offboard_model::model::Numbered::with_counter(&next, highest + 1);
                     }
                 }
-                for _ in 0..1000 {
-                    if !in_use(tx, &Value::Text(next.clone()))? {
-                        break;
-                    }
+                // Past every number in use (the rows are finite, so this ends; with the
+                // highest kept it rarely takes a second look).
+                while in_use(tx, &Value::Text(next.clone()))? {
                     next = numbered.next_text(Some(&next));
                 }
                 let counter = offboard_model::model::Numbered::counter(&next).unwrap_or(0);
@@ -417,6 +421,37 @@ fn check_record(
         }
         None => {}
     }
+    Ok(())
+}
+
+/// Where `number` stands in the kind's series: an integer number itself, a text number in
+/// the model's pattern (its prefix) its trailing counter; a number in another pattern
+/// (typed by hand) does not move the series.
+pub(crate) fn series_counter(
+    numbered: &offboard_model::model::Numbered,
+    number: &Value,
+) -> Option<u64> {
+    match number {
+        Value::Int(i) if *i > 0 => Some(*i as u64),
+        Value::Text(s) if s.starts_with(&numbered.prefix) => {
+            offboard_model::model::Numbered::counter(&s[numbered.prefix.len()..])
+        }
+        _ => None,
+    }
+}
+
+/// Moves a kind's kept highest number up to `counter` (never down). The row is locked by
+/// the update until the change commits.
+pub(crate) fn raise_sequence(tx: &mut dyn Db, key: &str, counter: u64) -> Result<(), StoreError> {
+    let d = tx.dialect();
+    tx.execute(
+        &format!(
+            "INSERT INTO offboard_sequences (name, next) VALUES ({0}, {1}) ON CONFLICT (name) DO UPDATE SET next = CASE WHEN offboard_sequences.next < excluded.next THEN excluded.next ELSE offboard_sequences.next END",
+            ph(d, 1),
+            ph(d, 2)
+        ),
+        &[Value::Text(key.into()), Value::Int(counter as i64)],
+    )?;
     Ok(())
 }
 

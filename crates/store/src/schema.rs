@@ -15,6 +15,9 @@ use crate::error::StoreError;
 pub struct Table {
     pub name: String,
     pub columns: Vec<Column>,
+    /// The column of a document number counted across the kind (an invoice's `number`),
+    /// which the database keeps unique.
+    pub unique_number: Option<String>,
 }
 
 /// Every generated table, customers first, each after the tables it references.
@@ -22,10 +25,20 @@ pub fn tables(model: &Model) -> Vec<Table> {
     let mut out = vec![Table {
         name: CUSTOMERS_TABLE.to_string(),
         columns: model.customer.columns(),
+        unique_number: None,
     }];
-    out.extend(model.records.iter().map(|r| Table {
-        name: r.name.clone(),
-        columns: r.columns(),
+    out.extend(model.records.iter().map(|r| {
+        Table {
+            name: r.name.clone(),
+            columns: r.columns(),
+            // Numbers per owner (payments per contract) are renumbered in place by a merge, one
+            // row at a time, which a unique index would refuse midway; the engine checks those.
+            unique_number: r
+                .numbered
+                .as_ref()
+                .filter(|n| !n.per_owner)
+                .map(|n| n.field.clone()),
+        }
     }));
     out
 }
@@ -156,6 +169,19 @@ pub fn indexes(table: &Table) -> Vec<Index> {
             });
         }
     }
+    if let Some(col) = &table.unique_number {
+        let name = unique_number_index(&table.name, col);
+        out.push(Index {
+            table: table.name.clone(),
+            create: format!(
+                "CREATE UNIQUE INDEX {} ON {} ({})",
+                q(&name),
+                q(&table.name),
+                q(col)
+            ),
+            name,
+        });
+    }
     for c in table.columns.iter().filter(|c| c.link.is_some()) {
         let name = format!("ix_{}_{}", table.name, c.name);
         out.push(Index {
@@ -170,6 +196,11 @@ pub fn indexes(table: &Table) -> Vec<Index> {
         });
     }
     out
+}
+
+/// The unique index on a kind's document numbers.
+pub fn unique_number_index(table: &str, col: &str) -> String {
+    format!("ux_{table}_{col}")
 }
 
 /// The names of the indexes the database has.
@@ -249,10 +280,36 @@ pub fn sync(db: &mut dyn Db, model: &Model) -> Result<Vec<String>, StoreError> {
     let existing = index_names(db)?;
     for table in want.iter().filter(|t| have.contains_key(&t.name)) {
         for ix in indexes(table) {
-            if !existing.contains(&ix.name) && !statements.contains(&ix.create) {
-                statements.push(ix.create);
-                changes.push(format!("added index {}", ix.name));
+            if existing.contains(&ix.name) || statements.contains(&ix.create) {
+                continue;
             }
+            // A database from before numbers were held unique may hold one twice: the index
+            // waits (and says why) until they are told apart.
+            if let Some(col) = table
+                .unique_number
+                .as_ref()
+                .filter(|c| ix.name == unique_number_index(&table.name, c))
+            {
+                let twice = db.query(
+                    &format!(
+                        "SELECT {0} FROM {1} WHERE {0} IS NOT NULL GROUP BY {0} HAVING count(*) > 1 LIMIT 5",
+                        q(col),
+                        q(&table.name)
+                    ),
+                    &[],
+                    &[FieldType::Text],
+                )?;
+                if !twice.is_empty() {
+                    changes.push(format!(
+                        "not yet unique: {}.{col} holds {} more than once; give those records other numbers (records edit) and the next start makes it unique",
+                        table.name,
+                        twice.iter().map(|r| r[0].to_cell()).collect::<Vec<_>>().join(", ")
+                    ));
+                    continue;
+                }
+            }
+            statements.push(ix.create);
+            changes.push(format!("added index {}", ix.name));
         }
     }
     for table in &want {

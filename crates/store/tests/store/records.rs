@@ -236,3 +236,90 @@ conformance!(
         );
     }
 );
+
+/// Contracts K-000001..K-{n}, one application of one client, imported.
+fn lending_contracts(db: &TestDb, n: usize) -> offboard_store::Store {
+    let mut s = store(db, "lending");
+    let mut contracts = String::from("id,application_id,number\n");
+    for i in 1..=n {
+        contracts.push_str(&format!("{i},1,K-{i:06}\n"));
+    }
+    let dir = csv_dir(
+        db,
+        &[
+            (
+                "customers.csv",
+                "id,number,kind,name\n1,L0000001,client,Ann Lee\n",
+            ),
+            ("application.csv", "id,customer_id,number\n1,1,A-1\n"),
+            ("contract.csv", &contracts),
+        ],
+    );
+    s.import_dir(&dir, &mut |_, _| {}).unwrap();
+    s
+}
+
+conformance!(
+    a_document_number_is_never_given_twice_after_hand_typed_and_imported_numbers,
+    |db: TestDb| {
+        let mut s = lending_contracts(&db, 1300);
+        let new_contract = |s: &mut offboard_store::Store, number: Option<&str>| {
+            let mut cells = set(&[("application_id", "1")]);
+            if let Some(n) = number {
+                cells.push(("number".into(), n.into()));
+            }
+            s.create_record("contract", &cells)
+                .map(|r| r.values["number"].as_str().unwrap().to_string())
+        };
+        // The imported numbers moved the series: the next is past them all.
+        assert_eq!(new_contract(&mut s, None).unwrap(), "K-001301");
+        // Delete contract 210, type its number again by hand, then ask for one: the
+        // free-number search never lands on a number in use (it stopped after 1,000 tries).
+        s.db()
+            .execute("DELETE FROM contract WHERE id = 210", &[])
+            .unwrap();
+        assert_eq!(new_contract(&mut s, Some("K-000210")).unwrap(), "K-000210");
+        assert_eq!(new_contract(&mut s, None).unwrap(), "K-001302");
+        // A deleted number is not given again, even the newest one.
+        s.db()
+            .execute("DELETE FROM contract WHERE number = 'K-001302'", &[])
+            .unwrap();
+        assert_eq!(new_contract(&mut s, None).unwrap(), "K-001303");
+        // A number typed by hand past the series moves it on.
+        assert_eq!(new_contract(&mut s, Some("K-005000")).unwrap(), "K-005000");
+        assert_eq!(new_contract(&mut s, None).unwrap(), "K-005001");
+        // The database itself holds numbers unique, whatever path writes them.
+        let dup = s.db().execute(
+            "UPDATE contract SET number = 'K-000001' WHERE number = 'K-000002'",
+            &[],
+        );
+        assert!(dup.is_err(), "two contracts numbered K-000001");
+        assert!(matches!(
+            new_contract(&mut s, Some("K-000001")),
+            Err(StoreError::Refused(_))
+        ));
+    }
+);
+
+conformance!(
+    an_import_refuses_a_document_number_used_twice,
+    |db: TestDb| {
+        let mut s = lending_contracts(&db, 3);
+        let dir = csv_dir(
+            &db,
+            &[(
+                "contract.csv",
+                "id,application_id,number\n10,1,K-000010\n11,1,K-000010\n12,1,K-000002\n",
+            )],
+        );
+        let err = s.import_dir(&dir, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(err.contains("contract.csv"), "{err}");
+        assert!(err.contains("K-000010 is used twice"), "{err}");
+        assert!(err.contains("K-000002 is used twice"), "{err}");
+        let n = s
+            .db()
+            .query_i64("SELECT count(*) FROM contract", &[])
+            .unwrap();
+        assert_eq!(n, 3, "a refused import left rows");
+    }
+);
