@@ -200,6 +200,34 @@ pub(crate) fn load_ids(
         .map(|i| i.to_string())
         .collect();
     if !missing.is_empty() {
+        // A merged-away id is refused by name, never followed to the survivor: a change is
+        // done to the customer the person named or to none.
+        let merged = db.query(
+            &format!(
+                "SELECT m.id, m.into_id, c.number, c.name FROM offboard_merged m LEFT JOIN customers c ON c.id = m.into_id WHERE m.id IN ({})",
+                missing.join(", ")
+            ),
+            &[],
+            &[FieldType::Int, FieldType::Int, FieldType::Text, FieldType::Text],
+        )?;
+        if !merged.is_empty() {
+            let went: Vec<String> = merged
+                .iter()
+                .map(|r| {
+                    format!(
+                        "customer {} was merged into {} {} (id {})",
+                        r[0].to_cell(),
+                        r[2].to_cell(),
+                        r[3].to_cell(),
+                        r[1].to_cell()
+                    )
+                })
+                .collect();
+            return Err(StoreError::Refused(format!(
+                "{}; nothing was done — name the customer it went into if you mean it",
+                went.join("; ")
+            )));
+        }
         return Err(StoreError::NotFound(format!(
             "there is no customer with id {}",
             missing.join(", ")

@@ -37,6 +37,16 @@ impl<'a> Reader<'a> {
         self.store.customer_by_number(number)
     }
 
+    /// What a person typed to name a customer (`#ID`, `number:N` or either), for reading or
+    /// for changing: the one resolver every interface uses.
+    pub fn resolve_customer(
+        &mut self,
+        text: &str,
+        purpose: offboard_store::resolve::Purpose,
+    ) -> Result<offboard_store::resolve::Resolved, StoreError> {
+        self.store.resolve_customer(text, purpose)
+    }
+
     pub fn list_customers(
         &mut self,
         query: &ListQuery,

@@ -22,6 +22,7 @@ pub mod meta {
 }
 mod postgres;
 pub mod records;
+pub mod resolve;
 pub mod restore;
 pub mod schema;
 pub mod scrub;

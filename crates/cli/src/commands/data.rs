@@ -209,7 +209,7 @@ pub(super) fn export(g: &Global, dir: &Path) -> anyhow::Result<()> {
 /// `export --customer ID`: the access document of one customer, to standard output or a file.
 pub(super) fn export_customer(g: &Global, text: &str, out: Option<&Path>) -> anyhow::Result<()> {
     let mut store = open(g)?;
-    let c = find_customer(&mut store, text)?;
+    let c = find_customer(&mut store, text, Purpose::Read)?;
     let me = super::actor(g, &mut store)?;
     let doc = offboard_engine::Engine::new(&mut store, me).access_document(c.id)?;
     let text = serde_json::to_string_pretty(&doc)?;
@@ -233,7 +233,7 @@ pub(super) fn export_customer(g: &Global, text: &str, out: Option<&Path>) -> any
 /// would be masked and asking).
 pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> anyhow::Result<()> {
     let mut store = open(g)?;
-    let c = find_customer(&mut store, text)?;
+    let c = find_customer(&mut store, text, Purpose::Change)?;
     let me = super::actor(g, &mut store)?;
     let mut engine = offboard_engine::Engine::new(&mut store, me);
     let ask = !plan.dry_run && !plan.yes && super::lifecycle::asks();
@@ -324,35 +324,19 @@ pub(super) fn compact(g: &Global, dry_run: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Finds a customer by id, or by number when the text is not an id in use.
-pub(super) fn find_customer(store: &mut Store, text: &str) -> anyhow::Result<Customer> {
-    if let Ok(id) = text.parse::<i64>() {
-        if let Some(c) = store.find_customer(id)? {
-            return Ok(c);
-        }
+/// The customer a person typed (`#ID`, `number:N`, or either; see the store's resolver):
+/// for reading, a merged-away customer is followed (with a note on standard error); for
+/// changing, it is refused, naming where it went.
+pub(super) fn find_customer(
+    store: &mut Store,
+    text: &str,
+    purpose: offboard_store::resolve::Purpose,
+) -> anyhow::Result<Customer> {
+    let r = store.resolve_customer(text, purpose)?;
+    if let Some(note) = &r.note {
+        eprintln!("note: {note}");
     }
-    if let Some(c) = store.customer_by_number(text)? {
-        return Ok(c);
-    }
-    // A merged-away customer's id or number resolves to the customer it was merged into.
-    let merged = match text.parse::<i64>() {
-        Ok(id) => store.merged_into(id)?,
-        Err(_) => None,
-    };
-    let merged = match merged {
-        Some(m) => Some(m),
-        None => store.merged_number_into(text)?,
-    };
-    if let Some(into) = merged {
-        if let Some(c) = store.find_customer(into)? {
-            eprintln!(
-                "note: customer {text} was merged into {} {} ({}); using it",
-                c.number, c.name, c.id
-            );
-            return Ok(c);
-        }
-    }
-    Err(StoreError::NotFound(format!("there is no customer with id or number {text}")).into())
+    Ok(r.customer)
 }
 
 pub(super) fn parse_sets(sets: &[String]) -> anyhow::Result<Vec<(String, String)>> {
@@ -475,7 +459,7 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
             }
         }
         CustomersCmd::Show { customer } => {
-            let c = find_customer(&mut store, &customer)?;
+            let c = find_customer(&mut store, &customer, Purpose::Read)?;
             let counts = store.customer_record_counts(c.id)?;
             if g.json {
                 let mut v = serde_json::to_value(&c)?;
@@ -540,7 +524,7 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
             print_customer(g, &c)
         }
         CustomersCmd::Edit { customer, set } => {
-            let id = find_customer(&mut store, &customer)?.id;
+            let id = find_customer(&mut store, &customer, Purpose::Change)?.id;
             let c = engine(g, &mut store)?.update_customer(id, &parse_sets(&set)?)?;
             print_customer(g, &c)
         }
@@ -662,7 +646,7 @@ pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
     let record = match cmd {
         RecordsCmd::Bin { customer } => {
             let cid = match customer {
-                Some(c) => Some(find_customer(&mut store, &c)?.id),
+                Some(c) => Some(find_customer(&mut store, &c, Purpose::Read)?.id),
                 None => None,
             };
             let list = engine(g, &mut store)?.binned_records(cid)?;
@@ -736,7 +720,7 @@ pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
             customer,
             paging,
         } => {
-            let c = find_customer(&mut store, &customer)?;
+            let c = find_customer(&mut store, &customer, Purpose::Read)?;
             let mut list = Vec::new();
             let limit = (paging.limit > 0).then_some(paging.limit + paging.offset);
             store.customer_records(&kind, c.id, limit, &mut |r| {

@@ -16,7 +16,7 @@ pub(super) fn lifecycle(
     let mut store = open(g)?;
     let mut ids = Vec::new();
     for c in customers {
-        ids.push(find_customer(&mut store, c)?.id);
+        ids.push(find_customer(&mut store, c, Purpose::Change)?.id);
     }
     if let Some(sel) = select {
         if let Some(view) = &sel.select_view {
@@ -107,8 +107,8 @@ pub(super) fn pair_op(
     op: impl FnOnce(&mut Engine<'_>, i64, i64) -> Result<Plan, EngineError>,
 ) -> anyhow::Result<()> {
     let mut store = open(g)?;
-    let a = find_customer(&mut store, from)?.id;
-    let b = find_customer(&mut store, to)?.id;
+    let a = find_customer(&mut store, from, Purpose::Change)?.id;
+    let b = find_customer(&mut store, to, Purpose::Change)?.id;
     let actor = actor(g, &mut store)?;
     let mut engine = Engine::new(&mut store, actor);
     let plan = op(&mut engine, a, b)?;
@@ -175,9 +175,9 @@ pub(super) fn merge(
     let mut store = open(g)?;
     let mut ids = Vec::new();
     for d in duplicates {
-        ids.push(find_customer(&mut store, d)?.id);
+        ids.push(find_customer(&mut store, d, Purpose::Change)?.id);
     }
-    let into = find_customer(&mut store, into)?.id;
+    let into = find_customer(&mut store, into, Purpose::Change)?.id;
     let mut chosen = std::collections::BTreeMap::new();
     for t in take {
         let Some((field, who)) = t.split_once('=') else {
@@ -186,7 +186,7 @@ pub(super) fn merge(
             ))
             .into());
         };
-        let id = find_customer(&mut store, who.trim())?.id;
+        let id = find_customer(&mut store, who.trim(), Purpose::Change)?.id;
         chosen.insert(field.trim().to_string(), id);
     }
     let actor = actor(g, &mut store)?;
@@ -278,6 +278,24 @@ pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
         writeln!(out, "  note: {note}")?;
     }
     const SHOWN: usize = 20;
+    // Who it is done to, by number and name (a few; --json lists them all).
+    let done: Vec<_> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome == Outcome::Proceeds)
+        .collect();
+    if done.len() <= SHOWN {
+        for c in &done {
+            writeln!(
+                out,
+                "  {} {} (id {}): {}",
+                c.number,
+                c.name,
+                c.id,
+                plan.done_key()
+            )?;
+        }
+    }
     let not_done: Vec<_> = plan
         .customers
         .iter()

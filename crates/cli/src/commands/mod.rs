@@ -10,6 +10,7 @@ use offboard_model::model::{Operation, Status, View};
 use offboard_model::presets::{preset, PRESETS};
 use offboard_model::Model;
 use offboard_store::customers::{Customer, ListQuery, NewCustomer, Sort, SortKey};
+use offboard_store::resolve::Purpose;
 use offboard_store::{Database, Store, StoreError};
 
 use offboard_engine::records::RecordSelection;

@@ -10,6 +10,7 @@ mod jobs;
 mod lifecycle;
 mod matrix;
 mod merge;
+mod resolve;
 mod restore;
 mod schedule;
 mod scrub;

@@ -115,7 +115,7 @@ conformance!(
         assert!(
             shown
                 .stderr
-                .contains("customer 3 was merged into 1 Ann Lee (1)"),
+                .contains("customer 3 was merged into 1 Ann Lee (id 1)"),
             "{}",
             shown.stderr
         );

@@ -1052,18 +1052,26 @@ pub(crate) fn resolve(e: &mut Engine<'_>, text: &str, what: &str) -> Result<i64,
             "name the customer {what}: type its number, name or email and pick it from the list"
         )));
     }
+    // A picked suggestion starts with the number; what people type is a number too.
+    let typed = match offboard_store::resolve::typed(token)? {
+        offboard_store::resolve::Typed::Either(t) => format!("number:{t}"),
+        _ => token.to_string(),
+    };
     let mut r = e.read();
-    if let Some(c) = r.customer_by_number(token)? {
-        return Ok(c.id);
-    }
-    if let Ok(id) = token.parse::<i64>() {
-        if r.find_customer(id)?.is_some() {
-            return Ok(id);
+    match r.resolve_customer(&typed, offboard_store::resolve::Purpose::Change) {
+        Ok(found) => Ok(found.customer.id),
+        Err(offboard_store::StoreError::NotFound(_)) => {
+            // Not a number: an id typed by hand (or refused as ambiguous).
+            match r.resolve_customer(token, offboard_store::resolve::Purpose::Change) {
+                Ok(found) => Ok(found.customer.id),
+                Err(offboard_store::StoreError::NotFound(_)) => Err(ApiError::not_found(format!(
+                    "there is no customer with the number `{token}`; type a number, name or email and pick the customer from the list"
+                ))),
+                Err(other) => Err(other.into()),
+            }
         }
+        Err(other) => Err(other.into()),
     }
-    Err(ApiError::not_found(format!(
-        "there is no customer with the number `{token}`; type a number, name or email and pick the customer from the list"
-    )))
 }
 
 fn number(v: Option<&String>, what: &str) -> Result<i64, ApiError> {

@@ -210,3 +210,38 @@ conformance!(settings_never_save_what_they_refuse, |db: TestDb| {
     assert!(r.body.contains("tina is now clerk"), "{}", r.body);
     assert!(users(&db).contains(&("tina".into(), "clerk".into())));
 });
+
+conformance!(
+    a_merged_away_id_is_refused_by_every_change_naming_where_it_went,
+    |db: TestDb| {
+        let s = start(&db, "legal", &legal());
+        let r = s.api(
+            "POST",
+            "/api/v1/merge",
+            &s.admin,
+            json!({ "duplicate": 14, "into": 11 }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let before = statuses(&s);
+        for (path, body) in [
+            ("/api/v1/delete", json!({ "customers": [14] })),
+            (
+                "/api/v1/deactivate",
+                json!({ "customers": [14], "reason": "Moved away" }),
+            ),
+            (
+                "/api/v1/erase",
+                json!({ "customers": [14], "dry_run": true }),
+            ),
+        ] {
+            let r = s.api("POST", path, &s.admin, body);
+            assert_eq!(r.status, 409, "{path}: {}", r.body);
+            let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+            assert!(
+                message.contains("customer 14 was merged into K11 Bo Owes (id 11)"),
+                "{path}: {message}"
+            );
+        }
+        assert_eq!(statuses(&s), before);
+    }
+);
