@@ -15,6 +15,7 @@ mod error;
 pub mod export;
 pub mod import;
 pub mod jobs;
+pub mod lock;
 mod migrate;
 pub mod meta {
     //! Keys of `offboard_meta`: small facts offboard keeps about a database.

@@ -106,6 +106,17 @@ pub fn discard(staged: &str) -> Result<(), StoreError> {
     }
 }
 
+/// Makes this process the only one with the live database open until it exits (SQLite: the
+/// lock every process holds shared, taken exclusively; see `lock.rs`). Refused, naming why,
+/// while a server or another command has it open. PostgreSQL's own sessions are counted by
+/// [`swap`] instead.
+pub fn hold_exclusively(live: &str) -> Result<(), StoreError> {
+    match DbUrl::parse(live)? {
+        DbUrl::Sqlite(path) => crate::lock::exclusive(&path),
+        DbUrl::Postgres(_) => Ok(()),
+    }
+}
+
 /// Puts the staged database in the live one's place; the live one is kept as
 /// `NAME.replaced-STAMP` (SQLite) or `NAME_replaced_STAMP` (PostgreSQL), which is returned.
 /// Every connection to both must be closed (PostgreSQL refuses otherwise, and says so).
@@ -130,6 +141,8 @@ pub fn swap(live: &str, staged: &str, stamp: &str) -> Result<String, StoreError>
                     )))?;
                 }
             }
+            // The staged copy's lock file is of no use once its files are in place.
+            let _ = std::fs::remove_file(format!("{}.lock", staged.display()));
             Ok(kept.display().to_string())
         }
         (DbUrl::Postgres(live), DbUrl::Postgres(staged)) => {

@@ -18,6 +18,8 @@ pub struct SqliteDb {
 impl SqliteDb {
     /// Opens (creating if needed) the database file at `path`; `:memory:` for a private one.
     pub fn open(path: &str) -> Result<SqliteDb, StoreError> {
+        // Held while this process runs: a restore cannot swap the file under it.
+        crate::lock::shared(path)?;
         let conn = Connection::open(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(

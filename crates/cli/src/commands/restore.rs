@@ -21,6 +21,11 @@ pub(super) fn restore(g: &Global, file: &Path, dry_run: bool, yes: bool) -> anyh
     authorize(g, &mut live, Operation::Import)?;
     let me = actor(g, &mut live)?;
     Engine::new(&mut live, me.clone()).allow(Operation::Purge)?;
+    if !dry_run {
+        // Nobody else may have the database open from here to the swap: a server writing
+        // on would write to the copy set aside.
+        restore::hold_exclusively(&g.db)?;
+    }
     let model = live.model().clone();
     let staged = restore::stage(&g.db)?;
     let result = (|| -> anyhow::Result<Option<String>> {

@@ -206,3 +206,51 @@ conformance!(
         assert_eq!(ann["status"], "active");
     }
 );
+
+conformance!(
+    a_restore_is_refused_while_a_server_has_the_database_open,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        import_ann_and_bo(&cli, "id,customer_id,body\n1,1,called back\n");
+        let backup = cli.dir.join("before.backup");
+        cli.run(&["backup", backup.to_str().unwrap()]).ok();
+        let mut server = Command::new(env!("CARGO_BIN_EXE_offboard"))
+            .current_dir(&cli.dir)
+            .env("OFFBOARD_DB", &cli.db)
+            .args(["serve", "--addr", "127.0.0.1:0", "--no-scheduler"])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Up once it says where it serves.
+        let mut err = std::io::BufReader::new(server.stderr.take().unwrap());
+        let mut line = String::new();
+        while !line.contains("serves http") {
+            line.clear();
+            let n = std::io::BufRead::read_line(&mut err, &mut line).unwrap();
+            assert!(n > 0, "the server stopped before serving");
+        }
+        let r = cli.run(&["restore", backup.to_str().unwrap(), "--yes"]);
+        server.kill().unwrap();
+        server.wait().unwrap();
+        assert_ne!(r.code, 0, "a restore under a running server: {}", r.stdout);
+        assert!(
+            r.stderr.contains("open") && r.stderr.contains("nothing was replaced"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !std::fs::read_dir(&cli.dir).unwrap().any(|e| e
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("replaced")),
+            "a database was set aside"
+        );
+        // With the server stopped, the restore goes through.
+        let r = cli
+            .run(&["restore", backup.to_str().unwrap(), "--yes"])
+            .ok();
+        drop_kept(&db, &r.stdout);
+    }
+);
