@@ -53,6 +53,10 @@ pub struct Entry {
     pub reason: Option<String>,
     pub details: serde_json::Value,
     pub hash: String,
+    /// The operation the entry belongs to: the sequence number of the first entry that
+    /// operation (one transaction) wrote. None for entries written before it was kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op: Option<i64>,
 }
 
 /// What an audit entry records: a lifecycle operation, or another change. Stored by name.
@@ -139,6 +143,7 @@ fn hash(
     name: Option<&str>,
     reason: Option<&str>,
     details: &str,
+    group: Option<i64>,
 ) -> String {
     let mut h = Sha256::new();
     for part in [
@@ -153,6 +158,12 @@ fn hash(
         reason.unwrap_or("\u{0}"),
         details,
     ] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    // The operation id is chained too (entries from before it existed hash as they did).
+    if let Some(g) = group {
+        let part = g.to_string();
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -339,6 +350,7 @@ fn reseal(db: &mut dyn Db, set: &str) -> Result<(), StoreError> {
                 name.as_deref(),
                 e.reason.as_deref(),
                 &details,
+                e.op,
             );
             rows.push(vec![
                 Value::Int(e.seq),
@@ -414,6 +426,12 @@ fn append_as(
         .unwrap_or(0);
     let at = DateTime::now();
     let at_text = at.to_string();
+    // Every entry one transaction writes is one operation, named by its first entry.
+    let group = if *db.depth() > 0 {
+        *db.audit_op().get_or_insert(seq + 1)
+    } else {
+        seq + 1
+    };
     let cols: Vec<(String, FieldType)> = [
         ("seq", FieldType::Int),
         ("at", FieldType::DateTime),
@@ -426,6 +444,7 @@ fn append_as(
         ("details", FieldType::Text),
         ("prev_hash", FieldType::Text),
         ("hash", FieldType::Text),
+        ("op", FieldType::Int),
     ]
     .iter()
     .map(|(n, t)| (n.to_string(), *t))
@@ -477,6 +496,7 @@ fn append_as(
             name.as_deref(),
             e.reason.as_deref(),
             &details,
+            Some(group),
         );
         sink.write(&[
             Value::Int(seq),
@@ -490,6 +510,7 @@ fn append_as(
             Value::Text(details),
             Value::Text(prev.clone()),
             Value::Text(h.clone()),
+            Value::Int(group),
         ])?;
         prev = h;
     }
@@ -585,11 +606,12 @@ fn entry(r: Vec<Value>) -> Entry {
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or(serde_json::Value::Null),
         hash: t(&r[9]).unwrap_or_default(),
+        op: r.get(11).and_then(Value::as_i64),
     }
 }
 
-const COLUMNS: &str = "seq, at, actor, operation, customer_id, customer_number, customer_name, reason, details, hash, prev_hash";
-const TYPES: [FieldType; 11] = [
+const COLUMNS: &str = "seq, at, actor, operation, customer_id, customer_number, customer_name, reason, details, hash, prev_hash, op";
+const TYPES: [FieldType; 12] = [
     FieldType::Int,
     FieldType::DateTime,
     FieldType::Text,
@@ -601,6 +623,7 @@ const TYPES: [FieldType; 11] = [
     FieldType::Text,
     FieldType::Text,
     FieldType::Text,
+    FieldType::Int,
 ];
 
 /// Entries, newest first, optionally for one customer.
@@ -751,6 +774,7 @@ pub fn verify(db: &mut dyn Db) -> Result<Verification, StoreError> {
                 e.customer_name.as_deref(),
                 e.reason.as_deref(),
                 &details,
+                e.op,
             );
             if stored_prev != prev || h != e.hash {
                 problem = Some(format!(

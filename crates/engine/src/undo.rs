@@ -45,20 +45,51 @@ pub struct UndoPlan {
     pub effects: BTreeMap<String, BTreeMap<String, i64>>,
 }
 
-/// The entries one operation wrote: those around `seq` with its time, actor and operation.
-fn operation_entries(db: &mut dyn Db, seq: i64) -> Result<Vec<Entry>, StoreError> {
+/// What an operation's group is taken back as: an undo in it makes it an undo, else the
+/// most specific operation in it (a move-to's group also holds the deactivations it made).
+const PRECEDENCE: [&str; 9] = [
+    "undo",
+    "merge",
+    "move-to",
+    "transfer",
+    "purge",
+    "erase",
+    "forget",
+    "delete",
+    "deactivate",
+];
+
+/// The entries of the operation that wrote entry `seq`, and its name: every entry with its
+/// operation id (one transaction), of the operation undo takes back. Entries from before
+/// operation ids were kept fall back to the old rule: same time, actor and operation,
+/// contiguous.
+fn operation_entries(db: &mut dyn Db, seq: i64) -> Result<(String, Vec<Entry>), StoreError> {
     let d = db.dialect();
     let Some(one) = audit::entry_at(db, seq)? else {
         return Err(StoreError::NotFound(format!(
             "there is no audit entry {seq}"
         )));
     };
+    if let Some(group) = one.op {
+        let all = audit::entries_where(
+            db,
+            &format!(" WHERE a.op = {}", ph(d, 1)),
+            &[Value::Int(group)],
+        )?;
+        let op = PRECEDENCE
+            .iter()
+            .find(|p| all.iter().any(|e| e.operation == **p))
+            .map_or_else(|| one.operation.clone(), |p| p.to_string());
+        let mut out: Vec<Entry> = all.into_iter().filter(|e| e.operation == op).collect();
+        out.sort_by_key(|e| e.seq);
+        return Ok((op, out));
+    }
     let at = offboard_model::DateTime::parse(&one.at)
         .map_or(Value::Text(one.at.clone()), Value::DateTime);
     let all = audit::entries_where(
         db,
         &format!(
-            " WHERE a.at = {} AND a.actor = {} AND a.operation = {}",
+            " WHERE a.at = {} AND a.actor = {} AND a.operation = {} AND a.op IS NULL",
             ph(d, 1),
             ph(d, 2),
             ph(d, 3)
@@ -83,7 +114,7 @@ fn operation_entries(db: &mut dyn Db, seq: i64) -> Result<Vec<Entry>, StoreError
         hi += 1;
     }
     out.extend(sorted.drain(lo..=hi));
-    Ok(out)
+    Ok((one.operation, out))
 }
 
 /// The undo entry that took back entries `first`–`last`, if one did.
@@ -141,11 +172,7 @@ impl Engine<'_> {
     /// Undoes the operation that wrote audit entry `seq` (any of its entries).
     pub fn undo(&mut self, seq: i64, dry_run: bool) -> Result<UndoPlan, EngineError> {
         self.allow(Operation::View)?;
-        let entries = operation_entries(self.store.db(), seq)?;
-        let op = entries
-            .first()
-            .map(|e| e.operation.clone())
-            .unwrap_or_default();
+        let (op, entries) = operation_entries(self.store.db(), seq)?;
         let (first, last) = (
             entries.first().map_or(seq, |e| e.seq),
             entries.last().map_or(seq, |e| e.seq),

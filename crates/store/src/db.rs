@@ -49,6 +49,10 @@ pub trait Db: Send {
     ) -> Result<(), StoreError>;
     /// How deep in transactions the connection is (0: none; more: savepoints inside one).
     fn depth(&mut self) -> &mut u32;
+    /// The audit operation the open transaction writes (the sequence number of its first
+    /// entry), so that every entry one transaction writes is one operation; cleared when the
+    /// transaction ends.
+    fn audit_op(&mut self) -> &mut Option<i64>;
     /// Starts loading rows into `table`'s `columns` (inside the current transaction).
     fn bulk<'a>(
         &'a mut self,
@@ -132,6 +136,7 @@ impl dyn Db + '_ {
         match self.batch("COMMIT") {
             Ok(()) => {
                 *self.depth() = 0;
+                *self.audit_op() = None;
                 Ok(())
             }
             Err(e) => {
@@ -150,6 +155,7 @@ impl dyn Db + '_ {
                 "ROLLBACK TO SAVEPOINT offboard_{depth}; RELEASE SAVEPOINT offboard_{depth}"
             ))
         } else {
+            *self.audit_op() = None;
             self.batch("ROLLBACK")
         }
     }

@@ -21,6 +21,7 @@ const PG_EPOCH_SECS: i64 = 946_684_800;
 pub struct PgDb {
     client: Client,
     depth: u32,
+    audit_op: Option<i64>,
     /// Statements prepared on this connection, by their text: a statement run again is
     /// bound and executed in one round trip instead of parsed first in another.
     prepared: std::collections::HashMap<String, postgres::Statement>,
@@ -37,6 +38,7 @@ impl PgDb {
         Ok(PgDb {
             client,
             depth: 0,
+            audit_op: None,
             prepared: std::collections::HashMap::new(),
         })
     }
@@ -179,6 +181,10 @@ impl Db for PgDb {
 
     fn depth(&mut self) -> &mut u32 {
         &mut self.depth
+    }
+
+    fn audit_op(&mut self) -> &mut Option<i64> {
+        &mut self.audit_op
     }
 
     fn bulk<'a>(

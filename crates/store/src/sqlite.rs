@@ -13,6 +13,7 @@ use crate::error::StoreError;
 pub struct SqliteDb {
     conn: Connection,
     depth: u32,
+    audit_op: Option<i64>,
 }
 
 impl SqliteDb {
@@ -40,7 +41,11 @@ impl SqliteDb {
             )));
         }
         conn.set_prepared_statement_cache_capacity(64);
-        Ok(SqliteDb { conn, depth: 0 })
+        Ok(SqliteDb {
+            conn,
+            depth: 0,
+            audit_op: None,
+        })
     }
 }
 
@@ -117,6 +122,10 @@ impl Db for SqliteDb {
 
     fn depth(&mut self) -> &mut u32 {
         &mut self.depth
+    }
+
+    fn audit_op(&mut self) -> &mut Option<i64> {
+        &mut self.audit_op
     }
 
     fn bulk<'a>(

@@ -229,11 +229,12 @@ conformance!(
             "{}",
             r.stderr
         );
+        // Its delete entry is the same operation (one transaction): the same refusal.
         let seq = entry_of(&cli, "delete");
         let r = cli.run(&["undo", &seq]);
         assert_ne!(r.code, 0);
         assert!(
-            r.stderr.contains("records a delete that erased"),
+            r.stderr.contains("an erasure cannot be undone"),
             "{}",
             r.stderr
         );

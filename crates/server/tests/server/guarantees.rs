@@ -245,3 +245,101 @@ conformance!(
         assert_eq!(statuses(&s), before);
     }
 );
+
+fn people(n: std::ops::RangeInclusive<i64>) -> String {
+    let mut csv = String::from("id,number,kind,name,status\n");
+    for i in n {
+        csv.push_str(&format!("{i},K{i},person,Person {i},active\n"));
+    }
+    csv
+}
+
+fn status_of(s: &Server, id: i64) -> Value {
+    let r = s.api(
+        "GET",
+        &format!("/api/v1/customers/{id}"),
+        &s.admin,
+        Value::Null,
+    );
+    if r.status == 200 {
+        r.json()["status"].clone()
+    } else {
+        json!(r.status)
+    }
+}
+
+conformance!(
+    undo_takes_back_exactly_one_operation_never_its_neighbours,
+    |db: TestDb| {
+        let csv = people(21..=26);
+        let s = start(&db, "legal", &[("customers.csv", csv.as_str())]);
+        // Two deactivations sent back to back (within one second, by one actor).
+        let first = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [21], "reason": "Moved away" }),
+        );
+        assert_eq!(first.status, 200, "{}", first.body);
+        let second = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [22], "reason": "Moved away" }),
+        );
+        assert_eq!(second.status, 200, "{}", second.body);
+        let entry = first.json()["audit_entry"].as_i64().unwrap();
+        let r = s.api("POST", "/api/v1/undo", &s.admin, json!({ "entry": entry }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json()["entries"], json!([entry, entry]), "{}", r.body);
+        assert_eq!(status_of(&s, 21), "active");
+        assert_eq!(
+            status_of(&s, 22),
+            "deactivated",
+            "the neighbour's deactivation was undone too"
+        );
+
+        // Two merges in one second: 24 into 25, then 25 into 26.
+        let m1 = s.api(
+            "POST",
+            "/api/v1/merge",
+            &s.admin,
+            json!({ "duplicate": 24, "into": 25 }),
+        );
+        assert_eq!(m1.status, 200, "{}", m1.body);
+        let m2 = s.api(
+            "POST",
+            "/api/v1/merge",
+            &s.admin,
+            json!({ "duplicate": 25, "into": 26 }),
+        );
+        assert_eq!(m2.status, 200, "{}", m2.body);
+        let (e1, e2) = (
+            m1.json()["audit_entry"].as_i64().unwrap(),
+            m2.json()["audit_entry"].as_i64().unwrap(),
+        );
+        // The first cannot come back while the second depends on it, and says so...
+        let r = s.api("POST", "/api/v1/undo", &s.admin, json!({ "entry": e1 }));
+        let undone = r.json();
+        if r.status == 200 {
+            let (lo, hi) = (
+                undone["entries"][0].as_i64().unwrap(),
+                undone["entries"][1].as_i64().unwrap(),
+            );
+            assert!(
+                hi < e2 || lo > e2,
+                "the undo of the first merge took entries of the second: {}",
+                r.body
+            );
+        }
+        // ...and the second can still be undone, its entries alone.
+        let r = s.api("POST", "/api/v1/undo", &s.admin, json!({ "entry": e2 }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let lo = r.json()["entries"][0].as_i64().unwrap();
+        assert!(lo > e1, "{}", r.body);
+        assert_eq!(status_of(&s, 25), "active");
+        assert_eq!(status_of(&s, 24), 308, "24 stays merged into 25");
+        let r = s.api("GET", "/api/v1/audit/verify", &s.admin, Value::Null);
+        assert_eq!(r.json()["ok"], true, "{}", r.body);
+    }
+);
