@@ -318,6 +318,10 @@ pub struct PlanArgs {
     /// Erase without asking (at a terminal, an erasure shows its plan and asks first).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Apply only what the plan with this fingerprint (from `--dry-run`) showed: when the
+    /// plan would now differ, nothing is changed and the new plan is shown (exit 1).
+    #[arg(long, value_name = "FINGERPRINT", conflicts_with = "dry_run")]
+    pub plan: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -286,6 +286,7 @@ pub(crate) fn plan_of(
         notes: Vec::new(),
         merge: None,
         audit_entry: None,
+        fingerprint: String::new(),
     };
     plan.tally();
     plan
@@ -423,7 +424,15 @@ impl crate::Engine<'_> {
         let report = &mut *self.progress;
         let on_commit = &mut self.on_commit;
         let also = self.also.take();
-        let plan = run_as(db, dry_run, dry_run_writes, |tx: &mut dyn Db| {
+        // Only an apply is bound (a dry run inside an operation, as a move-to's planning
+        // pass, leaves the binding to the apply that follows).
+        let expected = if dry_run {
+            None
+        } else {
+            self.expected_plan.take()
+        };
+        let mut changed: Option<Plan> = None;
+        let result = run_as(db, dry_run, dry_run_writes, |tx: &mut dyn Db| {
             tell(
                 &mut *report,
                 Step {
@@ -438,11 +447,24 @@ impl crate::Engine<'_> {
                 dry_run,
                 report: &mut *report,
             };
+            let entries_before: Option<i64> =
+                offboard_store::meta::get_meta(tx, "audit_count")?.and_then(|c| c.parse().ok());
             let mut plan = f(&mut ctx, tx)?;
-            if !dry_run && plan.done > 0 {
-                // The last entry it wrote, read inside its own transaction.
-                plan.audit_entry =
+            plan.fingerprint = plan.fingerprint_of();
+            if let Some(expected) = &expected {
+                if *expected != plan.fingerprint {
+                    changed = Some(plan);
+                    return Err(StoreError::Refused("the plan changed".into()));
+                }
+            }
+            if !dry_run {
+                // The last entry it wrote, read inside its own transaction (whatever it
+                // counted as done: a move-to that deactivated instead wrote entries too).
+                let now: Option<i64> =
                     offboard_store::meta::get_meta(tx, "audit_count")?.and_then(|c| c.parse().ok());
+                if now > entries_before {
+                    plan.audit_entry = now;
+                }
             }
             tell(
                 &mut *report,
@@ -459,7 +481,16 @@ impl crate::Engine<'_> {
                 hook(tx, &plan.to_json())?;
             }
             Ok(plan)
-        })?;
+        });
+        let plan = match (result, changed) {
+            (_, Some(plan)) => {
+                return Err(EngineError::PlanChanged {
+                    expected: expected.unwrap_or_default(),
+                    plan: Box::new(plan),
+                })
+            }
+            (result, None) => result?,
+        };
         let erased = plan
             .effects
             .get("customers")

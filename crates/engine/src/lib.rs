@@ -64,6 +64,11 @@ pub enum EngineError {
     Refused(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The apply was given the fingerprint of the plan a person confirmed, and what it would
+    /// do now differs (the data changed, or the request did): nothing was changed; the new
+    /// plan is here to show instead.
+    #[error("the plan changed since it was shown (it was {expected}, it is now {}): nothing was changed; look at the new plan and confirm it again", .plan.fingerprint)]
+    PlanChanged { expected: String, plan: Box<Plan> },
 }
 
 /// Proof that the actor may run an operation (on records: on that kind): the engine's
@@ -105,6 +110,9 @@ pub struct Engine<'s> {
     /// Written inside the next applied operation's transaction, before it commits (a
     /// schedule's run record): taken by that operation.
     also: Option<Also>,
+    /// The fingerprint of the plan the person confirmed: the next applied operation refuses
+    /// (rolls back) when its own plan differs.
+    expected_plan: Option<String>,
 }
 
 /// What an operation writes with itself, from its plan.
@@ -119,7 +127,15 @@ impl<'s> Engine<'s> {
             progress: Box::leak(Box::new(|_: &Step<'_>| true)),
             on_commit: None,
             also: None,
+            expected_plan: None,
         }
+    }
+
+    /// Binds the next applied operation to the plan a person saw: when the plan it computes
+    /// now has another fingerprint, it changes nothing and fails with
+    /// [`EngineError::PlanChanged`], carrying the new plan. `None` applies whatever it finds.
+    pub fn expect_plan(&mut self, fingerprint: Option<String>) {
+        self.expected_plan = fingerprint.filter(|f| !f.trim().is_empty());
     }
 
     /// Calls `report` with each step of a lifecycle operation as it is reached (candidates,

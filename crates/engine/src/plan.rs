@@ -73,9 +73,58 @@ pub struct Plan {
     pub merge: Option<serde_json::Value>,
     /// The last audit entry an applied operation wrote: what `undo` takes.
     pub audit_entry: Option<i64>,
+    /// What the plan decided, as a short digest (see [`Plan::fingerprint_of`]): an apply
+    /// given the fingerprint of the plan a person confirmed refuses when it would differ.
+    pub fingerprint: String,
 }
 
 impl Plan {
+    /// A digest of what the plan decides: the operation, each customer and its outcome, the
+    /// counts, the rules that block, the effects per table and a merge's choices — not when
+    /// it was computed, how long it took or whether it was a dry run. A dry run and the apply
+    /// that does what it showed have the same one. Hashed as it is read (a purge's plan can
+    /// list a million customers), 16 hex digits.
+    pub fn fingerprint_of(&self) -> String {
+        use sha2::{Digest, Sha256};
+        fn put(h: &mut Sha256, bytes: &[u8]) {
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        }
+        let mut h = Sha256::new();
+        put(&mut h, self.operation.name().as_bytes());
+        for n in [
+            self.candidates,
+            self.done,
+            self.blocked,
+            self.skipped,
+            self.deactivated,
+        ] {
+            put(&mut h, &(n as u64).to_le_bytes());
+        }
+        for (rule, n) in &self.blocked_by_rule {
+            put(&mut h, rule.as_bytes());
+            put(&mut h, &(*n as u64).to_le_bytes());
+        }
+        for (table, what) in &self.effects {
+            put(&mut h, table.as_bytes());
+            for (k, n) in what {
+                put(&mut h, k.as_bytes());
+                put(&mut h, &n.to_le_bytes());
+            }
+        }
+        for c in &self.customers {
+            h.update(c.id.to_le_bytes());
+            h.update([c.outcome as u8]);
+        }
+        if let Some(m) = &self.merge {
+            put(&mut h, m.to_string().as_bytes());
+        }
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// The past participle naming the operation's count.
     pub fn done_key(&self) -> &'static str {
         match self.operation {
@@ -169,6 +218,9 @@ impl Serialize for Plan {
         }
         if let Some(seq) = &self.audit_entry {
             m.serialize_entry("audit_entry", seq)?;
+        }
+        if !self.fingerprint.is_empty() {
+            m.serialize_entry("fingerprint", &self.fingerprint)?;
         }
         m.end()
     }

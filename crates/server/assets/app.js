@@ -130,3 +130,13 @@ document.addEventListener("change", function (ev) {
   if (!form) return;
   form.querySelectorAll("input[name=id]").forEach(function (box) { box.checked = all.checked; });
 });
+
+// A form marked data-autosubmit (the merge wizard) shows its new preview as soon as a choice
+// changes: the plan on the page is always the plan of the choices on the page.
+document.addEventListener("change", function (ev) {
+  "use strict";
+  var input = ev.target;
+  var form = input.form;
+  if (!form || !form.hasAttribute("data-autosubmit") || input.type !== "radio") return;
+  if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+});

@@ -105,6 +105,12 @@ impl From<EngineError> for ApiError {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
             }
             EngineError::Refused(m) => ApiError::new(StatusCode::CONFLICT, "refused", m),
+            EngineError::PlanChanged { ref plan, .. } => {
+                let details = plan.to_json();
+                let mut err = ApiError::new(StatusCode::CONFLICT, "plan_changed", e.to_string());
+                err.details = details;
+                err
+            }
             EngineError::Store(s) => s.into(),
         }
     }

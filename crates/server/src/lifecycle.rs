@@ -58,6 +58,10 @@ pub struct DeactivateBody {
     reasons: std::collections::BTreeMap<String, String>,
     /// `complete` or `remove`.
     open_activities: Option<OpenItems>,
+    /// The fingerprint of the plan the person confirmed (from a dry run): the apply refuses
+    /// with 409 `plan_changed` and the new plan when it would do something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, skip_serializing)]
@@ -69,6 +73,10 @@ pub struct DeactivateBody {
 #[serde(deny_unknown_fields)]
 pub struct CustomersBody {
     customers: Vec<i64>,
+    /// The fingerprint of the plan the person confirmed (from a dry run): the apply refuses
+    /// with 409 `plan_changed` and the new plan when it would do something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, skip_serializing)]
@@ -83,6 +91,10 @@ pub struct DeleteBody {
     move_to: Option<i64>,
     /// The deactivation reason, for a move-to that deactivates instead of erasing.
     reason: Option<String>,
+    /// The fingerprint of the plan the person confirmed (from a dry run): the apply refuses
+    /// with 409 `plan_changed` and the new plan when it would do something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, skip_serializing)]
@@ -93,6 +105,10 @@ pub struct DeleteBody {
 #[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct PurgeBody {
+    /// The fingerprint of the plan the person confirmed (from a dry run): the apply refuses
+    /// with 409 `plan_changed` and the new plan when it would do something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, skip_serializing)]
@@ -106,6 +122,10 @@ pub struct Pair {
     from: i64,
     to: i64,
     kinds: Option<Vec<String>>,
+    /// The fingerprint of the plan the person confirmed (from a dry run): the apply refuses
+    /// with 409 `plan_changed` and the new plan when it would do something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, skip_serializing)]
@@ -124,6 +144,10 @@ pub struct MergeBody {
     /// Field → the customer whose value the survivor keeps.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     take: std::collections::BTreeMap<String, i64>,
+    /// The fingerprint of the plan the person confirmed (from a dry run): the apply refuses
+    /// with 409 `plan_changed` and the new plan when it would do something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
     #[serde(default, skip_serializing)]
@@ -183,6 +207,7 @@ impl Command {
             reason: opts.reason.clone(),
             reasons: opts.reasons.clone(),
             open_activities: opts.open_items,
+            plan: None,
             dry_run: false,
             background: true,
         })
@@ -194,6 +219,7 @@ impl Command {
             customers,
             move_to: None,
             reason: None,
+            plan: None,
             dry_run: false,
             background: true,
         })
@@ -201,6 +227,7 @@ impl Command {
 
     pub fn purge() -> Command {
         Command::Purge(PurgeBody {
+            plan: None,
             dry_run: false,
             background: true,
         })
@@ -298,9 +325,40 @@ impl Command {
         })
     }
 
+    /// The fingerprint of the plan the caller confirmed, if it sent one.
+    pub fn plan(&self) -> Option<String> {
+        match self {
+            Command::Deactivate(b) => b.plan.clone(),
+            Command::Reactivate(b) | Command::Undelete(b) | Command::Erase(b) => b.plan.clone(),
+            Command::Delete(b) => b.plan.clone(),
+            Command::Purge(b) => b.plan.clone(),
+            Command::Transfer(b) => b.plan.clone(),
+            Command::Merge(b) => b.plan.clone(),
+            Command::RecordDelete(_) | Command::Schedule(_) => None,
+        }
+    }
+
+    /// Sets the fingerprint of the plan the person confirmed (the web UI's confirmations).
+    pub fn with_plan(mut self, fingerprint: Option<String>) -> Command {
+        match &mut self {
+            Command::Deactivate(b) => b.plan = fingerprint,
+            Command::Reactivate(b) | Command::Undelete(b) | Command::Erase(b) => {
+                b.plan = fingerprint
+            }
+            Command::Delete(b) => b.plan = fingerprint,
+            Command::Purge(b) => b.plan = fingerprint,
+            Command::Transfer(b) => b.plan = fingerprint,
+            Command::Merge(b) => b.plan = fingerprint,
+            Command::RecordDelete(_) | Command::Schedule(_) => {}
+        }
+        self
+    }
+
     /// Runs it: the answer of the synchronous call (the plan, or the error with the plan in
-    /// its details when it changed nothing).
+    /// its details when it changed nothing). An apply given the fingerprint of the plan the
+    /// caller saw is bound to it.
     pub fn execute(&self, e: &mut Engine<'_>) -> Result<Value, ApiError> {
+        e.expect_plan(self.plan());
         match self {
             Command::Deactivate(b) => {
                 let opts = DeactivateOptions {

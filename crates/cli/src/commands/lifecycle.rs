@@ -9,10 +9,11 @@ pub(super) fn lifecycle(
     g: &Global,
     customers: &[String],
     select: Option<&Select>,
-    dry_run: bool,
+    args: &PlanArgs,
     confirm: Option<&str>,
     op: impl Fn(&mut Engine<'_>, &[i64], bool) -> Result<Plan, EngineError>,
 ) -> anyhow::Result<()> {
+    let dry_run = args.dry_run;
     let mut store = open(g)?;
     let mut ids = Vec::new();
     for c in customers {
@@ -77,6 +78,10 @@ pub(super) fn lifecycle(
         ))? {
             return Err(Refused("nothing was changed".into()).into());
         }
+        // What was confirmed is what happens: the apply is bound to the plan shown.
+        engine.expect_plan(Some(plan.fingerprint.clone()));
+    } else {
+        engine.expect_plan(args.plan.clone());
     }
     if let Some(b) = &bar {
         b.reset();
@@ -85,7 +90,7 @@ pub(super) fn lifecycle(
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let plan = plan?;
+    let plan = plan_changed(g, plan)?;
     print_plan(g, &plan)?;
     if !plan.dry_run && plan.candidates > 0 && plan.changed_nothing() {
         return Err(Refused(format!(
@@ -104,6 +109,7 @@ pub(super) fn pair_op(
     g: &Global,
     from: &str,
     to: &str,
+    args: &PlanArgs,
     op: impl FnOnce(&mut Engine<'_>, i64, i64) -> Result<Plan, EngineError>,
 ) -> anyhow::Result<()> {
     let mut store = open(g)?;
@@ -111,7 +117,8 @@ pub(super) fn pair_op(
     let b = find_customer(&mut store, to, Purpose::Change)?.id;
     let actor = actor(g, &mut store)?;
     let mut engine = Engine::new(&mut store, actor);
-    let plan = op(&mut engine, a, b)?;
+    engine.expect_plan(args.plan.clone());
+    let plan = plan_changed(g, op(&mut engine, a, b))?;
     print_plan(g, &plan)?;
     if plan.blocked > 0 {
         return Err(Refused(format!(
@@ -170,8 +177,9 @@ pub(super) fn merge(
     duplicates: &[String],
     into: &str,
     take: &[String],
-    dry_run: bool,
+    args: &PlanArgs,
 ) -> anyhow::Result<()> {
+    let dry_run = args.dry_run;
     let mut store = open(g)?;
     let mut ids = Vec::new();
     for d in duplicates {
@@ -191,7 +199,8 @@ pub(super) fn merge(
     }
     let actor = actor(g, &mut store)?;
     let mut engine = Engine::new(&mut store, actor);
-    let plan = engine.merge_many(&ids, into, &chosen, dry_run)?;
+    engine.expect_plan(args.plan.clone());
+    let plan = plan_changed(g, engine.merge_many(&ids, into, &chosen, dry_run))?;
     if g.json {
         return output::json(&plan);
     }
@@ -238,6 +247,22 @@ pub(super) fn merge(
     print_plan(g, &plan)
 }
 
+/// An apply bound to a plan (`--plan`, or the plan confirmed at the terminal) that would now
+/// do something else changed nothing: the new plan is printed, and the command fails.
+fn plan_changed(g: &Global, result: Result<Plan, EngineError>) -> anyhow::Result<Plan> {
+    match result {
+        Err(EngineError::PlanChanged { expected, plan }) => {
+            print_plan(g, &plan)?;
+            Err(Refused(format!(
+                "the plan changed since it was shown ({expected}; it is now {}): nothing was changed; check the plan above and run again with --plan {}",
+                plan.fingerprint, plan.fingerprint
+            ))
+            .into())
+        }
+        other => Ok(other?),
+    }
+}
+
 pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     if g.json {
         return output::json(plan);
@@ -276,6 +301,13 @@ pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     }
     for note in &plan.notes {
         writeln!(out, "  note: {note}")?;
+    }
+    if plan.dry_run && !plan.fingerprint.is_empty() {
+        writeln!(
+            out,
+            "  plan {}: apply exactly this with --plan {}",
+            plan.fingerprint, plan.fingerprint
+        )?;
     }
     const SHOWN: usize = 20;
     // Who it is done to, by number and name (a few; --json lists them all).

@@ -17,8 +17,8 @@ use offboard_engine::records::RecordSelection;
 use offboard_engine::{Actor, DeactivateOptions, Engine, EngineError, OpenItems, Outcome, Plan};
 
 use crate::args::{
-    AuditCmd, BlocklistCmd, Cli, Command, CustomersCmd, DemoArgs, Global, JobsCmd, RecordsCmd,
-    ScheduleCmd, Select, UsersCmd,
+    AuditCmd, BlocklistCmd, Cli, Command, CustomersCmd, DemoArgs, Global, JobsCmd, PlanArgs,
+    RecordsCmd, ScheduleCmd, Select, UsersCmd,
 };
 use crate::output;
 
@@ -112,37 +112,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     OpenItems::Complete
                 }
             });
-            lifecycle(
-                g,
-                &customers,
-                Some(&select),
-                plan.dry_run,
-                None,
-                |e, ids, dry| {
-                    e.deactivate(
-                        ids,
-                        &DeactivateOptions {
-                            reason: reason.clone(),
-                            reasons: reasons.clone(),
-                            open_items,
-                        },
-                        dry,
-                    )
-                },
-            )
+            lifecycle(g, &customers, Some(&select), &plan, None, |e, ids, dry| {
+                e.deactivate(
+                    ids,
+                    &DeactivateOptions {
+                        reason: reason.clone(),
+                        reasons: reasons.clone(),
+                        open_items,
+                    },
+                    dry,
+                )
+            })
         }
         Command::Reactivate {
             customers,
             select,
             plan,
-        } => lifecycle(
-            g,
-            &customers,
-            Some(&select),
-            plan.dry_run,
-            None,
-            |e, ids, dry| e.reactivate(ids, dry),
-        ),
+        } => lifecycle(g, &customers, Some(&select), &plan, None, |e, ids, dry| {
+            e.reactivate(ids, dry)
+        }),
         Command::Delete {
             customers,
             select,
@@ -152,7 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => match move_to {
             Some(to) => {
                 if customers.len() == 1 {
-                    pair_op(g, &customers[0], &to, |e, a, b| {
+                    pair_op(g, &customers[0], &to, &plan, |e, a, b| {
                         e.delete_moving(a, b, reason.clone(), plan.dry_run)
                     })
                 } else {
@@ -163,7 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 g,
                 &customers,
                 Some(&select),
-                plan.dry_run,
+                &plan,
                 (!plan.yes).then_some("Delete"),
                 |e, ids, dry| e.delete(ids, dry),
             ),
@@ -173,7 +161,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
             kinds,
             plan,
-        } => pair_op(g, &from, &to, |e, a, b| {
+        } => pair_op(g, &from, &to, &plan, |e, a, b| {
             e.transfer(a, b, kinds.as_deref(), plan.dry_run)
         }),
         Command::Merge {
@@ -181,24 +169,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             into,
             take,
             plan,
-        } => merge(g, &duplicates, &into, &take, plan.dry_run),
+        } => merge(g, &duplicates, &into, &take, &plan),
         Command::Undelete {
             customers,
             select,
             plan,
-        } => lifecycle(
-            g,
-            &customers,
-            Some(&select),
-            plan.dry_run,
-            None,
-            |e, ids, dry| e.undelete(ids, dry),
-        ),
+        } => lifecycle(g, &customers, Some(&select), &plan, None, |e, ids, dry| {
+            e.undelete(ids, dry)
+        }),
         Command::Purge { plan } => lifecycle(
             g,
             &[],
             None,
-            plan.dry_run,
+            &plan,
             (!plan.yes).then_some("Erase"),
             |e, _, dry| e.purge(dry),
         ),
@@ -206,11 +189,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             g,
             &customers,
             None,
-            plan.dry_run,
+            &plan,
             (!plan.yes).then_some("Erase"),
             |e, ids, dry| e.erase_customers(ids, dry),
         ),
-        Command::Forget { customer, plan } => forget(g, &customer, &plan),
+        Command::Forget { customer, plan } => {
+            if plan.plan.is_some() {
+                return Err(Usage(
+                    "forget shows what it masks and asks; it takes no --plan".into(),
+                )
+                .into());
+            }
+            forget(g, &customer, &plan)
+        }
         Command::Compact { dry_run } => compact(g, dry_run),
         Command::Schedule(cmd) => schedule(g, cmd),
         Command::Users(cmd) => users(g, cmd),

@@ -111,3 +111,38 @@ conformance!(
         assert_eq!(status(&cli, "3008"), "active");
     }
 );
+
+conformance!(
+    plan_binds_an_apply_to_what_the_dry_run_showed,
+    |db: TestDb| {
+        let cli = drifted(&db);
+        let dry = cli
+            .run(&["delete", "#3001", "#3008", "--dry-run", "--json"])
+            .ok()
+            .json();
+        let fp = dry["fingerprint"].as_str().unwrap().to_string();
+        let text = cli
+            .run(&["delete", "#3001", "#3008", "--dry-run"])
+            .ok()
+            .stdout;
+        assert!(text.contains(&format!("--plan {fp}")), "{text}");
+        // 3008 goes to the bin meanwhile: the plan the person saw is not what would happen.
+        cli.run(&["delete", "#3008"]).ok();
+        let r = cli.run(&["delete", "#3001", "#3008", "--plan", &fp]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(r.stderr.contains("the plan changed"), "{}", r.stderr);
+        assert_eq!(status(&cli, "3001"), "active", "a changed plan was applied");
+        // The new plan's fingerprint applies it.
+        let fresh = cli
+            .run(&["delete", "#3001", "#3008", "--dry-run", "--json"])
+            .ok()
+            .json();
+        let fp = fresh["fingerprint"].as_str().unwrap().to_string();
+        let done = cli
+            .run(&["delete", "#3001", "#3008", "--plan", &fp, "--json"])
+            .ok()
+            .json();
+        assert_eq!(done["fingerprint"], fp.as_str());
+        assert_eq!(status(&cli, "3001"), "deleted");
+    }
+);

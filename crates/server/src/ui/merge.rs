@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use offboard_model::model::Operation;
@@ -43,8 +43,11 @@ fn asked(f: &[(String, String)]) -> Result<Asked, ApiError> {
             "customer {into} is not one of the customers ticked"
         )));
     }
+    // The field choices a page showed belong to its survivor: when another survivor was
+    // ticked, its own values are the defaults again (never the old survivor's columns).
+    let shown = super::field(f, "shown_into").and_then(|v| v.parse::<i64>().ok());
     let mut take = BTreeMap::new();
-    for (k, v) in f {
+    for (k, v) in f.iter().filter(|_| shown.is_none_or(|s| s == into)) {
         if let Some(field) = k.strip_prefix("take.") {
             let id = v
                 .parse::<i64>()
@@ -148,6 +151,7 @@ pub async fn page(
                 json!({ "from": format!("{} {}", who["number"].as_str().unwrap_or_default(), who["name"].as_str().unwrap_or_default()), "what": what })
             }).collect::<Vec<_>>(),
             "result": super::operations::plan_view(&plan),
+            "fingerprint": plan.fingerprint,
         }),
     )
 }
@@ -159,9 +163,26 @@ pub async fn apply(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Ok(a) => a,
         Err(e) => return error_page(e),
     };
-    super::operations::apply(&state, &headers, "Merged", move |e| {
-        let dups: Vec<i64> = a.ids.iter().copied().filter(|i| *i != a.into).collect();
-        Ok(e.merge_many(&dups, a.into, &a.take, false)?)
-    })
+    // Another survivor than the page showed: show the merge into it first, never apply it
+    // unseen.
+    let shown = super::field(&f, "shown_into").and_then(|v| v.parse::<i64>().ok());
+    if shown.is_some_and(|s| s != a.into) {
+        return axum::response::Redirect::to(&format!(
+            "/merge/many?ids={}&into={}",
+            super::id_list(&a.ids),
+            a.into
+        ))
+        .into_response();
+    }
+    super::operations::apply(
+        &state,
+        &headers,
+        super::operations::planned(&body),
+        "Merged",
+        move |e| {
+            let dups: Vec<i64> = a.ids.iter().copied().filter(|i| *i != a.into).collect();
+            Ok(e.merge_many(&dups, a.into, &a.take, false)?)
+        },
+    )
     .await
 }

@@ -73,13 +73,27 @@ pub(crate) fn plan_view(plan: &Plan) -> Value {
 }
 
 /// Applies an operation posted from a form and shows its result.
+/// The fingerprint of the plan a confirmation page showed (its hidden `plan` field).
+pub(crate) fn planned(body: &Bytes) -> Option<String> {
+    field(&form(body), "plan").filter(|p| !p.is_empty())
+}
+
+/// Applies an operation posted from a form and shows its result. `expected` is the
+/// fingerprint of the plan the page showed ([`planned`]): the apply is bound to it, and does
+/// nothing (409, the new plan said) when it would now differ.
 pub(crate) async fn apply(
     state: &AppState,
     headers: &HeaderMap,
+    expected: Option<String>,
     title: &'static str,
     f: impl FnOnce(&mut Engine<'_>) -> Result<Plan, ApiError> + Send + 'static,
 ) -> Response {
-    match ui_heavy(state, headers, move |e| Ok((Viewer::of(e), f(e)?))).await {
+    match ui_heavy(state, headers, move |e| {
+        e.expect_plan(expected);
+        Ok((Viewer::of(e), f(e)?))
+    })
+    .await
+    {
         Ok((actor, plan)) => {
             // A delete that had to deactivate instead says so in its title.
             let title = if plan.done == 0 && plan.deactivated > 0 {
@@ -288,7 +302,9 @@ async fn preview(
     .await
     {
         Ok((actor, plan, extra)) => {
-            let c = confirm(&plan, &extra);
+            let mut c = confirm(&plan, &extra);
+            // What the person confirms is what happens: the apply is bound to this plan.
+            c.hidden.push(("plan", plan.fingerprint.clone()));
             render(
                 "confirm.html",
                 &c.title,
@@ -436,14 +452,14 @@ pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         },
         // Reversible: done at once, and the result page explains every customer.
         Some("undelete") => {
-            apply(&state, &headers, "Undeleted", move |e| {
+            apply(&state, &headers, planned(&body), "Undeleted", move |e| {
                 let list = chosen.resolve(e)?;
                 Ok(e.undelete(&list, false)?)
             })
             .await
         }
         Some("reactivate") => {
-            apply(&state, &headers, "Reactivated", move |e| {
+            apply(&state, &headers, planned(&body), "Reactivated", move |e| {
                 let list = chosen.resolve(e)?;
                 Ok(e.reactivate(&list, false)?)
             })
@@ -643,12 +659,13 @@ pub async fn deactivate(
         Err(e) => return error_page(e),
     };
     if field(&form(&body), "background").as_deref() == Some("1") {
+        let expected = planned(&body);
         return background_for(&state, &headers, b.customers, move |list| {
-            crate::lifecycle::Command::deactivate(list, &opts)
+            crate::lifecycle::Command::deactivate(list, &opts).with_plan(expected)
         })
         .await;
     }
-    apply(&state, &headers, "Deactivated", move |e| {
+    apply(&state, &headers, planned(&body), "Deactivated", move |e| {
         let list = b.customers.resolve(e)?;
         Ok(e.deactivate(&list, &opts, false)?)
     })
@@ -664,7 +681,7 @@ pub async fn reactivate(
         Ok(b) => b,
         Err(e) => return error_page(e),
     };
-    apply(&state, &headers, "Reactivated", move |e| {
+    apply(&state, &headers, planned(&body), "Reactivated", move |e| {
         let list = b.customers.resolve(e)?;
         Ok(e.reactivate(&list, false)?)
     })
@@ -676,7 +693,7 @@ pub async fn undelete(State(state): State<AppState>, headers: HeaderMap, body: B
         Ok(b) => b,
         Err(e) => return error_page(e),
     };
-    apply(&state, &headers, "Undeleted", move |e| {
+    apply(&state, &headers, planned(&body), "Undeleted", move |e| {
         let list = b.customers.resolve(e)?;
         Ok(e.undelete(&list, false)?)
     })
@@ -813,15 +830,13 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap, body: Byt
         ));
     }
     if field(&form(&body), "background").as_deref() == Some("1") {
-        return background_for(
-            &state,
-            &headers,
-            b.customers,
-            crate::lifecycle::Command::delete,
-        )
+        let expected = planned(&body);
+        return background_for(&state, &headers, b.customers, move |list| {
+            crate::lifecycle::Command::delete(list).with_plan(expected)
+        })
         .await;
     }
-    apply(&state, &headers, "Deleted", move |e| {
+    apply(&state, &headers, planned(&body), "Deleted", move |e| {
         let list = b.customers.resolve(e)?;
         Ok(match (b.move_to.as_deref(), list.as_slice()) {
             (Some(to), [one]) => {
@@ -873,9 +888,17 @@ pub async fn purge(State(state): State<AppState>, headers: HeaderMap, body: Byte
         ));
     }
     if field(&form(&body), "background").as_deref() == Some("1") {
-        return background(&state, &headers, crate::lifecycle::Command::purge()).await;
+        return background(
+            &state,
+            &headers,
+            crate::lifecycle::Command::purge().with_plan(planned(&body)),
+        )
+        .await;
     }
-    apply(&state, &headers, "Cleaned up", |e| Ok(e.purge(false)?)).await
+    apply(&state, &headers, planned(&body), "Cleaned up", |e| {
+        Ok(e.purge(false)?)
+    })
+    .await
 }
 
 /// A cleanup of more customers than this runs as a background job with a progress page.
@@ -1123,7 +1146,7 @@ pub async fn transfer(State(state): State<AppState>, headers: HeaderMap, body: B
         Ok(p) => p,
         Err(e) => return error_page(e),
     };
-    apply(&state, &headers, "Transferred", move |e| {
+    apply(&state, &headers, planned(&body), "Transferred", move |e| {
         Ok(e.transfer(from, to, None, false)?)
     })
     .await
@@ -1207,7 +1230,7 @@ pub async fn erase(State(state): State<AppState>, headers: HeaderMap, body: Byte
     let Some(id) = field(&f, "id").and_then(|v| v.parse::<i64>().ok()) else {
         return error_page(ApiError::bad_request("name the customer to erase"));
     };
-    apply(&state, &headers, "Erased", move |e| {
+    apply(&state, &headers, planned(&body), "Erased", move |e| {
         Ok(e.erase_customers(&[id], false)?)
     })
     .await
@@ -1363,7 +1386,7 @@ pub async fn merge(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Ok(p) => p,
         Err(e) => return error_page(e),
     };
-    apply(&state, &headers, "Merged", move |e| {
+    apply(&state, &headers, planned(&body), "Merged", move |e| {
         Ok(e.merge(dup, into, false)?)
     })
     .await

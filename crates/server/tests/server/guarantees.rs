@@ -343,3 +343,90 @@ conformance!(
         assert_eq!(r.json()["ok"], true, "{}", r.body);
     }
 );
+
+conformance!(
+    an_apply_bound_to_a_plan_refuses_when_the_plan_changed,
+    |db: TestDb| {
+        let csv = people(21..=24);
+        let s = start(&db, "legal", &[("customers.csv", csv.as_str())]);
+        // A dry run and the apply that does what it showed have one fingerprint.
+        let dry = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [21], "reason": "Moved away", "dry_run": true }),
+        );
+        assert_eq!(dry.status, 200, "{}", dry.body);
+        let fp = dry.json()["fingerprint"].as_str().unwrap().to_string();
+        assert_eq!(fp.len(), 16, "{fp}");
+        let done = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [21], "reason": "Moved away", "plan": fp }),
+        );
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(done.json()["fingerprint"], fp.as_str());
+
+        // Someone changes the data between the preview and the confirmation.
+        let dry = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [22, 23], "reason": "Moved away", "dry_run": true }),
+        );
+        let fp = dry.json()["fingerprint"].as_str().unwrap().to_string();
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [23], "reason": "Moved away" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let before = statuses(&s);
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [22, 23], "reason": "Moved away", "plan": fp }),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        let e = &r.json()["error"];
+        assert_eq!(e["code"], "plan_changed", "{e}");
+        assert_ne!(e["details"]["fingerprint"], fp.as_str(), "{e}");
+        assert_eq!(
+            e["details"]["customers"].as_array().unwrap().len(),
+            2,
+            "{e}"
+        );
+        assert_eq!(statuses(&s), before, "a changed plan was applied");
+        // The same in the web UI: the confirmation carries the plan it showed.
+        let cookie = s.session("ada", "admin-pass");
+        let page = s.page("GET", "/delete?ids=24", &cookie, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let fp = page
+            .body
+            .split("name=\"plan\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no plan in the confirmation: {}", page.body))
+            .to_string();
+        // An unpaid invoice arrives: the erasure the page showed is no longer what would happen.
+        let r = s.api(
+            "POST",
+            "/api/v1/records/invoice",
+            &s.admin,
+            json!({ "customer_id": 24, "total": 10000, "balance": 10000, "issued_on": "2026-01-01" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let before = statuses(&s);
+        let r = s.page("POST", "/delete", &cookie, &format!("ids=24&plan={fp}"));
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(r.body.contains("plan changed"), "{}", r.body);
+        assert_eq!(
+            statuses(&s),
+            before,
+            "the UI applied a plan it did not show"
+        );
+    }
+);
