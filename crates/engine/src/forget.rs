@@ -60,19 +60,29 @@ impl Engine<'_> {
         self.allow(Operation::Purge)?;
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
-        self.store.atomically(|s| {
-            let c = s.customer(id)?;
-            let done = forget_set(&model, s.db(), &actor, &[(id, c.number.clone())], dry_run)?;
-            Ok(ForgetReport {
-                customer: id,
-                number: c.number,
-                dry_run,
-                masked: done.masked,
-                columns: done.columns,
-                blocked_values: done.blocked_values,
-                notes: Vec::new(),
-            })
-        })
+        let one =
+            |s: &mut offboard_store::Store| -> Result<ForgetReport, offboard_store::StoreError> {
+                let c = s.customer(id)?;
+                let done = forget_set(&model, s.db(), &actor, &[(id, c.number.clone())], false)?;
+                Ok(ForgetReport {
+                    customer: id,
+                    number: c.number,
+                    dry_run,
+                    masked: done.masked,
+                    columns: done.columns,
+                    blocked_values: done.blocked_values,
+                    notes: Vec::new(),
+                })
+            };
+        if !dry_run {
+            return Ok(self.store.atomically(one)?);
+        }
+        // A dry run is the apply, rolled back: it reports what the apply would (how many
+        // values the blocklist would take, which a count could not tell), never less.
+        self.store.db().begin()?;
+        let report = one(self.store);
+        self.store.db().rollback()?;
+        Ok(report?)
     }
 
     /// Logs that a backup was brought back here (`details`: the backup, where its log ends,

@@ -17,7 +17,7 @@ use crate::kernel::{
     candidates, count_per_customer, effect, entry, fill_go, load_ids, lock, plan_of, remove_ids,
     Cand, Ctx, PerCustomer, Phases, CAND, GO,
 };
-use crate::plan::{Outcome, Plan};
+use crate::plan::{CustomerPlan, Outcome, Plan};
 use crate::sql::{analyze, ph, q, temp_set};
 use crate::{Allowed, Engine, EngineError};
 
@@ -37,6 +37,10 @@ pub struct DeactivateOptions {
     /// (legal: companies and persons): kind → reason.
     pub reasons: std::collections::BTreeMap<String, String>,
     pub open_items: Option<OpenItems>,
+    /// A preview before the reason is chosen (the web UI's deactivate dialog plans first and
+    /// asks for the reason beside the plan): a missing reason is not refused. Every other
+    /// dry run refuses what its apply would refuse.
+    pub preview: bool,
 }
 
 impl DeactivateOptions {
@@ -243,27 +247,6 @@ pub(crate) fn status_change(
             )));
         }
     }
-    if shown == Operation::Deactivate && !dry_run {
-        let needing: Vec<&Cand> = cands
-            .iter()
-            .filter(|c| {
-                skip(c).is_none()
-                    && opts.reason_for(&c.kind).is_none()
-                    && !model.customer.reasons_for(&c.kind).is_empty()
-            })
-            .collect();
-        if let Some(c) = needing.first() {
-            return Err(StoreError::Invalid(format!(
-                "a deactivation needs a reason: {} customer(s), e.g. {} {} ({}), are of a kind with a list; reasons for a {}: {}",
-                needing.len(),
-                c.id,
-                c.number,
-                c.name,
-                c.kind,
-                model.customer.reasons_for(&c.kind).join(", ")
-            )));
-        }
-    }
     let mut clock = Phases::start(&mut *ctx.report, "blockers", cands.len() as u64)?;
     let mut blockers: Blockers = HashMap::new();
     // A deactivation and a soft delete check their rules (`on = ["deactivate"]`,
@@ -324,6 +307,30 @@ pub(crate) fn status_change(
             None => (Outcome::Proceeds, vec![], None),
         },
     });
+    // Those it would deactivate need a reason where their kind keeps a list: a dry run
+    // refuses as its apply does (blocked and skipped customers need none).
+    if shown == Operation::Deactivate && !(dry_run && opts.preview) {
+        let needing: Vec<&CustomerPlan> = plan
+            .customers
+            .iter()
+            .filter(|c| {
+                c.outcome == Outcome::Proceeds
+                    && opts.reason_for(&c.kind).is_none()
+                    && !model.customer.reasons_for(&c.kind).is_empty()
+            })
+            .collect();
+        if let Some(c) = needing.first() {
+            return Err(StoreError::Invalid(format!(
+                "a deactivation needs a reason: {} customer(s), e.g. {} {} ({}), are of a kind with a list; reasons for a {}: {}",
+                needing.len(),
+                c.id,
+                c.number,
+                c.name,
+                c.kind,
+                model.customer.reasons_for(&c.kind).join(", ")
+            )));
+        }
+    }
     clock.next("effects", plan.done as u64)?;
     if !matches!(op, Operation::Deactivate | Operation::Delete) {
         // (A deactivation's or a delete's set already holds exactly those that proceed.)

@@ -365,6 +365,7 @@ impl Command {
                     reason: b.reason.clone().filter(|r| !r.is_empty()),
                     reasons: b.reasons.clone(),
                     open_items: b.open_activities,
+                    preview: false,
                 };
                 plan_answer(e.deactivate(&b.customers, &opts, b.dry_run)?)
             }

@@ -92,9 +92,12 @@ pub(super) fn lifecycle(
     }
     let plan = plan_changed(g, plan)?;
     print_plan(g, &plan)?;
-    if !plan.dry_run && plan.candidates > 0 && plan.changed_nothing() {
+    // One rule for every command, dry run or apply: exit 1 when there were customers and
+    // nothing would be (or was) done to any of them.
+    if plan.candidates > 0 && plan.changed_nothing() {
         return Err(Refused(format!(
-            "nothing was {}: {} blocked, {} skipped",
+            "nothing {} {}: {} blocked, {} skipped",
+            if plan.dry_run { "would be" } else { "was" },
             plan.done_key(),
             plan.blocked,
             plan.skipped
@@ -165,8 +168,16 @@ pub(super) fn undo(g: &Global, entry: i64, dry_run: bool) -> anyhow::Result<()> 
             }
         }
     }
-    if !dry_run && plan.undone == 0 {
-        return Err(Refused("nothing was undone".into()).into());
+    if plan.undone == 0 {
+        return Err(Refused(
+            if dry_run {
+                "nothing would be undone"
+            } else {
+                "nothing was undone"
+            }
+            .into(),
+        )
+        .into());
     }
     Ok(())
 }

@@ -119,6 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         reason: reason.clone(),
                         reasons: reasons.clone(),
                         open_items,
+                        preview: false,
                     },
                     dry,
                 )

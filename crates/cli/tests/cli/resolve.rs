@@ -146,3 +146,60 @@ conformance!(
         assert_eq!(status(&cli, "3001"), "deleted");
     }
 );
+
+conformance!(
+    a_dry_run_refuses_and_reports_what_its_apply_would,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "legal"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,status\n\
+         17,K17,person,Ann Stays,ann@example.com,active\n\
+         91,K91,person,Bo Target,bo@example.com,active\n\
+         11,K11,person,Cy Owes,cy@example.com,active\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("advance.csv"),
+            "id,customer_id,amount,settled\n1,17,10000,true\n",
+        )
+        .unwrap();
+        std::fs::write(
+        dir.join("invoice.csv"),
+        "id,customer_id,number,total,balance,issued_on\n1,11,INV-0000001,10000,2500,2024-01-01\n",
+    )
+    .unwrap();
+        cli.run(&["import", "data"]).ok();
+        // A move-to that must deactivate instead needs a reason: the dry run says so as the
+        // apply does, instead of answering "1 deactivated".
+        let dry = cli.run(&["delete", "17", "--move-to", "91", "--dry-run"]);
+        let apply = cli.run(&["delete", "17", "--move-to", "91"]);
+        assert_ne!(dry.code, 0, "{}", dry.stdout);
+        assert_eq!(dry.code, apply.code);
+        assert!(dry.stderr.contains("needs a reason"), "{}", dry.stderr);
+        assert!(apply.stderr.contains("needs a reason"), "{}", apply.stderr);
+        // A forget's dry run counts the blocklist's values as its apply does.
+        let dry = cli
+            .run(&["forget", "91", "--dry-run", "--json"])
+            .ok()
+            .json();
+        let done = cli.run(&["forget", "91", "--yes", "--json"]).ok().json();
+        assert_eq!(dry["blocked_values"], 1, "{dry}");
+        assert_eq!(done["blocked_values"], dry["blocked_values"]);
+        // A blocked dry run and its apply exit alike, whatever the command.
+        for args in [
+            vec!["deactivate", "11", "--reason", "Moved away"],
+            vec!["delete", "11"],
+        ] {
+            let mut dry_args = args.clone();
+            dry_args.push("--dry-run");
+            let dry = cli.run(&dry_args);
+            let apply = cli.run(&[args.as_slice(), &["--yes"]].concat());
+            assert_eq!(dry.code, 1, "{args:?}: {}", dry.stdout);
+            assert_eq!(apply.code, 1, "{args:?}: {}", apply.stdout);
+        }
+    }
+);

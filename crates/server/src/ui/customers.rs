@@ -295,11 +295,18 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
         // At a glance: what would block deactivating it (a dry run, nothing changes).
         let blocking: Vec<BlockerView> =
             if c.status == Status::Active && e.allow(Operation::Deactivate).is_ok() {
-                e.deactivate(&[id], &Default::default(), true)?
-                    .customers
-                    .first()
-                    .map(|p| p.blockers.iter().map(BlockerView::from).collect())
-                    .unwrap_or_default()
+                e.deactivate(
+                    &[id],
+                    &offboard_engine::DeactivateOptions {
+                        preview: true,
+                        ..Default::default()
+                    },
+                    true,
+                )?
+                .customers
+                .first()
+                .map(|p| p.blockers.iter().map(BlockerView::from).collect())
+                .unwrap_or_default()
             } else {
                 Vec::new()
             };

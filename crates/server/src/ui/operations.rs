@@ -491,7 +491,11 @@ pub async fn deactivate_dialog(
     let result = ui_heavy(&state, &headers, move |e| {
         let list = chosen.resolve(e)?;
         // What would block, before a reason and a choice for open activities are given.
-        let plan = e.deactivate(&list, &Default::default(), true)?;
+        let preview = DeactivateOptions {
+            preview: true,
+            ..Default::default()
+        };
+        let plan = e.deactivate(&list, &preview, true)?;
         let model = e.read().model().clone();
         Ok((Viewer::of(e), plan, model))
     })
@@ -610,6 +614,7 @@ impl OpBody {
             reason: self.reason.clone().filter(|r| !r.is_empty()),
             reasons: self.reasons.clone(),
             open_items: self.open_activities,
+            preview: false,
         })
     }
 }

@@ -295,7 +295,7 @@ conformance!(
             "POST",
             "/api/v1/deactivate",
             &s.admin,
-            json!({ "customers": [14] }),
+            json!({ "customers": [14], "open_activities": "complete" }),
         );
         assert_eq!(r.status, 422, "a reason is needed: {}", r.body);
         // Any content type, an empty body; malformed input still answers in the JSON shape.
