@@ -800,6 +800,21 @@ impl Engine<'_> {
         {
             return Ok(refused);
         }
+        // Reactivated only if this move-to deactivated it: one that was deactivated already
+        // stays as it was before the operation (entries older than operation ids: as before).
+        let deactivated_here = match source.op {
+            None => true,
+            Some(group) => {
+                self.store.db().query_i64(
+                    &format!(
+                        "SELECT count(*) FROM offboard_audit WHERE op = {} AND customer_id = {} AND operation = 'deactivate'",
+                        ph(d, 1),
+                        ph(d, 2)
+                    ),
+                    &[Value::Int(group), Value::Int(from)],
+                )? > 0
+            }
+        };
         let model = self.store.shared_model();
         let range_json = json!([range.0, range.1]);
         let none = DeactivateOptions::default();
@@ -807,7 +822,14 @@ impl Engine<'_> {
         let plan = self.within(dry_run, true, |ctx, tx| {
             effects = move_back(&model, tx, &moved, &repointed, from, to)?;
             let cands = load_ids(tx, &[from], ctx.dry_run)?;
-            let plan = status_change(reactivate, ctx, tx, Operation::Reactivate, &cands, &none)?;
+            let plan = if deactivated_here {
+                status_change(reactivate, ctx, tx, Operation::Reactivate, &cands, &none)?
+            } else {
+                // Nothing to reactivate: a plan of no status change (the customer as it is).
+                let mut p = status_change(reactivate, ctx, tx, Operation::Reactivate, &[], &none)?;
+                p.operation = Operation::Reactivate;
+                p
+            };
             if !ctx.dry_run {
                 audit::append(
                     tx,

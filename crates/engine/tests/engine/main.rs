@@ -7,6 +7,7 @@ mod legacy;
 mod legal;
 mod lending;
 mod membership;
+mod model_test;
 mod purge_reference;
 mod races;
 mod robustness;
