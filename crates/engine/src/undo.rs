@@ -168,6 +168,47 @@ fn later_changes(
     Ok(out)
 }
 
+/// One `undo` entry per customer the undo touched, each read as it is after the undo (so a
+/// duplicate that is back is named): every side of a merge, a transfer or a move — the
+/// customers the undo checks for later changes are the customers it writes about, so each
+/// one's own story (`audit --customer`) ends with the undo.
+fn undo_entries(
+    db: &mut dyn Db,
+    actor: &str,
+    involved: &[i64],
+    details: Json,
+) -> Result<(), StoreError> {
+    let mut ids: Vec<i64> = involved.iter().copied().filter(|i| *i > 0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let rows = db.query(
+        &format!("SELECT id, number, name FROM customers WHERE id IN ({list}) ORDER BY id"),
+        &[],
+        &[FieldType::Int, FieldType::Text, FieldType::Text],
+    )?;
+    let entries: Vec<NewEntry> = rows
+        .iter()
+        .map(|r| {
+            NewEntry::customer(
+                r[0].as_i64().unwrap_or(0),
+                r[1].as_str().unwrap_or_default(),
+                r[2].as_str().unwrap_or_default(),
+                None,
+                details.clone(),
+            )
+        })
+        .collect();
+    audit::append(db, actor, Act::Undo, &entries)
+}
+
 impl Engine<'_> {
     /// Undoes the operation that wrote audit entry `seq` (any of its entries).
     pub fn undo(&mut self, seq: i64, dry_run: bool) -> Result<UndoPlan, EngineError> {
@@ -564,17 +605,11 @@ impl Engine<'_> {
             if dry_run {
                 return Err(StoreError::Cancelled("dry run".into()));
             }
-            audit::append(
+            undo_entries(
                 db,
                 &actor,
-                Act::Undo,
-                &[NewEntry {
-                    customer_id: Some(into),
-                    customer_number: Some(survivor.customer_number.clone().unwrap_or_default()),
-                    customer_name: survivor.customer_name.clone(),
-                    reason: None,
-                    details: json!({ "undoes": range_json, "operation": "merge", "restored": dups }),
-                }],
+                &involved,
+                json!({ "undoes": range_json, "operation": "merge", "restored": dups, "into": into }),
             )?;
             Ok(())
         });
@@ -636,17 +671,11 @@ impl Engine<'_> {
             if dry_run {
                 return Err(StoreError::Cancelled("dry run".into()));
             }
-            audit::append(
+            undo_entries(
                 db,
                 &actor,
-                Act::Undo,
-                &[NewEntry {
-                    customer_id: Some(from),
-                    customer_number: source.customer_number.clone(),
-                    customer_name: source.customer_name.clone(),
-                    reason: None,
-                    details: json!({ "undoes": range_json, "operation": "transfer", "from": to }),
-                }],
+                &involved,
+                json!({ "undoes": range_json, "operation": "transfer", "from": to, "to": from }),
             )
         });
         match result {
@@ -831,17 +860,11 @@ impl Engine<'_> {
                 p
             };
             if !ctx.dry_run {
-                audit::append(
+                undo_entries(
                     tx,
                     ctx.actor,
-                    Act::Undo,
-                    &[NewEntry {
-                        customer_id: Some(from),
-                        customer_number: source.customer_number.clone(),
-                        customer_name: source.customer_name.clone(),
-                        reason: None,
-                        details: json!({ "undoes": range_json, "operation": "move-to", "from": to }),
-                    }],
+                    &involved,
+                    json!({ "undoes": range_json, "operation": "move-to", "from": to, "to": from }),
                 )?;
             }
             Ok(plan)

@@ -430,3 +430,63 @@ conformance!(
         );
     }
 );
+
+/// The operation of a customer's latest audit entry.
+fn last_entry(s: &Server, id: i64) -> Value {
+    let r = s.api(
+        "GET",
+        &format!("/api/v1/audit?customer={id}&limit=1"),
+        &s.admin,
+        Value::Null,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()[0]["operation"].clone()
+}
+
+conformance!(
+    every_customer_an_undo_touched_has_its_own_entry,
+    |db: TestDb| {
+        let csv = people(21..=26);
+        let s = start(
+            &db,
+            "legal",
+            &[
+                ("customers.csv", csv.as_str()),
+                (
+                    "matter.csv",
+                    "id,customer_id,title,status
+1,23,Lease,open
+",
+                ),
+            ],
+        );
+        // A merge, undone: the duplicate's own story ends with the undo, as the survivor's.
+        let m = s.api(
+            "POST",
+            "/api/v1/merge",
+            &s.admin,
+            json!({ "duplicate": 21, "into": 22 }),
+        );
+        assert_eq!(m.status, 200, "{}", m.body);
+        let entry = m.json()["audit_entry"].as_i64().unwrap();
+        let r = s.api("POST", "/api/v1/undo", &s.admin, json!({ "entry": entry }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(last_entry(&s, 21), "undo");
+        assert_eq!(last_entry(&s, 22), "undo");
+        // A transfer, undone: both sides.
+        let t = s.api(
+            "POST",
+            "/api/v1/transfer",
+            &s.admin,
+            json!({ "from": 23, "to": 24 }),
+        );
+        assert_eq!(t.status, 200, "{}", t.body);
+        let entry = t.json()["audit_entry"].as_i64().unwrap();
+        let r = s.api("POST", "/api/v1/undo", &s.admin, json!({ "entry": entry }));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(last_entry(&s, 23), "undo");
+        assert_eq!(last_entry(&s, 24), "undo");
+        let r = s.api("GET", "/api/v1/audit/verify", &s.admin, Value::Null);
+        assert_eq!(r.json()["ok"], true, "{}", r.body);
+    }
+);
