@@ -398,6 +398,16 @@ impl Engine<'_> {
     ) -> Result<Plan, EngineError> {
         let delete = self.allow(Operation::Delete)?;
         self.allow(Operation::Transfer)?;
+        // A customer in the recycle bin is deleted already: moving its data and "deleting" it
+        // again would claim a change that does not happen.
+        if let Some(c) = self.store.find_customer(id)? {
+            if c.status == offboard_model::model::Status::Deleted {
+                return Err(EngineError::Refused(format!(
+                    "customer {} {} is in the recycle bin already: undelete it first, or transfer its records",
+                    c.number, c.name
+                )));
+            }
+        }
         // Deactivating instead is a deactivation: it needs that permission when it happens,
         // and takes the reasons managers set last.
         let deactivate = self.allow(Operation::Deactivate).ok();

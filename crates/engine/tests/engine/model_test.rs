@@ -439,8 +439,8 @@ fn run_step(
                 }
                 _ => {
                     if plan.done > 0 {
+                        // (Its status before a delete is kept: an undo brings it back as it was.)
                         let before = r.status.remove(&from);
-                        r.before_delete.remove(&from);
                         r.merged.insert(from);
                         let mut replaced = BTreeMap::new();
                         replaced.insert(from, before);
@@ -469,12 +469,10 @@ fn run_step(
                         };
                         r.merged.remove(&c.id);
                         r.erased.remove(&c.id);
-                        if before == Status::Deleted {
-                            // An undone undelete is not among the undoable operations.
-                            continue;
-                        }
                         r.status.insert(c.id, before);
-                        r.before_delete.remove(&c.id);
+                        if before != Status::Deleted {
+                            r.before_delete.remove(&c.id);
+                        }
                     }
                 }
                 (Err(d), Err(a)) => {
@@ -730,5 +728,26 @@ conformance!(
             44,
             &[MoveTo(5, 0), Deactivate(0), MoveTo(47, 43), Undo(0), Add],
         );
+    }
+);
+
+// Found: a move-to from a customer in the recycle bin moved its data and answered "1
+// deactivated" while the customer stayed deleted; it is refused now, as nothing can be
+// deleted twice.
+conformance!(
+    found_a_move_to_from_the_recycle_bin_is_refused,
+    |db: TestDb| {
+        use Step::*;
+        replay(&db, "membership", 90, &[MoveTo(29, 2)]);
+    }
+);
+
+// Found by the model itself: a merged-away customer that was in the recycle bin comes back
+// there when the merge is undone (the reference model had forgotten it).
+conformance!(
+    found_an_undone_merge_brings_a_deleted_duplicate_back_deleted,
+    |db: TestDb| {
+        use Step::*;
+        replay(&db, "services", 279, &[Add, Merge(26, 14), Undo(0)]);
     }
 );
