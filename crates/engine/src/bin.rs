@@ -15,6 +15,89 @@ use crate::audit::{self, Act, NewEntry};
 use crate::sql::{ph, q};
 use crate::{Engine, EngineError};
 
+/// Whose rows they were and each row's values, per customer (as the audit entries of a
+/// deletion name them): `(customer id, number, name, records)`.
+pub(crate) type KeptRows = Vec<(Value, Value, Value, Vec<Json>)>;
+
+/// Keeps the rows of kind `k` whose ids `ids_sql` selects (with `params`) in the records bin,
+/// each as it is now, before the caller deletes them: one read and one bulk insert, however
+/// many. Every path that deletes records for good goes through here (a record deletion, a
+/// deactivation that removes open activities), so nothing is removed without a way back
+/// until an erasure or a forget empties the bin.
+pub(crate) fn keep(
+    model: &offboard_model::Model,
+    tx: &mut dyn Db,
+    k: &offboard_model::model::RecordKind,
+    ids_sql: &str,
+    params: &[Value],
+    actor: &str,
+) -> Result<KeptRows, StoreError> {
+    let (from, cust) = offboard_store::records::customer_path(model, k);
+    let cols = k.columns();
+    let list: Vec<String> = cols.iter().map(|c| format!("r.{}", q(&c.name))).collect();
+    let mut types = vec![FieldType::Int, FieldType::Text, FieldType::Text];
+    types.extend(cols.iter().map(|c| c.ty));
+    let rows = tx.query(
+        &format!("SELECT {cust}, c.number, c.name, {} FROM {from} LEFT JOIN customers c ON c.id = {cust} WHERE r.id IN ({ids_sql}) ORDER BY {cust}, r.id", list.join(", ")),
+        params,
+        &types,
+    )?;
+    let mut by_customer: KeptRows = Vec::new();
+    let mut binned: Vec<Vec<Value>> = Vec::new();
+    let now = DateTime::now().to_string();
+    for mut r in rows {
+        let values: Vec<Value> = r.split_off(3);
+        let record: serde_json::Map<String, Json> = cols
+            .iter()
+            .zip(values)
+            .map(|(c, v)| (c.name.clone(), serde_json::to_value(&v).unwrap_or_default()))
+            .collect();
+        let [cid, number, name]: [Value; 3] = match r.try_into() {
+            Ok(a) => a,
+            Err(_) => continue,
+        };
+        binned.push(vec![
+            Value::Text(k.name.clone()),
+            record
+                .get("id")
+                .and_then(Json::as_i64)
+                .map_or(Value::Null, Value::Int),
+            cid.clone(),
+            record
+                .get(&k.owner.column)
+                .and_then(Json::as_i64)
+                .map_or(Value::Null, Value::Int),
+            Value::Text(Json::Object(record.clone()).to_string()),
+            Value::Text(now.clone()),
+            Value::Text(actor.to_string()),
+        ]);
+        match by_customer.last_mut() {
+            Some(last) if last.0 == cid => last.3.push(record.into()),
+            _ => by_customer.push((cid, number, name, vec![record.into()])),
+        }
+    }
+    if !binned.is_empty() {
+        let cols: Vec<(String, FieldType)> = [
+            ("kind", FieldType::Text),
+            ("record_id", FieldType::Int),
+            ("customer_id", FieldType::Int),
+            ("owner_id", FieldType::Int),
+            ("data", FieldType::Text),
+            ("deleted_at", FieldType::Text),
+            ("deleted_by", FieldType::Text),
+        ]
+        .iter()
+        .map(|(n, t)| (n.to_string(), *t))
+        .collect();
+        let mut sink = tx.bulk("offboard_deleted_records", &cols)?;
+        for row in &binned {
+            sink.write(row)?;
+        }
+        sink.finish()?;
+    }
+    Ok(by_customer)
+}
+
 /// A record in the bin.
 #[derive(Debug, Clone, Serialize)]
 pub struct Binned {
@@ -97,7 +180,7 @@ pub(crate) fn purge_binned(db: &mut dyn Db, cutoff: DateTime) -> Result<u64, Sto
 }
 
 /// A JSON value back into a column's value.
-fn cell(v: &Json, ty: FieldType) -> Value {
+pub(crate) fn cell(v: &Json, ty: FieldType) -> Value {
     match v {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Bool(*b),

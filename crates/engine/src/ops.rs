@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use offboard_model::model::{DeleteMode, Operation, PurgeMode, RuleSubject, Status};
-use offboard_model::{DateTime, Value};
+use offboard_model::{DateTime, FieldType, Value};
 use offboard_store::db::Db;
 use offboard_store::records::customer_path;
 use offboard_store::StoreError;
@@ -190,6 +190,24 @@ impl Engine<'_> {
             let cands = load_ids(tx, ids, ctx.dry_run)?;
             status_change(allowed, ctx, tx, op, &cands, opts)
         })
+    }
+}
+
+/// Adds a list (`removed_ids`, `completed_rows`) under `kind` to a customer's entry details.
+fn note_ids(
+    per_customer: &mut PerCustomer,
+    cid: Option<i64>,
+    kind: &str,
+    what: &str,
+    list: Vec<serde_json::Value>,
+) {
+    let Some(cid) = cid else { return };
+    let kinds = per_customer.entry(cid).or_default();
+    let entry = kinds
+        .entry(kind.to_string())
+        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    if let Some(m) = entry.as_object_mut() {
+        m.insert(what.to_string(), serde_json::Value::Array(list));
     }
 }
 
@@ -388,11 +406,60 @@ pub(crate) fn status_change(
                 _ if dry_run => db
                     .query_i64(&format!("SELECT count(*) FROM ({rows}) x"), &params)?
                     .max(0) as u64,
-                (OpenItems::Remove, _) => db.execute(
-                    &format!("DELETE FROM {} WHERE id IN ({rows})", q(kind)),
-                    &params,
-                )?,
+                (OpenItems::Remove, _) => {
+                    // Removed with a way back: into the records bin first, and the ids into
+                    // the customer's entry (what an undo restores).
+                    let kept = crate::bin::keep(model, db, k, &rows, &params, actor)?;
+                    for (cid, _, _, records) in &kept {
+                        let ids: Vec<serde_json::Value> =
+                            records.iter().map(|r| r["id"].clone()).collect();
+                        note_ids(&mut per_customer, cid.as_i64(), kind, "removed_ids", ids);
+                    }
+                    db.execute(
+                        &format!("DELETE FROM {} WHERE id IN ({rows})", q(kind)),
+                        &params,
+                    )?
+                }
                 (OpenItems::Complete, Some(res)) => {
+                    // What each completed row held before, for an undo to reopen it.
+                    let fields: Vec<&String> = res.complete.iter().map(|(f, _)| f).collect();
+                    if !fields.is_empty() {
+                        let list: Vec<String> =
+                            fields.iter().map(|f| format!("r.{}", q(f))).collect();
+                        let mut types = vec![FieldType::Int, FieldType::Int];
+                        types.extend(
+                            fields
+                                .iter()
+                                .map(|f| k.field(f).map_or(FieldType::Text, |x| x.ty)),
+                        );
+                        let before = db.query(
+                            &format!(
+                                "SELECT {cust}, r.id, {} FROM {from} WHERE r.id IN ({rows})",
+                                list.join(", ")
+                            ),
+                            &params,
+                            &types,
+                        )?;
+                        let mut by: HashMap<i64, Vec<serde_json::Value>> = HashMap::new();
+                        for row in before {
+                            let (Some(cid), Some(id)) = (row[0].as_i64(), row[1].as_i64()) else {
+                                continue;
+                            };
+                            let was: serde_json::Map<String, serde_json::Value> = fields
+                                .iter()
+                                .zip(&row[2..])
+                                .map(|(f, v)| {
+                                    ((*f).clone(), serde_json::to_value(v).unwrap_or_default())
+                                })
+                                .collect();
+                            by.entry(cid)
+                                .or_default()
+                                .push(serde_json::json!({ "id": id, "before": was }));
+                        }
+                        for (cid, list) in by {
+                            note_ids(&mut per_customer, Some(cid), kind, "completed_rows", list);
+                        }
+                    }
                     let mut sets = Vec::new();
                     for (f, v) in &res.complete {
                         params.push(v.clone());

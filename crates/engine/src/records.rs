@@ -9,7 +9,7 @@ use offboard_model::model::{Model, Operation, RecordKind, RuleSubject, Target};
 use offboard_model::rule::SqlContext;
 use offboard_model::{FieldType, Value};
 use offboard_store::db::Db;
-use offboard_store::records::{customer_path, kind};
+use offboard_store::records::kind;
 use offboard_store::StoreError;
 
 use crate::audit::{self, Act, NewEntry};
@@ -321,53 +321,10 @@ impl Engine<'_> {
             if !plan.blocked.is_empty() || plan.ids.is_empty() {
                 return Ok(plan);
             }
-            let (from, cust) = customer_path(&model, k);
-            // Whose records they were (the customer's number and name as they are now), and
-            // each record's values: the audit keeps what was deleted.
-            let cols = k.columns();
-            let list: Vec<String> = cols.iter().map(|c| format!("r.{}", q(&c.name))).collect();
-            let mut types = vec![FieldType::Int, FieldType::Text, FieldType::Text];
-            types.extend(cols.iter().map(|c| c.ty));
-            let rows = tx.query(
-                &format!("SELECT {cust}, c.number, c.name, {} FROM {from} LEFT JOIN customers c ON c.id = {cust} WHERE r.id IN (SELECT id FROM {SET}) ORDER BY {cust}, r.id", list.join(", ")),
-                &[],
-                &types,
-            )?;
-            let mut by_customer: Vec<(Value, Value, Value, Vec<serde_json::Value>)> = Vec::new();
-            // The records recycle bin keeps each row as it was.
-            let mut binned: Vec<Vec<Value>> = Vec::new();
-            let now = offboard_model::DateTime::now().to_string();
-            for mut r in rows {
-                let values: Vec<Value> = r.split_off(3);
-                let record: serde_json::Map<String, serde_json::Value> = cols
-                    .iter()
-                    .zip(values)
-                    .map(|(c, v)| (c.name.clone(), serde_json::to_value(&v).unwrap_or_default()))
-                    .collect();
-                let [cid, number, name]: [Value; 3] = match r.try_into() {
-                    Ok(a) => a,
-                    Err(_) => continue,
-                };
-                binned.push(vec![
-                    Value::Text(k.name.clone()),
-                    record
-                        .get("id")
-                        .and_then(serde_json::Value::as_i64)
-                        .map_or(Value::Null, Value::Int),
-                    cid.clone(),
-                    record
-                        .get(&k.owner.column)
-                        .and_then(serde_json::Value::as_i64)
-                        .map_or(Value::Null, Value::Int),
-                    Value::Text(serde_json::Value::Object(record.clone()).to_string()),
-                    Value::Text(now.clone()),
-                    Value::Text(actor.clone()),
-                ]);
-                match by_customer.last_mut() {
-                    Some(last) if last.0 == cid => last.3.push(record.into()),
-                    _ => by_customer.push((cid, number, name, vec![record.into()])),
-                }
-            }
+            // The rows go to the records bin (their values, for the audit entry too), then
+            // out of the table.
+            let by_customer =
+                crate::bin::keep(&model, tx, k, &format!("SELECT id FROM {SET}"), &[], &actor)?;
             let n = tx.execute(
                 &format!(
                     "DELETE FROM {} WHERE id IN (SELECT id FROM {SET})",
@@ -376,25 +333,6 @@ impl Engine<'_> {
                 &[],
             )?;
             plan.deleted = n as usize;
-            if !binned.is_empty() {
-                let cols: Vec<(String, FieldType)> = [
-                    ("kind", FieldType::Text),
-                    ("record_id", FieldType::Int),
-                    ("customer_id", FieldType::Int),
-                    ("owner_id", FieldType::Int),
-                    ("data", FieldType::Text),
-                    ("deleted_at", FieldType::Text),
-                    ("deleted_by", FieldType::Text),
-                ]
-                .iter()
-                .map(|(n, t)| (n.to_string(), *t))
-                .collect();
-                let mut sink = tx.bulk("offboard_deleted_records", &cols)?;
-                for row in &binned {
-                    sink.write(row)?;
-                }
-                sink.finish()?;
-            }
             if !dry_run {
                 let entries: Vec<NewEntry> = by_customer
                     .into_iter()

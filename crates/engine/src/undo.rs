@@ -14,7 +14,7 @@ use offboard_store::db::Db;
 use offboard_store::StoreError;
 
 use crate::audit::{self, Act, Entry, NewEntry};
-use crate::kernel::load_ids;
+use crate::kernel::{effect, load_ids};
 use crate::ops::{status_change, DeactivateOptions};
 use crate::plan::Outcome;
 use crate::sql::{ph, q};
@@ -164,6 +164,133 @@ fn later_changes(
             continue;
         };
         out.insert(c, (s, r[2].as_str().unwrap_or_default().to_string()));
+    }
+    Ok(out)
+}
+
+/// What a deactivation did to its customers' open items, taken back for those that come
+/// back: the removed ones out of the records bin (their own ids and values), the completed
+/// ones reopened (their fields as they were). Returns (kind, what, rows); a dry run counts.
+fn open_items_back(
+    model: &offboard_model::Model,
+    tx: &mut dyn Db,
+    entries: &[Entry],
+    plan: &crate::plan::Plan,
+    dry_run: bool,
+) -> Result<Vec<(String, &'static str, u64)>, StoreError> {
+    let coming: BTreeSet<i64> = plan
+        .customers
+        .iter()
+        .filter(|c| c.outcome == Outcome::Proceeds)
+        .map(|c| c.id)
+        .collect();
+    let mut out = Vec::new();
+    for k in &model.records {
+        let mut removed: Vec<i64> = Vec::new();
+        // before-values (as JSON text) → the rows that held them
+        let mut reopen: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        for e in entries
+            .iter()
+            .filter(|e| e.customer_id.is_some_and(|c| coming.contains(&c)))
+        {
+            let r = &e.details["records"][&k.name];
+            removed.extend(
+                r["removed_ids"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Json::as_i64),
+            );
+            for row in r["completed_rows"].as_array().into_iter().flatten() {
+                if let Some(id) = row["id"].as_i64() {
+                    reopen
+                        .entry(row["before"].to_string())
+                        .or_default()
+                        .push(id);
+                }
+            }
+        }
+        if !removed.is_empty() {
+            let list = removed
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let d = tx.dialect();
+            let rows = tx.query(
+                &format!(
+                    "SELECT id, data FROM offboard_deleted_records WHERE kind = {} AND record_id IN ({list})",
+                    ph(d, 1)
+                ),
+                &[Value::Text(k.name.clone())],
+                &[FieldType::Int, FieldType::Text],
+            )?;
+            if !dry_run && !rows.is_empty() {
+                let cols = k.columns();
+                let spec: Vec<(String, FieldType)> =
+                    cols.iter().map(|c| (c.name.clone(), c.ty)).collect();
+                let mut sink = tx.bulk(&k.name, &spec)?;
+                for r in &rows {
+                    let data: Json = r[1]
+                        .as_str()
+                        .and_then(|t| serde_json::from_str(t).ok())
+                        .unwrap_or(Json::Null);
+                    let values: Vec<Value> = cols
+                        .iter()
+                        .map(|c| crate::bin::cell(&data[&c.name], c.ty))
+                        .collect();
+                    sink.write(&values)?;
+                }
+                sink.finish()?;
+                let entries_list = rows
+                    .iter()
+                    .filter_map(|r| r[0].as_i64())
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                tx.execute(
+                    &format!("DELETE FROM offboard_deleted_records WHERE id IN ({entries_list})"),
+                    &[],
+                )?;
+            }
+            out.push((k.name.clone(), "restored", rows.len() as u64));
+        }
+        let mut reopened = 0u64;
+        for (before, ids) in &reopen {
+            let was: serde_json::Map<String, Json> =
+                serde_json::from_str(before).unwrap_or_default();
+            let d = tx.dialect();
+            let mut params = Vec::new();
+            let mut sets = Vec::new();
+            for (f, v) in &was {
+                let ty = k.field(f).map_or(FieldType::Text, |x| x.ty);
+                params.push(crate::bin::cell(v, ty));
+                sets.push(format!("{} = {}", q(f), ph(d, params.len())));
+            }
+            if sets.is_empty() {
+                continue;
+            }
+            let list = ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            reopened += if dry_run {
+                ids.len() as u64
+            } else {
+                tx.execute(
+                    &format!(
+                        "UPDATE {} SET {} WHERE id IN ({list})",
+                        q(&k.name),
+                        sets.join(", ")
+                    ),
+                    &params,
+                )?
+            };
+        }
+        if reopened > 0 {
+            out.push((k.name.clone(), "reopened", reopened));
+        }
     }
     Ok(out)
 }
@@ -332,9 +459,15 @@ impl Engine<'_> {
         let none = DeactivateOptions::default();
         let range_json = json!([range.0, range.1]);
         let op_name = op.to_string();
+        let model = self.store.shared_model();
         let plan = self.within(dry_run, false, |ctx, tx| {
             let cands = load_ids(tx, &back, ctx.dry_run)?;
-            let plan = status_change(allowed, ctx, tx, inverse, &cands, &none)?;
+            let mut plan = status_change(allowed, ctx, tx, inverse, &cands, &none)?;
+            if op_name == "deactivate" {
+                open_items_back(&model, tx, entries, &plan, ctx.dry_run)?
+                    .into_iter()
+                    .for_each(|(kind, what, n)| effect(&mut plan, &kind, what, n));
+            }
             if !ctx.dry_run && plan.done > 0 {
                 audit::append(
                     tx,

@@ -240,3 +240,109 @@ conformance!(
         );
     }
 );
+
+conformance!(
+    undoing_a_deactivation_brings_back_removed_and_completed_open_activities,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "legal"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,status\n13,K13,person,Ann Removed,active\n14,K14,person,Bo Completed,active\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("activity.csv"),
+            "id,customer_id,subject,critical,done,due_on\n\
+             1,13,Call back,0,0,2024-05-01\n2,13,Send letter,0,0,2024-05-02\n\
+             3,14,Call back,0,0,2024-05-01\n4,14,Old call,0,1,2024-01-01\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        let activities = |cli: &Cli, who: &str| -> Vec<(i64, bool)> {
+            let list = cli
+                .run(&["records", "list", "activity", "--customer", who, "--json"])
+                .ok()
+                .json();
+            let mut out: Vec<(i64, bool)> = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| {
+                    (
+                        a["id"].as_i64().unwrap(),
+                        a["done"] == true || a["done"] == 1,
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let before_13 = activities(&cli, "13");
+        let before_14 = activities(&cli, "14");
+        assert_eq!(before_13.len(), 2);
+
+        // Removed: into the records bin, and back with the undo.
+        let d = cli
+            .run(&[
+                "deactivate",
+                "13",
+                "--reason",
+                "Deceased",
+                "--open-activities",
+                "remove",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert!(activities(&cli, "13").is_empty());
+        let bin = cli
+            .run(&["records", "bin", "--customer", "13", "--json"])
+            .ok()
+            .json();
+        assert_eq!(
+            bin.as_array().unwrap().len(),
+            2,
+            "removed activities are not in the bin: {bin}"
+        );
+        let out = cli
+            .run(&["undo", &d["audit_entry"].to_string()])
+            .ok()
+            .stdout;
+        assert!(out.contains("activity: 2 restored"), "{out}");
+        assert_eq!(
+            activities(&cli, "13"),
+            before_13,
+            "the removed activities did not come back"
+        );
+        let bin = cli
+            .run(&["records", "bin", "--customer", "13", "--json"])
+            .ok()
+            .json();
+        assert!(bin.as_array().unwrap().is_empty(), "{bin}");
+
+        // Completed: reopened with the undo (the one done before stays done).
+        let d = cli
+            .run(&[
+                "deactivate",
+                "14",
+                "--reason",
+                "Deceased",
+                "--open-activities",
+                "complete",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert!(activities(&cli, "14").iter().all(|a| a.1));
+        let out = cli
+            .run(&["undo", &d["audit_entry"].to_string()])
+            .ok()
+            .stdout;
+        assert!(out.contains("activity: 1 reopened"), "{out}");
+        assert_eq!(activities(&cli, "14"), before_14);
+        cli.run(&["audit", "verify"]).ok();
+    }
+);
