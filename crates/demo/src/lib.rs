@@ -105,9 +105,26 @@ impl Gen<'_> {
     }
 
     /// A random customer (other than `not`) of one of `kinds` (any when empty), if one is found.
-    fn pick_customer(&self, rng: &mut Rng, kinds: &[String], not: u64) -> Option<u64> {
+    /// A customer of `kinds` for `not` to link to. In a hierarchy (a link whose customers
+    /// may be of the kinds it points at: a company's parent company) only a customer with a
+    /// lower id, so the links never close a loop — which the import refuses.
+    fn pick_customer(
+        &self,
+        rng: &mut Rng,
+        kinds: &[String],
+        not: u64,
+        hierarchy: bool,
+    ) -> Option<u64> {
+        let range = if hierarchy {
+            not.saturating_sub(1)
+        } else {
+            self.customers
+        };
+        if range == 0 {
+            return None;
+        }
         for _ in 0..32 {
-            let id = 1 + rng.below(self.customers);
+            let id = 1 + rng.below(range);
             let kind = &self.model.customer.kinds[self.kind_of(id)];
             if id != not && (kinds.is_empty() || kinds.contains(kind)) {
                 return Some(id);
@@ -186,7 +203,7 @@ impl Gen<'_> {
         }
         match &link.target {
             Target::Customer => self
-                .pick_customer(rng, &[], owner)
+                .pick_customer(rng, &[], owner, false)
                 .map_or(Value::Null, |id| Value::Int(id as i64)),
             Target::Record(kind) => {
                 let idx = self
@@ -379,7 +396,10 @@ pub fn generate(
                         if (cl.kinds.is_empty() || cl.kinds.contains(kind))
                             && rng.chance(cl.link.demo)
                         {
-                            g.pick_customer(&mut rng, &cl.target_kinds, id)
+                            let hierarchy = cl.kinds.is_empty()
+                                || cl.target_kinds.is_empty()
+                                || cl.kinds.iter().any(|k| cl.target_kinds.contains(k));
+                            g.pick_customer(&mut rng, &cl.target_kinds, id, hierarchy)
                                 .map_or(Value::Null, |t| Value::Int(t as i64))
                         } else {
                             Value::Null
