@@ -400,6 +400,16 @@ impl Engine<'_> {
             }
             let outcome = match self.run_one(s, &period, dry_run) {
                 Ok(o) => o,
+                // Another run of the same schedule and period committed first (two cron
+                // jobs at once): its record's key refused ours, and ours rolled back whole.
+                Err(EngineError::Store(e)) if e.is_constraint() => RunOutcome {
+                    message: format!(
+                        "already ran in {} (another run finished it at the same time); next due {}",
+                        s.every.period(now),
+                        s.every.next_start(now)
+                    ),
+                    ..base
+                },
                 Err(e) => RunOutcome {
                     outcome: RunKind::Failed,
                     message: e.to_string(),

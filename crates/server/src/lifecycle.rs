@@ -447,9 +447,14 @@ pub(crate) async fn run_command(
     if background {
         return crate::jobs::submit(state, actor, command).await;
     }
-    act_heavy(state, actor, move |e| command.execute(e))
-        .await
-        .map(|plan| Json(plan).into_response())
+    // Refused as a whole when the caller may not run it (a viewer's schedule run is a 403,
+    // not a 200 with every schedule "failed").
+    act_heavy(state, actor, move |e| {
+        command.allow(e)?;
+        command.execute(e)
+    })
+    .await
+    .map(|plan| Json(plan).into_response())
 }
 
 /// The plan as the answer: 200, or 409 (the plan in `details`) when an applied operation

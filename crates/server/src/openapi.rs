@@ -50,6 +50,12 @@ fn param(name: &str, location: &str, schema: Value, description: &str) -> Value 
     json!({ "name": name, "in": location, "required": location == "path", "schema": schema, "description": description })
 }
 
+/// A query parameter the call cannot do without (`q` of the suggestions).
+fn required(mut p: Value) -> Value {
+    p["required"] = json!(true);
+    p
+}
+
 /// The document served at `/api/v1/openapi.json`.
 pub fn document(model: &Model) -> Value {
     let mut doc = paths(model);
@@ -186,7 +192,12 @@ fn paths(model: &Model) -> Value {
             "kind": { "type": "string" }, "status": { "type": "string" } } } }),
     );
     suggest["parameters"] = json!([
-        param("q", "query", json!({ "type": "string" }), "what was typed"),
+        required(param(
+            "q",
+            "query",
+            json!({ "type": "string" }),
+            "what was typed"
+        )),
         param(
             "view",
             "query",

@@ -771,6 +771,10 @@ pub async fn edit(
     .await;
     match result {
         Ok(Ok(())) => Redirect::to(&format!("/customers/{id}")).into_response(),
+        // Not allowed is not a mistake in the form: 403, not the form again.
+        Ok(Err((_, err))) if err.status == axum::http::StatusCode::FORBIDDEN => {
+            super::error_page(err)
+        }
         Ok(Err((field, err))) => {
             page(
                 &state,
@@ -811,6 +815,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 Redirect::to(&to).into_response()
             }
         }
+        Ok(Err(err)) if err.status == axum::http::StatusCode::FORBIDDEN => super::error_page(err),
         Ok(Err(err)) => {
             let lower = err.message.to_lowercase();
             let field = ["number", "email", "name", "kind"]

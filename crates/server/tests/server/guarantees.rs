@@ -490,3 +490,34 @@ conformance!(
         assert_eq!(r.json()["ok"], true, "{}", r.body);
     }
 );
+
+conformance!(
+    a_viewer_is_refused_before_anything_runs_and_the_api_says_what_it_needs,
+    |db: TestDb| {
+        let owned = crate::schedules::files();
+        let files: Vec<(&str, &str)> = owned.iter().map(|(f, b)| (*f, b.as_str())).collect();
+        let s = crate::start_model(&db, crate::schedules::model(), &files, |st| st);
+        let before = statuses(&s);
+        // A schedule run by a viewer: refused as a whole, not 200 with each one "failed".
+        let r = s.api("POST", "/api/v1/schedules/run", &s.viewer, json!({}));
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(statuses(&s), before);
+        // The web UI's customer forms: a viewer's post is forbidden, not a form error.
+        let cookie = s.session("vic", "viewer-pass");
+        let r = s.page("POST", "/customers/new", &cookie, "kind=person&name=Nope");
+        assert_eq!(r.status, 403, "{}", r.body);
+        let r = s.page("POST", "/customers/3/edit", &cookie, "name=Renamed");
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(statuses(&s), before);
+        // The suggestions need what was typed, and the OpenAPI document says so.
+        let doc = s
+            .api("GET", "/api/v1/openapi.json", &s.admin, Value::Null)
+            .json();
+        let params = doc["paths"]["/api/v1/customers/suggest"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let q = params.iter().find(|p| p["name"] == "q").unwrap();
+        assert_eq!(q["required"], true, "{q}");
+    }
+);
