@@ -590,6 +590,48 @@ impl Engine<'_> {
         {
             return Ok(refused);
         }
+        // A duplicate comes back with its email only while no other customer holds it now
+        // (an undelete's own check): the survivor gets its values back, so it does not count.
+        let d = self.store.db().dialect();
+        for row in undo["rows"].as_array().into_iter().flatten() {
+            let (Some(id), Some(email)) = (
+                row["id"].as_str().and_then(|t| t.parse::<i64>().ok()),
+                row["email"].as_str().filter(|e| !e.is_empty()),
+            ) else {
+                continue;
+            };
+            let holder = self.store.db().query(
+                &format!(
+                    "SELECT id, number, name FROM customers WHERE lower(email) = lower({}) AND id <> {} AND id <> {} LIMIT 1",
+                    ph(d, 1),
+                    ph(d, 2),
+                    ph(d, 3)
+                ),
+                &[Value::Text(email.to_string()), Value::Int(id), Value::Int(into)],
+                &[FieldType::Int, FieldType::Text, FieldType::Text],
+            )?;
+            if let Some(h) = holder.first() {
+                let why = format!(
+                    "its email {email} is now held by {} {} (id {}); a merge comes back whole or not at all",
+                    h[1].to_cell(),
+                    h[2].to_cell(),
+                    h[0].to_cell()
+                );
+                for c in customers.iter_mut() {
+                    c.outcome = "stays";
+                    c.why = Some(why.clone());
+                }
+                return Ok(UndoPlan {
+                    entries: range,
+                    operation: "merge".into(),
+                    dry_run,
+                    undone: 0,
+                    refused: customers.len(),
+                    customers,
+                    effects: BTreeMap::new(),
+                });
+            }
+        }
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let mut effects: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();

@@ -521,3 +521,41 @@ conformance!(
         assert_eq!(q["required"], true, "{q}");
     }
 );
+
+conformance!(
+    an_undone_merge_does_not_bring_back_an_email_another_customer_holds_now,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,email\n1,1,person,Ann Dup,ann@example.com\n2,2,person,Ann Stays,stays@example.com\n",
+            )],
+        );
+        let m = s.api(
+            "POST",
+            "/api/v1/merge",
+            &s.admin,
+            json!({ "duplicate": 1, "into": 2, "take": { "email": 2 } }),
+        );
+        assert_eq!(m.status, 200, "{}", m.body);
+        let entry = m.json()["audit_entry"].as_i64().unwrap();
+        // Someone new takes the duplicate's old email meanwhile.
+        let r = s.api(
+            "POST",
+            "/api/v1/customers",
+            &s.admin,
+            json!({ "kind": "person", "name": "Ann New", "email": "ann@example.com" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = s.api("POST", "/api/v1/undo", &s.admin, json!({ "entry": entry }));
+        assert_eq!(
+            r.status, 409,
+            "two active customers would share an email: {}",
+            r.body
+        );
+        assert!(r.body.contains("is now held by"), "{}", r.body);
+        assert_eq!(status_of(&s, 1), 308, "the duplicate came back");
+    }
+);
