@@ -271,6 +271,9 @@ pub enum Command {
         entry: i64,
         #[arg(long)]
         dry_run: bool,
+        /// Undo only what the dry run with this fingerprint showed (else nothing, exit 1).
+        #[arg(long, value_name = "FINGERPRINT", conflicts_with = "dry_run")]
+        plan: Option<String>,
     },
     /// People who act in offboard and their roles (viewer, clerk, manager, admin).
     #[command(subcommand)]

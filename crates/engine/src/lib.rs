@@ -69,6 +69,12 @@ pub enum EngineError {
     /// plan is here to show instead.
     #[error("the plan changed since it was shown (it was {expected}, it is now {}): nothing was changed; look at the new plan and confirm it again", .plan.fingerprint)]
     PlanChanged { expected: String, plan: Box<Plan> },
+    /// The same for an undo: the preview confirmed is not what it would do now.
+    #[error("the undo changed since it was shown (it was {expected}, it is now {}): nothing was changed; look at it again and confirm", .plan.fingerprint)]
+    UndoChanged {
+        expected: String,
+        plan: Box<undo::UndoPlan>,
+    },
 }
 
 /// Proof that the actor may run an operation (on records: on that kind): the engine's

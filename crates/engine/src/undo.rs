@@ -43,6 +43,34 @@ pub struct UndoPlan {
     pub refused: usize,
     pub customers: Vec<UndoCustomer>,
     pub effects: BTreeMap<String, BTreeMap<String, i64>>,
+    /// What the undo decided, as a digest (as a plan's): an undo given the fingerprint of the
+    /// preview a person confirmed refuses when it would now differ.
+    pub fingerprint: String,
+}
+
+impl UndoPlan {
+    /// A digest of what the undo decides: its entries, each customer and whether it comes
+    /// back, the effects — not whether it was a dry run.
+    pub fn fingerprint_of(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.entries.0.to_le_bytes());
+        h.update(self.entries.1.to_le_bytes());
+        h.update(self.operation.as_bytes());
+        for c in &self.customers {
+            h.update(c.id.to_le_bytes());
+            h.update(c.outcome.as_bytes());
+        }
+        h.update(
+            serde_json::to_string(&self.effects)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// What an operation's group is taken back as: an undo in it makes it an undo, else the
@@ -337,8 +365,31 @@ fn undo_entries(
 }
 
 impl Engine<'_> {
-    /// Undoes the operation that wrote audit entry `seq` (any of its entries).
+    /// Undoes the operation that wrote audit entry `seq` (any of its entries). An apply bound
+    /// by [`Engine::expect_plan`] to a preview's fingerprint refuses, changing nothing, when
+    /// the undo would now do something else.
     pub fn undo(&mut self, seq: i64, dry_run: bool) -> Result<UndoPlan, EngineError> {
+        let expected = if dry_run {
+            None
+        } else {
+            self.expected_plan.take()
+        };
+        if let Some(expected) = expected {
+            let mut now = self.undo_run(seq, true)?;
+            now.fingerprint = now.fingerprint_of();
+            if now.fingerprint != expected {
+                return Err(EngineError::UndoChanged {
+                    expected,
+                    plan: Box::new(now),
+                });
+            }
+        }
+        let mut plan = self.undo_run(seq, dry_run)?;
+        plan.fingerprint = plan.fingerprint_of();
+        Ok(plan)
+    }
+
+    fn undo_run(&mut self, seq: i64, dry_run: bool) -> Result<UndoPlan, EngineError> {
         self.allow(Operation::View)?;
         let (op, entries) = operation_entries(self.store.db(), seq)?;
         let (first, last) = (
@@ -496,6 +547,7 @@ impl Engine<'_> {
                     refused: customers.len(),
                     customers,
                     effects: BTreeMap::new(),
+                    fingerprint: String::new(),
                 })
             }
             Err(e) => return Err(e),
@@ -527,6 +579,7 @@ impl Engine<'_> {
             refused: customers.len() - undone,
             customers,
             effects: plan.effects.clone(),
+            fingerprint: String::new(),
         })
     }
 
@@ -629,6 +682,7 @@ impl Engine<'_> {
                     refused: customers.len(),
                     customers,
                     effects: BTreeMap::new(),
+                    fingerprint: String::new(),
                 });
             }
         }
@@ -800,6 +854,7 @@ impl Engine<'_> {
             refused: 0,
             customers,
             effects,
+            fingerprint: String::new(),
         })
     }
 }
@@ -865,6 +920,7 @@ impl Engine<'_> {
             refused: 0,
             customers,
             effects,
+            fingerprint: String::new(),
         })
     }
 }
@@ -1061,6 +1117,7 @@ impl Engine<'_> {
             refused: 0,
             customers,
             effects,
+            fingerprint: String::new(),
         })
     }
 }
@@ -1091,6 +1148,7 @@ fn changed_since(
         refused: customers.len(),
         customers: std::mem::take(customers),
         effects: BTreeMap::new(),
+        fingerprint: String::new(),
     })
 }
 

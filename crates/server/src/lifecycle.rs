@@ -602,6 +602,9 @@ async fn merge(
 pub struct UndoBody {
     /// Any audit entry of the operation to take back.
     entry: i64,
+    /// The fingerprint of the undo's preview the caller confirmed: refused (409
+    /// `plan_changed`) when the undo would now do something else.
+    plan: Option<String>,
     #[serde(default)]
     dry_run: bool,
 }
@@ -613,7 +616,11 @@ async fn undo(
     Caller(actor): Caller,
     Body(b): Body<UndoBody>,
 ) -> Result<Response, ApiError> {
-    let plan = act_heavy(&state, actor, move |e| Ok(e.undo(b.entry, b.dry_run)?)).await?;
+    let plan = act_heavy(&state, actor, move |e| {
+        e.expect_plan(b.plan.clone());
+        Ok(e.undo(b.entry, b.dry_run)?)
+    })
+    .await?;
     state.counts().changed();
     let json = serde_json::to_value(&plan).unwrap_or(Value::Null);
     if !plan.dry_run && plan.undone == 0 {

@@ -134,10 +134,17 @@ pub(super) fn pair_op(
 }
 
 /// `undo SEQ [--dry-run]`.
-pub(super) fn undo(g: &Global, entry: i64, dry_run: bool) -> anyhow::Result<()> {
+pub(super) fn undo(
+    g: &Global,
+    entry: i64,
+    dry_run: bool,
+    expected: Option<String>,
+) -> anyhow::Result<()> {
     let mut store = open(g)?;
     let actor = actor(g, &mut store)?;
-    let plan = Engine::new(&mut store, actor).undo(entry, dry_run)?;
+    let mut engine = Engine::new(&mut store, actor);
+    engine.expect_plan(expected);
+    let plan = engine.undo(entry, dry_run)?;
     if g.json {
         output::json(&plan)?;
     } else {
@@ -160,6 +167,12 @@ pub(super) fn undo(g: &Global, entry: i64, dry_run: bool) -> anyhow::Result<()> 
         for (table, e) in &plan.effects {
             let list: Vec<String> = e.iter().map(|(k, v)| format!("{v} {k}")).collect();
             println!("  {table}: {}", list.join(", "));
+        }
+        if dry_run {
+            println!(
+                "  plan {}: undo exactly this with --plan {}",
+                plan.fingerprint, plan.fingerprint
+            );
         }
         for c in &plan.customers {
             match &c.why {

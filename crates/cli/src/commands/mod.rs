@@ -66,7 +66,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Backup { file } => backup(g, &file),
         Command::Restore { file, dry_run, yes } => restore(g, &file, dry_run, yes),
-        Command::Undo { entry, dry_run } => undo(g, entry, dry_run),
+        Command::Undo {
+            entry,
+            dry_run,
+            plan,
+        } => undo(g, entry, dry_run, plan),
         Command::Customers(cmd) => customers(g, cmd),
         Command::Records(cmd) => records(g, cmd),
         Command::Stats => stats(g),

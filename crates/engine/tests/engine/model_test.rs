@@ -458,7 +458,14 @@ fn run_step(
             let at = r.applied.len() - 1 - n % r.applied.len();
             let seq = r.applied[at].0;
             let dry = admin(s).undo(seq, true);
-            let done = admin(s).undo(seq, false);
+            // The apply is bound to the preview: a different undo is a failure here.
+            let done = {
+                let mut e = admin(s);
+                if let Ok(d) = &dry {
+                    e.expect_plan(Some(d.fingerprint.clone()));
+                }
+                e.undo(seq, false)
+            };
             match (dry, done) {
                 (Ok(d), Ok(a)) => {
                     prop_assert_eq!(d.undone, a.undone, "undo's dry run and apply differ");

@@ -157,7 +157,7 @@ pub async fn undo_preview(
                 "note": "Takes the operation back as the audit log recorded it. A customer changed since stays as it is, and says why.",
                 "plan": undo_view(&plan),
                 "action": "/undo",
-                "hidden": [("entry", seq.to_string())],
+                "hidden": [("entry", seq.to_string()), ("plan", plan.fingerprint.clone())],
                 "button": "Undo",
                 "cancel": "/audit",
             }),
@@ -180,7 +180,9 @@ pub async fn undo(State(state): State<AppState>, headers: HeaderMap, body: Bytes
             "say which audit entry to undo (entry=SEQ)",
         ));
     };
+    let expected = planned(&body);
     match ui_heavy(&state, &headers, move |e| {
+        e.expect_plan(expected);
         Ok((Viewer::of(e), e.undo(seq, false)?))
     })
     .await

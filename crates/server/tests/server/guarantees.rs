@@ -559,3 +559,64 @@ conformance!(
         assert_eq!(status_of(&s, 1), 308, "the duplicate came back");
     }
 );
+
+conformance!(
+    an_undo_bound_to_its_preview_refuses_when_it_changed,
+    |db: TestDb| {
+        let csv = people(21..=22);
+        let s = start(&db, "legal", &[("customers.csv", csv.as_str())]);
+        let d = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [21, 22], "reason": "Moved away" }),
+        );
+        assert_eq!(d.status, 200, "{}", d.body);
+        let entry = d.json()["audit_entry"].as_i64().unwrap();
+        let preview = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.admin,
+            json!({ "entry": entry, "dry_run": true }),
+        );
+        assert_eq!(preview.status, 200, "{}", preview.body);
+        let fp = preview.json()["fingerprint"].as_str().unwrap().to_string();
+        // 22 is reactivated by hand meanwhile: the undo would now bring back 21 only.
+        let r = s.api(
+            "POST",
+            "/api/v1/reactivate",
+            &s.admin,
+            json!({ "customers": [22] }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.admin,
+            json!({ "entry": entry, "plan": fp }),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert_eq!(r.json()["error"]["code"], "plan_changed", "{}", r.body);
+        assert_eq!(
+            status_of(&s, 21),
+            "deactivated",
+            "an undo unlike its preview was applied"
+        );
+        // Its new preview's fingerprint undoes it.
+        let preview = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.admin,
+            json!({ "entry": entry, "dry_run": true }),
+        );
+        let fp = preview.json()["fingerprint"].as_str().unwrap().to_string();
+        let r = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.admin,
+            json!({ "entry": entry, "plan": fp }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(status_of(&s, 21), "active");
+    }
+);
