@@ -620,3 +620,61 @@ conformance!(
         assert_eq!(status_of(&s, 21), "active");
     }
 );
+
+conformance!(
+    the_merge_wizard_never_applies_what_it_did_not_show,
+    |db: TestDb| {
+        let csv = people(21..=23);
+        let s = start(&db, "legal", &[("customers.csv", csv.as_str())]);
+        let cookie = s.session("ada", "admin-pass");
+        let page = s.page("GET", "/merge/many?ids=21,22,23&into=21", &cookie, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            page.body.contains("name=\"shown_into\" value=\"21\""),
+            "{}",
+            page.body
+        );
+        let before = statuses(&s);
+        // Another survivor ticked, the page not refreshed: shown first, never merged unseen,
+        // and the old survivor's field choices do not carry over.
+        let r = s.page(
+            "POST",
+            "/merge/many",
+            &cookie,
+            "ids=21,22,23&into=22&shown_into=21&take.name=21",
+        );
+        assert_eq!(r.status, 303, "{}", r.body);
+        let to = r.header("location").unwrap_or_default().to_string();
+        assert!(to.contains("into=22") && !to.contains("take."), "{to}");
+        assert_eq!(
+            statuses(&s),
+            before,
+            "a merge the page did not show was applied"
+        );
+        // The page's own plan, stale because the data changed: refused, nothing merged.
+        let fp = page
+            .body
+            .split("name=\"plan\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_string();
+        // A new matter of 23's: the merge would now move it too.
+        let r = s.api(
+            "POST",
+            "/api/v1/records/matter",
+            &s.admin,
+            json!({ "customer_id": 23, "title": "New lease", "status": "open" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let before = statuses(&s);
+        let r = s.page(
+            "POST",
+            "/merge/many",
+            &cookie,
+            &format!("ids=21,22,23&into=21&shown_into=21&plan={fp}"),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert_eq!(statuses(&s), before);
+    }
+);
