@@ -168,15 +168,24 @@ pub(crate) fn forget_binned(db: &mut dyn Db, set: &str) -> Result<u64, StoreErro
     )
 }
 
-/// The bin entries deleted at or before `cutoff` go: a purge past the model's retention.
-pub(crate) fn purge_binned(db: &mut dyn Db, cutoff: DateTime) -> Result<u64, StoreError> {
-    db.execute(
-        &format!(
-            "DELETE FROM offboard_deleted_records WHERE deleted_at <= {}",
-            ph(db.dialect(), 1)
-        ),
-        &[Value::Text(cutoff.to_string())],
-    )
+/// The bin entries deleted at or before `cutoff` go: a purge past the model's retention (a
+/// dry run counts them, so its plan says what the apply's does).
+pub(crate) fn purge_binned(
+    db: &mut dyn Db,
+    cutoff: DateTime,
+    dry_run: bool,
+) -> Result<u64, StoreError> {
+    let cond = format!(
+        "FROM offboard_deleted_records WHERE deleted_at <= {}",
+        ph(db.dialect(), 1)
+    );
+    let at = [Value::Text(cutoff.to_string())];
+    if dry_run {
+        return Ok(db
+            .query_i64(&format!("SELECT count(*) {cond}"), &at)?
+            .max(0) as u64);
+    }
+    db.execute(&format!("DELETE {cond}"), &at)
 }
 
 /// A JSON value back into a column's value.

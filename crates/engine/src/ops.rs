@@ -148,10 +148,8 @@ impl Engine<'_> {
                 model.purge == PurgeMode::AllOrNothing,
             )?;
             // The records bin past the retention goes with the cleanup.
-            if !ctx.dry_run {
-                let n = crate::bin::purge_binned(tx, cutoff)?;
-                crate::kernel::effect(&mut plan, "deleted_records", "removed", n);
-            }
+            let n = crate::bin::purge_binned(tx, cutoff, ctx.dry_run)?;
+            crate::kernel::effect(&mut plan, "deleted_records", "removed", n);
             Ok(plan)
         })
     }

@@ -63,6 +63,10 @@ enum Step {
     Merge(usize, usize),
     /// Undo the n-th latest applied operation.
     Undo(usize),
+    /// Delete the newest record of the n-th kind (the m-th such record of any owner).
+    DeleteRecord(usize, usize),
+    /// Restore the n-th newest entry of the records bin.
+    RestoreRecord(usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -80,6 +84,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (pick.clone(), pick.clone()).prop_map(|(a, b)| Step::MoveTo(a, b)),
         2 => (pick.clone(), pick.clone()).prop_map(|(a, b)| Step::Merge(a, b)),
         2 => (0usize..4).prop_map(Step::Undo),
+        2 => (pick.clone(), pick.clone()).prop_map(|(a, b)| Step::DeleteRecord(a, b)),
+        1 => (0usize..4).prop_map(Step::RestoreRecord),
     ]
 }
 
@@ -451,6 +457,97 @@ fn run_step(
                 }
             }
         }
+        Step::DeleteRecord(k, m) => {
+            let kind = &model.records[k % model.records.len()];
+            let ids: Vec<i64> = s
+                .db()
+                .query(
+                    &format!("SELECT id FROM \"{}\" ORDER BY id", kind.name),
+                    &[],
+                    &[FieldType::Int],
+                )
+                .unwrap()
+                .iter()
+                .filter_map(|row| row[0].as_i64())
+                .collect();
+            if ids.is_empty() {
+                return Ok(());
+            }
+            let id = ids[m % ids.len()];
+            let sel = offboard_engine::records::RecordSelection::Ids(vec![id]);
+            let dry = admin(s).delete_records(&kind.name, &sel, true);
+            let done = admin(s).delete_records(&kind.name, &sel, false);
+            match (dry, done) {
+                (Ok(d), Ok(a)) => {
+                    prop_assert_eq!(
+                        &d.ids,
+                        &a.ids,
+                        "record deletion: dry run and apply chose differently"
+                    );
+                    prop_assert_eq!(d.blocked.len(), a.blocked.len());
+                    if a.blocked.is_empty() {
+                        let left = count(
+                            s,
+                            &format!("SELECT count(*) FROM \"{}\" WHERE id = {id}", kind.name),
+                        );
+                        prop_assert_eq!(left, 0, "{} {} was not deleted", kind.name, id);
+                        let binned = count(
+                            s,
+                            &format!(
+                                "SELECT count(*) FROM offboard_deleted_records WHERE kind = '{}' AND record_id = {id}",
+                                kind.name
+                            ),
+                        );
+                        prop_assert!(
+                            binned >= 1,
+                            "{} {} is not in the records bin",
+                            kind.name,
+                            id
+                        );
+                    }
+                }
+                (Err(d), Err(a)) => prop_assert_eq!(d.to_string(), a.to_string()),
+                (d, a) => prop_assert!(
+                    false,
+                    "record deletion: dry run {:?}, apply {:?}",
+                    d.map(|p| p.ids),
+                    a.map(|p| p.ids)
+                ),
+            }
+        }
+        Step::RestoreRecord(n) => {
+            let entries: Vec<i64> = s
+                .db()
+                .query(
+                    "SELECT id FROM offboard_deleted_records ORDER BY id DESC",
+                    &[],
+                    &[FieldType::Int],
+                )
+                .unwrap()
+                .iter()
+                .filter_map(|row| row[0].as_i64())
+                .collect();
+            if entries.is_empty() {
+                return Ok(());
+            }
+            let entry = entries[n % entries.len()];
+            let dry = admin(s).restore_records(&[entry], true);
+            let done = admin(s).restore_records(&[entry], false);
+            match (dry, done) {
+                (Ok(d), Ok(a)) => prop_assert_eq!(
+                    d.restored,
+                    a.restored,
+                    "records restore: dry run and apply differ"
+                ),
+                (Err(d), Err(a)) => prop_assert_eq!(d.to_string(), a.to_string()),
+                (d, a) => prop_assert!(
+                    false,
+                    "records restore: dry run {:?}, apply {:?}",
+                    d.map(|p| p.restored),
+                    a.map(|p| p.restored)
+                ),
+            }
+        }
         Step::Undo(n) => {
             if r.applied.is_empty() {
                 return Ok(());
@@ -791,3 +888,23 @@ conformance!(found_a_tombstone_keeps_what_the_model_says, |db: TestDb| {
         ],
     );
 });
+
+// Found: a purge's dry run did not say it would empty the records bin past the retention
+// ("deleted_records: 1 removed" only in the apply's plan), so the two plans differed.
+conformance!(
+    found_a_purge_dry_run_counts_the_records_bin_it_empties,
+    |db: TestDb| {
+        let model = Model::parse("services", preset("services").unwrap().source).unwrap();
+        let (mut s, mut r) = world(&db, "services", 5);
+        // A record deleted long ago is in the bin, past any retention.
+        let kind = "note";
+        let id = count(&mut s, "SELECT min(id) FROM note");
+        let sel = offboard_engine::records::RecordSelection::Ids(vec![id]);
+        admin(&mut s).delete_records(kind, &sel, false).unwrap();
+        s.db()
+            .batch("UPDATE offboard_deleted_records SET deleted_at = '2001-01-01 00:00:00'")
+            .unwrap();
+        run_step(&model, &mut s, &mut r, &Step::Purge).unwrap();
+        check(&model, &mut s, &r, &Step::Purge).unwrap();
+    }
+);
