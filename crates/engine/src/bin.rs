@@ -169,14 +169,16 @@ pub(crate) fn forget_binned(db: &mut dyn Db, set: &str) -> Result<u64, StoreErro
 }
 
 /// The bin entries deleted at or before `cutoff` go: a purge past the model's retention (a
-/// dry run counts them, so its plan says what the apply's does).
+/// dry run counts them, so its plan says what the apply's does). Those of the customers the
+/// purge erases (the set `erased`) went with them already and are not counted again.
 pub(crate) fn purge_binned(
     db: &mut dyn Db,
     cutoff: DateTime,
+    erased: &str,
     dry_run: bool,
 ) -> Result<u64, StoreError> {
     let cond = format!(
-        "FROM offboard_deleted_records WHERE deleted_at <= {}",
+        "FROM offboard_deleted_records WHERE deleted_at <= {} AND (customer_id IS NULL OR customer_id NOT IN (SELECT id FROM {erased}))",
         ph(db.dialect(), 1)
     );
     let at = [Value::Text(cutoff.to_string())];

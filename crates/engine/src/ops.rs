@@ -148,7 +148,7 @@ impl Engine<'_> {
                 model.purge == PurgeMode::AllOrNothing,
             )?;
             // The records bin past the retention goes with the cleanup.
-            let n = crate::bin::purge_binned(tx, cutoff, ctx.dry_run)?;
+            let n = crate::bin::purge_binned(tx, cutoff, GO, ctx.dry_run)?;
             crate::kernel::effect(&mut plan, "deleted_records", "removed", n);
             Ok(plan)
         })

@@ -670,20 +670,7 @@ impl Engine<'_> {
                     h[2].to_cell(),
                     h[0].to_cell()
                 );
-                for c in customers.iter_mut() {
-                    c.outcome = "stays";
-                    c.why = Some(why.clone());
-                }
-                return Ok(UndoPlan {
-                    entries: range,
-                    operation: "merge".into(),
-                    dry_run,
-                    undone: 0,
-                    refused: customers.len(),
-                    customers,
-                    effects: BTreeMap::new(),
-                    fingerprint: String::new(),
-                });
+                return Ok(refuse_whole(range, "merge", &why, &mut customers, dry_run));
             }
         }
         let model = self.store.shared_model();
@@ -1136,11 +1123,22 @@ fn changed_since(
     let why = format!(
         "customer {c} was changed since (entry {s}: {o}); a {what} comes back whole or not at all"
     );
+    Some(refuse_whole(range, operation, &why, customers, dry_run))
+}
+
+/// An undo that comes back whole or not at all, refused: every customer stays, for `why`.
+fn refuse_whole(
+    range: (i64, i64),
+    operation: &str,
+    why: &str,
+    customers: &mut Vec<UndoCustomer>,
+    dry_run: bool,
+) -> UndoPlan {
     for c in customers.iter_mut() {
         c.outcome = "stays";
-        c.why = Some(why.clone());
+        c.why = Some(why.to_string());
     }
-    Some(UndoPlan {
+    UndoPlan {
         entries: range,
         operation: operation.into(),
         dry_run,
@@ -1149,7 +1147,7 @@ fn changed_since(
         customers: std::mem::take(customers),
         effects: BTreeMap::new(),
         fingerprint: String::new(),
-    })
+    }
 }
 
 fn undo_ids(v: &Json) -> String {

@@ -908,3 +908,13 @@ conformance!(
         check(&model, &mut s, &r, &Step::Purge).unwrap();
     }
 );
+
+// Found: the purge's dry run then counted a bin entry of a customer it erases, which the
+// apply's erasure had already taken with the customer.
+conformance!(found_a_purge_counts_bin_entries_once, |db: TestDb| {
+    use Step::*;
+    replay(&db, "membership", 610, &[DeleteRecord(24, 30), Purge]);
+    // (services' all-or-nothing purge, the same.)
+    let other = TestDb::new(db.backend).unwrap();
+    replay(&other, "services", 607, &[DeleteRecord(32, 1), Purge]);
+});

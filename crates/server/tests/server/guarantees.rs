@@ -6,19 +6,8 @@ use serde_json::{json, Value};
 
 use offboard_testkit::{conformance, TestDb};
 
+use crate::strict::state as statuses;
 use crate::{legal, start, Server};
-
-fn statuses(s: &Server) -> Value {
-    let r = s.api("GET", "/api/v1/customers?view=all", &s.admin, Value::Null);
-    let mut list: Vec<Value> = r.json()["customers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| json!([c["id"], c["status"]]))
-        .collect();
-    list.sort_by_key(|v| v[0].as_i64());
-    json!(list)
-}
 
 fn raw(s: &Server, path: &str, body: &str) -> crate::Reply {
     let auth = format!("Bearer {}", s.admin);

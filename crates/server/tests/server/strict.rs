@@ -31,7 +31,7 @@ pub fn s_model(db: &TestDb) -> Model {
     Model::parse("stored", &text).unwrap()
 }
 
-fn state(s: &Server) -> Value {
+pub(crate) fn state(s: &Server) -> Value {
     let r = s.api("GET", "/api/v1/customers?view=all", &s.admin, Value::Null);
     let mut list: Vec<Value> = r.json()["customers"]
         .as_array()
