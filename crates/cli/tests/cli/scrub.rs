@@ -79,6 +79,29 @@ fn files(cli: &Cli, db: &TestDb) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
+/// Which relation a PostgreSQL file belongs to (for a failure's message).
+fn relation_of(db: &TestDb, path: &std::path::Path) -> String {
+    let node = path
+        .file_name()
+        .map(|f| {
+            f.to_string_lossy()
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
+    let out = Command::new("psql")
+        .args([
+            db.url.as_str(),
+            "-Atqc",
+            &format!("SELECT relname, relkind FROM pg_class WHERE relfilenode = {node}"),
+        ])
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
 fn found(files: &[(PathBuf, Vec<u8>)], marker: &str) -> Option<PathBuf> {
     let needle = marker.as_bytes();
     files
@@ -143,10 +166,11 @@ conformance!(
         let scanned = files(&cli, &db);
         for i in 1..=4 {
             for m in &markers(i) {
+                let at = found(&scanned, m);
+                let rel = at.as_ref().map(|p| relation_of(&db, p)).unwrap_or_default();
                 assert_eq!(
-                    found(&scanned, m),
-                    None,
-                    "erased marker {m:?} is in a file; the erasure said:\n{out}"
+                    at, None,
+                    "erased marker {m:?} is in a file ({rel}); the erasure said:\n{out}"
                 );
             }
         }
