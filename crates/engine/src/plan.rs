@@ -78,6 +78,16 @@ pub struct Plan {
     pub fingerprint: String,
 }
 
+/// A fingerprint's text: the first 8 bytes of the digest, as 16 hex digits (plans and undo
+/// previews alike).
+pub(crate) fn short_digest(h: sha2::Sha256) -> String {
+    use sha2::Digest;
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Plan {
     /// A digest of what the plan decides: the operation, each customer and its outcome, the
     /// counts, the rules that block, the effects per table and a merge's choices — not when
@@ -119,10 +129,7 @@ impl Plan {
         if let Some(m) = &self.merge {
             put(&mut h, m.to_string().as_bytes());
         }
-        h.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::plan::short_digest(h)
     }
 
     /// The past participle naming the operation's count.

@@ -66,10 +66,7 @@ impl UndoPlan {
                 .unwrap_or_default()
                 .as_bytes(),
         );
-        h.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::plan::short_digest(h)
     }
 }
 

@@ -568,7 +568,7 @@ fn run_step(
                 "SELECT max(x) FROM (SELECT max(id) AS x FROM customers UNION ALL SELECT max(customer_id) FROM offboard_audit UNION ALL SELECT max(id) FROM offboard_merged) t",
             );
             let id = top.max(0) + 100;
-            let dir = tempfile_dir(s, id);
+            let dir = tempfile_dir(id);
             let _cleanup = Cleanup(dir.clone());
             std::fs::write(
                 dir.join("customers.csv"),
@@ -859,7 +859,7 @@ impl Drop for Cleanup {
 }
 
 /// A fresh directory for an import's files.
-fn tempfile_dir(_s: &mut Store, id: i64) -> std::path::PathBuf {
+fn tempfile_dir(id: i64) -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(

@@ -20,6 +20,8 @@ use crate::{ApiError, AppState};
 struct Asked {
     ids: Vec<i64>,
     into: i64,
+    /// The survivor the page showed, when the page says.
+    shown_into: Option<i64>,
     take: BTreeMap<String, i64>,
 }
 
@@ -58,6 +60,7 @@ fn asked(f: &[(String, String)]) -> Result<Asked, ApiError> {
     Ok(Asked {
         ids: list,
         into,
+        shown_into: shown,
         take,
     })
 }
@@ -165,8 +168,7 @@ pub async fn apply(State(state): State<AppState>, headers: HeaderMap, body: Byte
     };
     // Another survivor than the page showed: show the merge into it first, never apply it
     // unseen.
-    let shown = super::field(&f, "shown_into").and_then(|v| v.parse::<i64>().ok());
-    if shown.is_some_and(|s| s != a.into) {
+    if a.shown_into.is_some_and(|s| s != a.into) {
         return axum::response::Redirect::to(&format!(
             "/merge/many?ids={}&into={}",
             super::id_list(&a.ids),
