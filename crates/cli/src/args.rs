@@ -283,10 +283,10 @@ pub enum Command {
     /// import.
     #[command(subcommand)]
     Blocklist(BlocklistCmd),
-    /// The audit log: every change, hash-chained.
     /// Background jobs the server runs: list, show one, cancel one.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// The audit log: every change, hash-chained.
     Audit {
         #[command(subcommand)]
         cmd: Option<AuditCmd>,

@@ -363,6 +363,20 @@ impl Engine<'_> {
             }
         }
         let now = DateTime::now();
+        if force && !dry_run {
+            // Running a schedule again in a period it already ran in overrides the schedule:
+            // that takes the schedule's own permission, not only the operation's. Checked
+            // for all of them first, so a refused force runs none.
+            for s in model
+                .schedules
+                .iter()
+                .filter(|s| only.is_none_or(|o| o == s.id))
+            {
+                if ran_in(self.store.db(), &s.id, &s.every.period(now))? {
+                    self.may_force(s)?;
+                }
+            }
+        }
         let mut out = Vec::new();
         for s in model
             .schedules
@@ -419,6 +433,41 @@ impl Engine<'_> {
             out.push(outcome);
         }
         Ok(out)
+    }
+
+    /// Whether the actor may force `s`: the schedule's `force` roles, else its review
+    /// roles, else the roles that may both change the settings and run its operation.
+    fn may_force(&self, s: &Schedule) -> Result<(), EngineError> {
+        let roles = if !s.force.is_empty() {
+            s.force.clone()
+        } else if !s.review.is_empty() {
+            s.review.clone()
+        } else {
+            // Who may change the settings and run the operation itself.
+            let permissions = &self.store.model().permissions;
+            let runs = permissions.roles(operation_of(s.run));
+            permissions
+                .roles(Operation::Settings)
+                .into_iter()
+                .filter(|r| runs.contains(r))
+                .collect()
+        };
+        if roles.contains(&self.actor.role) {
+            return Ok(());
+        }
+        Err(EngineError::Forbidden {
+            actor: self.actor.name.clone(),
+            role: self.actor.role.name(),
+            op: format!(
+                "force schedule `{}` to run again in a period it already ran in",
+                s.id
+            ),
+            allowed: roles
+                .iter()
+                .map(|r| r.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     fn run_one(

@@ -79,6 +79,11 @@ impl IdSet {
 struct Problems {
     list: Vec<RowError>,
     total: u64,
+    /// The byte offset of the row being checked, when its line is to be counted from the
+    /// file itself: the csv reader's own line count is one short after a CRLF line end.
+    at: Option<u64>,
+    /// For each listed problem, the byte offset its line is still to be counted from.
+    offsets: Vec<Option<u64>>,
 }
 
 impl Problems {
@@ -91,8 +96,51 @@ impl Problems {
                 column: column.map(str::to_string),
                 message,
             });
+            self.offsets.push(self.at);
         }
     }
+
+    /// Counts the lines of the problems listed with a byte offset from `path`'s bytes (only
+    /// once something is wrong: a clean import never reads a file twice).
+    fn count_lines(&mut self, path: &Path) {
+        self.at = None;
+        let wanted: Vec<u64> = self.offsets.iter().flatten().copied().collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let lines = lines_at(path, &wanted);
+        for (e, o) in self.list.iter_mut().zip(self.offsets.iter_mut()) {
+            if let Some(byte) = o.take() {
+                if let Some(line) = lines.get(&byte) {
+                    e.line = *line;
+                }
+            }
+        }
+    }
+}
+
+/// The line of each byte offset (where a record starts) in the file at `path`: one and the
+/// number of line ends before it, a record that starts on the `\n` of a CRLF on the next.
+fn lines_at(path: &Path, offsets: &[u64]) -> HashMap<u64, u64> {
+    let mut out = HashMap::new();
+    let Ok(bytes) = std::fs::read(path) else {
+        return out;
+    };
+    let mut sorted = offsets.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let (mut line, mut from) = (1u64, 0usize);
+    for byte in sorted {
+        let to = usize::try_from(byte).unwrap_or(usize::MAX).min(bytes.len());
+        if to < from {
+            continue;
+        }
+        line += bytes[from..to].iter().filter(|b| **b == b'\n').count() as u64;
+        from = to;
+        let starts_on_lf = bytes.get(to) == Some(&b'\n');
+        out.insert(byte, line + u64::from(starts_on_lf));
+    }
+    out
 }
 
 /// One file's plan: which CSV column feeds which table column.
@@ -133,6 +181,8 @@ impl Store {
         let mut problems = Problems {
             list: Vec::new(),
             total: 0,
+            at: None,
+            offsets: Vec::new(),
         };
         let plans = plan_files(&model, db, dir, &mut problems)?;
         if plans.is_empty() && problems.total == 0 {
@@ -496,7 +546,7 @@ fn load_file(
         .collect();
     let mut own_ids = ids.remove(&plan.table.name).unwrap_or_default();
     // Links into the same table may point forward; they are checked at the end of the file.
-    let mut pending: Vec<(u64, usize, i64)> = Vec::new();
+    let mut pending: Vec<(u64, Option<u64>, usize, i64)> = Vec::new();
     // Once anything is wrong nothing will be committed, so later files are only checked.
     let mut sink = if problems.total == 0 {
         Some(db.bulk(&plan.table.name, &columns)?)
@@ -512,11 +562,13 @@ fn load_file(
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
+                problems.at = None;
                 problems.add(file, line + 1, None, format!("unreadable CSV: {e}"));
                 break;
             }
         }
         line = record.position().map_or(line + 1, |p| p.line());
+        problems.at = record.position().map(|p| p.byte());
         row.clear();
         let before = problems.total;
         for (i, (col, idx)) in plan.mapping.iter().enumerate() {
@@ -566,7 +618,7 @@ fn load_file(
                 }
             } else if let (Some(target), Some(id)) = (&col.link, v.as_i64()) {
                 if target.table() == plan.table.name {
-                    pending.push((line, i, id));
+                    pending.push((line, problems.at, i, id));
                 } else if !ids.get(target.table()).is_some_and(|s| s.contains(id)) {
                     problems.add(
                         file,
@@ -627,7 +679,8 @@ fn load_file(
             progress(&plan.table.name, count);
         }
     }
-    for (line, i, id) in pending {
+    for (line, at, i, id) in pending {
+        problems.at = at;
         if !own_ids.contains(id) {
             let col = &plan.mapping[i].0;
             problems.add(
@@ -638,6 +691,7 @@ fn load_file(
             );
         }
     }
+    problems.count_lines(&plan.path);
     ids.insert(plan.table.name.clone(), own_ids);
     if let Some(s) = sink {
         s.finish()?;
@@ -851,7 +905,7 @@ fn customer_link_kinds(
         .iter()
         .find(|(c, _)| c.name == "id")
         .map(|(_, i)| *i);
-    let mut lines: HashMap<i64, u64> = HashMap::new();
+    let mut starts: HashMap<i64, u64> = HashMap::new();
     if let (Some(idx), Ok(mut reader)) = (id_col, csv::Reader::from_path(&plan.path)) {
         let wanted: HashSet<i64> = found.iter().map(|f| f.0).collect();
         let mut record = csv::ByteRecord::new();
@@ -861,11 +915,16 @@ fn customer_link_kinds(
                 .and_then(|t| t.trim().parse::<i64>().ok());
             if let (Some(id), Some(pos)) = (id, record.position()) {
                 if wanted.contains(&id) {
-                    lines.insert(id, pos.line());
+                    starts.insert(id, pos.byte());
                 }
             }
         }
     }
+    let at = lines_at(&plan.path, &starts.values().copied().collect::<Vec<_>>());
+    let lines: HashMap<i64, u64> = starts
+        .into_iter()
+        .filter_map(|(id, byte)| Some((id, *at.get(&byte)?)))
+        .collect();
     found.sort_by_key(|f| (lines.get(&f.0).copied().unwrap_or(0), f.1.clone()));
     for (id, column, message) in found {
         problems.add(

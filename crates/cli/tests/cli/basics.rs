@@ -243,3 +243,34 @@ fn check_prints_each_problem_with_line_and_column() {
     let list = cli.run(&["presets", "--json"]).ok().json();
     assert_eq!(list.as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn every_command_in_the_help_says_what_it_does() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_offboard"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(commands.len() > 20, "{help}");
+    for line in &commands {
+        let mut words = line.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        assert!(
+            words.next().is_some(),
+            "`{name}` has no description:\n{help}"
+        );
+    }
+    let says = |name: &str, what: &str| {
+        commands
+            .iter()
+            .any(|l| l.trim_start().starts_with(&format!("{name} ")) && l.contains(what))
+    };
+    assert!(says("jobs", "Background jobs"), "{help}");
+    assert!(says("audit", "The audit log"), "{help}");
+}

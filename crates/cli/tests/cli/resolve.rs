@@ -203,3 +203,45 @@ conformance!(
         }
     }
 );
+
+conformance!(
+    a_link_to_a_customer_in_the_recycle_bin_says_so,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "membership"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,status,deleted_at\n\
+             18,M18,company,Binned Company,deleted,2026-01-02 03:04:05\n\
+             19,M19,person,Pat Member,active,\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        for args in [
+            &[
+                "customers",
+                "add",
+                "--kind",
+                "person",
+                "--name",
+                "New",
+                "--set",
+                "company_id=18",
+            ][..],
+            &["customers", "edit", "#19", "--set", "company_id=18"][..],
+        ] {
+            let r = cli.run(args);
+            assert_ne!(r.code, 0, "{}", r.stdout);
+            assert!(
+                r.stderr
+                    .contains("customer 18 is deleted; undelete it first"),
+                "{}",
+                r.stderr
+            );
+        }
+        let list = cli.run(&["customers", "list", "--json"]).ok().json();
+        assert_eq!(list.as_array().map(Vec::len), Some(1), "{list:#}");
+    }
+);

@@ -292,6 +292,41 @@ conformance!(
         assert_eq!(lapse_run["decided_by"], "mia");
         assert_eq!(lapse_run["customers"], serde_json::json!([8]));
 
+        // Forcing a run in a period it already ran in is the schedule's own permission: a
+        // clerk may delete, but not force the schedule that deletes; a refused force runs
+        // nothing; the reviewed schedule may be forced by its reviewer.
+        let runs_before = cli.run(&["schedule", "runs", "--json"]).ok().json();
+        fails(
+            cli.run(&[
+                "--as", "cal", "schedule", "run", "--id", "dormant", "--force",
+            ]),
+            "may not force schedule `dormant` to run again in a period it already ran in",
+        );
+        fails(
+            cli.run(&["--as", "mia", "schedule", "run", "--force"]),
+            "may not force schedule `empty-bin` to run again in a period it already ran in",
+        );
+        assert_eq!(
+            cli.run(&["schedule", "runs", "--json"]).ok().json(),
+            runs_before
+        );
+        let forced_lapse = cli
+            .run(&[
+                "--as", "mia", "schedule", "run", "--id", "lapse", "--force", "--json",
+            ])
+            .ok()
+            .json();
+        assert_ne!(
+            outcome(&forced_lapse, "lapse")["outcome"],
+            "failed",
+            "{forced_lapse:#}"
+        );
+        let runs_after = cli.run(&["schedule", "runs", "--json"]).ok().json();
+        assert_eq!(
+            runs_after.as_array().unwrap().len(),
+            runs_before.as_array().unwrap().len() + 1,
+            "{runs_after:#}"
+        );
         // A forced run takes what is past its days now: nothing new in the bin.
         let forced = cli
             .run(&["schedule", "run", "--id", "empty-bin", "--force", "--json"])

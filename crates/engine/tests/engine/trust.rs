@@ -676,6 +676,42 @@ conformance!(
 );
 
 conformance!(
+    an_import_names_the_right_line_in_a_file_with_crlf_line_ends,
+    |db: TestDb| {
+        // Spreadsheets on Windows write CRLF; a quoted cell may span lines.
+        let mut s = setup(&db, "legal", &[]);
+        let body = "id,number,kind,name,company_id,parent_id,status\r\n\
+1,K1,company,\"Acme\r\nHoldings\",,,active\r\n\
+2,K2,person,Ann,3,,active\r\n\
+3,K3,person,Bo,,,active\r\n\
+4,K4,company,Sub,1,,bogus\r\n\
+5,K5,person,Cy,1,,active\r\n";
+        let found = problems(import(&mut s, &db, "crlf", &[("customers.csv", body)]));
+        assert_eq!(
+            found
+                .iter()
+                .map(|(l, c, _)| (*l, c.as_str()))
+                .collect::<Vec<_>>(),
+            [(6, "status")],
+            "{found:?}"
+        );
+        // The same file without the bogus status: the link check's own lines.
+        let body = body.replace("bogus", "active");
+        let found = problems(import(&mut s, &db, "crlf2", &[("customers.csv", &body)]));
+        assert_eq!(
+            found
+                .iter()
+                .map(|(l, c, _)| (*l, c.as_str()))
+                .collect::<Vec<_>>(),
+            [(4, "company_id"), (6, "company_id")],
+            "{found:?}"
+        );
+        assert!(found[0].2.contains("must point at a company"), "{found:?}");
+        assert_eq!(count(&mut s, "SELECT count(*) FROM customers"), 0);
+    }
+);
+
+conformance!(
     an_import_refuses_what_a_database_cannot_hold,
     |db: TestDb| {
         let mut s = setup(&db, "legal", &[]);

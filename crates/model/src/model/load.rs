@@ -569,7 +569,7 @@ fn build_schedules(
                 ),
             );
         }
-        let review = match &r.review {
+        let mut roles_from = |name: &Option<Name>| match name {
             None => Vec::new(),
             Some(role) => match Role::parse(role.get_ref()) {
                 Some(min) => Role::ALL.into_iter().filter(|x| *x >= min).collect(),
@@ -585,6 +585,8 @@ fn build_schedules(
                 }
             },
         };
+        let review = roles_from(&r.review);
+        let force = roles_from(&r.force);
         if !review.is_empty() && run == ScheduleRun::Compact {
             l.err(
                 r.id.span(),
@@ -601,6 +603,7 @@ fn build_schedules(
             since,
             reason,
             review,
+            force,
         });
     }
     out

@@ -48,6 +48,9 @@ pub struct RawSchedule {
     pub reason: Option<Spanned<String>>,
     /// The role that approves each run before it applies (`"manager"`): a review queue.
     pub review: Option<Name>,
+    /// The role that may run it again in a period it already ran in (`--force`); by default
+    /// the review role, else whoever may change the settings (an admin).
+    pub force: Option<Name>,
 }
 
 /// `[privacy]`: what an erased customer's tombstone keeps.

@@ -201,6 +201,9 @@ pub struct Schedule {
     pub reason: Option<String>,
     /// The roles that approve each run before it applies; empty: it applies at once.
     pub review: Vec<Role>,
+    /// The roles that may force a run in a period it already ran in; empty: the review
+    /// roles, else the roles that may change the settings.
+    pub force: Vec<Role>,
 }
 
 fn ser_rule<S: serde::Serializer>(r: &Option<Rule>, s: S) -> Result<S::Ok, S::Error> {
