@@ -446,6 +446,10 @@ pub enum RecordsCmd {
         entries: Vec<i64>,
         #[arg(long)]
         dry_run: bool,
+        /// Apply only what the dry run with this fingerprint showed: when it would now
+        /// differ, nothing is restored and the new plan is shown (exit 1).
+        #[arg(long, value_name = "FINGERPRINT", conflicts_with = "dry_run")]
+        plan: Option<String>,
     },
     /// Add a record: offboard records add order --set customer_id=17 --set stage=OPEN
     Add {
@@ -465,7 +469,8 @@ pub enum RecordsCmd {
     },
     /// Delete records: by id (`records delete process 88`), every record under one owner
     /// (`--contract 17`), or from a date-time on (`--contract 17 --from "2024-02-01T00:00"`).
-    /// Refused, naming what blocks, while anything depends on them; `--dry-run` plans only.
+    /// Refused, naming what blocks, while anything depends on them; `--dry-run` plans only,
+    /// `--plan FINGERPRINT` applies only what that dry run showed.
     Delete {
         kind: String,
         #[arg(

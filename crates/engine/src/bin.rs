@@ -119,6 +119,8 @@ pub struct Restored {
     pub restored: usize,
     pub refused: usize,
     pub entries: Vec<RestoredEntry>,
+    /// What the plan decided, as a short digest: `--plan` / `"plan"` binds an apply to it.
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -286,6 +288,8 @@ impl Engine<'_> {
             ))
         });
         let actor = self.actor.name.clone();
+        let mut binding = self.binding("records restore", dry_run);
+        let mut fingerprint = String::new();
         let mut out = Vec::new();
         let result = self.store.atomically(|s| {
             let db = s.db();
@@ -404,6 +408,8 @@ impl Engine<'_> {
                     why: None,
                 });
             }
+            fingerprint = crate::plan::fingerprint_json(&out);
+            binding.check(&fingerprint, &Restored::of(dry_run, out.clone(), fingerprint.clone()))?;
             if dry_run {
                 return Err(StoreError::Cancelled("dry run".into()));
             }
@@ -412,17 +418,24 @@ impl Engine<'_> {
             }
             Ok(())
         });
-        match result {
-            Ok(()) | Err(StoreError::Cancelled(_)) => {}
-            Err(e) => return Err(e.into()),
+        match binding.finish(result) {
+            Ok(()) | Err(EngineError::Store(StoreError::Cancelled(_))) => {}
+            Err(e) => return Err(e),
         }
-        let restored = out.iter().filter(|e| e.outcome == "restored").count();
-        Ok(Restored {
+        Ok(Restored::of(dry_run, out, fingerprint))
+    }
+}
+
+impl Restored {
+    fn of(dry_run: bool, entries: Vec<RestoredEntry>, fingerprint: String) -> Restored {
+        let restored = entries.iter().filter(|e| e.outcome == "restored").count();
+        Restored {
             dry_run,
             restored,
-            refused: out.len() - restored,
-            entries: out,
-        })
+            refused: entries.len() - restored,
+            entries,
+            fingerprint,
+        }
     }
 }
 

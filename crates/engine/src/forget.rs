@@ -36,6 +36,8 @@ pub struct ForgetReport {
     /// What could not be scrubbed from the files after it committed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What the plan decided, as a short digest: `--plan` / `"plan"` binds an apply to it.
+    pub fingerprint: String,
 }
 
 /// What a forgotten customer's name becomes.
@@ -60,11 +62,12 @@ impl Engine<'_> {
         self.allow(Operation::Purge)?;
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
-        let one =
+        let mut binding = self.binding("forget", dry_run);
+        let mut one =
             |s: &mut offboard_store::Store| -> Result<ForgetReport, offboard_store::StoreError> {
                 let c = s.customer(id)?;
                 let done = forget_set(&model, s.db(), &actor, &[(id, c.number.clone())], false)?;
-                Ok(ForgetReport {
+                let mut report = ForgetReport {
                     customer: id,
                     number: c.number,
                     dry_run,
@@ -72,10 +75,15 @@ impl Engine<'_> {
                     columns: done.columns,
                     blocked_values: done.blocked_values,
                     notes: Vec::new(),
-                })
+                    fingerprint: String::new(),
+                };
+                report.fingerprint = crate::plan::fingerprint_json(&report);
+                binding.check(&report.fingerprint, &report)?;
+                Ok(report)
             };
         if !dry_run {
-            return Ok(self.store.atomically(one)?);
+            let result = self.store.atomically(&mut one);
+            return binding.finish(result);
         }
         // A dry run is the apply, rolled back: it reports what the apply would (how many
         // values the blocklist would take, which a count could not tell), never less.

@@ -69,6 +69,15 @@ pub enum EngineError {
     /// plan is here to show instead.
     #[error("the plan changed since it was shown (it was {expected}, it is now {}): nothing was changed; look at the new plan and confirm it again", .plan.fingerprint)]
     PlanChanged { expected: String, plan: Box<Plan> },
+    /// The same for a plan that is not a lifecycle operation's (`what`: "records delete",
+    /// "records restore", "forget"); `plan` is the new one, as its JSON.
+    #[error("the {what} changed since it was shown (it was {expected}, it is now {now}): nothing was changed; look at it again and confirm")]
+    Changed {
+        what: &'static str,
+        expected: String,
+        now: String,
+        plan: serde_json::Value,
+    },
     /// The same for an undo: the preview confirmed is not what it would do now.
     #[error("the undo changed since it was shown (it was {expected}, it is now {}): nothing was changed; look at it again and confirm", .plan.fingerprint)]
     UndoChanged {
@@ -142,6 +151,16 @@ impl<'s> Engine<'s> {
     /// [`EngineError::PlanChanged`], carrying the new plan. `None` applies whatever it finds.
     pub fn expect_plan(&mut self, fingerprint: Option<String>) {
         self.expected_plan = fingerprint.filter(|f| !f.trim().is_empty());
+    }
+
+    /// The binding of an apply to the plan confirmed (a dry run is never bound).
+    pub(crate) fn binding(&mut self, what: &'static str, dry_run: bool) -> plan::Binding {
+        let expected = if dry_run {
+            None
+        } else {
+            self.expected_plan.take()
+        };
+        plan::Binding::new(what, expected)
     }
 
     /// Calls `report` with each step of a lifecycle operation as it is reached (candidates,

@@ -88,6 +88,78 @@ pub(crate) fn short_digest(h: sha2::Sha256) -> String {
         .collect()
 }
 
+/// The fingerprint of a plan that is not a lifecycle operation's (a records delete or
+/// restore, a forget): a digest of its JSON without what differs between a dry run and the
+/// apply that does what it showed (`dry_run`, `fingerprint`, `notes`, `audit_entry`).
+pub(crate) fn fingerprint_json(plan: &impl Serialize) -> String {
+    use sha2::{Digest, Sha256};
+    let mut v = serde_json::to_value(plan).unwrap_or_default();
+    if let Some(m) = v.as_object_mut() {
+        for k in ["dry_run", "fingerprint", "notes", "audit_entry"] {
+            m.remove(k);
+        }
+    }
+    let mut h = Sha256::new();
+    h.update(v.to_string().as_bytes());
+    short_digest(h)
+}
+
+/// An apply bound to the plan a person confirmed ([`crate::Engine::expect_plan`]), for the
+/// plans that are not a lifecycle operation's: checked inside the apply's transaction, before
+/// it commits; a different plan rolls it back and comes out as
+/// [`EngineError::Changed`](crate::EngineError::Changed).
+pub(crate) struct Binding {
+    what: &'static str,
+    expected: Option<String>,
+    changed: Option<(String, serde_json::Value)>,
+}
+
+impl Binding {
+    pub(crate) fn new(what: &'static str, expected: Option<String>) -> Binding {
+        Binding {
+            what,
+            expected,
+            changed: None,
+        }
+    }
+
+    /// Refuses (rolling the transaction back) when `plan` is not the one confirmed.
+    pub(crate) fn check(
+        &mut self,
+        fingerprint: &str,
+        plan: &impl Serialize,
+    ) -> Result<(), offboard_store::StoreError> {
+        match &self.expected {
+            Some(e) if e != fingerprint => {
+                self.changed = Some((
+                    fingerprint.to_string(),
+                    serde_json::to_value(plan).unwrap_or_default(),
+                ));
+                Err(offboard_store::StoreError::Refused(
+                    "the plan changed".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The transaction's result, or the refusal with the new plan when the check refused.
+    pub(crate) fn finish<T, E: Into<crate::EngineError>>(
+        self,
+        result: Result<T, E>,
+    ) -> Result<T, crate::EngineError> {
+        match self.changed {
+            Some((now, plan)) => Err(crate::EngineError::Changed {
+                what: self.what,
+                expected: self.expected.unwrap_or_default(),
+                now,
+                plan,
+            }),
+            None => result.map_err(Into::into),
+        }
+    }
+}
+
 impl Plan {
     /// A digest of what the plan decides: the operation, each customer and its outcome, the
     /// counts, the rules that block, the effects per table and a merge's choices — not when

@@ -49,6 +49,8 @@ pub struct RecordPlan {
     pub deleted: usize,
     pub ids: Vec<i64>,
     pub blocked: Vec<RecordBlocker>,
+    /// What the plan decided, as a short digest: `--plan` / `"plan"` binds an apply to it.
+    pub fingerprint: String,
 }
 
 /// Builds a blocker's message from (count, a few ids, extra selected values).
@@ -305,8 +307,9 @@ impl Engine<'_> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let k = kind(&model, kind_name)?;
+        let mut binding = self.binding("records delete", dry_run);
         let on_commit = &mut self.on_commit;
-        run_with(self.store.db(), dry_run, true, |tx| {
+        let result = run_with(self.store.db(), dry_run, true, |tx| {
             let ids = select(k, tx, sel)?;
             let blocked = blockers(&model, k, tx)?;
             let mut plan = RecordPlan {
@@ -317,7 +320,10 @@ impl Engine<'_> {
                 deleted: 0,
                 ids,
                 blocked,
+                fingerprint: String::new(),
             };
+            plan.fingerprint = crate::plan::fingerprint_json(&plan);
+            binding.check(&plan.fingerprint, &plan)?;
             if !plan.blocked.is_empty() || plan.ids.is_empty() {
                 return Ok(plan);
             }
@@ -355,6 +361,7 @@ impl Engine<'_> {
                 }
             }
             Ok(plan)
-        })
+        });
+        binding.finish(result)
     }
 }

@@ -392,6 +392,9 @@ struct RestoreBody {
     entries: Vec<i64>,
     #[serde(default)]
     dry_run: bool,
+    /// The fingerprint of the dry run the caller confirmed: a different plan restores nothing.
+    #[serde(default)]
+    plan: Option<String>,
 }
 
 /// `POST /api/v1/deleted-records/restore`: records back from the bin, in order, each unless
@@ -402,6 +405,7 @@ async fn restore_deleted_records(
     Body(b): Body<RestoreBody>,
 ) -> Result<Json<Value>, ApiError> {
     let done = act(&state, actor, move |e| {
+        e.expect_plan(b.plan);
         Ok(e.restore_records(&b.entries, b.dry_run)?)
     })
     .await?;
@@ -536,6 +540,9 @@ struct ForgetBody {
     customer: i64,
     #[serde(default)]
     dry_run: bool,
+    /// The fingerprint of the dry run the caller confirmed: a different plan masks nothing.
+    #[serde(default)]
+    plan: Option<String>,
 }
 
 /// Forget now, purge later: masks every personal field of the customer and of its records
@@ -545,7 +552,11 @@ async fn forget(
     Caller(actor): Caller,
     Body(b): Body<ForgetBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let report = act(&state, actor, move |e| Ok(e.forget(b.customer, b.dry_run)?)).await?;
+    let report = act(&state, actor, move |e| {
+        e.expect_plan(b.plan);
+        Ok(e.forget(b.customer, b.dry_run)?)
+    })
+    .await?;
     Ok(Json(serde_json::to_value(report).unwrap_or(Value::Null)))
 }
 

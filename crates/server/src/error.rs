@@ -111,6 +111,12 @@ impl From<EngineError> for ApiError {
                 err.details = details;
                 err
             }
+            EngineError::Changed { ref plan, .. } => {
+                let details = plan.clone();
+                let mut err = ApiError::new(StatusCode::CONFLICT, "plan_changed", e.to_string());
+                err.details = details;
+                err
+            }
             EngineError::UndoChanged { ref plan, .. } => {
                 let details = serde_json::to_value(plan.as_ref()).unwrap_or_default();
                 let mut err = ApiError::new(StatusCode::CONFLICT, "plan_changed", e.to_string());

@@ -42,6 +42,9 @@ pub struct DeleteRecords {
     from: Option<String>,
     #[serde(default)]
     dry_run: bool,
+    /// The fingerprint of the dry run the caller confirmed: a different plan deletes nothing.
+    #[serde(default)]
+    plan: Option<String>,
     #[serde(default, skip_serializing)]
     background: bool,
 }
@@ -196,6 +199,9 @@ pub struct RecordDeleteJob {
     from: Option<String>,
     #[serde(default)]
     dry_run: bool,
+    /// The fingerprint of the plan the caller confirmed: a different plan changes nothing.
+    #[serde(default)]
+    plan: Option<String>,
 }
 
 impl Command {
@@ -334,7 +340,8 @@ impl Command {
             Command::Purge(b) => b.plan.clone(),
             Command::Transfer(b) => b.plan.clone(),
             Command::Merge(b) => b.plan.clone(),
-            Command::RecordDelete(_) | Command::Schedule(_) => None,
+            Command::RecordDelete(r) => r.plan.clone(),
+            Command::Schedule(_) => None,
         }
     }
 
@@ -349,7 +356,8 @@ impl Command {
             Command::Purge(b) => b.plan = fingerprint,
             Command::Transfer(b) => b.plan = fingerprint,
             Command::Merge(b) => b.plan = fingerprint,
-            Command::RecordDelete(_) | Command::Schedule(_) => {}
+            Command::RecordDelete(r) => r.plan = fingerprint,
+            Command::Schedule(_) => {}
         }
         self
     }
@@ -519,6 +527,7 @@ async fn delete_records(
         owner: body.owner,
         from: body.from,
         dry_run: body.dry_run,
+        plan: body.plan,
     });
     run_command(&state, actor, command, background).await
 }

@@ -43,7 +43,14 @@ fn body(required: &[&str], properties: Value) -> Value {
     props["dry_run"] =
         json!({ "type": "boolean", "default": false, "description": "plan only; nothing changes" });
     props["background"] = json!({ "type": "boolean", "default": false, "description": "run as a job: 202 and the job" });
+    props["plan"] = plan_property();
     json!({ "type": "object", "required": required, "properties": props, "additionalProperties": false })
+}
+
+/// `plan`: the fingerprint of the dry run a person confirmed; an apply that would differ
+/// changes nothing (409 `plan_changed`, the new plan in `details`).
+fn plan_property() -> Value {
+    json!({ "type": "string", "description": "the fingerprint of the dry run confirmed: when the plan would now differ, nothing changes (409 plan_changed, the new plan in details)" })
 }
 
 fn param(name: &str, location: &str, schema: Value, description: &str) -> Value {
@@ -341,7 +348,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/customers/{id}": { "get": show_customer, "patch": update_customer },
             "/api/v1/customers/{id}/records/{kind}": { "get": records },
             "/api/v1/customers/{id}/export": { "get": access },
-            "/api/v1/forget": { "post": op("Forget now, purge later: mask every personal field of a customer and of its records (needs `purge`)", "lifecycle", Some(json!({ "type": "object", "additionalProperties": false, "required": ["customer"], "properties": { "customer": { "type": "integer" }, "dry_run": { "type": "boolean" } } })), obj.clone()) },
+            "/api/v1/forget": { "post": op("Forget now, purge later: mask every personal field of a customer and of its records (needs `purge`)", "lifecycle", Some(json!({ "type": "object", "additionalProperties": false, "required": ["customer"], "properties": { "customer": { "type": "integer" }, "dry_run": { "type": "boolean" }, "plan": plan_property() } })), obj.clone()) },
             "/api/v1/records/{kind}": { "post": new_record },
             "/api/v1/records/{kind}/{id}": { "get": show_record, "patch": update_record },
             "/api/v1/records/{kind}/delete": { "post": delete_records },
@@ -359,7 +366,7 @@ fn paths(model: &Model) -> Value {
             "/api/v1/schedules/runs/{id}/approve": { "post": op("Approve a run waiting for review: its operation applies to the customers it proposed that still match (needs the schedule's review role)", "schedules", None, obj.clone()) },
             "/api/v1/schedules/runs/{id}/reject": { "post": op("Reject a run waiting for review: nothing is applied", "schedules", None, obj.clone()) },
             "/api/v1/deleted-records": { "get": op("The records recycle bin: records deleted for good, newest first (`customer` filters), each with its values", "records", None, json!({ "type": "array", "items": obj.clone() })) },
-            "/api/v1/deleted-records/restore": { "post": op("Bring records back from the bin, in order, each unless its owner is gone, its number is in use again or (an ordered kind) it would not be the newest", "records", Some(json!({ "type": "object", "additionalProperties": false, "required": ["entries"], "properties": { "entries": { "type": "array", "items": { "type": "integer" } }, "dry_run": { "type": "boolean" } } })), obj.clone()) },
+            "/api/v1/deleted-records/restore": { "post": op("Bring records back from the bin, in order, each unless its owner is gone, its number is in use again or (an ordered kind) it would not be the newest", "records", Some(json!({ "type": "object", "additionalProperties": false, "required": ["entries"], "properties": { "entries": { "type": "array", "items": { "type": "integer" } }, "dry_run": { "type": "boolean" }, "plan": plan_property() } })), obj.clone()) },
             "/api/v1/undo": { "post": op("Take back the operation that wrote audit entry `entry` (a deactivation, a delete to the recycle bin or a merge) while nothing since depends on it; `dry_run` plans it. Erasures cannot be undone", "lifecycle", Some(json!({ "type": "object", "additionalProperties": false, "required": ["entry"], "properties": { "entry": { "type": "integer" }, "dry_run": { "type": "boolean" } } })), obj.clone()) },
             "/api/v1/jobs": { "get": jobs },
             "/api/v1/jobs/{id}": { "get": job, "delete": cancel_job },

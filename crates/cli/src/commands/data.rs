@@ -236,8 +236,9 @@ pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> an
     let c = find_customer(&mut store, text, Purpose::Change)?;
     let me = super::actor(g, &mut store)?;
     let mut engine = offboard_engine::Engine::new(&mut store, me);
-    let ask = !plan.dry_run && !plan.yes && super::lifecycle::asks();
-    let report = engine.forget(c.id, plan.dry_run || ask)?;
+    let ask = !plan.dry_run && !plan.yes && plan.plan.is_none() && super::lifecycle::asks();
+    engine.expect_plan(plan.plan.clone());
+    let report = super::lifecycle::changed(g.json, engine.forget(c.id, plan.dry_run || ask))?;
     let show = |r: &offboard_engine::forget::ForgetReport| {
         let what: Vec<String> = r.masked.iter().map(|(t, n)| format!("{n} {t}")).collect();
         println!(
@@ -259,7 +260,9 @@ pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> an
             println!("nothing changed");
             return Ok(());
         }
-        engine.forget(c.id, false)?
+        // The apply is bound to what it showed.
+        engine.expect_plan(Some(report.fingerprint.clone()));
+        super::lifecycle::changed(g.json, engine.forget(c.id, false))?
     } else {
         report
     };
@@ -273,6 +276,7 @@ pub(super) fn forget(g: &Global, text: &str, plan: &crate::args::PlanArgs) -> an
             report.blocked_values
         );
     }
+    super::lifecycle::bind_hint(report.dry_run, &report.fingerprint);
     Ok(())
 }
 
@@ -675,8 +679,15 @@ pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
                 &rows,
             );
         }
-        RecordsCmd::Restore { entries, dry_run } => {
-            let done = engine(g, &mut store)?.restore_records(&entries, dry_run)?;
+        RecordsCmd::Restore {
+            entries,
+            dry_run,
+            plan,
+        } => {
+            let mut engine = engine(g, &mut store)?;
+            engine.expect_plan(plan);
+            let done =
+                super::lifecycle::changed(g.json, engine.restore_records(&entries, dry_run))?;
             if g.json {
                 output::json(&done)?;
             } else {
@@ -701,6 +712,7 @@ pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
                 if dry_run {
                     println!("dry run: nothing was changed");
                 }
+                super::lifecycle::bind_hint(dry_run, &done.fingerprint);
             }
             if done.restored == 0 {
                 return Err(Refused("nothing was restored".into()).into());

@@ -406,6 +406,7 @@ pub(super) fn delete_records(
     };
     let (mut ids, mut owner, mut from, mut dry_run, mut json, mut yes) =
         (Vec::new(), None, None, false, g.json, false);
+    let mut bound: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
@@ -418,6 +419,7 @@ pub(super) fn delete_records(
             "--json" => json = true,
             "--yes" | "-y" => yes = true,
             "--from" => from = Some(value("--from")?),
+            "--plan" => bound = Some(value("--plan")?),
             flag if flag
                 .strip_prefix("--")
                 .is_some_and(|n| n == k.owner.name || n == k.owner.column) =>
@@ -430,7 +432,7 @@ pub(super) fn delete_records(
             }
             id => ids.push(id.parse::<i64>().map_err(|_| {
                 Usage(format!(
-                    "`{id}`: expected record ids, --{} ID, --from VALUE, --dry-run or --yes",
+                    "`{id}`: expected record ids, --{} ID, --from VALUE, --dry-run, --plan FINGERPRINT or --yes",
                     k.owner.name
                 ))
             })?),
@@ -447,11 +449,16 @@ pub(super) fn delete_records(
             .into())
         }
     };
+    if dry_run && bound.is_some() {
+        return Err(Usage("--plan applies a plan; it does not go with --dry-run".into()).into());
+    }
     let actor = actor(g, store)?;
     let mut engine = Engine::new(store, actor);
-    // At a terminal, deleting asks first, showing what would go (--yes skips the question).
-    if !dry_run && !yes && !json && asks() {
+    // At a terminal, deleting asks first, showing what would go (--yes skips the question);
+    // the apply is bound to what it showed.
+    if !dry_run && !yes && !json && bound.is_none() && asks() {
         let preview = engine.delete_records(kind, &sel, true)?;
+        bound = Some(preview.fingerprint.clone());
         if preview.blocked.is_empty() {
             let list: Vec<String> = preview.ids.iter().map(|i| i.to_string()).collect();
             let question = format!(
@@ -465,7 +472,8 @@ pub(super) fn delete_records(
             }
         }
     }
-    let plan = engine.delete_records(kind, &sel, dry_run)?;
+    engine.expect_plan(bound);
+    let plan = changed(json, engine.delete_records(kind, &sel, dry_run))?;
     if json {
         output::json(&plan)?;
     } else {
@@ -487,6 +495,7 @@ pub(super) fn delete_records(
                 plan.kind, b.id, b.message, b.rule
             );
         }
+        bind_hint(plan.dry_run, &plan.fingerprint);
     }
     if !plan.blocked.is_empty() {
         return Err(Refused(format!(
@@ -498,6 +507,38 @@ pub(super) fn delete_records(
         .into());
     }
     Ok(())
+}
+
+/// A dry run's last line: the fingerprint to apply exactly what it showed.
+pub(super) fn bind_hint(dry_run: bool, fingerprint: &str) {
+    if dry_run && !fingerprint.is_empty() {
+        println!("  plan {fingerprint}: apply exactly this with --plan {fingerprint}");
+    }
+}
+
+/// An apply bound to a plan (a records delete or restore, a forget) that would now do
+/// something else changed nothing: the new plan is printed (its JSON), and the command fails.
+pub(super) fn changed<T>(json: bool, result: Result<T, EngineError>) -> anyhow::Result<T> {
+    match result {
+        Err(EngineError::Changed {
+            what,
+            expected,
+            now,
+            plan,
+        }) => {
+            if json {
+                output::json(&plan)?;
+            } else {
+                println!("the {what} would now do this:");
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            }
+            Err(Refused(format!(
+                "the {what} changed since it was shown ({expected}; it is now {now}): nothing was changed; check it and run again with --plan {now}"
+            ))
+            .into())
+        }
+        other => Ok(other?),
+    }
 }
 
 /// At a terminal, a long operation says where it is on stderr: one line, rewritten as each

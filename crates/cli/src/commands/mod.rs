@@ -198,15 +198,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             (!plan.yes).then_some("Erase"),
             |e, ids, dry| e.erase_customers(ids, dry),
         ),
-        Command::Forget { customer, plan } => {
-            if plan.plan.is_some() {
-                return Err(Usage(
-                    "forget shows what it masks and asks; it takes no --plan".into(),
-                )
-                .into());
-            }
-            forget(g, &customer, &plan)
-        }
+        Command::Forget { customer, plan } => forget(g, &customer, &plan),
         Command::Compact { dry_run } => compact(g, dry_run),
         Command::Schedule(cmd) => schedule(g, cmd),
         Command::Users(cmd) => users(g, cmd),

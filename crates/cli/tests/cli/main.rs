@@ -3,6 +3,7 @@
 
 mod basics;
 mod bin;
+mod bound;
 mod duplicates;
 mod export;
 mod helpers;

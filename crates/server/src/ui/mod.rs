@@ -384,14 +384,76 @@ fn error_page_for(e: ApiError, viewer: Option<&Viewer>) -> Response {
     if e.status == StatusCode::UNAUTHORIZED {
         return Redirect::to("/login").into_response();
     }
+    let changed = (e.code == "plan_changed").then(|| changed_view(&e.details));
     let mut page = render(
         "error.html",
-        error_title(e.status),
+        if changed.is_some() {
+            "The plan changed: nothing was changed"
+        } else {
+            error_title(e.status)
+        },
         viewer,
-        json!({ "message": e.message, "status": e.status.as_u16() }),
+        json!({ "message": e.message, "status": e.status.as_u16(), "changed": changed }),
     );
     *page.status_mut() = e.status;
     page
+}
+
+/// What a plan that changed since it was shown would do now, in lines a person reads: each
+/// customer (number, name, outcome and why) or record, the first few.
+fn changed_view(plan: &Value) -> Value {
+    const SHOWN: usize = 20;
+    let mut lines: Vec<String> = Vec::new();
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    if let Some(list) = plan["customers"].as_array() {
+        for c in list.iter().take(SHOWN) {
+            let why = text(&c["why"]);
+            lines.push(format!(
+                "{} {}: {}{}",
+                text(&c["number"]),
+                text(&c["name"]),
+                text(&c["outcome"]).replace('_', " "),
+                if why.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {why}")
+                }
+            ));
+        }
+    } else if let Some(list) = plan["entries"].as_array() {
+        for r in list.iter().take(SHOWN) {
+            lines.push(format!(
+                "{} {}: {}",
+                text(&r["kind"]),
+                r["record_id"],
+                match r["why"].as_str() {
+                    Some(w) => format!("refused — {w}"),
+                    None => "restored".into(),
+                }
+            ));
+        }
+    } else if let Some(ids) = plan["ids"].as_array() {
+        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        lines.push(format!(
+            "{} {}: {}",
+            ids.len(),
+            text(&plan["kind"]),
+            ids.join(", ")
+        ));
+        for b in plan["blocked"].as_array().into_iter().flatten().take(SHOWN) {
+            lines.push(format!(
+                "{} {}: blocked — {}",
+                text(&plan["kind"]),
+                b["id"],
+                text(&b["message"])
+            ));
+        }
+    } else if let Some(masked) = plan["masked"].as_object() {
+        for (table, n) in masked {
+            lines.push(format!("{n} {table} masked"));
+        }
+    }
+    json!(lines)
 }
 
 /// Runs `f` with the engine acting for the logged-in user; errors become pages.

@@ -499,10 +499,28 @@ pub async fn deactivate_dialog(
         };
         let plan = e.deactivate(&list, &preview, true)?;
         let model = e.read().model().clone();
-        Ok((Viewer::of(e), plan, model))
+        // The plans the form can confirm, to bind the apply to: one, or one per choice for
+        // the open activities when any would block (with a reason from the list, the apply
+        // plans as the preview does).
+        let mut bound = vec![("plan".to_string(), plan.fingerprint.clone())];
+        if plan.customers.iter().any(|c| !c.blockers.is_empty()) {
+            for (name, choice) in [
+                ("complete", OpenItems::Complete),
+                ("remove", OpenItems::Remove),
+            ] {
+                let with = DeactivateOptions {
+                    preview: true,
+                    open_items: Some(choice),
+                    ..Default::default()
+                };
+                let p = e.deactivate(&list, &with, true)?;
+                bound.push((format!("plan.{name}"), p.fingerprint));
+            }
+        }
+        Ok((Viewer::of(e), plan, model, bound))
     })
     .await;
-    let (actor, plan, model) = match result {
+    let (actor, plan, model, bound) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -591,6 +609,7 @@ pub async fn deactivate_dialog(
             "skipped": skipped,
             "can": can,
             "selection": selection.fields(),
+            "bound": bound,
             "reasons": reasons,
             "one_kind": reasons.len() <= 1,
             "open": open,
@@ -665,14 +684,21 @@ pub async fn deactivate(
         Ok(o) => o,
         Err(e) => return error_page(e),
     };
+    // The plan the dialog showed for the choice made about open activities.
+    let expected = match b.open_activities {
+        Some(OpenItems::Complete) => field(&form(&body), "plan.complete"),
+        Some(OpenItems::Remove) => field(&form(&body), "plan.remove"),
+        None => None,
+    }
+    .filter(|p| !p.is_empty())
+    .or_else(|| planned(&body));
     if field(&form(&body), "background").as_deref() == Some("1") {
-        let expected = planned(&body);
         return background_for(&state, &headers, b.customers, move |list| {
             crate::lifecycle::Command::deactivate(list, &opts).with_plan(expected)
         })
         .await;
     }
-    apply(&state, &headers, planned(&body), "Deactivated", move |e| {
+    apply(&state, &headers, expected, "Deactivated", move |e| {
         let list = b.customers.resolve(e)?;
         Ok(e.deactivate(&list, &opts, false)?)
     })
@@ -1300,7 +1326,7 @@ pub async fn forget_preview(
             "forget.html",
             &format!("Forget {} {}", c.number, c.name),
             Some(&actor),
-            json!({ "id": id, "report": forget_view(&report), "preview": true }),
+            json!({ "id": id, "report": forget_view(&report), "preview": true, "plan": report.fingerprint }),
         ),
         Err(r) => r,
     }
@@ -1317,7 +1343,9 @@ pub async fn forget(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let Some(id) = field(&f, "id").and_then(|v| v.parse::<i64>().ok()) else {
         return error_page(ApiError::bad_request("name the customer to forget"));
     };
+    let expected = field(&f, "plan").filter(|p| !p.is_empty());
     let result = ui_heavy(&state, &headers, move |e| {
+        e.expect_plan(expected);
         let report = e.forget(id, false)?;
         Ok((Viewer::of(e), report))
     })

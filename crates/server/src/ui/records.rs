@@ -299,6 +299,8 @@ pub async fn preview(
         Err(r) => return r,
     };
     let n = plan.candidates;
+    let mut hidden = choice.hidden();
+    hidden.push(("plan", plan.fingerprint.clone()));
     render(
         "records_deleted.html",
         &if n == 0 {
@@ -319,7 +321,7 @@ pub async fn preview(
             "columns": columns,
             "going": going,
             "more": n.saturating_sub(going.len()),
-            "hidden": choice.hidden(),
+            "hidden": hidden,
             "deleted": n,
             "blocked": plan.blocked,
             "back": choice.back(),
@@ -341,7 +343,9 @@ pub async fn delete(
         Err(e) => return error_page(e),
     };
     let back = choice.back();
+    let expected = super::operations::planned(&body);
     let result = ui_heavy(&state, &headers, move |e| {
+        e.expect_plan(expected);
         let plan = e.delete_records(&kind, &selection, false)?;
         let label = e
             .read()

@@ -412,11 +412,88 @@ conformance!(
         let r = s.page("POST", "/delete", &cookie, &format!("ids=24&plan={fp}"));
         assert_eq!(r.status, 409, "{}", r.body);
         assert!(r.body.contains("plan changed"), "{}", r.body);
+        // The page says what it would do now, by number and name.
+        assert!(r.body.contains("What it would do now"), "{}", r.body);
+        assert!(r.body.contains("K24 Person 24: blocked"), "{}", r.body);
         assert_eq!(
             statuses(&s),
             before,
             "the UI applied a plan it did not show"
         );
+
+        // Records delete is bound the same way.
+        let dry = s.api(
+            "POST",
+            "/api/v1/records/invoice/delete",
+            &s.admin,
+            json!({ "owner": 24, "dry_run": true }),
+        );
+        assert_eq!(dry.status, 200, "{}", dry.body);
+        let fp = dry.json()["fingerprint"].as_str().unwrap().to_string();
+        let r = s.api(
+            "POST",
+            "/api/v1/records/invoice",
+            &s.admin,
+            json!({ "customer_id": 24, "total": 500, "balance": 0, "issued_on": "2026-01-02" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/records/invoice/delete",
+            &s.admin,
+            json!({ "owner": 24, "plan": fp }),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert_eq!(r.json()["error"]["code"], "plan_changed", "{}", r.body);
+        assert_eq!(
+            r.json()["error"]["details"]["ids"].as_array().map(Vec::len),
+            Some(2),
+            "{}",
+            r.body
+        );
+
+        // And the forget page: it sends the plan it showed; a note arrives meanwhile.
+        let page = s.page("GET", "/forget?id=22", &cookie, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        let fp = page
+            .body
+            .split("name=\"plan\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no plan in the forget page: {}", page.body))
+            .to_string();
+        let r = s.api(
+            "POST",
+            "/api/v1/records/note",
+            &s.admin,
+            json!({ "customer_id": 22, "body": "called about the will" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = s.page(
+            "POST",
+            "/forget",
+            &cookie,
+            &format!("id=22&confirm=yes&plan={fp}"),
+        );
+        assert_eq!(r.status, 409, "{}", r.body);
+        assert!(r.body.contains("note masked"), "{}", r.body);
+        let c = s.api("GET", "/api/v1/customers/22", &s.admin, Value::Null);
+        assert_eq!(c.json()["name"], "Person 22", "a changed forget masked");
+        // The API's forget too.
+        let dry = s.api(
+            "POST",
+            "/api/v1/forget",
+            &s.admin,
+            json!({ "customer": 22, "dry_run": true }),
+        );
+        let fp = dry.json()["fingerprint"].as_str().unwrap().to_string();
+        let r = s.api(
+            "POST",
+            "/api/v1/forget",
+            &s.admin,
+            json!({ "customer": 22, "plan": fp }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
     }
 );
 

@@ -495,13 +495,34 @@ conformance!(
         assert!(dialog
             .body
             .contains("<button>Deactivate 1 customer</button>"));
+        // The form carries the plan of each choice for the open activity; the apply is
+        // bound to the one chosen.
+        let hidden = |name: &str| {
+            dialog
+                .body
+                .split(&format!("name=\"{name}\" value=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_else(|| panic!("no {name} in the dialog: {}", dialog.body))
+                .to_string()
+        };
+        let (complete, remove) = (hidden("plan.complete"), hidden("plan.remove"));
+        assert_ne!(complete, remove);
+        // The plan of the other choice is not this one's: nothing changes.
+        let wrong = s.page(
+            "POST",
+            "/deactivate",
+            &cookie,
+            &format!("ids=14&reason=Moved+away&open_activities=remove&plan.remove={complete}"),
+        );
+        assert_eq!(wrong.status, 409, "{}", wrong.body);
         let done = s.page(
             "POST",
             "/deactivate",
             &cookie,
-            "ids=14&reason=Moved+away&open_activities=remove",
+            &format!("ids=14&reason=Moved+away&open_activities=remove&plan.complete={complete}&plan.remove={remove}"),
         );
-        assert_eq!(done.status, 200);
+        assert_eq!(done.status, 200, "{}", done.body);
         assert!(done.body.contains("1 deactivated"), "{}", done.body);
         let api = s
             .api("GET", "/api/v1/customers/14", &s.admin, Value::Null)
