@@ -25,7 +25,7 @@ use offboard_engine::{Actor, Engine, Step};
 use offboard_model::model::{Operation, Role};
 use offboard_model::Model;
 use offboard_store::jobs::{Job, JobBook, JobStatus};
-use offboard_store::{Database, Dialect, StoreError};
+use offboard_store::{Database, StoreError};
 
 use crate::api::{act, Caller};
 use crate::lifecycle::Command;
@@ -209,10 +209,6 @@ pub(crate) struct Runner {
     pub(crate) counts: Arc<crate::requests::CountCache>,
 }
 
-/// The PostgreSQL advisory lock a runner holds: one runner per database. (7204531 is the
-/// migration's, 7204532 the audit log's.)
-const RUNNER_LOCK: i64 = 7_204_533;
-
 impl Runner {
     /// Works through the queue until told to stop (the running job finishes first).
     pub(crate) fn run(self) {
@@ -231,23 +227,10 @@ impl Runner {
 
     fn serve_queue(&self) -> Result<(), StoreError> {
         let mut book = JobBook::open(&self.url)?;
-        if book.db().dialect() == Dialect::Postgres {
-            // Another server's runner may be at work on this database: wait for its lock.
-            loop {
-                let got = book
-                    .db()
-                    .query_value(
-                        &format!("SELECT pg_try_advisory_lock({RUNNER_LOCK})"),
-                        &[],
-                        offboard_model::FieldType::Bool,
-                    )?
-                    .is_some_and(|v| v == offboard_model::Value::Bool(true));
-                if got {
-                    break;
-                }
-                if self.signal.wait(std::time::Duration::from_secs(1)) {
-                    return Ok(());
-                }
+        // Another server's runner may be at work on this database: wait for its lock.
+        while !book.become_runner()? {
+            if self.signal.wait(std::time::Duration::from_secs(1)) {
+                return Ok(());
             }
         }
         let mut store = Database::open(&self.url)?.applied(self.model.clone());

@@ -249,6 +249,43 @@ impl AppState {
         &self.0.signal
     }
 
+    /// A busy database's answer, naming the background jobs running now (one holds the
+    /// database for writing while its transaction is open, on SQLite for all writers):
+    /// reads go on meanwhile, and a write may be tried again once it finished.
+    fn why_busy(&self, e: ApiError) -> ApiError {
+        let running = self
+            .with_book(|b| Ok(b.list(Some(offboard_store::jobs::JobStatus::Running), None, 5)?))
+            .unwrap_or_default();
+        if running.is_empty() {
+            return e;
+        }
+        let jobs: Vec<String> = running
+            .iter()
+            .map(|j| {
+                format!(
+                    "job {} ({} by {}, running since {}{})",
+                    j.id,
+                    j.operation,
+                    j.actor,
+                    j.started_at.as_deref().unwrap_or("just now"),
+                    j.phase
+                        .as_deref()
+                        .map(|p| format!(", now at {p}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let mut busy = ApiError::busy(format!(
+            "the database is held for writing by {}; nothing was changed — reading goes on meanwhile, and this can be tried again once it has finished (GET /api/v1/jobs/{} says when)",
+            jobs.join(", "),
+            running[0].id
+        ));
+        busy.details =
+            serde_json::json!({ "jobs": running.iter().map(|j| j.id).collect::<Vec<_>>() });
+        busy.retry_after = Some(10);
+        busy
+    }
+
     /// Runs `f` with the job book (opened on first use; reopened after a failure).
     pub(crate) fn with_book<T>(
         &self,
@@ -420,7 +457,11 @@ impl AppState {
             if matches!(&result, Err(e) if e.code == "internal") {
                 conn.broken = true;
             }
-            result
+            // The database was busy past the wait: say who holds it, when a job does.
+            result.map_err(|e| match e.code {
+                "busy" => state.why_busy(e),
+                _ => e,
+            })
         })
         .await
         .map_err(|e| ApiError::internal(format!("the request's worker failed: {e}")))?

@@ -194,7 +194,15 @@ CREATE INDEX IF NOT EXISTS offboard_jobs_status ON offboard_jobs (status, id)";
 /// The job book of one database (one connection to it).
 pub struct JobBook {
     db: Box<dyn Db>,
+    /// SQLite: the database file's path, for the runner's lock file beside it.
+    path: Option<String>,
+    /// SQLite: the runner's lock, once this book's process is the database's job runner.
+    runner: Option<std::fs::File>,
 }
+
+/// PostgreSQL: the advisory lock the one job runner of a database holds. (7204531 is the
+/// migration's, 7204532 the audit log's.)
+const RUNNER_LOCK: i64 = 7_204_533;
 
 /// Why nothing was applied when a job's server stopped under it.
 pub const INTERRUPTED: &str = "the server stopped while the job ran; the operation is one transaction, so nothing of it was applied";
@@ -202,6 +210,10 @@ pub const INTERRUPTED: &str = "the server stopped while the job ran; the operati
 impl JobBook {
     /// Opens the job book of the database at `url`, creating its table if needed.
     pub fn open(url: &str) -> Result<JobBook, StoreError> {
+        let path = match DbUrl::parse(url)? {
+            DbUrl::Sqlite(p) if p != ":memory:" && !p.starts_with("file:") => Some(p),
+            _ => None,
+        };
         let mut db: Box<dyn Db> = match DbUrl::parse(url)? {
             DbUrl::Sqlite(path) if path == ":memory:" => {
                 Box::new(crate::sqlite::SqliteDb::open(":memory:")?)
@@ -214,7 +226,55 @@ impl JobBook {
             // creating it at once would collide); the SQLite book is a file of its own.
             db.batch(SQLITE_BOOK)?;
         }
-        Ok(JobBook { db })
+        Ok(JobBook {
+            db,
+            path,
+            runner: None,
+        })
+    }
+
+    /// Tries to become the database's one job runner (PostgreSQL: an advisory lock of this
+    /// connection; SQLite: an exclusive lock on `FILE.runner.lock`), held until the book is
+    /// dropped. `false`: another process's runner works on this database now — a second
+    /// server must neither run jobs beside it nor take its running job for a dead one.
+    pub fn become_runner(&mut self) -> Result<bool, StoreError> {
+        if self.db.dialect() == Dialect::Postgres {
+            return Ok(self
+                .db
+                .query_value(
+                    &format!("SELECT pg_try_advisory_lock({RUNNER_LOCK})"),
+                    &[],
+                    FieldType::Bool,
+                )?
+                .is_some_and(|v| v == Value::Bool(true)));
+        }
+        if self.runner.is_some() {
+            return Ok(true);
+        }
+        let Some(path) = &self.path else {
+            return Ok(true);
+        };
+        let lock = format!("{path}.runner.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|source| StoreError::Io {
+                context: format!("cannot open {lock}"),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.runner = Some(file);
+                Ok(true)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Io {
+                context: format!("cannot lock {lock}"),
+                source,
+            }),
+        }
     }
 
     fn p(&self, n: usize) -> String {

@@ -215,7 +215,48 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("error: {e}");
             Ok(ExitCode::from(2))
         }
+        Err(e) if is_busy(&e) => Err(anyhow::anyhow!(why_busy(g))),
         Err(e) => Err(e),
+    }
+}
+
+/// Whether the command failed because another process held the database for writing past
+/// the wait (SQLite's lock).
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_busy)
+            || matches!(c.downcast_ref::<EngineError>(), Some(EngineError::Store(s)) if s.is_busy())
+    })
+}
+
+/// Who holds the database, when a server's background job does: the command can be run
+/// again once it has finished.
+fn why_busy(g: &Global) -> String {
+    let running = offboard_store::jobs::JobBook::open(&g.db)
+        .and_then(|mut b| b.list(Some(offboard_store::jobs::JobStatus::Running), None, 5))
+        .unwrap_or_default();
+    match running.first() {
+        Some(first) => {
+            let jobs: Vec<String> = running
+                .iter()
+                .map(|j| {
+                    format!(
+                        "job {} ({} by {}, running since {})",
+                        j.id,
+                        j.operation,
+                        j.actor,
+                        j.started_at.as_deref().unwrap_or("just now")
+                    )
+                })
+                .collect();
+            format!(
+                "the database is held for writing by a server's {}; nothing was changed — run this again once it has finished (`offboard jobs show {}` says how far it is)",
+                jobs.join(", "),
+                first.id
+            )
+        }
+        None => "the database is held for writing by another process (a long command, an import or a server's operation) past the 10 s wait; nothing was changed — run this again once it has finished".to_string(),
     }
 }
 

@@ -265,3 +265,100 @@ conformance!(
         assert!(shown["plan"]["purged"].as_i64().unwrap() > 0, "{shown}");
     }
 );
+
+conformance!(
+    a_second_server_starts_and_reads_while_a_job_holds_the_database,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        let token = demo(&cli);
+        let port = free_port();
+        let mut first = serve(&cli, port, 3000);
+        let (status, job) = api(
+            port,
+            "POST",
+            "/api/v1/purge",
+            &token,
+            r#"{"background": true}"#,
+        );
+        assert_eq!(status, 202, "{job}");
+        let id = job["id"].as_i64().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, j) = api(port, "GET", &format!("/api/v1/jobs/{id}"), &token, "");
+            if j["status"] == "running" && j["phase"].as_str().is_some_and(|p| p != "candidates") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the job did not get going: {j}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // A second server on the same database starts (it writes nothing to start) and reads.
+        let second_port = free_port();
+        let mut second = serve(&cli, second_port, 0);
+        let (status, list) = api(second_port, "GET", "/api/v1/customers?limit=2", &token, "");
+        assert_eq!(status, 200, "{list}");
+        // It neither runs jobs beside the first nor takes the running one for a dead one.
+        std::thread::sleep(Duration::from_millis(1500));
+        let (_, j) = api(
+            second_port,
+            "GET",
+            &format!("/api/v1/jobs/{id}"),
+            &token,
+            "",
+        );
+        assert_eq!(j["status"], "running", "{j}");
+        if cli.db.starts_with("sqlite") {
+            // A write waits for the job's lock, then says who holds the database: through
+            // the second server (503, the job named) and the CLI alike.
+            let t = token.clone();
+            let through_api = std::thread::spawn(move || {
+                api(
+                    second_port,
+                    "POST",
+                    "/api/v1/customers",
+                    &t,
+                    r#"{"kind": "person", "name": "Late Comer"}"#,
+                )
+            });
+            let r = cli.run(&[
+                "customers",
+                "add",
+                "--kind",
+                "person",
+                "--name",
+                "Late Comer",
+            ]);
+            let (status, answer) = through_api.join().unwrap();
+            assert_eq!(status, 503, "{answer}");
+            assert_eq!(answer["error"]["details"]["jobs"][0], id, "{answer}");
+            assert!(
+                answer["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("reading goes on meanwhile"),
+                "{answer}"
+            );
+            assert_eq!(r.code, 1, "{}", r.stdout);
+            assert!(
+                r.stderr.contains(&format!(
+                    "held for writing by a server's job {id} (purge by ada"
+                )),
+                "{}",
+                r.stderr
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, j) = api(port, "GET", &format!("/api/v1/jobs/{id}"), &token, "");
+            if j["status"] != "running" && j["status"] != "queued" {
+                assert_eq!(j["status"], "succeeded", "{j}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "the job did not finish: {j}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        first.kill().unwrap();
+        second.kill().unwrap();
+        let _ = first.wait();
+        let _ = second.wait();
+    }
+);
