@@ -384,29 +384,18 @@ fn resolve_conflicts(
                     })
                     .max()
                     .unwrap_or(0);
-                let mut cases = Vec::new();
-                let mut params = Vec::new();
+                let mut numbers = Vec::new();
                 for r in &rows {
                     let (Some(id), Some(old)) = (r[0].as_i64(), r[1].as_str()) else {
                         continue;
                     };
                     next += 1;
-                    params.push(Value::Text(offboard_model::model::Numbered::with_counter(
-                        old, next,
-                    )));
-                    cases.push(format!("WHEN {id} THEN {}", ph(d, params.len())));
+                    numbers.push((
+                        id,
+                        Value::Text(offboard_model::model::Numbered::with_counter(old, next)),
+                    ));
                 }
-                if !cases.is_empty() {
-                    params.push(Value::Int(dup.id));
-                    db.execute(
-                        &format!(
-                            "UPDATE {table} SET {col} = CASE id {} END WHERE {owner} = {}",
-                            cases.join(" "),
-                            ph(d, params.len())
-                        ),
-                        &params,
-                    )?;
-                }
+                crate::sql::renumber(db, &kind.name, &n.field, &numbers)?;
             } else {
                 let top = db.query_i64(
                     &format!(
@@ -415,14 +404,19 @@ fn resolve_conflicts(
                     ),
                     &[Value::Int(to.id)],
                 )?;
-                db.execute(
+                let rows = db.query(
                     &format!(
-                        "UPDATE {table} SET {col} = {col} + {} WHERE {owner} = {}",
-                        ph(d, 1),
-                        ph(d, 2)
+                        "SELECT id, {col} FROM {table} WHERE {owner} = {} AND {col} IS NOT NULL",
+                        ph(d, 1)
                     ),
-                    &[Value::Int(top), Value::Int(dup.id)],
+                    &[Value::Int(dup.id)],
+                    &[FieldType::Int, FieldType::Int],
                 )?;
+                let numbers: Vec<(i64, Value)> = rows
+                    .iter()
+                    .filter_map(|r| Some((r[0].as_i64()?, Value::Int(r[1].as_i64()? + top))))
+                    .collect();
+                crate::sql::renumber(db, &kind.name, &n.field, &numbers)?;
             }
             out.push(json!({
                 "kind": kind.name,

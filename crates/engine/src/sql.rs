@@ -73,3 +73,52 @@ pub fn few_ids(text: &Value, n: usize) -> Vec<i64> {
     ids.truncate(n);
     ids
 }
+
+/// Gives rows of `table` new numbers in `column` (`(id, number)`), none meeting another
+/// midway: first every one of them to NULL, then each to its own, so a unique index (per
+/// owner) holds at every row. One statement each, whatever the count.
+pub fn renumber(
+    db: &mut dyn Db,
+    table: &str,
+    column: &str,
+    numbers: &[(i64, Value)],
+) -> Result<(), StoreError> {
+    if numbers.is_empty() {
+        return Ok(());
+    }
+    let d = db.dialect();
+    let ids = numbers
+        .iter()
+        .map(|(id, _)| id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    db.execute(
+        &format!(
+            "UPDATE {} SET {} = NULL WHERE id IN ({ids})",
+            q(table),
+            q(column)
+        ),
+        &[],
+    )?;
+    let mut cases = Vec::with_capacity(numbers.len());
+    let mut params = Vec::with_capacity(numbers.len());
+    for (id, number) in numbers {
+        params.push(number.clone());
+        // PostgreSQL types a CASE of parameters as text: an int number says what it is.
+        let p = ph(d, params.len());
+        cases.push(match number {
+            Value::Int(_) => format!("WHEN {id} THEN CAST({p} AS BIGINT)"),
+            _ => format!("WHEN {id} THEN {p}"),
+        });
+    }
+    db.execute(
+        &format!(
+            "UPDATE {} SET {} = CASE id {} END WHERE id IN ({ids})",
+            q(table),
+            q(column),
+            cases.join(" ")
+        ),
+        &params,
+    )?;
+    Ok(())
+}

@@ -755,26 +755,23 @@ impl Engine<'_> {
                     let Some(n) = model.record(kind).and_then(|k| k.numbered.clone()) else {
                         continue;
                     };
-                    for p in pairs.as_array().into_iter().flatten() {
-                        let (Some(rid), Some(old)) = (p[0].as_i64(), p[1].as_str()) else {
-                            continue;
-                        };
-                        let v = if n.text {
-                            Value::Text(old.into())
-                        } else {
-                            old.parse().map(Value::Int).unwrap_or(Value::Null)
-                        };
-                        db.execute(
-                            &format!(
-                                "UPDATE {} SET {} = {} WHERE id = {}",
-                                q(kind),
-                                q(&n.field),
-                                ph(d, 1),
-                                ph(d, 2)
-                            ),
-                            &[v, Value::Int(rid)],
-                        )?;
-                    }
+                    let numbers: Vec<(i64, Value)> = pairs
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| {
+                            let (rid, old) = (p[0].as_i64()?, p[1].as_str()?);
+                            Some((
+                                rid,
+                                if n.text {
+                                    Value::Text(old.into())
+                                } else {
+                                    old.parse().map(Value::Int).unwrap_or(Value::Null)
+                                },
+                            ))
+                        })
+                        .collect();
+                    crate::sql::renumber(db, kind, &n.field, &numbers)?;
                 }
                 let tomb = undo_ids(&dup["tombstones"]);
                 if !tomb.is_empty() {

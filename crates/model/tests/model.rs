@@ -101,6 +101,23 @@ fn an_ownership_cycle_is_refused() {
 }
 
 #[test]
+fn a_kind_numbered_per_customer_cannot_be_transferable() {
+    let text = format!(
+        "{BASE}[record.visit]\nowner = \"customer\"\ntransferable = true\nnumbered = {{ field = \"seq\", per = \"owner\" }}\nfields = {{ seq = \"int\" }}\n"
+    );
+    has(
+        &errors(&text),
+        6,
+        "`visit` is numbered per customer and transferable",
+    );
+    // Numbered across the kind, it moves with its number.
+    let text = format!(
+        "{BASE}[record.visit]\nowner = \"customer\"\ntransferable = true\nnumbered = {{ field = \"seq\" }}\nfields = {{ seq = \"int\" }}\n"
+    );
+    assert!(Model::parse("m.toml", &text).is_ok());
+}
+
+#[test]
 fn unknown_kinds_fields_and_types_are_reported_where_they_are() {
     let text = format!("{BASE}[record.order]\nowner = \"client\"\n");
     has(&errors(&text), 6, "unknown kind `client`");

@@ -18,6 +18,9 @@ pub struct Table {
     /// The column of a document number counted across the kind (an invoice's `number`),
     /// which the database keeps unique.
     pub unique_number: Option<String>,
+    /// The owner column and number column of a number counted per owner (a payment's
+    /// `number` per contract), which the database keeps unique per owner.
+    pub unique_per_owner: Option<(String, String)>,
 }
 
 /// Every generated table, customers first, each after the tables it references.
@@ -26,18 +29,23 @@ pub fn tables(model: &Model) -> Vec<Table> {
         name: CUSTOMERS_TABLE.to_string(),
         columns: model.customer.columns(),
         unique_number: None,
+        unique_per_owner: None,
     }];
     out.extend(model.records.iter().map(|r| {
         Table {
             name: r.name.clone(),
             columns: r.columns(),
-            // Numbers per owner (payments per contract) are renumbered in place by a merge, one
-            // row at a time, which a unique index would refuse midway; the engine checks those.
             unique_number: r
                 .numbered
                 .as_ref()
                 .filter(|n| !n.per_owner)
                 .map(|n| n.field.clone()),
+            // A merge renumbers them through NULL first, so no row meets another midway.
+            unique_per_owner: r
+                .numbered
+                .as_ref()
+                .filter(|n| n.per_owner)
+                .map(|n| (r.owner.column.clone(), n.field.clone())),
         }
     }));
     out
@@ -182,6 +190,20 @@ pub fn indexes(table: &Table) -> Vec<Index> {
             name,
         });
     }
+    if let Some((owner, col)) = &table.unique_per_owner {
+        let name = unique_number_index(&table.name, &format!("{owner}_{col}"));
+        out.push(Index {
+            table: table.name.clone(),
+            create: format!(
+                "CREATE UNIQUE INDEX {} ON {} ({}, {})",
+                q(&name),
+                q(&table.name),
+                q(owner),
+                q(col)
+            ),
+            name,
+        });
+    }
     for c in table.columns.iter().filter(|c| c.link.is_some()) {
         let name = format!("ix_{}_{}", table.name, c.name);
         out.push(Index {
@@ -285,25 +307,40 @@ pub fn sync(db: &mut dyn Db, model: &Model) -> Result<Vec<String>, StoreError> {
             }
             // A database from before numbers were held unique may hold one twice: the index
             // waits (and says why) until they are told apart.
-            if let Some(col) = table
-                .unique_number
-                .as_ref()
-                .filter(|c| ix.name == unique_number_index(&table.name, c))
-            {
+            let scoped: Option<(Option<&String>, &String)> =
+                match (&table.unique_number, &table.unique_per_owner) {
+                    (Some(col), _) if ix.name == unique_number_index(&table.name, col) => {
+                        Some((None, col))
+                    }
+                    (_, Some((owner, col)))
+                        if ix.name
+                            == unique_number_index(&table.name, &format!("{owner}_{col}")) =>
+                    {
+                        Some((Some(owner), col))
+                    }
+                    _ => None,
+                };
+            if let Some((owner, col)) = scoped {
+                let group = match owner {
+                    Some(o) => format!("{}, {}", q(o), q(col)),
+                    None => q(col),
+                };
                 let twice = db.query(
                     &format!(
-                        "SELECT {0} FROM {1} WHERE {0} IS NOT NULL GROUP BY {0} HAVING count(*) > 1 LIMIT 5",
+                        "SELECT {} FROM {} WHERE {} IS NOT NULL GROUP BY {group} HAVING count(*) > 1 LIMIT 5",
                         q(col),
-                        q(&table.name)
+                        q(&table.name),
+                        q(col)
                     ),
                     &[],
                     &[FieldType::Text],
                 )?;
                 if !twice.is_empty() {
                     changes.push(format!(
-                        "not yet unique: {}.{col} holds {} more than once; give those records other numbers (records edit) and the next start makes it unique",
+                        "not yet unique: {}.{col} holds {} more than once{}; give those records other numbers (records edit) and the next start makes it unique",
                         table.name,
-                        twice.iter().map(|r| r[0].to_cell()).collect::<Vec<_>>().join(", ")
+                        twice.iter().map(|r| r[0].to_cell()).collect::<Vec<_>>().join(", "),
+                        if owner.is_some() { " under one owner" } else { "" }
                     ));
                     continue;
                 }

@@ -1000,3 +1000,31 @@ conformance!(
         assert!(n.id > 7, "{}", n.id);
     }
 );
+
+conformance!(the_database_keeps_numbers_per_owner_unique, |db: TestDb| {
+    // Payments are numbered per contract: the database itself refuses a number given
+    // twice under one contract, whatever path writes it; another contract may have it.
+    let mut s = setup(
+        &db,
+        "lending",
+        &lending_chain((
+            "payment.csv",
+            "id,contract_id,number,amount,paid_on\n1,1,1,100,2024-02-01\n",
+        )),
+    );
+    let twice = s.db().execute(
+            "INSERT INTO payment (id, contract_id, number, amount, paid_on) VALUES (2, 1, 1, 100, '2024-03-01')",
+            &[],
+        );
+    assert!(
+        matches!(&twice, Err(e) if e.is_constraint()),
+        "a payment number was given twice under one contract: {twice:?}"
+    );
+    s.db()
+            .execute(
+                "INSERT INTO payment (id, contract_id, number, amount, paid_on) VALUES (3, 1, 2, 100, '2024-03-01')",
+                &[],
+            )
+            .unwrap();
+    assert_eq!(count(&mut s, "SELECT count(*) FROM payment"), 2);
+});

@@ -1001,6 +1001,18 @@ fn build_records(
                 }
             }
         });
+        if r.transferable
+            && owner.target == Target::Customer
+            && numbered.as_ref().is_some_and(|n| n.per_owner)
+        {
+            l.err(
+                r.owner.span(),
+                format!(
+                    "`{}` is numbered per customer and transferable: its numbers would meet the other customer's; number it across the kind (per = \"all\") or leave it with its customer",
+                    name.get_ref()
+                ),
+            );
+        }
         spans.insert(name.get_ref().clone(), r.owner.span());
         kinds.push(RecordKind {
             name: name.get_ref().clone(),
