@@ -504,6 +504,15 @@ pub enum ScheduleCmd {
         /// Show what each schedule would do now; change and record nothing.
         #[arg(long)]
         dry_run: bool,
+        /// With --id: run only as the dry run with this fingerprint showed; when its plan
+        /// would now differ, nothing is applied (the run fails, saying so).
+        #[arg(
+            long,
+            value_name = "FINGERPRINT",
+            conflicts_with = "dry_run",
+            requires = "schedule"
+        )]
+        plan: Option<String>,
     },
     /// Past runs, newest first.
     Runs {

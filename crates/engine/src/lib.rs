@@ -21,6 +21,7 @@ mod ops;
 pub mod plan;
 mod read;
 pub mod records;
+pub mod restore;
 pub mod schedule;
 mod sql;
 pub mod undo;

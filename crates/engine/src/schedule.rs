@@ -344,6 +344,11 @@ impl Engine<'_> {
         dry_run: bool,
     ) -> Result<Vec<RunOutcome>, EngineError> {
         let model = self.store.shared_model();
+        if only.is_none() && self.expected_plan.is_some() {
+            return Err(EngineError::Refused(
+                "a plan binds the run of one schedule: name it (--id, `schedule`)".into(),
+            ));
+        }
         if let Some(id) = only {
             if !model.schedules.iter().any(|s| s.id == id) {
                 let names: Vec<&str> = model.schedules.iter().map(|s| s.id.as_str()).collect();
@@ -385,9 +390,11 @@ impl Engine<'_> {
         {
             let regular = s.every.period(now);
             let ran = ran_in(self.store.db(), &s.id, &regular)?;
-            // A forced run in a period that already ran is its own period.
+            // A forced run in a period that already ran is its own period, numbered (two
+            // forced in one second are two runs, not one key twice).
             let period = if ran && force {
-                format!("{regular} (forced {})", now)
+                let n = forced_runs(self.store.db(), &s.id, &regular)? + 1;
+                format!("{regular} (forced {n}, {now})")
             } else {
                 regular
             };
@@ -880,6 +887,22 @@ fn ran_in(db: &mut dyn Db, schedule: &str, period: &str) -> Result<bool, StoreEr
         .and_then(|v| v.as_i64())
         .unwrap_or(0)
         > 0)
+}
+
+/// How many forced runs of `schedule` its period `regular` has had.
+fn forced_runs(db: &mut dyn Db, schedule: &str, regular: &str) -> Result<i64, StoreError> {
+    let d = db.dialect();
+    db.query_i64(
+        &format!(
+            "SELECT COUNT(*) FROM offboard_schedule_runs WHERE schedule = {} AND period LIKE {}",
+            ph(d, 1),
+            ph(d, 2)
+        ),
+        &[
+            Value::Text(schedule.into()),
+            Value::Text(format!("{regular} (forced %")),
+        ],
+    )
 }
 
 fn operation_of(run: ScheduleRun) -> Operation {

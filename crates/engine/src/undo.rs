@@ -161,7 +161,10 @@ fn undone_by(db: &mut dyn Db, first: i64, last: i64) -> Result<Option<i64>, Stor
         .and_then(|v| v.as_i64()))
 }
 
-/// Later entries about these customers, by customer: (seq, operation) of the first one.
+/// Later entries about these customers, by customer: (seq, operation) of the first one that
+/// still counts. Undo is a stack: a later operation taken back since, on a customer its undo
+/// brought back, no longer stands in the way, nor does the undo itself (its entries share its
+/// operation id); one that did not come back for a customer still does for that customer.
 fn later_changes(
     db: &mut dyn Db,
     after: i64,
@@ -170,25 +173,63 @@ fn later_changes(
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
+    let d = db.dialect();
     let list = ids
         .iter()
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(",");
+    // The undos since, each with the entries it took back.
+    let undos: Vec<(Option<i64>, i64, i64)> = db
+        .query(
+            &format!(
+                "SELECT op, details FROM offboard_audit WHERE operation = 'undo' AND seq > {}",
+                ph(d, 1)
+            ),
+            &[Value::Int(after)],
+            &[FieldType::Int, FieldType::Text],
+        )?
+        .iter()
+        .filter_map(|r| {
+            let details: Json = serde_json::from_str(r[1].as_str()?).ok()?;
+            // An entry about a customer keeps its details masked (numbers stay as they are).
+            let range = details.get("masked").unwrap_or(&details)["undoes"].as_array()?;
+            let (first, last) = (range.first()?.as_i64()?, range.get(1)?.as_i64()?);
+            (first > after).then_some((r[0].as_i64(), first, last))
+        })
+        .collect();
     let rows = db.query(
         &format!(
-            "SELECT a.customer_id, a.seq, a.operation FROM offboard_audit a JOIN (SELECT customer_id, min(seq) AS seq FROM offboard_audit WHERE seq > {} AND customer_id IN ({list}) GROUP BY customer_id) f ON f.seq = a.seq",
-            ph(db.dialect(), 1)
+            "SELECT customer_id, seq, operation, op FROM offboard_audit WHERE seq > {} AND customer_id IN ({list}) ORDER BY seq",
+            ph(d, 1)
         ),
         &[Value::Int(after)],
-        &[FieldType::Int, FieldType::Int, FieldType::Text],
+        &[FieldType::Int, FieldType::Int, FieldType::Text, FieldType::Int],
     )?;
+    // Which undo operations wrote about which customer (it came back, or was restored).
+    let undo_ops: BTreeSet<i64> = undos.iter().filter_map(|u| u.0).collect();
+    let touched: BTreeSet<(i64, i64)> = rows
+        .iter()
+        .filter_map(|r| Some((r[3].as_i64()?, r[0].as_i64()?)))
+        .filter(|(op, _)| undo_ops.contains(op))
+        .collect();
     let mut out = BTreeMap::new();
-    for r in rows {
+    for r in &rows {
         let (Some(c), Some(s)) = (r[0].as_i64(), r[1].as_i64()) else {
             continue;
         };
-        out.insert(c, (s, r[2].as_str().unwrap_or_default().to_string()));
+        if out.contains_key(&c) {
+            continue;
+        }
+        let op = r[3].as_i64();
+        let taken_back = undos.iter().any(|(undo_op, first, last)| {
+            undo_op.is_some_and(|u| {
+                (op == Some(u)) || ((*first..=*last).contains(&s) && touched.contains(&(u, c)))
+            })
+        });
+        if !taken_back {
+            out.insert(c, (s, r[2].as_str().unwrap_or_default().to_string()));
+        }
     }
     Ok(out)
 }

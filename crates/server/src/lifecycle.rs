@@ -186,6 +186,10 @@ pub struct ScheduleBody {
     pub force: bool,
     #[serde(default)]
     pub dry_run: bool,
+    /// With `schedule`: the fingerprint of its dry run's plan; a different plan applies
+    /// nothing (the run fails, saying so).
+    #[serde(default)]
+    pub plan: Option<String>,
     #[serde(default, skip_serializing)]
     pub background: bool,
 }
@@ -341,7 +345,7 @@ impl Command {
             Command::Transfer(b) => b.plan.clone(),
             Command::Merge(b) => b.plan.clone(),
             Command::RecordDelete(r) => r.plan.clone(),
-            Command::Schedule(_) => None,
+            Command::Schedule(b) => b.plan.clone(),
         }
     }
 
@@ -357,7 +361,7 @@ impl Command {
             Command::Transfer(b) => b.plan = fingerprint,
             Command::Merge(b) => b.plan = fingerprint,
             Command::RecordDelete(r) => r.plan = fingerprint,
-            Command::Schedule(_) => {}
+            Command::Schedule(b) => b.plan = fingerprint,
         }
         self
     }

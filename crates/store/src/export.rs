@@ -303,7 +303,7 @@ impl Store {
                 Ok(())
             }
             Dialect::Postgres => Err(StoreError::Refused(
-                "backing up PostgreSQL is pg_dump's job: pg_dump -Fc -f FILE DATABASE_URL".into(),
+                "backing up PostgreSQL is pg_dump's job: pg_dump -Fc -f FILE DATABASE_URL (restore::backup runs it)".into(),
             )),
         }
     }

@@ -13,7 +13,89 @@ use offboard_model::{FieldType, Value};
 use postgres::{Client, NoTls};
 
 use crate::db::{ph, Db};
-use crate::{DbUrl, StoreError};
+use crate::{DbUrl, Store, StoreError};
+
+/// Copies the database at `url` (open as `store`) to the new file `file`: SQLite's
+/// `VACUUM INTO`, PostgreSQL's `pg_dump --format=custom`. What `restore` brings back.
+pub fn backup(store: &mut Store, url: &str, file: &Path) -> Result<(), StoreError> {
+    if file.exists() {
+        return Err(StoreError::Refused(format!(
+            "{} exists; choose a new file name",
+            file.display()
+        )));
+    }
+    match DbUrl::parse(url)? {
+        DbUrl::Sqlite(_) => store.backup(file),
+        DbUrl::Postgres(url) => {
+            let url = url.replacen("postgresql://", "postgres://", 1);
+            let out = std::process::Command::new("pg_dump")
+                .arg("--format=custom")
+                .arg("--file")
+                .arg(file)
+                .arg(&url)
+                .output()
+                .map_err(|source| StoreError::Io {
+                    context: "cannot run pg_dump (Debian: apt-get install postgresql-client)"
+                        .into(),
+                    source,
+                })?;
+            if !out.status.success() {
+                let _ = std::fs::remove_file(file);
+                return Err(StoreError::Refused(format!(
+                    "pg_dump failed ({}): {}; nothing was written",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Puts the backup's contents into the staged database: a copy of the SQLite file, or a
+/// `pg_restore` of the archive.
+pub fn load_backup(file: &Path, staged: &str) -> Result<(), StoreError> {
+    let io = |context: String| move |source| StoreError::Io { context, source };
+    match DbUrl::parse(staged)? {
+        DbUrl::Sqlite(path) => {
+            let mut head = [0u8; 16];
+            use std::io::Read;
+            std::fs::File::open(file)
+                .and_then(|mut f| f.read_exact(&mut head))
+                .map_err(io(format!("cannot read {}", file.display())))?;
+            if &head != b"SQLite format 3\0" {
+                return Err(StoreError::Refused(format!(
+                    "{} is not a SQLite database (an `offboard backup` of a SQLite database is one); nothing was changed",
+                    file.display()
+                )));
+            }
+            std::fs::copy(file, &path)
+                .map_err(io(format!("cannot copy {} to {path}", file.display())))?;
+            Ok(())
+        }
+        DbUrl::Postgres(url) => {
+            let out = std::process::Command::new("pg_restore")
+                .arg("--no-owner")
+                .arg("--exit-on-error")
+                .arg("--dbname")
+                .arg(&url)
+                .arg(file)
+                .output()
+                .map_err(io(
+                    "cannot run pg_restore (Debian: apt-get install postgresql-client)".into(),
+                ))?;
+            if !out.status.success() {
+                return Err(StoreError::Refused(format!(
+                    "pg_restore could not read {} ({}): {}; nothing was changed",
+                    file.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            Ok(())
+        }
+    }
+}
 
 /// The database URL `url` with another database name (PostgreSQL).
 pub fn with_database(url: &str, name: &str) -> String {
@@ -124,7 +206,14 @@ pub fn swap(live: &str, staged: &str, stamp: &str) -> Result<String, StoreError>
     match (DbUrl::parse(live)?, DbUrl::parse(staged)?) {
         (DbUrl::Sqlite(live), DbUrl::Sqlite(staged)) => {
             let (live, staged) = (PathBuf::from(live), PathBuf::from(staged));
-            let kept = PathBuf::from(format!("{}.replaced-{stamp}", live.display()));
+            // Never over an earlier one set aside (two restores in one second).
+            let kept = (1..)
+                .map(|n| match n {
+                    1 => PathBuf::from(format!("{}.replaced-{stamp}", live.display())),
+                    n => PathBuf::from(format!("{}.replaced-{stamp}-{n}", live.display())),
+                })
+                .find(|k| sqlite_files(k).iter().all(|f| !f.exists()))
+                .unwrap_or_default();
             let io = |context: String| move |source| StoreError::Io { context, source };
             for (from, to) in sqlite_files(&live).into_iter().zip(sqlite_files(&kept)) {
                 if from.exists() {
@@ -148,8 +237,21 @@ pub fn swap(live: &str, staged: &str, stamp: &str) -> Result<String, StoreError>
         (DbUrl::Postgres(live), DbUrl::Postgres(staged)) => {
             let name = database_name(&live).unwrap_or_default();
             let staged_name = database_name(&staged).unwrap_or_default();
-            let kept = format!("{name}_replaced_{stamp}");
             let mut c = admin(&live)?;
+            // Never the name of an earlier one set aside (two restores in one second).
+            let mut kept = format!("{name}_replaced_{stamp}");
+            let mut n = 1;
+            while c
+                .query_one(
+                    "SELECT count(*) FROM pg_database WHERE datname = $1",
+                    &[&kept],
+                )?
+                .get::<_, i64>(0)
+                > 0
+            {
+                n += 1;
+                kept = format!("{name}_replaced_{stamp}_{n}");
+            }
             let busy = c
                 .query_one(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",

@@ -73,6 +73,19 @@ impl Drop for TestDb {
         if let Some((admin, name)) = &self.pg {
             if let Ok(mut c) = Client::connect(admin, NoTls) {
                 let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                // And the databases a restore set aside in its place.
+                let aside = c
+                    .query(
+                        "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+                        &[&format!("{name}_replaced_")],
+                    )
+                    .unwrap_or_default();
+                for row in aside {
+                    let other: String = row.get(0);
+                    let _ = c.batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS \"{other}\" WITH (FORCE)"
+                    ));
+                }
             }
         }
     }

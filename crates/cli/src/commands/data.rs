@@ -787,25 +787,7 @@ pub(super) fn json_cell(v: &serde_json::Value) -> String {
 pub(super) fn backup(g: &Global, file: &Path) -> anyhow::Result<()> {
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::Export)?;
-    if store.dialect() == offboard_store::Dialect::Postgres {
-        if file.exists() {
-            bail!("{} exists; choose a new file name", file.display());
-        }
-        let url = g.db.replacen("postgresql://", "postgres://", 1);
-        let status = std::process::Command::new("pg_dump")
-            .arg("--format=custom")
-            .arg("--file")
-            .arg(file)
-            .arg(&url)
-            .status()
-            .context("cannot run pg_dump (Debian: apt-get install postgresql-client)")?;
-        if !status.success() {
-            let _ = std::fs::remove_file(file);
-            bail!("pg_dump failed ({status}); nothing was written");
-        }
-    } else {
-        store.backup(file)?;
-    }
+    offboard_store::restore::backup(&mut store, &g.db, file)?;
     println!("backed up {} to {}", g.db, file.display());
     Ok(())
 }

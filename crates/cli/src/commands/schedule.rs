@@ -47,7 +47,9 @@ pub(super) fn schedule(g: &Global, cmd: ScheduleCmd) -> anyhow::Result<()> {
             schedule,
             force,
             dry_run,
+            plan,
         } => {
+            engine.expect_plan(plan);
             let outcomes = engine.run_schedules(schedule.as_deref(), force, dry_run)?;
             let failed = outcomes
                 .iter()
@@ -68,6 +70,12 @@ pub(super) fn schedule(g: &Global, cmd: ScheduleCmd) -> anyhow::Result<()> {
                     if o.outcome == RunKind::DryRun {
                         if let Ok(plan) = serde_json::from_value::<PlanView>(o.plan.clone()) {
                             plan.print();
+                            if !plan.fingerprint.is_empty() {
+                                println!(
+                                    "  plan {0}: run exactly this with --id {1} --force --plan {0}",
+                                    plan.fingerprint, o.schedule
+                                );
+                            }
                         }
                     }
                 }
@@ -158,6 +166,8 @@ fn print_runs(g: &Global, runs: &[offboard_engine::schedule::Run]) -> anyhow::Re
 struct PlanView {
     #[serde(default)]
     customers: Vec<CustomerView>,
+    #[serde(default)]
+    fingerprint: String,
 }
 
 #[derive(serde::Deserialize)]

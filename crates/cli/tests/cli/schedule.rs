@@ -385,3 +385,34 @@ conformance!(
         assert!(after.contains(&(6, "deleted".to_string())), "{after:?}");
     }
 );
+
+conformance!(
+    a_schedule_run_is_bound_to_the_dry_run_shown,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        setup(&cli);
+        let dry = cli
+            .run(&["schedule", "run", "--id", "dormant", "--dry-run"])
+            .ok()
+            .stdout;
+        let fp = dry
+            .split("--plan ")
+            .nth(1)
+            .map(|rest| rest.trim().to_string())
+            .unwrap_or_else(|| panic!("no plan in {dry}"));
+        // A plan binds one schedule: without --id it is refused.
+        fails(cli.run(&["schedule", "run", "--plan", &fp]), "--id");
+        // Customer 5, the one it would delete, is active again: the run would differ, and
+        // applies nothing, saying why.
+        let before = statuses(&cli);
+        cli.run(&["reactivate", "5"]).ok();
+        let changed = statuses(&cli);
+        assert_ne!(before, changed);
+        let r = cli.run(&["schedule", "run", "--id", "dormant", "--plan", &fp]);
+        assert_eq!(r.code, 1, "{}", r.stdout);
+        assert!(r.stdout.contains("the plan changed"), "{}", r.stdout);
+        assert_eq!(statuses(&cli), changed, "a changed run applied");
+        let runs = cli.run(&["schedule", "runs", "--json"]).ok().json();
+        assert_eq!(runs.as_array().unwrap().len(), 0, "{runs:#}");
+    }
+);

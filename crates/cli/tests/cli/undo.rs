@@ -346,3 +346,63 @@ conformance!(
         cli.run(&["audit", "verify"]).ok();
     }
 );
+
+conformance!(
+    undo_is_a_stack_the_later_operation_taken_back_first_frees_the_earlier,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,status\n\
+             1,1,person,Dee Dup,dee@a.example,active\n\
+             2,2,person,Dee Stays,dee@b.example,active\n\
+             3,3,person,Dee Target,dee@c.example,active\n\
+             4,4,person,Eve Two,eve@example.com,active\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        let start = snapshot(&cli, "start");
+
+        // Two merges, the second through the first's survivor.
+        let first = cli
+            .run(&["merge", "#1", "--into", "#2", "--json"])
+            .ok()
+            .json();
+        let second = cli
+            .run(&["merge", "#2", "--into", "#3", "--json"])
+            .ok()
+            .json();
+        // The earlier cannot go first: the later depends on it.
+        let r = cli.run(&["undo", &first["audit_entry"].to_string()]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(r.stdout.contains("changed since"), "{}", r.stdout);
+        // Later first, then the earlier: back where it started.
+        cli.run(&["undo", &second["audit_entry"].to_string()]).ok();
+        cli.run(&["undo", &first["audit_entry"].to_string()]).ok();
+        assert_eq!(
+            snapshot(&cli, "after"),
+            start,
+            "the merges did not come back whole"
+        );
+
+        // Deactivations: a later one on the same customer, undone, frees the earlier.
+        let a = cli
+            .run(&["deactivate", "#4", "--reason", "Moved away", "--json"])
+            .ok()
+            .json();
+        cli.run(&["reactivate", "#4"]).ok();
+        let b = cli
+            .run(&["deactivate", "#4", "--reason", "Moved away", "--json"])
+            .ok()
+            .json();
+        cli.run(&["undo", &b["audit_entry"].to_string()]).ok();
+        // The reactivation in between still stands in the way of the first.
+        let r = cli.run(&["undo", &a["audit_entry"].to_string()]);
+        assert_ne!(r.code, 0, "{}", r.stdout);
+        assert!(r.stdout.contains("reactivate"), "{}", r.stdout);
+        cli.run(&["audit", "verify"]).ok();
+    }
+);

@@ -71,6 +71,13 @@ enum Step {
     Edit(usize),
     /// Import a new customer from CSV into the tables as they are.
     Import,
+    /// Run a schedule (forced): the bin's purge, or deleting the deactivated.
+    Schedule(usize),
+    /// Take a backup (`offboard backup`).
+    Backup,
+    /// Bring the latest backup back (`offboard restore`): what was erased or forgotten since
+    /// stays so.
+    Restore,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -92,12 +99,20 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0usize..4).prop_map(Step::RestoreRecord),
         1 => pick.clone().prop_map(Step::Edit),
         1 => Just(Step::Import),
+        1 => (0usize..2).prop_map(Step::Schedule),
+        1 => Just(Step::Backup),
+        1 => Just(Step::Restore),
     ]
 }
 
 /// The reference model.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Reference {
+    /// The database's URL (backups and restores name it), and the test's own directory.
+    url: String,
+    dir: std::path::PathBuf,
+    /// The latest backup: its file and the model as it was then.
+    backup: Option<(std::path::PathBuf, Box<Reference>)>,
     /// Customers that exist, and their status.
     status: BTreeMap<i64, Status>,
     /// The status a deleted customer had before (what an undelete brings back).
@@ -124,6 +139,27 @@ impl Reference {
     }
 }
 
+/// The retention the sequences run as schedules (forced, so each runs every time it is
+/// picked): the model's purge of the recycle bin, and deleting who is deactivated.
+const SCHEDULES: &str = r#"
+[[schedule]]
+id = "model-bin"
+run = "purge"
+every = "hour"
+
+[[schedule]]
+id = "model-dormant"
+run = "delete"
+every = "hour"
+customers = "status = 'deactivated'"
+"#;
+
+/// The preset's model, with the test's schedules.
+fn model_of(name: &str) -> Model {
+    let source = format!("{}{SCHEDULES}", preset(name).unwrap().source);
+    Model::parse(name, &source).unwrap()
+}
+
 fn marker(id: i64) -> String {
     format!("Mk{id}Zq")
 }
@@ -131,7 +167,7 @@ fn marker(id: i64) -> String {
 /// A store with the preset, `customers` demo customers with their records, every customer's
 /// name and email a marker unique to it.
 fn world(db: &TestDb, name: &str, seed: u64) -> (Store, Reference) {
-    let model = Model::parse(name, preset(name).unwrap().source).unwrap();
+    let model = model_of(name);
     let dir = db.dir.path().join(format!("demo-{seed}"));
     offboard_demo::generate(&model, 14, seed, &dir).unwrap();
     let (mut store, _) = Database::connect(&db.url)
@@ -145,7 +181,11 @@ fn world(db: &TestDb, name: &str, seed: u64) -> (Store, Reference) {
             "UPDATE customers SET name = 'Mk' || id || 'Zq', email = CASE WHEN email IS NULL THEN NULL ELSE 'mk' || id || 'zq@example.com' END",
         )
         .unwrap();
-    let mut r = Reference::default();
+    let mut r = Reference {
+        url: db.url.clone(),
+        dir: db.dir.path().to_path_buf(),
+        ..Reference::default()
+    };
     let rows = store
         .db()
         .query(
@@ -382,6 +422,157 @@ fn run_step(
                 erase_plan(r, &plan);
             }
         }
+        Step::Schedule(n) => {
+            let id = ["model-bin", "model-dormant"][n % 2];
+            if id == "model-bin" && model.purge == offboard_model::model::PurgeMode::None {
+                return Ok(());
+            }
+            // The dry run, then the run bound to it (a different plan fails the run).
+            let dry = admin(s).run_schedules(Some(id), true, true).unwrap();
+            let fingerprint = dry[0].plan["fingerprint"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            prop_assert_eq!(
+                &dry[0].outcome,
+                &offboard_engine::schedule::RunKind::DryRun,
+                "{}",
+                &dry[0].message
+            );
+            let mut e = admin(s);
+            e.expect_plan(Some(fingerprint.clone()));
+            let done = e.run_schedules(Some(id), true, false).unwrap();
+            prop_assert_eq!(
+                &done[0].outcome,
+                &offboard_engine::schedule::RunKind::Ran,
+                "{}",
+                &done[0].message
+            );
+            let plan = &done[0].plan;
+            prop_assert_eq!(plan["fingerprint"].as_str(), Some(fingerprint.as_str()));
+            let mut replaced = BTreeMap::new();
+            for c in plan["customers"].as_array().into_iter().flatten() {
+                let cid = c["id"].as_i64().unwrap();
+                let before = r.status.get(&cid).copied();
+                if c["outcome"] != "proceeds" {
+                    continue;
+                }
+                if id == "model-bin" {
+                    prop_assert!(
+                        before == Some(Status::Deleted) || r.forgotten.contains(&cid),
+                        "the bin's schedule took customer {cid} ({before:?})"
+                    );
+                    r.status.remove(&cid);
+                    r.before_delete.remove(&cid);
+                    r.erased.insert(cid);
+                    continue;
+                }
+                prop_assert_eq!(
+                    before,
+                    Some(Status::Deactivated),
+                    "the schedule deleted customer {}, not deactivated",
+                    cid
+                );
+                replaced.insert(cid, before);
+                match after(model, Operation::Delete, Status::Deactivated, r, cid) {
+                    Some(now) => {
+                        if now == Status::Deleted {
+                            r.before_delete.insert(cid, Status::Deactivated);
+                        }
+                        r.status.insert(cid, now);
+                    }
+                    None => {
+                        r.status.remove(&cid);
+                        r.erased.insert(cid);
+                    }
+                }
+            }
+            if let (Some(seq), false) = (plan["audit_entry"].as_i64(), replaced.is_empty()) {
+                if model.delete != DeleteMode::Hard {
+                    r.applied.push((seq, replaced));
+                }
+            }
+        }
+        Step::Backup => {
+            static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let file = r.dir.join(format!(
+                "backup-{}",
+                N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            ));
+            offboard_store::restore::backup(s, &r.url, &file)
+                .map_err(|e| TestCaseError::fail(format!("backup: {e}")))?;
+            let mut then = r.clone();
+            then.backup = None;
+            r.backup = Some((file, Box::new(then)));
+        }
+        Step::Restore => {
+            let Some((file, then)) = r.backup.clone() else {
+                return Ok(());
+            };
+            // The restore closes the live store; the step holds a stand-in meanwhile.
+            let stand_in = Database::connect("sqlite::memory:")
+                .unwrap()
+                .with_model(model.clone())
+                .unwrap()
+                .0;
+            let live = std::mem::replace(s, stand_in);
+            let actor = offboard_engine::Actor {
+                name: "admin".into(),
+                role: offboard_model::model::Role::Admin,
+            };
+            let result = offboard_engine::restore::restore_backup(
+                live,
+                &r.url,
+                &actor,
+                &file,
+                false,
+                &mut |_| true,
+            );
+            *s = Database::connect(&r.url)
+                .unwrap()
+                .with_model(model.clone())
+                .unwrap()
+                .0;
+            let (plan, done) = result.map_err(|e| TestCaseError::fail(format!("restore: {e}")))?;
+            let done = done.unwrap();
+            // The model as it was at the backup, with what was erased or forgotten since
+            // applied again: erased (or, where the backup still blocks it, forgotten).
+            let erased_since: BTreeSet<i64> = r.erased.difference(&then.erased).copied().collect();
+            for id in &plan.erase {
+                prop_assert!(
+                    erased_since.contains(id),
+                    "restore erased {id} again, not erased since"
+                );
+            }
+            // (One forgotten before the backup may have been forgotten again since.)
+            for id in &plan.forget {
+                prop_assert!(
+                    r.forgotten.contains(id),
+                    "restore forgot {id}, never forgotten"
+                );
+            }
+            let mut next = (*then).clone();
+            next.url = r.url.clone();
+            next.dir = r.dir.clone();
+            next.backup = r.backup.take();
+            // (A merge since is not in the backup: its duplicates are back.)
+            next.entangled.extend(r.entangled.iter().copied());
+            for id in &plan.erase {
+                if done.forgotten_instead.contains(id) {
+                    next.forgotten.insert(*id);
+                } else {
+                    next.status.remove(id);
+                    next.before_delete.remove(id);
+                    next.erased.insert(*id);
+                }
+            }
+            next.forgotten.extend(plan.forget.iter().copied());
+            // Customers erased since and not in the backup stay gone, as do ones it never had.
+            next.erased.extend(erased_since.iter().copied());
+            // Operations before the backup may be undone only while nothing since stands in
+            // the way; the engine decides, the model follows.
+            *r = next;
+        }
         Step::Erase(n) => {
             let Some(id) = r.pick(n) else { return Ok(()) };
             if let Some(plan) = dry_then_apply(s, &|e, dry| e.erase_customers(&[id], dry))? {
@@ -391,7 +582,14 @@ fn run_step(
         Step::Forget(n) => {
             let Some(id) = r.pick(n) else { return Ok(()) };
             let dry = admin(s).forget(id, true);
-            let done = admin(s).forget(id, false);
+            let done = {
+                // The apply is bound to the dry run: a different plan is a failure here.
+                let mut e = admin(s);
+                if let Ok(d) = &dry {
+                    e.expect_plan(Some(d.fingerprint.clone()));
+                }
+                e.forget(id, false)
+            };
             match (dry, done) {
                 (Ok(d), Ok(a)) => {
                     prop_assert_eq!(
@@ -812,7 +1010,7 @@ fn round(db: &TestDb, preset_name: &str) {
         },
         TestRng::from_seed(RngAlgorithm::ChaCha, &bytes),
     );
-    let model = Model::parse(preset_name, preset(preset_name).unwrap().source).unwrap();
+    let model = model_of(preset_name);
     let case = std::cell::Cell::new(0u64);
     let ran = std::cell::Cell::new(0u64);
     let result = runner.run(
@@ -873,7 +1071,7 @@ fn tempfile_dir(id: i64) -> std::path::PathBuf {
 
 /// Replays one sequence (a failure the model test found, kept as a regression test).
 fn replay(db: &TestDb, preset_name: &str, world_seed: u64, sequence: &[Step]) {
-    let model = Model::parse(preset_name, preset(preset_name).unwrap().source).unwrap();
+    let model = model_of(preset_name);
     let (mut s, mut r) = world(db, preset_name, world_seed);
     for st in sequence {
         let done =
@@ -954,7 +1152,7 @@ conformance!(found_a_tombstone_keeps_what_the_model_says, |db: TestDb| {
 conformance!(
     found_a_purge_dry_run_counts_the_records_bin_it_empties,
     |db: TestDb| {
-        let model = Model::parse("services", preset("services").unwrap().source).unwrap();
+        let model = model_of("services");
         let (mut s, mut r) = world(&db, "services", 5);
         // A record deleted long ago is in the bin, past any retention.
         let kind = "note";
@@ -978,3 +1176,38 @@ conformance!(found_a_purge_counts_bin_entries_once, |db: TestDb| {
     let other = TestDb::new(db.backend).unwrap();
     replay(&other, "services", 607, &[DeleteRecord(32, 1), Purge]);
 });
+
+// Found: a schedule forced three times in one second: the second and third forced runs had
+// one period key ("forced" and the time), so the third was refused as run "at the same time".
+conformance!(
+    found_a_schedule_forced_twice_in_one_second_runs_twice,
+    |db: TestDb| {
+        use Step::*;
+        replay(&db, "legal", 0, &[Schedule(1), Schedule(1), Schedule(1)]);
+    }
+);
+
+// Found: two restores in one second set the replaced database aside under one name: on
+// PostgreSQL the second failed ("already exists"); on SQLite it would have replaced the first.
+conformance!(
+    found_two_restores_in_one_second_keep_both_replaced_databases,
+    |db: TestDb| {
+        use Step::*;
+        replay(
+            &db,
+            "membership",
+            442,
+            &[Delete(37), Backup, Restore, Restore],
+        );
+        if db.backend == offboard_testkit::Backend::Sqlite {
+            let kept = std::fs::read_dir(db.dir.path())
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| {
+                    n.contains(".replaced-") && !n.ends_with("-wal") && !n.ends_with("-shm")
+                })
+                .count();
+            assert_eq!(kept, 2, "a replaced database was lost");
+        }
+    }
+);
