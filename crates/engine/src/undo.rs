@@ -413,14 +413,27 @@ impl Engine<'_> {
             self.expected_plan.take()
         };
         if let Some(expected) = expected {
-            let mut now = self.undo_run(seq, true)?;
-            now.fingerprint = now.fingerprint_of();
-            if now.fingerprint != expected {
+            // Bound: the undo is applied and compared inside one transaction, which commits
+            // only when it did what the preview showed — nothing can change in between.
+            self.store.db().begin()?;
+            let mut plan = match self.undo_run(seq, false) {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = self.store.db().rollback();
+                    return Err(e);
+                }
+            };
+            plan.fingerprint = plan.fingerprint_of();
+            if plan.fingerprint != expected {
+                self.store.db().rollback()?;
+                plan.dry_run = true;
                 return Err(EngineError::UndoChanged {
                     expected,
-                    plan: Box::new(now),
+                    plan: Box::new(plan),
                 });
             }
+            self.store.db().commit()?;
+            return Ok(plan);
         }
         let mut plan = self.undo_run(seq, dry_run)?;
         plan.fingerprint = plan.fingerprint_of();

@@ -252,12 +252,21 @@ pub fn swap(live: &str, staged: &str, stamp: &str) -> Result<String, StoreError>
                 n += 1;
                 kept = format!("{name}_replaced_{stamp}_{n}");
             }
-            let busy = c
-                .query_one(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                    &[&name],
-                )?
-                .get::<_, i64>(0);
+            // A connection this process closed a moment ago may still be listed while its
+            // backend exits: wait for that (two seconds at most), not for a server.
+            let mut busy = 0;
+            for _ in 0..20 {
+                busy = c
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                        &[&name],
+                    )?
+                    .get::<_, i64>(0);
+                if busy == 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
             if busy > 0 {
                 return Err(StoreError::Refused(format!(
                     "{busy} other connection(s) to `{name}` are open (a server?); stop them and run the restore again — nothing was replaced"
@@ -356,14 +365,49 @@ pub fn erased_and_forgotten_after(
             .filter_map(|r| r[0].as_i64())
             .collect())
     };
-    let erased = ids(
+    // Gone with an erasure's entry — not merged away: a duplicate deleted to the bin and then
+    // merged is gone from the table too, but it lives on in its survivor, not erased.
+    let mut erased = ids(
         db,
-        format!("SELECT DISTINCT a.customer_id FROM offboard_audit a WHERE a.seq > {p} AND a.operation IN ('purge', 'delete', 'erase') AND a.customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = a.customer_id) ORDER BY 1"),
+        format!("SELECT DISTINCT a.customer_id FROM offboard_audit a WHERE a.seq > {p} AND a.operation IN ('purge', 'delete', 'erase') AND a.customer_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = a.customer_id) AND NOT EXISTS (SELECT 1 FROM offboard_merged m WHERE m.id = a.customer_id) ORDER BY 1"),
     )?;
-    let forgotten = ids(
+    let mut forgotten = ids(
         db,
         format!("SELECT DISTINCT a.customer_id FROM offboard_audit a WHERE a.seq > {p} AND a.operation = 'forget' AND a.customer_id IS NOT NULL ORDER BY 1"),
     )?;
+    // A duplicate merged into someone erased or forgotten since is that person too: in a
+    // backup from before the merge it is a customer of its own, and goes the same way.
+    let into: std::collections::BTreeMap<i64, i64> = db
+        .query(
+            "SELECT id, into_id FROM offboard_merged",
+            &[],
+            &[FieldType::Int, FieldType::Int],
+        )?
+        .iter()
+        .filter_map(|r| Some((r[0].as_i64()?, r[1].as_i64()?)))
+        .collect();
+    let last = |mut id: i64| {
+        for _ in 0..into.len() {
+            match into.get(&id) {
+                Some(next) => id = *next,
+                None => break,
+            }
+        }
+        id
+    };
+    let (gone, masked): (Vec<i64>, Vec<i64>) = (erased.clone(), forgotten.clone());
+    for dup in into.keys() {
+        let survivor = last(*dup);
+        if gone.binary_search(&survivor).is_ok() {
+            erased.push(*dup);
+        } else if masked.binary_search(&survivor).is_ok() {
+            forgotten.push(*dup);
+        }
+    }
+    erased.sort_unstable();
+    erased.dedup();
+    forgotten.sort_unstable();
+    forgotten.dedup();
     Ok((erased, forgotten))
 }
 

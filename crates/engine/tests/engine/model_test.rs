@@ -119,6 +119,8 @@ struct Reference {
     before_delete: BTreeMap<i64, Status>,
     erased: BTreeSet<i64>,
     merged: BTreeSet<i64>,
+    /// Whom each merged-away customer went into.
+    merged_into: BTreeMap<i64, i64>,
     forgotten: BTreeSet<i64>,
     /// Customers that took part in a transfer, move or merge: their values may live on in
     /// another customer's history (the privacy issue's copies), so only their own rows are
@@ -538,17 +540,25 @@ fn run_step(
             // The model as it was at the backup, with what was erased or forgotten since
             // applied again: erased (or, where the backup still blocks it, forgotten).
             let erased_since: BTreeSet<i64> = r.erased.difference(&then.erased).copied().collect();
+            // Whom a customer merged away went into in the end.
+            let last = |mut id: i64| {
+                while let Some(next) = r.merged_into.get(&id) {
+                    id = *next;
+                }
+                id
+            };
+            // (A duplicate merged since into someone erased or forgotten since goes with them.)
             for id in &plan.erase {
                 prop_assert!(
-                    erased_since.contains(id),
-                    "restore erased {id} again, not erased since"
+                    erased_since.contains(&last(*id)),
+                    "restore erased {id} again: neither it nor whom it went into was erased since"
                 );
             }
             // (One forgotten before the backup may have been forgotten again since.)
             for id in &plan.forget {
                 prop_assert!(
-                    r.forgotten.contains(id),
-                    "restore forgot {id}, never forgotten"
+                    r.forgotten.contains(&last(*id)),
+                    "restore forgot {id}: neither it nor whom it went into was forgotten"
                 );
             }
             let mut next = (*then).clone();
@@ -652,6 +662,7 @@ fn run_step(
                         // (Its status before a delete is kept: an undo brings it back as it was.)
                         let before = r.status.remove(&from);
                         r.merged.insert(from);
+                        r.merged_into.insert(from, to);
                         let mut replaced = BTreeMap::new();
                         replaced.insert(from, before);
                         if let Some(seq) = plan.audit_entry {
@@ -808,6 +819,7 @@ fn run_step(
                             continue;
                         };
                         r.merged.remove(&c.id);
+                        r.merged_into.remove(&c.id);
                         r.erased.remove(&c.id);
                         r.status.insert(c.id, before);
                         if before != Status::Deleted {
@@ -1209,5 +1221,27 @@ conformance!(
                 .count();
             assert_eq!(kept, 2, "a replaced database was lost");
         }
+    }
+);
+
+// Found: a restore erased, in the backup, a customer deleted to the bin and then merged away
+// since (gone from the table, but living on in its survivor, not erased).
+conformance!(
+    found_a_restore_keeps_a_duplicate_merged_since,
+    |db: TestDb| {
+        use Step::*;
+        replay(
+            &db,
+            "erp",
+            280,
+            &[
+                Backup,
+                Merge(2, 9),
+                Deactivate(0),
+                Delete(63),
+                Merge(50, 6),
+                Restore,
+            ],
+        );
     }
 );
