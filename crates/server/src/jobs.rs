@@ -24,7 +24,7 @@ use serde_json::{json, Value};
 use offboard_engine::{Actor, Engine, Step};
 use offboard_model::model::{Operation, Role};
 use offboard_model::Model;
-use offboard_store::jobs::{Job, JobBook, JobStatus};
+use offboard_store::jobs::{Job, JobBook, JobPlan, JobStatus};
 use offboard_store::{Database, StoreError};
 
 use crate::api::{act, Caller};
@@ -234,6 +234,11 @@ impl Runner {
             }
         }
         let mut store = Database::open(&self.url)?.applied(self.model.clone());
+        // Plans kept before the book held no personal values lose them now.
+        let stripped = book.strip_personal(store.db(), &self.model)?;
+        if stripped > 0 {
+            tracing::info!(stripped, "job plans rewritten without personal values");
+        }
         // No runner works now: a job still marked running died with its server.
         let interrupted = book.recover(store.db())?;
         if interrupted > 0 {
@@ -284,8 +289,9 @@ impl Runner {
                 }
                 !book.cancel_requested(id).unwrap_or(false)
             };
+            let model = &self.model;
             let mut record = |db: &mut dyn offboard_store::Db, plan: &Value| {
-                offboard_store::jobs::record_result(db, id, plan)
+                offboard_store::jobs::record_result(db, id, &JobPlan::of(plan, model))
             };
             let mut engine = Engine::new(store, actor);
             engine.on_progress(&mut report);
@@ -296,15 +302,18 @@ impl Runner {
         if *store.db().depth() != 0 {
             *store = Database::open(&self.url)?.applied(self.model.clone());
         }
-        let error_json = |e: &ApiError| json!({ "status": e.status.as_u16(), "code": e.code, "message": e.message, "details": e.details });
+        // What the book keeps holds no personal value (`JobPlan`), the error's details
+        // neither.
+        let kept = |plan: &Value| JobPlan::of(plan, &self.model);
+        let error_json = |e: &ApiError| json!({ "status": e.status.as_u16(), "code": e.code, "message": e.message, "details": kept(&e.details).json() });
         match result {
-            Ok(plan) => book.finish(id, JobStatus::Succeeded, Some(&plan), None)?,
+            Ok(plan) => book.finish(id, JobStatus::Succeeded, Some(&kept(&plan)), None)?,
             Err(e) if e.code == "cancelled" => {
                 book.finish(id, JobStatus::Cancelled, None, Some(&error_json(&e)))?
             }
             Err(e) => {
                 // A plan that changed nothing, or blocked records: the plan is in the details.
-                let plan = (e.details.get("operation").is_some()).then(|| e.details.clone());
+                let plan = (e.details.get("operation").is_some()).then(|| kept(&e.details));
                 book.finish(id, JobStatus::Failed, plan.as_ref(), Some(&error_json(&e)))?
             }
         }

@@ -443,9 +443,10 @@ impl JobBook {
         &mut self,
         id: i64,
         status: JobStatus,
-        plan: Option<&serde_json::Value>,
+        plan: Option<&JobPlan>,
         error: Option<&serde_json::Value>,
     ) -> Result<(), StoreError> {
+        let plan = plan.map(JobPlan::json);
         let sql = format!(
             "UPDATE offboard_jobs SET status = {}, finished_at = {}, plan = {}, error = {}, phase = NULL, cancel_requested = 0 WHERE id = {}",
             self.p(1),
@@ -542,7 +543,10 @@ impl JobBook {
                 .query_value(&sql, &[Value::Int(job.id)], FieldType::Text)?
                 .and_then(|v| v.as_str().and_then(|s| serde_json::from_str(s).ok()));
             match plan {
-                Some(plan) => self.finish(job.id, JobStatus::Succeeded, Some(&plan), None)?,
+                // Written as a `JobPlan` already.
+                Some(plan) => {
+                    self.finish(job.id, JobStatus::Succeeded, Some(&JobPlan(plan)), None)?
+                }
                 None => {
                     let error = serde_json::json!({
                         "code": "interrupted",
@@ -556,19 +560,119 @@ impl JobBook {
         Ok(interrupted)
     }
 
+    /// Rewrites every plan the book and the results table hold as a [`JobPlan`]: jobs from
+    /// before plans were kept without personal values lose them (the job runner does this
+    /// as it starts). Returns how many plans changed.
+    pub fn strip_personal(
+        &mut self,
+        database: &mut dyn Db,
+        model: &offboard_model::Model,
+    ) -> Result<usize, StoreError> {
+        let mut changed = 0;
+        for (book, table, key) in [
+            (true, "offboard_jobs", "id"),
+            (false, "offboard_job_results", "job_id"),
+        ] {
+            let db: &mut dyn Db = if book {
+                self.db.as_mut()
+            } else {
+                &mut *database
+            };
+            let d = db.dialect();
+            let rows = db.query(
+                &format!("SELECT {key}, plan FROM {table} WHERE plan IS NOT NULL"),
+                &[],
+                &[FieldType::Int, FieldType::Text],
+            )?;
+            for r in rows {
+                let (Some(id), Some(text)) = (r[0].as_i64(), r[1].as_str()) else {
+                    continue;
+                };
+                let Ok(plan) = serde_json::from_str::<serde_json::Value>(text) else {
+                    continue;
+                };
+                let kept = JobPlan::of(&plan, model);
+                if kept.0 != plan {
+                    db.execute(
+                        &format!(
+                            "UPDATE {table} SET plan = {} WHERE {key} = {}",
+                            ph(d, 1),
+                            ph(d, 2)
+                        ),
+                        &[Value::Text(kept.0.to_string()), Value::Int(id)],
+                    )?;
+                    changed += 1;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
     /// The connection, for a lock that makes one runner per database (PostgreSQL).
     pub fn db(&mut self) -> &mut dyn Db {
         self.db.as_mut()
     }
 }
 
+/// A plan as the job book keeps it: what was decided, by customer id and number, without a
+/// value of a personal field — no name or email, no value of a field the model marks
+/// personal, no merge field choices, no text that may quote a customer (`why`, a merge's
+/// conflicts). A job's plan is readable by every viewer and outlives an erasure, so it must
+/// hold nothing an erasure would have to find; this type is the only way into the book.
+#[derive(Debug, Clone)]
+pub struct JobPlan(serde_json::Value);
+
+impl JobPlan {
+    /// `plan` without personal values (see [`JobPlan`]).
+    pub fn of(plan: &serde_json::Value, model: &offboard_model::Model) -> JobPlan {
+        let mut personal: std::collections::BTreeSet<String> = model
+            .personal_columns()
+            .into_iter()
+            .map(|c| c.column)
+            .collect();
+        personal.extend(
+            [
+                "name",
+                "email",
+                "phone",
+                "fields",
+                "why",
+                "conflicts",
+                "records",
+                "values",
+            ]
+            .map(String::from),
+        );
+        fn strip(v: &mut serde_json::Value, personal: &std::collections::BTreeSet<String>) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    map.retain(|k, _| !personal.contains(k) && !k.ends_with("_name"));
+                    for x in map.values_mut() {
+                        strip(x, personal);
+                    }
+                }
+                serde_json::Value::Array(list) => {
+                    for x in list {
+                        strip(x, personal);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = plan.clone();
+        strip(&mut out, &personal);
+        JobPlan(out)
+    }
+
+    pub fn json(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
 /// Records, inside a job's own transaction, what it did: if the transaction commits, so
 /// does this. A job of several operations (the schedules) records each as it commits.
-pub fn record_result(
-    database: &mut dyn Db,
-    job: i64,
-    plan: &serde_json::Value,
-) -> Result<(), StoreError> {
+pub fn record_result(database: &mut dyn Db, job: i64, plan: &JobPlan) -> Result<(), StoreError> {
+    let plan = plan.json();
     let d = database.dialect();
     database.execute(
         &format!(

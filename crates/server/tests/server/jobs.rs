@@ -436,3 +436,83 @@ conformance!(
         assert_eq!(left["total"], 1, "only the company stays active: {left}");
     }
 );
+
+conformance!(
+    a_job_keeps_no_personal_value_of_the_customers_it_erased_or_merged,
+    |db: TestDb| {
+        // Markers in the names and emails: none may be in what the job book keeps.
+        let csv = "id,number,kind,name,email,status\n\
+                   1,1,person,Qzjobone Xv,qzjobone@example.com,active\n\
+                   2,2,person,Qzjobtwo Xv,qzjobtwo@example.com,active\n\
+                   3,3,person,Qzjobthree Xv,qzjobthree@example.com,active\n";
+        let s = super::start_with(&db, "services", &[("customers.csv", csv)], |s| s);
+        let erase = submit(
+            &s,
+            "/api/v1/erase",
+            json!({ "customers": [1], "background": true }),
+        );
+        let (done, _) = until_over(&s, erase["id"].as_i64().unwrap());
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(done["plan"]["customers"][0]["id"], 1, "{done}");
+        let merge = submit(
+            &s,
+            "/api/v1/merge",
+            json!({ "duplicate": 2, "into": 3, "take": { "email": 2 }, "background": true }),
+        );
+        let (done, _) = until_over(&s, merge["id"].as_i64().unwrap());
+        assert_eq!(done["status"], "succeeded", "{done}");
+        let list = s.api("GET", "/api/v1/jobs", &s.viewer, Value::Null);
+        for marker in [
+            "Qzjobone",
+            "qzjobone@",
+            "Qzjobtwo",
+            "qzjobtwo@",
+            "Qzjobthree",
+        ] {
+            assert!(!list.body.contains(marker), "{marker} in {}", list.body);
+        }
+        // Nor in the tables: the job book, and the results written in the jobs' transactions.
+        let mut store = offboard_store::Database::open(&db.url)
+            .unwrap()
+            .applied(Model::parse("services", preset("services").unwrap().source).unwrap());
+        let kept = store
+            .db()
+            .query(
+                "SELECT plan FROM offboard_job_results",
+                &[],
+                &[offboard_model::FieldType::Text],
+            )
+            .unwrap();
+        assert_eq!(kept.len(), 2);
+        for row in kept {
+            let text = row[0].as_str().unwrap_or_default().to_string();
+            assert!(!text.contains("Qzjob") && !text.contains("qzjob"), "{text}");
+        }
+        let mut book = offboard_store::jobs::JobBook::open(&db.url).unwrap();
+        for j in book.list(None, None, 10).unwrap() {
+            let text = serde_json::to_string(&j).unwrap();
+            assert!(!text.contains("Qzjob") && !text.contains("qzjob"), "{text}");
+        }
+        // A plan kept by an earlier version, with names, loses them when the runner starts.
+        store
+            .db()
+            .execute(
+                "INSERT INTO offboard_job_results (job_id, plan, finished_at) VALUES (99, '{\"customers\":[{\"id\":3,\"name\":\"Qzjobthree Xv\",\"outcome\":\"proceeds\"}]}', '2026-01-01 00:00:00')",
+                &[],
+            )
+            .unwrap();
+        let model = Model::parse("services", preset("services").unwrap().source).unwrap();
+        assert_eq!(book.strip_personal(store.db(), &model).unwrap(), 1);
+        let text = store
+            .db()
+            .query_value(
+                "SELECT plan FROM offboard_job_results WHERE job_id = 99",
+                &[],
+                offboard_model::FieldType::Text,
+            )
+            .unwrap()
+            .unwrap()
+            .to_cell();
+        assert_eq!(text, r#"{"customers":[{"id":3,"outcome":"proceeds"}]}"#);
+    }
+);
