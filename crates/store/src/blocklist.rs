@@ -97,6 +97,12 @@ pub fn block_customers(
             }
         }
     }
+    // And every value they had before: an email edited away, a merged duplicate's — what the
+    // audit log kept apart about them and the duplicates merged into them, read before the
+    // erasure forgets it.
+    for (col, text) in earlier_values(db, set, &cols)? {
+        fresh.push((digest(&key, &col, &text)?, col));
+    }
     if fresh.is_empty() {
         return Ok(0);
     }
@@ -124,6 +130,77 @@ pub fn block_customers(
         ),
         &[Value::DateTime(DateTime::now()), Value::Text(why.to_string())],
     )
+}
+
+/// The identifying values the audit log's kept-apart parts hold about the customers of
+/// `set` and the duplicates merged into them (followed along later merges): wherever a
+/// part names an identifying field — as a key (`"email": …`, or `{"before", "after"}`), or
+/// as a merge's field choice (`"field": "email"` with its value and candidates).
+fn earlier_values(
+    db: &mut dyn Db,
+    set: &str,
+    cols: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = db.query(
+        &format!(
+            "SELECT data FROM offboard_audit_personal WHERE customer_id IN (WITH RECURSIVE gone(id) AS (SELECT id FROM {set} UNION SELECT m.id FROM offboard_merged m JOIN gone g ON m.into_id = g.id) SELECT id FROM gone)"
+        ),
+        &[],
+        &[FieldType::Text],
+    )?;
+    fn texts(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(t) if !t.trim().is_empty() => out.push(t.clone()),
+            serde_json::Value::Array(list) => list.iter().for_each(|x| texts(x, out)),
+            serde_json::Value::Object(o) => {
+                for k in ["before", "after", "value", "old", "new"] {
+                    if let Some(x) = o.get(k) {
+                        texts(x, out);
+                    }
+                }
+                if let Some(c) = o.get("candidates") {
+                    texts(c, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn walk(v: &serde_json::Value, cols: &[String], out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    if cols.contains(k) {
+                        let mut found = Vec::new();
+                        texts(x, &mut found);
+                        out.extend(found.into_iter().map(|t| (k.clone(), t)));
+                    }
+                }
+                if let Some(field) = o.get("field").and_then(|f| f.as_str()) {
+                    if cols.iter().any(|c| c == field) {
+                        let mut found = Vec::new();
+                        texts(v, &mut found);
+                        out.extend(found.into_iter().map(|t| (field.to_string(), t)));
+                    }
+                }
+                o.values().for_each(|x| walk(x, cols, out));
+            }
+            serde_json::Value::Array(list) => list.iter().for_each(|x| walk(x, cols, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for r in rows {
+        if let Some(data) = r[0]
+            .as_str()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        {
+            walk(&data, cols, &mut out);
+        }
+    }
+    out.retain(|(_, t)| !t.contains('\u{b7}') && t.contains(|c: char| c.is_alphanumeric()));
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 /// A checker of values against the blocklist, for one write or one whole import: it reads

@@ -11,6 +11,7 @@ mod jobs;
 mod lifecycle;
 mod matrix;
 mod merge;
+mod privacy;
 mod resolve;
 mod restore;
 mod schedule;
