@@ -1,6 +1,7 @@
 //! The right of access (GDPR art. 15): everything offboard holds about one customer in one
 //! document — its fields, its records of every kind (along owner chains), the customers it
-//! links to and that link to it, and the audit entries about it.
+//! links to and that link to it (by number: another person's name is theirs, not this
+//! person's), and the audit entries about it. Handing it out is itself audited.
 
 use serde_json::{json, Map, Value};
 
@@ -27,14 +28,14 @@ impl Engine<'_> {
                 records.insert(kind.name.clone(), Value::Array(list));
             }
         }
-        // The customers it links to (its company, who it is billed to), by number and name.
+        // The customers it links to (its company, who it is billed to), by number.
         let mut links_to = Map::new();
         for l in &model.customer.links {
             if let Some(other) = customer.fields.get(&l.link.column).and_then(Value::as_i64) {
                 if let Some(o) = self.store.find_customer(other)? {
                     links_to.insert(
                         l.link.name.clone(),
-                        json!({ "id": o.id, "number": o.number, "name": o.name }),
+                        json!({ "id": o.id, "number": o.number, "kind": o.kind }),
                     );
                 }
             }
@@ -46,12 +47,29 @@ impl Engine<'_> {
                 link,
                 Value::Array(
                     list.iter()
-                        .map(|o| json!({ "id": o.id, "number": o.number, "name": o.name }))
+                        .map(|o| json!({ "id": o.id, "number": o.number, "kind": o.kind }))
                         .collect(),
                 ),
             );
         }
         let audit = crate::audit::list(self.store.db(), Some(id), None)?;
+        // Who handed it out, and when: an entry of its own (after the document was read).
+        let actor = self.actor.name.clone();
+        let (number, name) = (customer.number.clone(), customer.name.clone());
+        self.store.atomically(|s| {
+            crate::audit::append(
+                s.db(),
+                &actor,
+                crate::audit::Act::Access,
+                &[crate::audit::NewEntry::customer(
+                    id,
+                    &number,
+                    &name,
+                    None,
+                    json!({ "exported": "everything held about the customer" }),
+                )],
+            )
+        })?;
         Ok(json!({
             "generated_at": offboard_model::DateTime::now().to_string(),
             "model": model.name,

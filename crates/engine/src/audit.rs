@@ -94,6 +94,8 @@ pub enum Act {
     Undo,
     /// Records brought back from the records recycle bin.
     RestoreRecords,
+    /// Everything held about a customer handed out (the right of access).
+    Access,
 }
 
 impl Act {
@@ -121,6 +123,7 @@ impl Act {
             Act::Reseal => "reseal",
             Act::Undo => "undo",
             Act::RestoreRecords => "restore-records",
+            Act::Access => "access",
         }
     }
 }

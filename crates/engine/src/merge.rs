@@ -207,7 +207,7 @@ impl Engine<'_> {
                             &dup.number,
                             &dup.name,
                             None,
-                            json!({ "into": target.id, "into_number": target.number, "into_name": target.name, "effects": plan.effects }),
+                            json!({ "into": target.id, "into_number": target.number, "effects": plan.effects }),
                         )
                     })
                     .collect();

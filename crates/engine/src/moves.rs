@@ -237,7 +237,8 @@ pub(crate) fn repoint(
 }
 
 /// Audit entries of records moved from one customer to another: one on each side, naming
-/// the other and what moved.
+/// the other by id and number — never its name: each entry is kept with its own customer's
+/// personal part, which the other's erasure would not find.
 fn move_entries(from: &Cand, to: &Cand, moved: &Plan) -> Vec<NewEntry> {
     vec![
         NewEntry::customer(
@@ -245,14 +246,14 @@ fn move_entries(from: &Cand, to: &Cand, moved: &Plan) -> Vec<NewEntry> {
             &from.number,
             &from.name,
             None,
-            serde_json::json!({ "to": to.id, "to_number": to.number, "to_name": to.name, "effects": moved.effects }),
+            serde_json::json!({ "to": to.id, "to_number": to.number, "effects": moved.effects }),
         ),
         NewEntry::customer(
             to.id,
             &to.number,
             &to.name,
             None,
-            serde_json::json!({ "from": from.id, "from_number": from.number, "from_name": from.name, "effects": moved.effects }),
+            serde_json::json!({ "from": from.id, "from_number": from.number, "effects": moved.effects }),
         ),
     ]
 }
@@ -461,7 +462,22 @@ impl Engine<'_> {
             };
             if plan.done == 1 {
                 add_effects(&mut plan, &moved);
-                record_moves(tx)?;
+                let erased = plan
+                    .effects
+                    .get("customers")
+                    .and_then(|e| e.get("removed"))
+                    .is_some_and(|n| *n > 0);
+                if erased && !dry_run {
+                    // The source was erased a moment ago (the model's delete erases): its side
+                    // of the move is written without its name, as its erasure's own entry is.
+                    let mut entries = move_entries(&source, &target, &moved);
+                    entries[0].customer_name = None;
+                    entries[0].details["moved_ids"] =
+                        serde_json::Value::Object(moved_ids.clone());
+                    audit::append(tx, actor, Act::MoveTo, &[entries, repointed.clone()].concat())?;
+                } else {
+                    record_moves(tx)?;
+                }
                 return Ok(plan);
             }
             let why = if stayed.is_empty() {

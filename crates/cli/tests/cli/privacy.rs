@@ -106,3 +106,105 @@ conformance!(
         run(&db, &["forget", "--yes"]);
     }
 );
+
+conformance!(
+    the_other_side_of_a_transfer_or_move_keeps_no_name_of_an_erased_person,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "legal"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,status\n\
+             11,K11,person,Qzfrom Mover,qzfrom@example.com,active\n\
+             12,K12,person,Qzto Keeper,qzto@example.com,active\n\
+             13,K13,person,Qzgone Person,qzgone@example.com,active\n\
+             14,K14,person,Qzstays Person,qzstays@example.com,active\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("note.csv"),
+            "id,customer_id,body\n1,11,first\n2,13,second\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        // A transfer, then its source erased: the target's entry names it by number only.
+        cli.run(&["transfer", "--from", "#11", "--to", "#12"]).ok();
+        cli.run(&["erase", "#11", "--yes"]).ok();
+        let log = cli
+            .run(&["audit", "--customer", "12", "--json"])
+            .ok()
+            .stdout;
+        assert!(!log.contains("Qzfrom"), "{log}");
+        assert!(
+            log.contains("K11"),
+            "the transfer's other side is named by number: {log}"
+        );
+        // A delete that erases (legal's) moving the records first: neither side keeps the
+        // erased person's name.
+        cli.run(&["delete", "#13", "--move-to", "#14", "--yes"])
+            .ok();
+        for who in ["13", "14"] {
+            let log = cli.run(&["audit", "--customer", who, "--json"]).ok().stdout;
+            assert!(!log.contains("Qzgone"), "customer {who}'s log: {log}");
+        }
+        cli.run(&["audit", "verify"]).ok();
+    }
+);
+
+conformance!(
+    an_access_document_holds_no_one_elses_name_and_is_audited,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "membership"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("customers.csv"),
+            "id,number,kind,name,email,status,company_id\n\
+             1,M1,company,Qzcompany Inc,office@qzcompany.example,active,\n\
+             2,M2,person,Qztwo Person,qztwo@example.com,active,1\n\
+             3,M3,person,Qzthree Person,qzthree@example.com,active,1\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        let company = cli
+            .run(&["export", "--customer", "#1", "--format", "json"])
+            .ok()
+            .json();
+        let text = company.to_string();
+        assert!(
+            !text.contains("Qztwo") && !text.contains("Qzthree"),
+            "{text}"
+        );
+        let contacts = company["linked_from"]
+            .as_object()
+            .and_then(|m| m.values().next())
+            .and_then(|v| v.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut numbers: Vec<&str> = contacts
+            .iter()
+            .filter_map(|c| c["number"].as_str())
+            .collect();
+        numbers.sort_unstable();
+        assert_eq!(numbers, ["M2", "M3"], "{company:#}");
+        let person = cli
+            .run(&["export", "--customer", "#2", "--format", "json"])
+            .ok()
+            .json();
+        assert!(!person.to_string().contains("Qzcompany"), "{person:#}");
+        assert_eq!(person["customer"]["name"], "Qztwo Person");
+        // Handing it out is in the log, on the customer.
+        let log = cli.run(&["audit", "--customer", "2", "--json"]).ok().json();
+        let ops: Vec<&str> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["operation"].as_str())
+            .collect();
+        assert!(ops.contains(&"access"), "{log:#}");
+        cli.run(&["audit", "verify"]).ok();
+    }
+);
