@@ -152,8 +152,13 @@ conformance!(
                 .any(|(p, _, total)| p == "blockers" && *total == before),
             "the blockers phase counts the deleted customers: {seen:?}"
         );
-        // The job did what the dry run planned.
-        assert_eq!(comparable(done["plan"].clone()), comparable(dry), "{done}");
+        // The job did what the dry run planned (as the job book keeps plans: without
+        // personal values).
+        let model = Model::parse("membership", preset("membership").unwrap().source).unwrap();
+        let kept = offboard_store::jobs::JobPlan::of(&dry, &model)
+            .json()
+            .clone();
+        assert_eq!(comparable(done["plan"].clone()), comparable(kept), "{done}");
         assert_eq!(
             deleted(&s),
             before - done["plan"]["purged"].as_i64().unwrap()
