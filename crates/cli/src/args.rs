@@ -526,7 +526,16 @@ pub enum ScheduleCmd {
     Reviews,
     /// Approve a run waiting for review: its operation applies to the customers it proposed
     /// that still match.
-    Approve { run: i64 },
+    Approve {
+        run: i64,
+        /// Show what the approval would do now; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply only what the dry run with this fingerprint showed: when the approval would
+        /// now differ, nothing is applied and the new plan is shown (exit 1).
+        #[arg(long, value_name = "FINGERPRINT", conflicts_with = "dry_run")]
+        plan: Option<String>,
+    },
     /// Reject a run waiting for review: nothing is applied.
     Reject { run: i64 },
 }

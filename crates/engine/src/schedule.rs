@@ -574,9 +574,33 @@ impl Engine<'_> {
         Ok(out)
     }
 
+    /// What approving a run waiting for review would do now (its operation's dry run on the
+    /// customers it proposed that still match): the plan whose fingerprint an approval may be
+    /// bound to ([`Engine::expect_plan`]). Needs the schedule's review role.
+    pub fn approval_preview(&mut self, run_id: i64) -> Result<RunOutcome, EngineError> {
+        let (s, run) = self.reviewable(run_id)?;
+        let allowed = Allowed {
+            op: operation_of(s.run),
+            kind: None,
+        };
+        let plan = self.select_and_run(&allowed, &s, Some(&run.customers), true, None)?;
+        Ok(RunOutcome {
+            schedule: s.id.clone(),
+            label: s.label.clone(),
+            run: s.run,
+            period: run.period,
+            outcome: RunKind::DryRun,
+            run_id: Some(run_id),
+            message: in_words(s.run, &plan, true),
+            plan: plan.to_json(),
+        })
+    }
+
     /// Approves a run waiting for review: applies its operation to the customers it proposed
     /// that still match the schedule (checked again under the lock), as the approver, in one
     /// transaction with the run's new state. The approver needs the schedule's review role.
+    /// Bound to an [`approval_preview`](Self::approval_preview)'s fingerprint, it applies
+    /// nothing when the approval would now do something else.
     pub fn approve_run(&mut self, run_id: i64) -> Result<RunOutcome, EngineError> {
         let (s, run) = self.reviewable(run_id)?;
         let recorded = std::sync::Arc::new(std::sync::Mutex::new(None));

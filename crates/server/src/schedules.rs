@@ -93,14 +93,31 @@ async fn runs(
     .await
 }
 
+/// `?dry_run=true`: what the approval would do now; `?plan=FINGERPRINT`: approve only that.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApproveQuery {
+    #[serde(default)]
+    dry_run: bool,
+    plan: Option<String>,
+}
+
 /// `POST /api/v1/schedules/runs/{id}/approve`: applies what the run proposed (those of its
 /// customers that still match), as the approver, who needs the schedule's review role.
 async fn approve(
     State(state): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<i64>,
+    Query(q): Query<ApproveQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let out = crate::api::act_heavy(&state, actor, move |e| Ok(e.approve_run(id)?)).await?;
+    let out = crate::api::act_heavy(&state, actor, move |e| {
+        if q.dry_run {
+            return Ok(e.approval_preview(id)?);
+        }
+        e.expect_plan(q.plan);
+        Ok(e.approve_run(id)?)
+    })
+    .await?;
     state.counts().changed();
     Ok(Json(serde_json::to_value(out).unwrap_or(Value::Null)))
 }

@@ -100,8 +100,42 @@ pub(super) fn schedule(g: &Global, cmd: ScheduleCmd) -> anyhow::Result<()> {
             }
             print_runs(g, &runs)
         }
-        ScheduleCmd::Approve { run } => {
-            let o = engine.approve_run(run)?;
+        ScheduleCmd::Approve { run, dry_run, plan } => {
+            if dry_run {
+                let o = engine.approval_preview(run)?;
+                if g.json {
+                    return output::json(&o);
+                }
+                println!("approving run {run} of {} now: {}", o.schedule, o.message);
+                if let Ok(p) = serde_json::from_value::<PlanView>(o.plan.clone()) {
+                    p.print();
+                    if !p.fingerprint.is_empty() {
+                        println!(
+                            "  plan {0}: approve exactly this with --plan {0}",
+                            p.fingerprint
+                        );
+                    }
+                }
+                println!("dry run: nothing was changed");
+                return Ok(());
+            }
+            engine.expect_plan(plan);
+            let o = match engine.approve_run(run) {
+                Err(offboard_engine::EngineError::PlanChanged { expected, plan }) => {
+                    if g.json {
+                        output::json(&plan.to_json())?;
+                    } else if let Ok(p) = serde_json::from_value::<PlanView>(plan.to_json()) {
+                        println!("approving run {run} would now do this:");
+                        p.print();
+                    }
+                    bail!(
+                        "the approval's plan changed since it was shown ({expected}; it is now {}): nothing was applied; check it and approve again with --plan {}",
+                        plan.fingerprint,
+                        plan.fingerprint
+                    );
+                }
+                other => other?,
+            };
             if g.json {
                 return output::json(&o);
             }

@@ -416,3 +416,55 @@ conformance!(
         assert_eq!(runs.as_array().unwrap().len(), 0, "{runs:#}");
     }
 );
+
+conformance!(
+    an_approval_is_bound_to_what_its_dry_run_showed,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        setup(&cli);
+        cli.run(&["schedule", "run", "--id", "lapse"]).ok();
+        let queue = cli.run(&["schedule", "reviews", "--json"]).ok().json();
+        let run_id = queue[0]["id"].as_i64().unwrap().to_string();
+        // What approving does now: deactivate 8 and 10, and the plan to approve exactly that.
+        let now = cli
+            .run(&["schedule", "approve", &run_id, "--dry-run", "--json"])
+            .ok()
+            .json();
+        assert_eq!(now["outcome"], "dry_run", "{now:#}");
+        assert_eq!(now["plan"]["deactivated"], 2, "{now:#}");
+        let fp = now["plan"]["fingerprint"].as_str().unwrap().to_string();
+        // Jo orders again meanwhile: the approval would take one, not two — nothing applies.
+        let today = DateTime::now().date().to_string();
+        cli.run(&[
+            "customers",
+            "edit",
+            "10",
+            "--set",
+            &format!("last_order_on={today}"),
+        ])
+        .ok();
+        let before = statuses(&cli);
+        fails(
+            cli.run(&["schedule", "approve", &run_id, "--plan", &fp]),
+            "nothing was applied",
+        );
+        assert_eq!(statuses(&cli), before, "a changed approval applied");
+        let queue = cli.run(&["schedule", "reviews", "--json"]).ok().json();
+        assert_eq!(
+            queue.as_array().map(Vec::len),
+            Some(1),
+            "the run still waits: {queue:#}"
+        );
+        // The approval as it is now.
+        let now = cli
+            .run(&["schedule", "approve", &run_id, "--dry-run", "--json"])
+            .ok()
+            .json();
+        let fp = now["plan"]["fingerprint"].as_str().unwrap().to_string();
+        let done = cli
+            .run(&["schedule", "approve", &run_id, "--plan", &fp, "--json"])
+            .ok()
+            .json();
+        assert_eq!(done["plan"]["deactivated"], 1, "{done:#}");
+    }
+);

@@ -60,11 +60,17 @@ async fn schedules_page(state: &AppState, headers: &HeaderMap, said: Option<Said
                 .unwrap_or_default();
             let decides = review.contains(&role);
             let reviewer = review.first().map_or("manager", |r| r.name());
+            // What the approval does now, and the plan the button binds it to.
+            let now = if decides {
+                e.approval_preview(run.id).ok()
+            } else {
+                None
+            };
             let label = schedules
                 .iter()
                 .find(|s| s.schedule.id == run.schedule)
                 .map_or_else(|| run.schedule.clone(), |s| s.schedule.label.clone());
-            proposed.push((run.clone(), rows, decides, reviewer, label));
+            proposed.push((run.clone(), rows, decides, reviewer, label, now));
         }
         Ok((Viewer::of(e), schedules, proposed, recent, may_run))
     })
@@ -89,8 +95,12 @@ async fn schedules_page(state: &AppState, headers: &HeaderMap, said: Option<Said
         .collect();
     let waiting: Vec<Value> = proposed
         .iter()
-        .map(|(run, rows, decides, reviewer, label)| {
+        .map(|(run, rows, decides, reviewer, label, now)| {
             let mut v = run_view(run);
+            if let Some(now) = now {
+                v["now"] = json!(now.message);
+                v["plan"] = now.plan["fingerprint"].clone();
+            }
             v["customers"] = json!(rows);
             v["more"] = json!(run.customers.len().saturating_sub(rows.len()));
             v["count"] = json!(run.customers.len());
@@ -181,8 +191,11 @@ pub async fn approve(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let expected = super::operations::planned(&body);
     let result = ui_heavy(&state, &headers, move |e| {
+        e.expect_plan(expected);
         Ok(match e.approve_run(id) {
             Ok(o) => Said::Done(format!(
                 "Approved run {id} of “{}”: {}.",

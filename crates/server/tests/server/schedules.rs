@@ -121,6 +121,8 @@ conformance!(
         ] {
             assert!(page.body.contains(text), "{text} in {}", page.body);
         }
+        // The Approve button is bound to what the page showed.
+        let stale = plan_in(&page.body);
         // A viewer sees it, cannot decide it.
         let viewer = s.session("vic", "viewer-pass");
         let page = s.page("GET", "/schedules", &viewer, "");
@@ -142,7 +144,30 @@ conformance!(
             &s.admin,
             json!({ "customers": [4] }),
         );
-        let page = s.page("POST", &format!("/schedules/runs/{id}/approve"), &admin, "");
+        // The button was bound to what the page showed (2 deleted): that approval changes
+        // nothing, and the page shows what approving does now.
+        let page = s.page(
+            "POST",
+            &format!("/schedules/runs/{id}/approve"),
+            &admin,
+            &format!("plan={stale}"),
+        );
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(page.body.contains("plan changed"), "{}", page.body);
+        assert!(
+            page.body
+                .contains("Approved now: 1 customer would be deleted"),
+            "{}",
+            page.body
+        );
+        let fresh = plan_in(&page.body);
+        assert_ne!(fresh, stale);
+        let page = s.page(
+            "POST",
+            &format!("/schedules/runs/{id}/approve"),
+            &admin,
+            &format!("plan={fresh}"),
+        );
         assert_eq!(page.status, 200, "{}", page.body);
         assert!(page.body.contains("1 customer deleted"), "{}", page.body);
         let bo = s
@@ -192,3 +217,12 @@ conformance!(
         );
     }
 );
+
+/// The plan a Schedules page's Approve button is bound to.
+fn plan_in(body: &str) -> String {
+    body.split("name=\"plan\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no plan on the page: {body}"))
+        .to_string()
+}
