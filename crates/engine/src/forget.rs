@@ -55,6 +55,31 @@ impl Engine<'_> {
                 report.notes.push(note);
             }
         }
+        if self.store.dialect() == offboard_store::Dialect::Postgres {
+            // PostgreSQL keeps the old row versions in its files until the tables are
+            // rewritten, as after an erasure (or says when the model's compaction will).
+            let model = self.store.shared_model();
+            let note = if let Some(s) = model
+                .schedules
+                .iter()
+                .find(|s| s.run == offboard_model::model::ScheduleRun::Compact)
+            {
+                Some(format!(
+                    "the masked values leave PostgreSQL's files when schedule `{}` next compacts the tables (every {})",
+                    s.id,
+                    s.every.name()
+                ))
+            } else {
+                let tables: Vec<String> = report
+                    .masked
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                self.rewrite_tables_note(tables, dry_run)
+            };
+            report.notes.extend(note);
+        }
         Ok(report)
     }
 

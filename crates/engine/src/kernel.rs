@@ -540,7 +540,7 @@ impl crate::Engine<'_> {
                 s.every.name()
             ));
         }
-        let mut tables: Vec<String> = plan
+        let tables: Vec<String> = plan
             .effects
             .iter()
             .filter(|(t, e)| {
@@ -549,6 +549,16 @@ impl crate::Engine<'_> {
             })
             .map(|(t, _)| t.clone())
             .collect();
+        self.rewrite_tables_note(tables, dry_run)
+    }
+
+    /// PostgreSQL: rewrites `tables` (and the audit log's kept-apart parts and the records
+    /// bin) so values removed or masked leave the files — the erasure's step and a forget's.
+    pub(crate) fn rewrite_tables_note(
+        &mut self,
+        mut tables: Vec<String>,
+        dry_run: bool,
+    ) -> Option<String> {
         tables.push("offboard_audit_personal".into());
         // The records bin keeps deleted records' values, which an erasure removes too.
         tables.push("offboard_deleted_records".into());

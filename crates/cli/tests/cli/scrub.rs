@@ -230,3 +230,50 @@ conformance!(
         }
     }
 );
+
+conformance!(
+    no_byte_of_a_forgotten_persons_values_is_left_in_the_database_files,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        let dir = cli.dir.join("data");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut customers = String::from("id,number,kind,name,email,phone,status\n");
+        let mut notes = String::from("id,customer_id,body\n");
+        for i in 1..=6 {
+            let [name, mail, phone, note] = markers(i);
+            customers.push_str(&format!("{i},{i},person,{name},{mail},{phone},active\n"));
+            notes.push_str(&format!("{i},{i},{note}\n"));
+        }
+        std::fs::write(dir.join("customers.csv"), customers).unwrap();
+        std::fs::write(dir.join("note.csv"), notes).unwrap();
+        cli.run(&["import", "data"]).ok();
+        let out = cli.run(&["forget", "#2", "--yes"]).ok().stdout;
+        if db.backend == Backend::Postgres {
+            // As after an erasure: the tables it masked are rewritten (the answer says so).
+            let json = cli.run(&["forget", "#3", "--yes", "--json"]).ok().json();
+            let notes = json["notes"].to_string();
+            assert!(notes.contains("rewrote customers"), "{out}\n{notes}");
+            let out = Command::new("psql")
+                .args([db.url.as_str(), "-Atqc", "CHECKPOINT"])
+                .output()
+                .expect("psql runs");
+            assert!(out.status.success());
+        } else {
+            cli.run(&["forget", "#3", "--yes"]).ok();
+        }
+        let scanned = files(&cli, &db);
+        for i in [2, 3] {
+            for m in &markers(i) {
+                let at = found(&scanned, m);
+                let rel = at.as_ref().map(|p| relation_of(&db, p)).unwrap_or_default();
+                assert_eq!(at, None, "forgotten marker {m:?} is in a file ({rel})");
+            }
+        }
+        // The scan finds what is there: another person's values.
+        assert!(
+            found(&scanned, &markers(1)[1]).is_some(),
+            "the scan finds a survivor's email"
+        );
+    }
+);
