@@ -271,7 +271,10 @@ pub fn forget_customers(db: &mut dyn Db, set: &str) -> Result<u64, StoreError> {
     reseal(db, set)?;
     // The duplicates merged into them are the same persons: their parts go too.
     db.execute(
-        &format!("DELETE FROM offboard_audit_personal WHERE customer_id IN (WITH RECURSIVE gone(id) AS (SELECT id FROM {set} UNION SELECT m.id FROM offboard_merged m JOIN gone g ON m.into_id = g.id) SELECT id FROM gone)"),
+        &format!(
+            "DELETE FROM offboard_audit_personal WHERE customer_id IN ({})",
+            offboard_store::blocklist::with_merged(set)
+        ),
         &[],
     )
 }

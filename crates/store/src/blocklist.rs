@@ -132,6 +132,12 @@ pub fn block_customers(
     )
 }
 
+/// The ids of the customers in the temp table `set` and of every customer merged into one of
+/// them (followed along later merges): the same persons, as a subquery.
+pub fn with_merged(set: &str) -> String {
+    format!("WITH RECURSIVE gone(id) AS (SELECT id FROM {set} UNION SELECT m.id FROM offboard_merged m JOIN gone g ON m.into_id = g.id) SELECT id FROM gone")
+}
+
 /// The identifying values the audit log's kept-apart parts hold about the customers of
 /// `set` and the duplicates merged into them (followed along later merges): wherever a
 /// part names an identifying field — as a key (`"email": …`, or `{"before", "after"}`), or
@@ -143,7 +149,8 @@ fn earlier_values(
 ) -> Result<Vec<(String, String)>, StoreError> {
     let rows = db.query(
         &format!(
-            "SELECT data FROM offboard_audit_personal WHERE customer_id IN (WITH RECURSIVE gone(id) AS (SELECT id FROM {set} UNION SELECT m.id FROM offboard_merged m JOIN gone g ON m.into_id = g.id) SELECT id FROM gone)"
+            "SELECT data FROM offboard_audit_personal WHERE customer_id IN ({})",
+            with_merged(set)
         ),
         &[],
         &[FieldType::Text],
