@@ -4,7 +4,10 @@
 //! `secure-delete`) and the write-ahead log is checkpointed and truncated, so no older copy of
 //! an erased page stays in `FILE-wal`. PostgreSQL keeps dead rows in the table files until they
 //! are rewritten: `compact` rewrites the tables (`VACUUM FULL`), rebuilds their statistics and
-//! takes a checkpoint.
+//! takes a checkpoint. Two things keep old row versions alive past a rewrite, and both are
+//! handled: a snapshot older than the erasure (a rewrite first waits for those to end,
+//! [`wait_for_older_snapshots`]) and the planner's statistics, whose earlier samples stay in
+//! `pg_statistic`'s file until it is rewritten too.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +37,65 @@ pub fn after_erasure(db: &mut dyn Db) -> Option<String> {
             "the write-ahead log could not be emptied ({e}); run `offboard compact`"
         )),
     }
+}
+
+/// PostgreSQL: waits up to [`WAIT`] until no other session of this database holds a snapshot
+/// or a transaction begun before now — a `VACUUM FULL` copies row versions such a snapshot
+/// could still see, erased ones included, into the new file. `Some` names who held on.
+pub fn wait_for_older_snapshots(db: &mut dyn Db) -> Result<Option<String>, StoreError> {
+    let now = db
+        .query_value(
+            "SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296)::text",
+            &[],
+            FieldType::Text,
+        )?
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    // An autovacuum worker's VACUUM does not hold rows back (its ANALYZE does).
+    let sql = "SELECT pid::bigint, COALESCE(NULLIF(application_name, ''), backend_type, 'a session'), \
+               COALESCE(to_char(xact_start, 'YYYY-MM-DD HH24:MI:SS'), '') \
+               FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+               AND ((backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::text::xid)) \
+                 OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::text::xid))) \
+               AND NOT (backend_type = 'autovacuum worker' AND query NOT LIKE '%ANALYZE%')";
+    let started = Instant::now();
+    loop {
+        let rows = db.query(
+            sql,
+            &[offboard_model::Value::Text(now.clone())],
+            &[FieldType::Int, FieldType::Text, FieldType::Text],
+        )?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        if started.elapsed() >= WAIT {
+            let who: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} (pid {}, in a transaction since {})",
+                        r[1].as_str().unwrap_or("a session"),
+                        r[0].as_i64().unwrap_or(0),
+                        r[2].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            return Ok(Some(format!(
+                "{} kept a snapshot older than the erasure for more than {}s, so PostgreSQL keeps the old row versions it could still see; run `offboard compact` when it has ended",
+                who.join(", "),
+                WAIT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// PostgreSQL: rewrites the planner's statistics, whose earlier versions (most common values,
+/// histogram bounds) hold sampled column values, erased ones included. `Some` says why not.
+fn rewrite_statistics(db: &mut dyn Db) -> Option<String> {
+    db.batch("VACUUM (FULL) pg_catalog.pg_statistic").err().map(|e| {
+        format!("the planner's statistics (pg_statistic) could not be rewritten ({e}), so earlier samples of erased values may stay in its file; a database owner or superuser can run `offboard compact`")
+    })
 }
 
 /// SQLite: copies the write-ahead log into the database file and truncates it, waiting up to
@@ -162,6 +224,8 @@ impl Store {
         let mut locked = Vec::new();
         let mut rewritten = Vec::new();
         let mut skipped = Vec::new();
+        let mut notes = Vec::new();
+        notes.extend(wait_for_older_snapshots(db)?);
         db.batch("SET lock_timeout = '5s'")?;
         for t in tables {
             // A table another session holds is tried again twice, a second apart, before it
@@ -191,7 +255,7 @@ impl Store {
             }
         }
         db.batch("RESET lock_timeout")?;
-        let mut notes = Vec::new();
+        notes.extend(rewrite_statistics(db));
         if !skipped.is_empty() {
             notes.push(format!(
                 "{} could not be rewritten now (another session held it for more than 5 s), so erased rows may remain in their files; run `offboard compact`",
@@ -308,20 +372,24 @@ impl Store {
             }
             Dialect::Postgres => {
                 let tables = tables_to_compact(&model);
+                let mut notes: Vec<String> = wait_for_older_snapshots(db)?.into_iter().collect();
                 for t in &tables {
                     let started = Instant::now();
                     db.batch(&format!("VACUUM (FULL, ANALYZE) {}", q(t)))?;
                     locked.push((t.clone(), started.elapsed().as_secs_f64()));
                 }
+                notes.extend(rewrite_statistics(db));
                 // A checkpoint writes the rewritten files out; it needs a superuser (or
                 // pg_checkpoint); without one it is said, not failed.
-                let note = db.batch("CHECKPOINT").err().map(|e| {
-                    format!("no CHECKPOINT was taken ({e}); the server's next one writes the files")
-                });
+                if let Err(e) = db.batch("CHECKPOINT") {
+                    notes.push(format!(
+                        "no CHECKPOINT was taken ({e}); the server's next one writes the files"
+                    ));
+                }
                 Ok(Compacted {
                     rewritten: tables,
                     locked,
-                    note,
+                    note: (!notes.is_empty()).then(|| notes.join("; ")),
                 })
             }
         }
