@@ -286,6 +286,20 @@ pub enum Command {
     /// Background jobs the server runs: list, show one, cancel one.
     #[command(subcommand)]
     Jobs(JobsCmd),
+    /// Privacy requests (access, erasure, correction, restriction): log one, verify the
+    /// person, run it, close it with a receipt; due dates and who has it.
+    #[command(subcommand)]
+    Requests(RequestsCmd),
+    /// Where a person still appears: every table and column holding their values (a
+    /// customer `#ID`/number, or an email), and with --bytes the database files themselves.
+    Locate {
+        /// A customer (#ID, number) or an email address.
+        who: String,
+        /// Also scan the database files byte by byte (SQLite: the file and its write-ahead
+        /// log; PostgreSQL: the relation files, read through the server — superuser).
+        #[arg(long)]
+        bytes: bool,
+    },
     /// The audit log: every change, hash-chained.
     Audit {
         #[command(subcommand)]
@@ -349,8 +363,104 @@ pub enum JobsCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Check the hash chain: detects an edited or removed entry.
-    Verify,
+    /// Check the hash chain: detects an edited or removed entry. With --receipt, check a
+    /// privacy request's receipt as well: its seal, its place in the chain, the request.
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        receipt: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCmd {
+    /// Log a request as it came in (permission `edit`: whoever takes the call).
+    Add {
+        /// access, erasure, correction or restriction (stop using my data: forget and block).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// The email (or phone) the request came with; it finds the customer when one has it.
+        #[arg(
+            long,
+            conflicts_with = "customer",
+            required_unless_present = "customer"
+        )]
+        email: Option<String>,
+        /// The customer (#ID or number), when known.
+        #[arg(long)]
+        customer: Option<String>,
+        /// The name the person gave.
+        #[arg(long)]
+        name: Option<String>,
+        /// When it was received, YYYY-MM-DD (default today): it is due 30 days later.
+        #[arg(long)]
+        received: Option<String>,
+        /// The user who handles it.
+        #[arg(long)]
+        assignee: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Requests, the most urgent first.
+    List {
+        /// received, verified, in_progress, completed or refused.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// Only open requests past their due date.
+        #[arg(long)]
+        overdue: bool,
+        /// Only open requests.
+        #[arg(long)]
+        open: bool,
+    },
+    /// One request, with its due date, verification, outcome and receipt.
+    Show { id: i64 },
+    /// Record how the person's identity was verified (nothing is released or erased before).
+    VerifyIdentity {
+        id: i64,
+        #[arg(long)]
+        method: String,
+    },
+    /// Give the request to a user.
+    Assign { id: i64, user: String },
+    /// Extend the due date to 90 days after receipt, once, for a reason.
+    Extend {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Do what it asks: access → the package (--out FILE); erasure → erase, or forget when
+    /// something must legally stay; restriction → forget and block; correction → --set.
+    Run {
+        id: i64,
+        /// Show what it would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A correction: FIELD=VALUE (repeatable).
+        #[arg(long, value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Access: write the package (everything held, JSON) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Close a request that ran (or found nobody) with its receipt.
+    Complete { id: i64 },
+    /// Refuse it, for a reason the person is told.
+    Refuse {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Write the receipt of a completed request: JSON (`--out receipt.json`), or the
+    /// human-readable summary with `--html`.
+    Receipt {
+        id: i64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        html: bool,
+    },
 }
 
 #[derive(Debug, Args)]

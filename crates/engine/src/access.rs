@@ -13,7 +13,50 @@ impl Engine<'_> {
     /// The access document of customer `id` (permission `export`). One query per record kind
     /// and per link, whatever the number of records.
     pub fn access_document(&mut self, id: i64) -> Result<Value, EngineError> {
-        self.allow(Operation::Export)?;
+        let allowed = self.allow(Operation::Export)?;
+        self.access_document_as(&allowed, id)
+    }
+
+    /// [`Engine::access_document`] on a proof already taken (a privacy request's run).
+    pub(crate) fn access_document_as(
+        &mut self,
+        allowed: &crate::Allowed,
+        id: i64,
+    ) -> Result<Value, EngineError> {
+        let doc = self.access_document_unaudited(allowed, id)?;
+        // Who handed it out, and when: an entry of its own (after the document was read).
+        let actor = self.actor.name.clone();
+        let number = doc["customer"]["number"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = doc["customer"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        self.store.atomically(|s| {
+            crate::audit::append(
+                s.db(),
+                &actor,
+                crate::audit::Act::Access,
+                &[crate::audit::NewEntry::customer(
+                    id,
+                    &number,
+                    &name,
+                    None,
+                    json!({ "exported": "everything held about the customer" }),
+                )],
+            )
+        })?;
+        Ok(doc)
+    }
+
+    /// The document, not yet handed out (a privacy request's dry run reads it).
+    pub(crate) fn access_document_unaudited(
+        &mut self,
+        _allowed: &crate::Allowed,
+        id: i64,
+    ) -> Result<Value, EngineError> {
         let model = self.store.shared_model();
         let customer = self.store.customer(id)?;
         let mut records = Map::new();
@@ -53,23 +96,6 @@ impl Engine<'_> {
             );
         }
         let audit = crate::audit::list(self.store.db(), Some(id), None)?;
-        // Who handed it out, and when: an entry of its own (after the document was read).
-        let actor = self.actor.name.clone();
-        let (number, name) = (customer.number.clone(), customer.name.clone());
-        self.store.atomically(|s| {
-            crate::audit::append(
-                s.db(),
-                &actor,
-                crate::audit::Act::Access,
-                &[crate::audit::NewEntry::customer(
-                    id,
-                    &number,
-                    &name,
-                    None,
-                    json!({ "exported": "everything held about the customer" }),
-                )],
-            )
-        })?;
         Ok(json!({
             "generated_at": offboard_model::DateTime::now().to_string(),
             "model": model.name,

@@ -96,6 +96,8 @@ pub enum Act {
     RestoreRecords,
     /// Everything held about a customer handed out (the right of access).
     Access,
+    /// A step of a privacy request (logged, verified, run, extended, refused, completed).
+    Request,
 }
 
 impl Act {
@@ -124,6 +126,7 @@ impl Act {
             Act::Undo => "undo",
             Act::RestoreRecords => "restore-records",
             Act::Access => "access",
+            Act::Request => "privacy-request",
         }
     }
 }
@@ -260,6 +263,25 @@ pub fn append_erased(
         })
         .collect();
     append_as(db, actor, act, &kept, Personal::Dropped)
+}
+
+/// [`append`] for entries that hold no personal value by construction (a privacy request's
+/// steps: ids, types, dates): kept whole in the chain, with no part kept apart — so a step
+/// logged after the person was erased leaves nothing of theirs behind.
+pub fn append_impersonal(
+    db: &mut dyn Db,
+    actor: &str,
+    act: Act,
+    entries: &[NewEntry],
+) -> Result<(), StoreError> {
+    let plain: Vec<NewEntry> = entries
+        .iter()
+        .map(|e| NewEntry {
+            customer_name: None,
+            ..e.clone()
+        })
+        .collect();
+    append_as(db, actor, act, &plain, Personal::Dropped)
 }
 
 /// Forgets what the log holds of these customers' personal data (their entries' kept-apart

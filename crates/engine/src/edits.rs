@@ -94,7 +94,17 @@ impl Engine<'_> {
         id: i64,
         cells: &[(String, String)],
     ) -> Result<Customer, EngineError> {
-        self.allow(Operation::Edit)?;
+        let allowed = self.allow(Operation::Edit)?;
+        self.update_customer_as(&allowed, id, cells)
+    }
+
+    /// [`Engine::update_customer`] on a proof already taken (a correction request's run).
+    pub(crate) fn update_customer_as(
+        &mut self,
+        _allowed: &crate::Allowed,
+        id: i64,
+        cells: &[(String, String)],
+    ) -> Result<Customer, EngineError> {
         let actor = self.actor.name.clone();
         self.store.atomically(|s| {
             let before = s.customer(id)?;

@@ -47,7 +47,18 @@ impl Engine<'_> {
     /// Masks every personal field of customer `id` and of its records (permission `purge`,
     /// the erasures' own), in one transaction, audited without any personal value.
     pub fn forget(&mut self, id: i64, dry_run: bool) -> Result<ForgetReport, EngineError> {
-        let mut report = self.forget_in_one(id, dry_run)?;
+        let allowed = self.allow(Operation::Purge)?;
+        self.forget_as(&allowed, id, dry_run)
+    }
+
+    /// [`Engine::forget`] on a proof already taken (a privacy request's run).
+    pub(crate) fn forget_as(
+        &mut self,
+        allowed: &crate::Allowed,
+        id: i64,
+        dry_run: bool,
+    ) -> Result<ForgetReport, EngineError> {
+        let mut report = self.forget_in_one(allowed, id, dry_run)?;
         if !dry_run {
             // Committed: the files forget the old values too (SQLite: the index merged, the
             // write-ahead log emptied).
@@ -83,8 +94,12 @@ impl Engine<'_> {
         Ok(report)
     }
 
-    fn forget_in_one(&mut self, id: i64, dry_run: bool) -> Result<ForgetReport, EngineError> {
-        self.allow(Operation::Purge)?;
+    fn forget_in_one(
+        &mut self,
+        _allowed: &crate::Allowed,
+        id: i64,
+        dry_run: bool,
+    ) -> Result<ForgetReport, EngineError> {
         let model = self.store.shared_model();
         let actor = self.actor.name.clone();
         let mut binding = self.binding("forget", dry_run);

@@ -19,6 +19,7 @@ pub mod merge;
 mod moves;
 mod ops;
 pub mod plan;
+pub mod privacy;
 mod read;
 pub mod records;
 pub mod restore;
@@ -215,6 +216,7 @@ impl<'s> Engine<'s> {
             (Operation::RecordCreate, Some(k)) => format!("add {k} records (record_create)"),
             (Operation::RecordEdit, Some(k)) => format!("edit {k} records (record_edit)"),
             (Operation::RecordDelete, Some(k)) => format!("delete {k} records (record_delete)"),
+            (Operation::Privacy, _) => "run privacy requests (privacy)".to_string(),
             (_, Some(k)) => format!("{} ({k})", op.name()),
             (_, None) => op.name().to_string(),
         };

@@ -161,12 +161,22 @@ impl Engine<'_> {
     /// and retention do not apply (a request is answered now, even where no cleanup runs).
     pub fn erase_customers(&mut self, ids: &[i64], dry_run: bool) -> Result<Plan, EngineError> {
         let allowed = self.allow(Operation::Purge)?;
+        self.erase_customers_as(&allowed, ids, dry_run)
+    }
+
+    /// [`Engine::erase_customers`] on a proof already taken (a privacy request's run).
+    pub(crate) fn erase_customers_as(
+        &mut self,
+        allowed: &Allowed,
+        ids: &[i64],
+        dry_run: bool,
+    ) -> Result<Plan, EngineError> {
         if ids.is_empty() {
             return Err(EngineError::Refused("name the customers to erase".into()));
         }
         self.within(dry_run, false, |ctx, tx| {
             let cands = load_ids(tx, ids, ctx.dry_run)?;
-            erase(&allowed, ctx, tx, &cands, false)
+            erase(allowed, ctx, tx, &cands, false)
         })
     }
 

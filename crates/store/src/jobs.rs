@@ -233,6 +233,21 @@ impl JobBook {
         })
     }
 
+    /// SQLite: the job book's own file and where in it any of `values` is found (the
+    /// inventory declares no place here: a hit is a job keeping personal data). `None` on
+    /// PostgreSQL, whose job tables are in the database a locate searches anyway.
+    pub fn locate(
+        &mut self,
+        values: &[String],
+    ) -> Result<Option<(String, Vec<crate::inventory::Hit>)>, StoreError> {
+        let Some(path) = &self.path else {
+            return Ok(None);
+        };
+        let file = book_path(path);
+        let hits = crate::inventory::search(self.db.as_mut(), &[], values)?;
+        Ok(Some((file, hits)))
+    }
+
     /// Tries to become the database's one job runner (PostgreSQL: an advisory lock of this
     /// connection; SQLite: an exclusive lock on `FILE.runner.lock`), held until the book is
     /// dropped. `false`: another process's runner works on this database now — a second

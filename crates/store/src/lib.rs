@@ -14,6 +14,7 @@ pub mod duplicates;
 mod error;
 pub mod export;
 pub mod import;
+pub mod inventory;
 pub mod jobs;
 pub mod lock;
 mod migrate;
@@ -22,6 +23,7 @@ pub mod meta {
     pub use crate::migrate::{get_meta, is_current, set_meta};
 }
 mod postgres;
+pub mod privacy;
 pub mod records;
 pub mod resolve;
 pub mod restore;

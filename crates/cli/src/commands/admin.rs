@@ -60,7 +60,10 @@ pub(super) fn audit(
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::Audit)?;
     match cmd {
-        Some(AuditCmd::Verify) => {
+        Some(AuditCmd::Verify {
+            receipt: Some(file),
+        }) => super::privacy::verify_receipt(g, &mut store, &file),
+        Some(AuditCmd::Verify { receipt: None }) => {
             let v = offboard_engine::audit::verify(store.db())?;
             if g.json {
                 output::json(&v)?;

@@ -25,12 +25,14 @@ use crate::output;
 mod admin;
 mod data;
 mod lifecycle;
+mod privacy;
 mod restore;
 mod schedule;
 
 use admin::*;
 use data::*;
 use lifecycle::*;
+use privacy::*;
 use restore::*;
 use schedule::*;
 
@@ -203,6 +205,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Schedule(cmd) => schedule(g, cmd),
         Command::Users(cmd) => users(g, cmd),
         Command::Blocklist(cmd) => blocklist(g, cmd),
+        Command::Requests(cmd) => requests(g, cmd),
+        Command::Locate { who, bytes } => locate(g, &who, bytes),
         Command::Audit {
             cmd,
             customer,

@@ -12,6 +12,7 @@ mod lifecycle;
 mod matrix;
 mod merge;
 mod privacy;
+mod requests;
 mod resolve;
 mod restore;
 mod schedule;

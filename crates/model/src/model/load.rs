@@ -388,12 +388,29 @@ fn build(l: &mut Loader, raw: RawModel) -> Model {
             allowed: Vec::new(),
         },
         tombstone: Vec::new(),
+        keep_requests_days: DEFAULT_KEEP_REQUESTS_DAYS,
         schedules: Vec::new(),
         source: String::new(),
     };
     model.rules = build_rules(l, &raw.rule, &model);
     model.permissions = build_permissions(l, &raw.permissions);
     model.tombstone = build_tombstone(l, raw.privacy.as_ref(), &model);
+    if let Some(days) = raw
+        .privacy
+        .as_ref()
+        .and_then(|p| p.get_ref().keep_requests_days.as_ref())
+    {
+        match u32::try_from(*days.get_ref()) {
+            Ok(d) if (1..=3650).contains(&d) => model.keep_requests_days = d,
+            _ => l.err(
+                days.span(),
+                format!(
+                    "keep_requests_days is {}: a closed privacy request keeps its requester's contact for 1 to 3650 days",
+                    days.get_ref()
+                ),
+            ),
+        }
+    }
     model.schedules = build_schedules(l, &raw.schedule, &model);
     model
 }
@@ -608,6 +625,9 @@ fn build_schedules(
     }
     out
 }
+
+/// How long a closed privacy request keeps the requester's contact when the model does not say.
+pub const DEFAULT_KEEP_REQUESTS_DAYS: u32 = 365;
 
 /// `[privacy] tombstone`: customer columns an erased customer keeps besides id, number and
 /// kind — its name, a field or a link column of its own.

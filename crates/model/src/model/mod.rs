@@ -150,10 +150,13 @@ pub enum Operation {
     Export,
     /// Changing the settings kept in the database (the deactivation reasons per kind).
     Settings,
+    /// Running privacy requests: verifying the person, answering, erasing, refusing
+    /// (logging one is `edit`).
+    Privacy,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 17] = [
+    pub const ALL: [Operation; 18] = [
         Operation::View,
         Operation::Edit,
         Operation::Import,
@@ -171,6 +174,7 @@ impl Operation {
         Operation::Users,
         Operation::Export,
         Operation::Settings,
+        Operation::Privacy,
     ];
 
     pub fn name(self) -> &'static str {
@@ -192,6 +196,7 @@ impl Operation {
             Operation::Users => "users",
             Operation::Export => "export",
             Operation::Settings => "settings",
+            Operation::Privacy => "privacy",
         }
     }
 
@@ -227,7 +232,8 @@ impl Operation {
             | Operation::Merge
             | Operation::Audit
             | Operation::Export
-            | Operation::Settings => Role::Manager,
+            | Operation::Settings
+            | Operation::Privacy => Role::Manager,
             Operation::Purge | Operation::Import | Operation::Users => Role::Admin,
         }
     }
@@ -715,6 +721,9 @@ pub struct Model {
     pub permissions: Permissions,
     /// Customer columns an erased customer's tombstone keeps besides id, number and kind.
     pub tombstone: Vec<String>,
+    /// Days a privacy request keeps the requester's contact and notes after it is closed
+    /// (`[privacy] keep_requests_days`, default 365); then only what proves it was done.
+    pub keep_requests_days: u32,
     /// `[[schedule]]`s: retention that runs.
     pub schedules: Vec<Schedule>,
     /// The model file's text, as read.

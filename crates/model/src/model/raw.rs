@@ -61,6 +61,8 @@ pub struct RawPrivacy {
     /// "company_id"]`, as iMIS keeps the name and the company).
     #[serde(default)]
     pub tombstone: Vec<Name>,
+    /// Days a closed privacy request keeps the requester's contact and notes.
+    pub keep_requests_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
