@@ -341,14 +341,15 @@ impl Engine<'_> {
                             .collect()
                     })
                     .unwrap_or_default();
+                let fingerprint = plan.fingerprint.clone();
                 if erased {
-                    json!({ "erased": true, "effects": plan.effects, "notes": plan.notes })
+                    json!({ "erased": true, "effects": plan.effects, "notes": plan.notes, "fingerprint": fingerprint })
                 } else {
                     // What must stay blocks the erasure: the person is forgotten instead,
                     // and the next purge erases them once nothing blocks it.
                     let allowed = Allowed::for_request(&privacy, Operation::Purge);
                     let f = self.forget_as(&allowed, customer, dry_run)?;
-                    json!({ "erased": false, "kept_because": kept, "forgotten": true, "masked": f.masked, "blocked_values": f.blocked_values, "notes": f.notes })
+                    json!({ "erased": false, "kept_because": kept, "forgotten": true, "masked": f.masked, "blocked_values": f.blocked_values, "notes": f.notes, "fingerprint": fingerprint })
                 }
             }
             RequestKind::Restriction => {

@@ -188,6 +188,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::jobs::routes())
         .merge(crate::schedules::routes())
         .merge(crate::export::routes())
+        .merge(crate::privacy::routes())
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/{*rest}", any(not_found))

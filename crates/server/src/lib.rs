@@ -15,6 +15,7 @@ mod export;
 mod jobs;
 mod lifecycle;
 mod openapi;
+mod privacy;
 mod requests;
 mod schedules;
 mod session;
@@ -139,6 +140,11 @@ impl Drop for Inner {
 }
 
 impl AppState {
+    /// The database's URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.0.url
+    }
+
     /// The state for a database whose model is already applied (`first` gives the model;
     /// requests take connections from a pool made on first use).
     pub fn new(url: &str, first: Store) -> AppState {

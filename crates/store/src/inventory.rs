@@ -53,11 +53,9 @@ fn place(
 pub fn places(model: &Model) -> Vec<Place> {
     let mut out = Vec::new();
     for p in model.personal_columns() {
+        // (Found by value: a forgotten customer's own row is there, masked.)
         let (what, cc) = if p.table == "customers" {
-            (
-                format!("the customer's {} field", p.column),
-                Some("id".to_string()),
-            )
+            (format!("the customer's {} field", p.column), None)
         } else {
             (format!("a {} record's {} field", p.table, p.column), None)
         };
@@ -84,6 +82,24 @@ pub fn places(model: &Model) -> Vec<Place> {
         "erasure, forget, the bin's retention",
         Some("customer_id"),
     ));
+    if !model.tombstone.is_empty() {
+        // The model chose to keep these of an erased customer (`[privacy] tombstone`), in
+        // the entry that records the erasure.
+        for c in ["customer_name", "details"] {
+            let mut p = place(
+                "offboard_audit",
+                c,
+                format!(
+                    "an erasure's entry: the tombstone keeps {}",
+                    model.tombstone.join(", ")
+                ),
+                "nothing: the model's [privacy] tombstone keeps it",
+                None,
+            );
+            p.kept = true;
+            out.push(p);
+        }
+    }
     for c in ["contact", "requester", "notes"] {
         let mut p = place(
             "offboard_privacy_requests",

@@ -962,6 +962,47 @@ fn check(model: &Model, s: &mut Store, r: &Reference, step: &Step) -> Result<(),
             );
         }
     }
+    // `locate` finds nothing of an erased or forgotten customer outside what is kept on
+    // purpose, and nothing of anyone outside the personal-data inventory: a value written
+    // to an undeclared place fails here, whichever step wrote it.
+    let live: Vec<i64> = r
+        .status
+        .keys()
+        .filter(|id| !r.forgotten.contains(id))
+        .copied()
+        .collect();
+    let mut located: Vec<i64> = r.erased.iter().chain(&r.forgotten).copied().collect();
+    // Two live customers too: their values are wherever offboard keeps personal data, and
+    // each of those places must be in the inventory.
+    located.extend(live.first().into_iter().chain(live.last()).copied());
+    for id in located {
+        let email = format!("mk{id}zq@example.com");
+        let found = admin(s)
+            .locate(
+                &offboard_engine::privacy::Target::Value(email.clone()),
+                None,
+                None,
+            )
+            .map_err(|e| TestCaseError::fail(format!("locate {email}: {e}")))?;
+        prop_assert!(
+            found.undeclared.is_empty(),
+            "after {:?}: {} is in places the inventory does not declare: {:?}",
+            step,
+            email,
+            found.undeclared
+        );
+        let gone = r.erased.contains(&id) || r.forgotten.contains(&id);
+        if gone && !r.entangled.contains(&id) {
+            prop_assert!(
+                found.found.is_empty(),
+                "after {:?}: customer {} is erased or forgotten, yet locate finds {}: {:?}",
+                step,
+                id,
+                email,
+                found.found
+            );
+        }
+    }
     // An erased or forgotten customer's markers are in no table.
     let gone: Vec<i64> = r
         .erased

@@ -9,6 +9,7 @@ mod customers;
 mod duplicates;
 mod merge;
 mod operations;
+mod privacy;
 mod records;
 mod schedules;
 
@@ -88,6 +89,12 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/merge/many", get(merge::page).post(merge::apply))
         .route("/schedules", get(schedules::page))
+        .route("/privacy/requests", get(privacy::list).post(privacy::add))
+        .route("/privacy/requests/{id}", get(privacy::show))
+        .route(
+            "/privacy/requests/{id}/{step}",
+            post(privacy::step).get(privacy::receipt),
+        )
         .route("/schedules/run", post(schedules::run_now))
         .route("/schedules/runs/{id}/approve", post(schedules::approve))
         .route("/schedules/runs/{id}/reject", post(schedules::reject))
@@ -147,6 +154,11 @@ async fn readable_errors(
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
+    (
+        "requests.html",
+        include_str!("../../templates/requests.html"),
+    ),
+    ("request.html", include_str!("../../templates/request.html")),
     ("macros.html", include_str!("../../templates/macros.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("job.html", include_str!("../../templates/job.html")),
@@ -260,6 +272,7 @@ fn section(template: &str, context: &Value) -> &'static str {
         "audit.html" => "audit",
         "settings.html" => "settings",
         "schedules.html" => "schedules",
+        "requests.html" | "request.html" => "requests",
         "duplicates.html" => "duplicates",
         "customers.html" if context["view"] == "deleted" => "bin",
         "customers.html" | "customer.html" => "customers",
@@ -278,6 +291,8 @@ pub(crate) struct Viewer {
     bin: bool,
     /// Whether the model has schedules (the Schedules page).
     schedules: bool,
+    /// Whether they may see privacy requests (the Requests page: `edit`).
+    requests: bool,
 }
 
 impl Viewer {
@@ -294,6 +309,7 @@ impl Viewer {
             audit: e.allow(offboard_model::model::Operation::Audit).is_ok(),
             bin: e.model().delete == offboard_model::model::DeleteMode::Soft,
             schedules: !e.model().schedules.is_empty(),
+            requests: e.allow(offboard_model::model::Operation::Edit).is_ok(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod lists;
 mod load;
 mod matrix;
 mod ops;
+mod privacy;
 mod schedules;
 mod strict;
 
