@@ -78,6 +78,9 @@ enum Step {
     /// Bring the latest backup back (`offboard restore`): what was erased or forgotten since
     /// stays so.
     Restore,
+    /// A privacy request about the n-th customer taken from logged to completed: erasure (an
+    /// erasure, or a forget when something must stay), restriction (a forget) or access.
+    Request(usize, usize),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -102,6 +105,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0usize..2).prop_map(Step::Schedule),
         1 => Just(Step::Backup),
         1 => Just(Step::Restore),
+        1 => (pick.clone(), 0usize..3).prop_map(|(a, k)| Step::Request(a, k)),
     ]
 }
 
@@ -582,6 +586,60 @@ fn run_step(
             // Operations before the backup may be undone only while nothing since stands in
             // the way; the engine decides, the model follows.
             *r = next;
+        }
+        Step::Request(n, k) => {
+            use offboard_engine::privacy::{LogRequest, Person};
+            use offboard_store::privacy::RequestKind;
+            let Some(id) = r.pick(n) else { return Ok(()) };
+            let kind = [
+                RequestKind::Erasure,
+                RequestKind::Restriction,
+                RequestKind::Access,
+            ][k % 3];
+            let email = s.find_customer(id).unwrap().and_then(|c| c.email);
+            let by_email = model.customer.identifying.iter().any(|c| c == "email");
+            let person = match email {
+                Some(e) if by_email && k != 1 => Person::Contact(e),
+                _ => Person::Customer(id),
+            };
+            let fail = |what: &str, e: EngineError| TestCaseError::fail(format!("{what}: {e}"));
+            let req = admin(s)
+                .log_request(LogRequest {
+                    kind,
+                    person,
+                    requester: Some(marker(id)),
+                    received_on: None,
+                    assignee: None,
+                    notes: None,
+                })
+                .map_err(|e| fail("log a request", e))?;
+            prop_assert_eq!(req.customer_id, Some(id), "the request found its customer");
+            admin(s)
+                .verify_request(req.id, "model test")
+                .map_err(|e| fail("verify", e))?;
+            let ran = admin(s)
+                .run_request(req.id, &[], false)
+                .map_err(|e| fail("run", e))?;
+            let outcome = ran.request.outcome.clone().unwrap_or_default();
+            match kind {
+                RequestKind::Erasure if outcome["erased"] == serde_json::json!(true) => {
+                    r.status.remove(&id);
+                    r.before_delete.remove(&id);
+                    r.erased.insert(id);
+                }
+                RequestKind::Erasure | RequestKind::Restriction => {
+                    r.forgotten.insert(id);
+                }
+                _ => {}
+            }
+            let done = admin(s)
+                .complete_request(req.id)
+                .map_err(|e| fail("complete", e))?;
+            let receipt = done.receipt.clone().unwrap_or_default();
+            let check = admin(s)
+                .verify_receipt(&receipt)
+                .map_err(|e| fail("verify the receipt", e))?;
+            prop_assert!(check.ok(), "the receipt verifies: {:?}", check.problems);
         }
         Step::Erase(n) => {
             let Some(id) = r.pick(n) else { return Ok(()) };
