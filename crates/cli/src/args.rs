@@ -293,7 +293,7 @@ pub enum Command {
     /// Where a person still appears: every table and column holding their values (a
     /// customer `#ID`/number, or an email), and with --bytes the database files themselves.
     Locate {
-        /// A customer (#ID, number) or an email address.
+        /// A customer (#ID, number), an email address, or any other value (a name, a phone).
         who: String,
         /// Also scan the database files byte by byte (SQLite: the file and its write-ahead
         /// log; PostgreSQL: the relation files, read through the server — superuser).

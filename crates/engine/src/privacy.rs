@@ -639,6 +639,10 @@ pub struct Located {
     /// The byte scan, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<FileScan>,
+    /// PostgreSQL: tables an erasure's rewrite had to leave (a reader held them): their files
+    /// still hold erased rows until the next rewrite or `offboard compact`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_rewrite: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -652,6 +656,7 @@ impl Located {
     pub fn is_clear(&self) -> bool {
         self.found.is_empty()
             && self.undeclared.is_empty()
+            && self.pending_rewrite.is_empty()
             && self.files.as_ref().is_none_or(|f| f.found.is_empty())
     }
 }
@@ -749,6 +754,7 @@ impl Engine<'_> {
             kept: Vec::new(),
             undeclared: Vec::new(),
             files: None,
+            pending_rewrite: offboard_store::scrub::pending(self.store.db())?,
         };
         for h in hits {
             match &h.place {

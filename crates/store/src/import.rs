@@ -463,6 +463,10 @@ fn load(
     if search_rebuild {
         crate::search::after_bulk_load(db)?;
     }
+    if !rebuild.is_empty() || search_rebuild {
+        // The indexes made again are new relations: none of them may sample a personal value.
+        crate::inventory::set_statistics_targets(db, model)?;
+    }
     if d == Dialect::Postgres {
         for p in plans {
             db.batch(&format!(

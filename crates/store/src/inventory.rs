@@ -372,3 +372,77 @@ fn scan_pg_file(
         offset += CHUNK;
     }
 }
+
+/// PostgreSQL: no personal value is ever sampled into the planner's statistics. `ANALYZE`
+/// keeps most common values and histogram bounds of every column in `pg_statistic`, where an
+/// erasure cannot reach them but by rewriting a catalog; so every place of the inventory —
+/// and every expression index over such a table (`lower(email)`) — gets a statistics target
+/// of 0, and the statistics already gathered for them are dropped. Done when the places
+/// change (their list is kept in `offboard_meta`); the planner estimates those columns with
+/// its defaults, which the indexes on them do not need.
+pub fn keep_out_of_statistics(db: &mut dyn Db, model: &Model) -> Result<(), StoreError> {
+    if db.dialect() != Dialect::Postgres {
+        return Ok(());
+    }
+    let declared = places(model);
+    let signature: Vec<String> = declared
+        .iter()
+        .map(|p| format!("{}.{}", p.table, p.column))
+        .collect();
+    let signature = signature.join(",");
+    const KEY: &str = "statistics_kept_out";
+    if crate::migrate::get_meta(db, KEY)?.as_deref() == Some(signature.as_str()) {
+        return Ok(());
+    }
+    set_statistics_targets(db, model)?;
+    crate::migrate::set_meta(db, KEY, &signature)
+}
+
+/// [`keep_out_of_statistics`] now, whatever was done before (after indexes were made again).
+pub fn set_statistics_targets(db: &mut dyn Db, model: &Model) -> Result<(), StoreError> {
+    if db.dialect() != Dialect::Postgres {
+        return Ok(());
+    }
+    let declared = places(model);
+    let mut tables: Vec<&str> = Vec::new();
+    for p in &declared {
+        db.batch(&format!(
+            "ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 0",
+            q(&p.table),
+            q(&p.column)
+        ))?;
+        if !tables.contains(&p.table.as_str()) {
+            tables.push(&p.table);
+        }
+    }
+    for t in tables {
+        let exprs = db.query(
+            "SELECT c.relname::text, k.n::bigint FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid, \
+             unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+             WHERE i.indrelid = to_regclass($1) AND k.attnum = 0",
+            &[Value::Text(q(t))],
+            &[FieldType::Text, FieldType::Int],
+        )?;
+        for r in exprs {
+            if let (Some(index), Some(n)) = (r[0].as_str(), r[1].as_i64()) {
+                db.batch(&format!(
+                    "ALTER INDEX {} ALTER COLUMN {n} SET STATISTICS 0",
+                    q(index)
+                ))?;
+            }
+        }
+        // What an earlier ANALYZE gathered goes (a superuser's right; otherwise the next
+        // `offboard compact` rewrites it away with the tables).
+        let rel = q(t).replace('\'', "''");
+        let _ = db.batch(&format!(
+            "DELETE FROM pg_catalog.pg_statistic s USING pg_attribute a \
+             WHERE s.starelid = to_regclass('{rel}') AND a.attrelid = s.starelid AND a.attnum = s.staattnum AND a.attstattarget = 0"
+        ));
+        let _ = db.batch(&format!(
+            "DELETE FROM pg_catalog.pg_statistic s USING pg_index i, pg_attribute a \
+             WHERE i.indrelid = to_regclass('{rel}') AND s.starelid = i.indexrelid \
+             AND a.attrelid = s.starelid AND a.attnum = s.staattnum AND a.attstattarget = 0"
+        ));
+    }
+    Ok(())
+}

@@ -121,6 +121,7 @@ impl Database {
     /// would lose data, and records the model's text. Returns the store and what changed.
     pub fn with_model(mut self, model: Model) -> Result<(Store, Vec<String>), StoreError> {
         let changes = schema::sync(self.db.as_mut(), &model)?;
+        inventory::keep_out_of_statistics(self.db.as_mut(), &model)?;
         if self.stored_model()?.as_deref() != Some(model.source.as_str()) {
             migrate::set_meta(self.db.as_mut(), "model", &model.source)?;
         }

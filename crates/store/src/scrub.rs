@@ -39,9 +39,12 @@ pub fn after_erasure(db: &mut dyn Db) -> Option<String> {
     }
 }
 
-/// PostgreSQL: waits up to [`WAIT`] until no other session of this database holds a snapshot
-/// or a transaction begun before now — a `VACUUM FULL` copies row versions such a snapshot
-/// could still see, erased ones included, into the new file. `Some` names who held on.
+/// PostgreSQL: waits up to [`WAIT`] until no snapshot older than now is held in this database
+/// (or by a session still connecting, which counts for every database) and no transaction
+/// that wrote, in any database, is older than now — its id lowers the horizon of every
+/// snapshot taken meanwhile, the `VACUUM FULL`'s own included. A `VACUUM FULL` copies the row
+/// versions such a snapshot could still see, erased ones included, into the new file. `Some`
+/// names who held on.
 pub fn wait_for_older_snapshots(db: &mut dyn Db) -> Result<Option<String>, StoreError> {
     let now = db
         .query_value(
@@ -52,10 +55,12 @@ pub fn wait_for_older_snapshots(db: &mut dyn Db) -> Result<Option<String>, Store
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     // An autovacuum worker's VACUUM does not hold rows back (its ANALYZE does).
-    let sql = "SELECT pid::bigint, COALESCE(NULLIF(application_name, ''), backend_type, 'a session'), \
+    let sql =
+        "SELECT pid::bigint, COALESCE(NULLIF(application_name, ''), backend_type, 'a session'), \
                COALESCE(to_char(xact_start, 'YYYY-MM-DD HH24:MI:SS'), '') \
-               FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
-               AND ((backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::text::xid)) \
+               FROM pg_stat_activity WHERE pid <> pg_backend_pid() \
+               AND (((datname = current_database() OR COALESCE(datid, 0) = 0) \
+                     AND backend_xmin IS NOT NULL AND age(backend_xmin) > age($1::text::xid)) \
                  OR (backend_xid IS NOT NULL AND age(backend_xid) > age($1::text::xid))) \
                AND NOT (backend_type = 'autovacuum worker' AND query NOT LIKE '%ANALYZE%')";
     let started = Instant::now();
@@ -81,7 +86,7 @@ pub fn wait_for_older_snapshots(db: &mut dyn Db) -> Result<Option<String>, Store
                 })
                 .collect();
             return Ok(Some(format!(
-                "{} kept a snapshot older than the erasure for more than {}s, so PostgreSQL keeps the old row versions it could still see; run `offboard compact` when it has ended",
+                "{} kept a snapshot older than the erasure for more than {}s, so PostgreSQL keeps the old row versions it could still see: the tables are queued — the next erasure's rewrite or `offboard compact` after it ended takes them",
                 who.join(", "),
                 WAIT.as_secs()
             )));
@@ -90,12 +95,43 @@ pub fn wait_for_older_snapshots(db: &mut dyn Db) -> Result<Option<String>, Store
     }
 }
 
+/// `offboard_meta` key: the tables an erasure's rewrite had to leave (comma-separated).
+const PENDING: &str = "rewrite_pending";
+
+/// PostgreSQL: the tables an erasure's rewrite could not take (a reader held them), which
+/// still hold erased rows until the next rewrite or `offboard compact`.
+pub fn pending(db: &mut dyn Db) -> Result<Vec<String>, StoreError> {
+    if db.dialect() != Dialect::Postgres {
+        return Ok(Vec::new());
+    }
+    Ok(crate::migrate::get_meta(db, PENDING)?
+        .unwrap_or_default()
+        .split(',')
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
 /// PostgreSQL: rewrites the planner's statistics, whose earlier versions (most common values,
 /// histogram bounds) hold sampled column values, erased ones included. `Some` says why not.
+///
+/// The ANALYZE of the rewrite just replaced those versions, so they are fresh: a snapshot
+/// taken meanwhile (any session of this database, or one still connecting, which has no
+/// database yet and so holds back every database's horizon) would keep them through the
+/// `VACUUM FULL`. It waits for those first.
 fn rewrite_statistics(db: &mut dyn Db) -> Option<String> {
-    db.batch("VACUUM (FULL) pg_catalog.pg_statistic").err().map(|e| {
+    let held = match wait_for_older_snapshots(db) {
+        Ok(h) => h,
+        Err(e) => Some(e.to_string()),
+    };
+    let failed = db.batch("VACUUM (FULL) pg_catalog.pg_statistic").err().map(|e| {
         format!("the planner's statistics (pg_statistic) could not be rewritten ({e}), so earlier samples of erased values may stay in its file; a database owner or superuser can run `offboard compact`")
-    })
+    });
+    match (held, failed) {
+        (_, Some(f)) => Some(f),
+        (Some(h), None) => Some(format!("the planner's statistics: {h}")),
+        (None, None) => None,
+    }
 }
 
 /// SQLite: copies the write-ahead log into the database file and truncates it, waiting up to
@@ -221,15 +257,26 @@ impl Store {
                 note: None,
             });
         }
+        // Tables an earlier rewrite had to leave (a reader held them) come along now.
+        let mut tables = tables.to_vec();
+        for t in pending(db)? {
+            if !tables.contains(&t) {
+                tables.push(t);
+            }
+        }
         let mut locked = Vec::new();
         let mut rewritten = Vec::new();
         let mut skipped = Vec::new();
         let mut notes = Vec::new();
-        notes.extend(wait_for_older_snapshots(db)?);
+        // A snapshot that outlived the wait keeps the old row versions through this rewrite:
+        // every table is queued again, for the next rewrite after it ended.
+        let held = wait_for_older_snapshots(db)?;
+        let requeue_all = held.is_some();
+        notes.extend(held);
         db.batch("SET lock_timeout = '5s'")?;
-        for t in tables {
+        for t in &tables {
             // A table another session holds is tried again twice, a second apart, before it
-            // is left for `offboard compact`.
+            // is queued for the next rewrite (or `offboard compact`).
             let mut tries = 0;
             loop {
                 tries += 1;
@@ -256,9 +303,11 @@ impl Store {
         }
         db.batch("RESET lock_timeout")?;
         notes.extend(rewrite_statistics(db));
+        let queued = if requeue_all { &tables } else { &skipped };
+        crate::migrate::set_meta(db, PENDING, &queued.join(","))?;
         if !skipped.is_empty() {
             notes.push(format!(
-                "{} could not be rewritten now (another session held it for more than 5 s), so erased rows may remain in their files; run `offboard compact`",
+                "{} could not be rewritten now (another session held it for more than 5 s), so erased rows remain in their files: queued — the next erasure's rewrite or `offboard compact` takes it, and `offboard locate` reports it until then",
                 skipped.join(", ")
             ));
         }
@@ -372,13 +421,21 @@ impl Store {
             }
             Dialect::Postgres => {
                 let tables = tables_to_compact(&model);
-                let mut notes: Vec<String> = wait_for_older_snapshots(db)?.into_iter().collect();
+                let held = wait_for_older_snapshots(db)?;
+                let requeue = held.is_some();
+                let mut notes: Vec<String> = held.into_iter().collect();
                 for t in &tables {
                     let started = Instant::now();
                     db.batch(&format!("VACUUM (FULL, ANALYZE) {}", q(t)))?;
                     locked.push((t.clone(), started.elapsed().as_secs_f64()));
                 }
                 notes.extend(rewrite_statistics(db));
+                let queued = if requeue {
+                    tables.join(",")
+                } else {
+                    String::new()
+                };
+                crate::migrate::set_meta(db, PENDING, &queued)?;
                 // A checkpoint writes the rewritten files out; it needs a superuser (or
                 // pg_checkpoint); without one it is said, not failed.
                 if let Err(e) = db.batch("CHECKPOINT") {

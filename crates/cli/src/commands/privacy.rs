@@ -324,7 +324,9 @@ pub(super) fn locate(g: &Global, who: &str, bytes: bool) -> anyhow::Result<()> {
             Err(e) => match who.trim_start_matches('#').parse::<i64>() {
                 // An erased id: what still names it.
                 Ok(id) if who.starts_with('#') => Target::Id(id),
-                _ => return Err(e.into()),
+                Ok(_) => return Err(e.into()),
+                // A name, a phone: wherever it is.
+                Err(_) => Target::Value(who.to_string()),
             },
         }
     };
@@ -394,6 +396,12 @@ pub(super) fn locate(g: &Global, who: &str, bytes: bool) -> anyhow::Result<()> {
                         .unwrap_or_default()
                 ))
                 .collect::<String>()
+        );
+    }
+    if !found.pending_rewrite.is_empty() {
+        println!(
+            "PostgreSQL's files of {} still hold erased rows (a reader held them at the rewrite): the next erasure or `offboard compact` rewrites them",
+            found.pending_rewrite.join(", ")
         );
     }
     if found.is_clear() {

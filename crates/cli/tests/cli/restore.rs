@@ -101,6 +101,20 @@ conformance!(
         let bo = cli.run(&["customers", "show", "2", "--json"]).ok().json();
         assert_eq!(bo["name"], "Forgotten customer");
         assert_eq!(bo["email"], serde_json::Value::Null);
+        // Nothing of either is in the restored database: its tables, its files (on
+        // PostgreSQL the restored tables' statistics too, which sampled the backup's values).
+        for (mail, name) in [("ann@example.com", "Ann Lee"), ("bo@example.com", "Bo Ek")] {
+            for who in [mail, name] {
+                let found = cli.run(&["locate", who, "--bytes", "--json"]).ok().json();
+                assert_eq!(found["found"], serde_json::json!([]), "{who}: {found}");
+                assert_eq!(found["undeclared"], serde_json::json!([]), "{who}: {found}");
+                assert_eq!(
+                    found["files"]["found"],
+                    serde_json::json!([]),
+                    "{who}: {found}"
+                );
+            }
+        }
         // Their emails may not come back; the log verifies and says what happened.
         let again = cli.run(&[
             "customers",

@@ -10,6 +10,7 @@ mod membership;
 mod model_test;
 mod purge_reference;
 mod races;
+mod requests;
 mod robustness;
 mod search;
 mod services_erp;

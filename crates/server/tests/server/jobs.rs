@@ -476,6 +476,18 @@ conformance!(
         ] {
             assert!(!list.body.contains(marker), "{marker} in {}", list.body);
         }
+        // `locate` finds nothing of the person the job erased — tables, the job book, files.
+        let found = s
+            .api(
+                "GET",
+                "/api/v1/privacy/locate?email=qzjobone@example.com&bytes=true",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(found["found"], json!([]), "{found}");
+        assert_eq!(found["undeclared"], json!([]), "{found}");
+        assert_eq!(found["files"]["found"], json!([]), "{found}");
         // Nor in the tables: the job book, and the results written in the jobs' transactions.
         let mut store = offboard_store::Database::open(&db.url)
             .unwrap()
