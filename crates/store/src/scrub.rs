@@ -98,6 +98,19 @@ pub fn wait_for_older_snapshots(db: &mut dyn Db) -> Result<Option<String>, Store
 /// `offboard_meta` key: the tables an erasure's rewrite had to leave (comma-separated).
 const PENDING: &str = "rewrite_pending";
 
+/// Keeps the queue of tables to rewrite: the key only while it holds some (an empty queue
+/// leaves no trace, so a rewrite that had nothing to queue changes nothing but the files).
+fn set_pending(db: &mut dyn Db, tables: &[String]) -> Result<(), StoreError> {
+    if tables.is_empty() {
+        db.execute(
+            "DELETE FROM offboard_meta WHERE key = $1",
+            &[offboard_model::Value::Text(PENDING.into())],
+        )?;
+        return Ok(());
+    }
+    crate::migrate::set_meta(db, PENDING, &tables.join(","))
+}
+
 /// PostgreSQL: the tables an erasure's rewrite could not take (a reader held them), which
 /// still hold erased rows until the next rewrite or `offboard compact`.
 pub fn pending(db: &mut dyn Db) -> Result<Vec<String>, StoreError> {
@@ -303,8 +316,7 @@ impl Store {
         }
         db.batch("RESET lock_timeout")?;
         notes.extend(rewrite_statistics(db));
-        let queued = if requeue_all { &tables } else { &skipped };
-        crate::migrate::set_meta(db, PENDING, &queued.join(","))?;
+        set_pending(db, if requeue_all { &tables } else { &skipped })?;
         if !skipped.is_empty() {
             notes.push(format!(
                 "{} could not be rewritten now (another session held it for more than 5 s), so erased rows remain in their files: queued — the next erasure's rewrite or `offboard compact` takes it, and `offboard locate` reports it until then",
@@ -430,12 +442,7 @@ impl Store {
                     locked.push((t.clone(), started.elapsed().as_secs_f64()));
                 }
                 notes.extend(rewrite_statistics(db));
-                let queued = if requeue {
-                    tables.join(",")
-                } else {
-                    String::new()
-                };
-                crate::migrate::set_meta(db, PENDING, &queued)?;
+                set_pending(db, if requeue { &tables } else { &[] })?;
                 // A checkpoint writes the rewritten files out; it needs a superuser (or
                 // pg_checkpoint); without one it is said, not failed.
                 if let Err(e) = db.batch("CHECKPOINT") {
