@@ -242,3 +242,22 @@ pub fn coerce(v: Value, ty: FieldType) -> Value {
         (v, _) => v,
     }
 }
+
+/// `OFFBOARD_TRACE_SQL=1`: each statement's time on standard error, to find where an
+/// operation spends it (`scripts/bench-*` say which phase; this says which statement). Off,
+/// it costs a load of a flag set once.
+pub(crate) fn trace<T>(sql: &str, f: impl FnOnce() -> T) -> T {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if !*ON.get_or_init(|| std::env::var_os("OFFBOARD_TRACE_SQL").is_some_and(|v| v != "0")) {
+        return f();
+    }
+    let started = std::time::Instant::now();
+    let out = f();
+    let line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line: String = line.chars().take(200).collect();
+    eprintln!(
+        "sql {:>9.1} ms  {line}",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    out
+}

@@ -145,15 +145,18 @@ impl Db for PgDb {
         if sql.contains("ALTER ") || sql.contains("DROP TABLE") || sql.contains("DROP INDEX") {
             self.prepared.clear();
         }
-        Ok(self.client.batch_execute(sql)?)
+        crate::db::trace(sql, || Ok(self.client.batch_execute(sql)?))
     }
 
     fn execute(&mut self, sql: &str, values: &[Value]) -> Result<u64, StoreError> {
-        let st = self.statement(sql)?;
-        crate::db::no_nul(values)?;
-        let ps = params(values);
-        let refs: Vec<&(dyn ToSql + Sync)> = ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.execute(&st, &refs)?)
+        crate::db::trace(sql, || {
+            let st = self.statement(sql)?;
+            crate::db::no_nul(values)?;
+            let ps = params(values);
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                ps.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            Ok(self.client.execute(&st, &refs)?)
+        })
     }
 
     fn query_each(
@@ -163,20 +166,22 @@ impl Db for PgDb {
         types: &[FieldType],
         each: &mut dyn FnMut(Vec<Value>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let st = self.statement(sql)?;
-        crate::db::no_nul(values)?;
-        let ps = params(values);
-        let refs = ps.iter().map(|p| p as &dyn ToSql);
-        let mut rows = self.client.query_raw(&st, refs)?;
-        while let Some(row) = rows.next()? {
-            let mut out = Vec::with_capacity(types.len());
-            for (i, ty) in types.iter().enumerate() {
-                let R(v) = row.try_get(i)?;
-                out.push(coerce(v, *ty));
+        crate::db::trace(sql, || {
+            let st = self.statement(sql)?;
+            crate::db::no_nul(values)?;
+            let ps = params(values);
+            let refs = ps.iter().map(|p| p as &dyn ToSql);
+            let mut rows = self.client.query_raw(&st, refs)?;
+            while let Some(row) = rows.next()? {
+                let mut out = Vec::with_capacity(types.len());
+                for (i, ty) in types.iter().enumerate() {
+                    let R(v) = row.try_get(i)?;
+                    out.push(coerce(v, *ty));
+                }
+                each(out)?;
             }
-            each(out)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn depth(&mut self) -> &mut u32 {

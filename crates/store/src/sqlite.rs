@@ -91,13 +91,15 @@ impl Db for SqliteDb {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        Ok(self.conn.execute_batch(sql)?)
+        crate::db::trace(sql, || Ok(self.conn.execute_batch(sql)?))
     }
 
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        bind(&mut stmt, params)?;
-        Ok(stmt.raw_execute()? as u64)
+        crate::db::trace(sql, || {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            bind(&mut stmt, params)?;
+            Ok(stmt.raw_execute()? as u64)
+        })
     }
 
     fn query_each(
@@ -107,17 +109,19 @@ impl Db for SqliteDb {
         types: &[FieldType],
         each: &mut dyn FnMut(Vec<Value>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        bind(&mut stmt, params)?;
-        let mut rows = stmt.raw_query();
-        while let Some(row) = rows.next()? {
-            let mut out = Vec::with_capacity(types.len());
-            for (i, ty) in types.iter().enumerate() {
-                out.push(decode(row.get_ref(i)?, *ty));
+        crate::db::trace(sql, || {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            bind(&mut stmt, params)?;
+            let mut rows = stmt.raw_query();
+            while let Some(row) = rows.next()? {
+                let mut out = Vec::with_capacity(types.len());
+                for (i, ty) in types.iter().enumerate() {
+                    out.push(decode(row.get_ref(i)?, *ty));
+                }
+                each(out)?;
             }
-            each(out)?;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn depth(&mut self) -> &mut u32 {
