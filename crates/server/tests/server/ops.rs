@@ -58,6 +58,7 @@ fn router_routes() -> Vec<(String, String)> {
         include_str!("../../src/jobs.rs"),
         include_str!("../../src/export.rs"),
         include_str!("../../src/schedules.rs"),
+        include_str!("../../src/privacy.rs"),
     ]
     .concat();
     let src = src.as_str();
