@@ -124,13 +124,7 @@ impl Engine<'_> {
                     ));
                 }
                 let model = self.store.shared_model();
-                let columns: Vec<String> = model
-                    .personal_columns()
-                    .into_iter()
-                    .filter(|p| p.table == "customers" && p.identifying)
-                    .map(|p| p.column)
-                    .collect();
-                let found = offboard_store::privacy::customers_with(self.store.db(), &columns, &c)?;
+                let found = offboard_store::privacy::customers_with(self.store.db(), &model, &c)?;
                 let customer = match found.as_slice() {
                     [] => None,
                     [one] => Some(self.store.customer(*one)?),
@@ -168,10 +162,8 @@ impl Engine<'_> {
         let id = self.store.atomically(|s| {
             let id = table::insert(s.db(), &row)?;
             let entry = request_entry(
-                id,
                 &row.customer_id,
                 &row.customer_number,
-                None,
                 json!({ "request": id, "type": row.kind.name(), "step": "received", "received_on": row.received_on.to_string(), "due_on": row.due_on.to_string() }),
             );
             audit::append_impersonal(s.db(), &actor, Act::Request, &[entry])?;
@@ -414,12 +406,10 @@ impl Engine<'_> {
             .outcome
             .clone()
             .unwrap_or_else(|| json!({ "found": "no customer held with these details" }));
-        let done = self.store.atomically(|s| {
+        self.store.atomically(|s| {
             let entry = request_entry(
-                r.id,
                 &r.customer_id,
                 &r.customer_number,
-                None,
                 json!({ "request": r.id, "type": r.kind.name(), "step": "completed" }),
             );
             audit::append_impersonal(s.db(), &actor, Act::Request, &[entry])?;
@@ -457,8 +447,7 @@ impl Engine<'_> {
                 table::redact(s.db(), r.id)?;
             }
             Ok::<_, offboard_store::StoreError>(())
-        });
-        done?;
+        })?;
         self.request(id)
     }
 
@@ -588,7 +577,7 @@ impl Engine<'_> {
         details["type"] = json!(r.kind.name());
         self.store.atomically(|s| {
             table::update(s.db(), r.id, sets)?;
-            let entry = request_entry(r.id, &r.customer_id, &r.customer_number, None, details);
+            let entry = request_entry(&r.customer_id, &r.customer_number, details);
             audit::append_impersonal(s.db(), &actor, Act::Request, &[entry])
         })?;
         self.request(r.id)
@@ -598,10 +587,8 @@ impl Engine<'_> {
 /// A step's audit entry: ids, type and dates only (no personal value: see
 /// [`audit::append_impersonal`]).
 fn request_entry(
-    _id: i64,
     customer: &Option<i64>,
     number: &Option<String>,
-    _name: Option<&str>,
     details: serde_json::Value,
 ) -> NewEntry {
     NewEntry {
@@ -682,13 +669,7 @@ impl Engine<'_> {
             Target::Value(v) => {
                 values.push(v.trim().to_string());
                 searched.push("the value given".into());
-                let columns: Vec<String> = model
-                    .personal_columns()
-                    .into_iter()
-                    .filter(|p| p.table == "customers" && p.identifying)
-                    .map(|p| p.column)
-                    .collect();
-                offboard_store::privacy::customers_with(self.store.db(), &columns, v.trim())?
+                offboard_store::privacy::customers_with(self.store.db(), &model, v.trim())?
                     .first()
                     .copied()
             }

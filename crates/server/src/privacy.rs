@@ -359,13 +359,7 @@ async fn locate(
             ))
         }
     };
-    let files: Vec<std::path::PathBuf> = match offboard_store::DbUrl::parse(state.url()) {
-        Ok(offboard_store::DbUrl::Sqlite(f)) => ["", "-wal", ".jobs", ".jobs-wal"]
-            .iter()
-            .map(|s| std::path::PathBuf::from(format!("{f}{s}")))
-            .collect(),
-        _ => Vec::new(),
-    };
+    let files = offboard_store::inventory::database_files(state.url());
     let url = state.url().to_string();
     act(&state, actor, move |e| {
         let mut book = offboard_store::jobs::JobBook::open(&url).ok();

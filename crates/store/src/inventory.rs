@@ -237,6 +237,19 @@ pub fn about_customer(
     Ok(hits)
 }
 
+/// The files the byte scan reads for the database at `url`: SQLite's file, its write-ahead
+/// log and the job book's two; none for PostgreSQL (its relation files are read through the
+/// server).
+pub fn database_files(url: &str) -> Vec<std::path::PathBuf> {
+    match crate::DbUrl::parse(url) {
+        Ok(crate::DbUrl::Sqlite(f)) => ["", "-wal", ".jobs", ".jobs-wal"]
+            .iter()
+            .map(|s| std::path::PathBuf::from(format!("{f}{s}")))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A file (or PostgreSQL relation) whose bytes hold one of the values.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileHit {

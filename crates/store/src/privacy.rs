@@ -388,12 +388,19 @@ pub fn redact_closed_before(db: &mut dyn Db, cutoff: &DateTime) -> Result<u64, S
     )
 }
 
-/// Customers whose email or phone (any text column of `columns`) is `value`, ignoring case.
+/// Customers with `value` (an email, a phone) in one of the model's identifying customer
+/// columns, ignoring case.
 pub fn customers_with(
     db: &mut dyn Db,
-    columns: &[String],
+    model: &offboard_model::Model,
     value: &str,
 ) -> Result<Vec<i64>, StoreError> {
+    let columns: Vec<String> = model
+        .personal_columns()
+        .into_iter()
+        .filter(|p| p.table == "customers" && p.identifying)
+        .map(|p| p.column)
+        .collect();
     if columns.is_empty() {
         return Ok(Vec::new());
     }

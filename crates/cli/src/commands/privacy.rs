@@ -1,6 +1,6 @@
 //! `offboard requests …` (privacy requests), `offboard locate` and `audit verify --receipt`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 
@@ -330,13 +330,7 @@ pub(super) fn locate(g: &Global, who: &str, bytes: bool) -> anyhow::Result<()> {
             },
         }
     };
-    let files: Vec<PathBuf> = match offboard_store::DbUrl::parse(&g.db)? {
-        offboard_store::DbUrl::Sqlite(p) => ["", "-wal", ".jobs", ".jobs-wal"]
-            .iter()
-            .map(|s| PathBuf::from(format!("{p}{s}")))
-            .collect(),
-        offboard_store::DbUrl::Postgres(_) => Vec::new(),
-    };
+    let files = offboard_store::inventory::database_files(&g.db);
     let mut book = offboard_store::jobs::JobBook::open(&g.db).ok();
     let me = actor(g, &mut store)?;
     let found = offboard_engine::Engine::new(&mut store, me).locate(
