@@ -120,8 +120,8 @@ pub enum Command {
         /// the login throttle per address.
         #[arg(long)]
         trust_forwarded_for: bool,
-        /// Pause each background job this long after each step, so its progress and a
-        /// cancellation can be watched on a small database (demonstrations, tests).
+        /// Pause each background job this long as each of its phases begins, so its progress
+        /// and a cancellation can be watched on a small database (demonstrations, tests).
         #[arg(long, default_value_t = 0, value_name = "MS")]
         job_step_delay_ms: u64,
         /// How often the scheduler looks for due [[schedule]]s (each runs once per period,

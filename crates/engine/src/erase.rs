@@ -34,16 +34,29 @@ pub(crate) fn erase(
     let (model, actor, dry_run) = (ctx.model, ctx.actor, ctx.dry_run);
     let op = allowed.operation();
     let d = db.dialect();
-    let mut clock = Phases::start(&mut *ctx.report, "blockers", cands.len() as u64)?;
     let (plain, on_customers) = split_rules(model, op);
-    let mut blockers: Blockers = HashMap::new();
-    rule_blockers(model, db, &plain, CAND, None, &mut blockers)?;
-    // Records that block erasure of their customer.
-    for kind in model
+    let blocking_kinds = model
         .records
         .iter()
-        .filter(|k| k.on_erase == OnErase::Block)
-    {
+        .filter(|k| k.on_erase == OnErase::Block);
+    // The blockers phase's steps: a rule checked, or a kind of record that blocks.
+    let checks = plain.len() + blocking_kinds.clone().count();
+    let mut clock = Phases::start(&mut *ctx.report, "blockers", checks as u64)?;
+    let mut blockers: Blockers = HashMap::new();
+    for rule in &plain {
+        rule_blockers(
+            model,
+            db,
+            std::slice::from_ref(rule),
+            CAND,
+            None,
+            &mut blockers,
+        )?;
+        clock.tick()?;
+    }
+    // Records that block erasure of their customer.
+    for kind in blocking_kinds {
+        clock.tick()?;
         let (from, cust) = customer_path(model, kind);
         let rows = db.query(
             &format!("SELECT {cust}, count(*), {} FROM {from} WHERE {cust} IN (SELECT id FROM {CAND}) GROUP BY {cust}", id_list(d, "r.id")),
@@ -72,7 +85,7 @@ pub(crate) fn erase(
             });
         }
     }
-    clock.next("orphan_fixpoint", 0)?;
+    clock.next("orphan_fixpoint", 1)?;
     temp_set(db, GO)?;
     let eligible: Vec<i64> = cands
         .iter()
@@ -83,8 +96,8 @@ pub(crate) fn erase(
     // The fixpoint: a blocked customer survives, which can block others in turn.
     let mut round = 0;
     loop {
+        clock.advance_open(round)?;
         round += 1;
-        clock.advance(round)?;
         let mut more: Blockers = HashMap::new();
         rule_blockers(model, db, &on_customers, GO, Some(GO), &mut more)?;
         for (id, sources) in orphans(model, db, GO)? {
@@ -115,6 +128,7 @@ pub(crate) fn erase(
             });
         }
         if more.is_empty() {
+            clock.finish_open(round)?;
             break;
         }
         remove_ids(db, GO, more.keys())?;
@@ -135,7 +149,33 @@ pub(crate) fn erase(
             }
         }
     }
-    clock.next("effects", 0)?;
+    // The effects phase's steps: per kind its count (not in a dry run) and its change, per
+    // detaching link the same, the customers' own links, and the customers.
+    let detaching = |k: &offboard_model::model::RecordKind| {
+        k.links
+            .iter()
+            .filter(|l| l.on_erase == LinkErase::Detach && l.target == Target::Customer)
+            .count() as u64
+    };
+    let changes: u64 = model
+        .records
+        .iter()
+        .map(|k| u64::from(k.on_erase != OnErase::Block) + detaching(k))
+        .sum();
+    let counts: u64 = model
+        .records
+        .iter()
+        .filter(|k| k.on_erase != OnErase::Block)
+        .map(|k| 1 + detaching(k))
+        .sum();
+    let customer_links = model
+        .customer
+        .links
+        .iter()
+        .filter(|l| l.link.on_erase == LinkErase::Detach)
+        .count() as u64;
+    let steps = changes + customer_links + 1 + if dry_run { 0 } else { counts };
+    clock.next("effects", steps)?;
     let any_blocked = !blockers.is_empty();
     // The rules checked, the records that block their customer's erasure, and orphans.
     let mut rule_ids: Vec<String> = model
@@ -233,6 +273,7 @@ pub(crate) fn erase(
                 what,
                 &mut per_customer,
             )?;
+            clock.tick()?;
             for link in kind
                 .links
                 .iter()
@@ -247,9 +288,16 @@ pub(crate) fn erase(
                     "detached",
                     &mut per_customer,
                 )?;
+                clock.tick()?;
             }
         }
     }
+    // How the erased leave the search index's pages: at once, or by a merge after the commit.
+    let erasing = if dry_run {
+        offboard_store::search::Erasing::Nothing
+    } else {
+        offboard_store::search::before_erasing(db, plan.done as u64)?
+    };
     // Children first: the reverse of owners-first. A dry run counts instead of changing.
     let mut change = |plan: &mut Plan,
                       table: &str,
@@ -268,6 +316,7 @@ pub(crate) fn erase(
         } else {
             db.execute(&sql, &[])?
         };
+        clock.tick()?;
         effect(
             plan,
             table,
@@ -312,6 +361,7 @@ pub(crate) fn erase(
         None,
         format!("id IN (SELECT id FROM {GO})"),
     )?;
+    offboard_store::search::end_erasing(db, erasing)?;
     clock.next("audit", plan.done as u64)?;
     if !dry_run {
         let entries: Vec<NewEntry> = plan
@@ -351,6 +401,7 @@ pub(crate) fn erase(
         };
         audit::append_erased(db, actor, Act::Op(op), &entries, &keep)?;
     }
+    clock.advance(plan.done as u64)?;
     plan.timings = clock.done();
     Ok(plan)
 }

@@ -239,13 +239,18 @@ fn forget_set(
         let n = if dry_run {
             ids.len() as u64
         } else {
-            db.execute(
+            // Their old values leave the search index's pages as they are masked, or by a
+            // merge after the commit.
+            let erasing = offboard_store::search::before_erasing(db, ids.len() as u64)?;
+            let n = db.execute(
                 &format!(
                     "UPDATE customers SET {} WHERE id IN (SELECT id FROM {SET})",
                     sets.join(", ")
                 ),
                 &params,
-            )?
+            )?;
+            offboard_store::search::end_erasing(db, erasing)?;
+            n
         };
         masked.insert("customers".to_string(), n);
     }

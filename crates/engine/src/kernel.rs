@@ -95,6 +95,9 @@ pub(crate) fn tell(
 pub(crate) struct Phases<'a> {
     last: std::time::Instant,
     current: (&'static str, u64),
+    /// How far the current phase is (in its own steps: rules checked, rounds, tables changed,
+    /// entries written).
+    at: u64,
     done: BTreeMap<String, f64>,
     report: Progress<'a>,
 }
@@ -106,6 +109,15 @@ impl<'a> Phases<'a> {
         phase: &'static str,
         total: u64,
     ) -> Result<Phases<'a>, StoreError> {
+        // The candidates are read by now (the operation's first step, [`run_as`]).
+        tell(
+            &mut *report,
+            Step {
+                phase: "candidates",
+                done: 1,
+                total: 1,
+            },
+        )?;
         tell(
             &mut *report,
             Step {
@@ -117,6 +129,7 @@ impl<'a> Phases<'a> {
         Ok(Phases {
             last: std::time::Instant::now(),
             current: (phase, total),
+            at: 0,
             done: BTreeMap::new(),
             report,
         })
@@ -125,7 +138,33 @@ impl<'a> Phases<'a> {
     /// Tells how far the current phase is.
     pub(crate) fn advance(&mut self, done: u64) -> Result<(), StoreError> {
         let (phase, total) = self.current;
-        tell(&mut *self.report, Step { phase, done, total })
+        self.at = done.min(total);
+        tell(
+            &mut *self.report,
+            Step {
+                phase,
+                done: self.at,
+                total,
+            },
+        )
+    }
+
+    /// One more step of the current phase done.
+    pub(crate) fn tick(&mut self) -> Result<(), StoreError> {
+        self.advance(self.at + 1)
+    }
+
+    /// A phase whose length is not known beforehand (the orphan fixpoint's rounds): `done`
+    /// steps are done and at least one more is to come.
+    pub(crate) fn advance_open(&mut self, done: u64) -> Result<(), StoreError> {
+        self.current.1 = done + 1;
+        self.advance(done)
+    }
+
+    /// The open phase is over after `done` steps.
+    pub(crate) fn finish_open(&mut self, done: u64) -> Result<(), StoreError> {
+        self.current.1 = done;
+        self.advance(done)
     }
 
     fn close(&mut self) {
@@ -141,6 +180,7 @@ impl<'a> Phases<'a> {
     pub(crate) fn next(&mut self, phase: &'static str, total: u64) -> Result<(), StoreError> {
         self.close();
         self.current = (phase, total);
+        self.at = 0;
         tell(
             &mut *self.report,
             Step {
@@ -438,7 +478,7 @@ impl crate::Engine<'_> {
                 Step {
                     phase: "candidates",
                     done: 0,
-                    total: 0,
+                    total: 1,
                 },
             )?;
             let mut ctx = Ctx {
@@ -471,7 +511,7 @@ impl crate::Engine<'_> {
                 Step {
                     phase: "commit",
                     done: 0,
-                    total: 0,
+                    total: 1,
                 },
             )?;
             if let (false, Some(also)) = (dry_run, also) {

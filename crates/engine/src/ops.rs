@@ -273,7 +273,13 @@ pub(crate) fn status_change(
             )));
         }
     }
-    let mut clock = Phases::start(&mut *ctx.report, "blockers", cands.len() as u64)?;
+    // The blockers phase's steps: each rule checked, and the customers-on-customers round.
+    let checks = if matches!(op, Operation::Deactivate | Operation::Delete) {
+        model.rules_for(op).count() as u64 + 1
+    } else {
+        1
+    };
+    let mut clock = Phases::start(&mut *ctx.report, "blockers", checks)?;
     let mut blockers: Blockers = HashMap::new();
     // A deactivation and a soft delete check their rules (`on = ["deactivate"]`,
     // `on = ["delete"]`); a reactivation and an undelete have none.
@@ -289,14 +295,27 @@ pub(crate) fn status_change(
             .collect();
         remove_ids(db, GO, skipped.iter())?;
         let (plain, on_customers) = split_rules(model, op);
-        rule_blockers(model, db, &plain, GO, None, &mut blockers)?;
+        for rule in &plain {
+            rule_blockers(
+                model,
+                db,
+                std::slice::from_ref(rule),
+                GO,
+                None,
+                &mut blockers,
+            )?;
+            clock.tick()?;
+        }
         let resolvable: Vec<_> = model
             .rules_for(op)
             .filter(|r| r.resolve.is_some())
             .collect();
         if opts.open_items.is_none() {
             let mut open = HashMap::new();
-            rule_blockers(model, db, &resolvable, GO, None, &mut open)?;
+            for rule in &resolvable {
+                rule_blockers(model, db, std::slice::from_ref(rule), GO, None, &mut open)?;
+                clock.tick()?;
+            }
             for (id, list) in open {
                 for mut b in list {
                     b.message = format!("{}: choose to complete or remove them", b.message);
@@ -318,6 +337,7 @@ pub(crate) fn status_change(
         }
         complete_explanations(model, db, &on_customers, GO, &mut blockers)?;
     }
+    clock.advance(checks)?;
     if op == Operation::Undelete {
         undelete_conflicts(model, db, &mut blockers)?;
     }
@@ -543,6 +563,7 @@ pub(crate) fn status_change(
     };
     let key = plan.done_key();
     effect(&mut plan, "customers", key, n);
+    clock.advance(plan.done as u64)?;
     // What each customer became (an undeleted one: the status it had before).
     let new_status = match op {
         Operation::Deactivate => Status::Deactivated.name(),
@@ -574,6 +595,7 @@ pub(crate) fn status_change(
             .collect();
         audit::append(db, actor, Act::Op(shown), &entries)?;
     }
+    clock.advance(plan.done as u64)?;
     plan.timings = clock.done();
     Ok(plan)
 }

@@ -203,7 +203,7 @@ pub(crate) struct Runner {
     pub(crate) url: String,
     pub(crate) model: Model,
     pub(crate) signal: Arc<Signal>,
-    /// A pause after each step (for demonstrations and tests of progress and cancellation).
+    /// A pause as each phase begins (for demonstrations and tests of progress and cancellation).
     pub(crate) step_delay: std::time::Duration,
     /// The lists' cached totals, stale once a job changed something.
     pub(crate) counts: Arc<crate::requests::CountCache>,
@@ -280,11 +280,14 @@ impl Runner {
                 role,
             };
             let delay = self.step_delay;
+            let mut phase = String::new();
             let mut report = |step: &Step<'_>| {
                 if let Err(e) = book.progress(id, step.phase, step.done as i64, step.total as i64) {
                     tracing::warn!(job = id, error = %e, "cannot record the job's progress");
                 }
-                if !delay.is_zero() {
+                // The pause comes once per phase, as it begins (a phase reports many steps).
+                if !delay.is_zero() && phase != step.phase {
+                    phase = step.phase.to_string();
                     std::thread::sleep(delay);
                 }
                 !book.cancel_requested(id).unwrap_or(false)

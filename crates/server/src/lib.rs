@@ -171,8 +171,8 @@ impl AppState {
         }))
     }
 
-    /// Pauses each background job after each step by `delay`: progress and cancellation can
-    /// then be watched on a small database (demonstrations and tests).
+    /// Pauses each background job by `delay` as each phase begins: progress and cancellation
+    /// can then be watched on a small database (demonstrations and tests).
     pub fn job_step_delay(mut self, delay: std::time::Duration) -> AppState {
         if let Some(inner) = Arc::get_mut(&mut self.0) {
             inner.step_delay = delay;

@@ -53,6 +53,12 @@ pub trait Db: Send {
     /// entry), so that every entry one transaction writes is one operation; cleared when the
     /// transaction ends.
     fn audit_op(&mut self) -> &mut Option<i64>;
+    /// SQLite: whether an erasure on this connection deleted from the search index without
+    /// taking the values out of its pages, so the index is owed a merge once it committed
+    /// (`search::before_erasing`, `scrub::after_erasure`). `None` where there is no such index.
+    fn search_merge_owed(&mut self) -> Option<&mut bool> {
+        None
+    }
     /// Starts loading rows into `table`'s `columns` (inside the current transaction).
     fn bulk<'a>(
         &'a mut self,

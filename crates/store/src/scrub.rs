@@ -1,8 +1,8 @@
 //! Provable erasure in the files offboard controls. SQLite: `secure_delete` (checked on every
-//! connection, `sqlite.rs`) zeroes freed pages; after an erasure the full-text index's segments
-//! are merged (an erased name would otherwise linger in old segments where SQLite predates FTS5's
-//! `secure-delete`) and the write-ahead log is checkpointed and truncated, so no older copy of
-//! an erased page stays in `FILE-wal`. PostgreSQL keeps dead rows in the table files until they
+//! connection, `sqlite.rs`) zeroes freed pages; the full-text index loses an erased name either
+//! as the erasure deletes it (FTS5's `secure-delete`, for an erasure of a few) or by a merge of
+//! its segments after a bigger one commits (`search::before_erasing`); then the write-ahead
+//! log is checkpointed and truncated, so no older copy of an erased page stays in `FILE-wal`. PostgreSQL keeps dead rows in the table files until they
 //! are rewritten: `compact` rewrites the tables (`VACUUM FULL`), rebuilds their statistics and
 //! takes a checkpoint. Two things keep old row versions alive past a rewrite, and both are
 //! handled: a snapshot older than the erasure (a rewrite first waits for those to end,
@@ -417,7 +417,7 @@ impl Store {
         let mut locked = Vec::new();
         match db.dialect() {
             Dialect::Sqlite => {
-                crate::search::forget_erased(db)?;
+                crate::search::merge(db)?;
                 let started = Instant::now();
                 db.batch("VACUUM")?;
                 locked.push((

@@ -1,4 +1,4 @@
-//! The SQLite backend (rusqlite over the system's SQLite): WAL, foreign keys on,
+//! The SQLite backend (rusqlite over the SQLite it bundles, 3.46: FTS5's `secure-delete`): WAL, foreign keys on,
 //! `synchronous=FULL`, `secure_delete=ON` on every connection.
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -14,6 +14,7 @@ pub struct SqliteDb {
     conn: Connection,
     depth: u32,
     audit_op: Option<i64>,
+    merge_owed: bool,
 }
 
 impl SqliteDb {
@@ -41,10 +42,27 @@ impl SqliteDb {
             )));
         }
         conn.set_prepared_statement_cache_capacity(64);
+        conn.create_scalar_function(
+            crate::search::CONTAINS,
+            2,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                let (ValueRef::Text(text), ValueRef::Text(part)) = (ctx.get_raw(0), ctx.get_raw(1))
+                else {
+                    return Ok(false);
+                };
+                Ok(crate::search::contains_any_case(
+                    &String::from_utf8_lossy(text),
+                    &String::from_utf8_lossy(part),
+                ))
+            },
+        )?;
         Ok(SqliteDb {
             conn,
             depth: 0,
             audit_op: None,
+            merge_owed: false,
         })
     }
 }
@@ -130,6 +148,10 @@ impl Db for SqliteDb {
 
     fn audit_op(&mut self) -> &mut Option<i64> {
         &mut self.audit_op
+    }
+
+    fn search_merge_owed(&mut self) -> Option<&mut bool> {
+        Some(&mut self.merge_owed)
     }
 
     fn bulk<'a>(

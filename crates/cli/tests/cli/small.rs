@@ -209,3 +209,82 @@ conformance!(
         assert!(!quiet.stderr.contains(" ms  "), "{}", quiet.stderr);
     }
 );
+
+/// Runs `offboard ARGS` with `OFFBOARD_TRACE_SQL=1`: (exit code, standard error).
+fn traced(cli: &Cli, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_offboard"))
+        .current_dir(&cli.dir)
+        .env("OFFBOARD_DB", &cli.db)
+        .env("OFFBOARD_TRACE_SQL", "1")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+conformance!(
+    an_erasure_of_a_few_leaves_the_search_index_at_once_and_a_big_one_merges_it,
+    |db: TestDb| {
+        if !db.url.starts_with("sqlite") {
+            return; // PostgreSQL's pg_trgm indexes are rewritten with their tables.
+        }
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "membership"]).ok();
+        cli.run(&[
+            "demo",
+            "--customers",
+            "2000",
+            "--seed",
+            "5",
+            "--out",
+            "data",
+        ])
+        .ok();
+        cli.run(&["import", "data"]).ok();
+        let added = cli
+            .run(&[
+                "customers",
+                "add",
+                "--kind",
+                "person",
+                "--name",
+                "Zebedee Quux",
+                "--json",
+            ])
+            .ok()
+            .json();
+        let id = added["id"].as_i64().unwrap().to_string();
+        let search = |cli: &Cli| {
+            cli.run(&[
+                "customers",
+                "list",
+                "--view",
+                "all",
+                "--search",
+                "zebedee",
+                "--json",
+            ])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+        };
+        assert_eq!(search(&cli), 1, "found by any case before");
+        // One customer: deleted from the index with FTS5's secure-delete, no merge after.
+        let (code, err) = traced(&cli, &["erase", &id, "--yes"]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(err.contains("'secure-delete', 1"), "{err}");
+        assert!(err.contains("'secure-delete', 0"), "{err}");
+        assert!(!err.contains("'optimize'"), "{err}");
+        assert_eq!(search(&cli), 0, "gone after");
+        // The recycle bin's many: deleted the plain way, then the whole index merged.
+        let (code, err) = traced(&cli, &["purge", "--yes", "--json"]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(!err.contains("'secure-delete', 1"), "{err}");
+        assert!(err.contains("'optimize'"), "{err}");
+    }
+);

@@ -151,7 +151,7 @@ conformance!(
             assert_eq!(
             count(
                 &mut s,
-                "SELECT count(*) FROM customers_search WHERE customers_search MATCH '\"zebedee\"'"
+                "SELECT count(*) FROM customers_search WHERE customers_search MATCH '\"zeb\" AND \"bed\"'"
             ),
             0
         );

@@ -147,10 +147,13 @@ conformance!(
             at = i;
         }
         assert!(phases.len() >= 4, "progress was seen advancing: {seen:?}");
+        // Every phase has a length (its steps: rules checked, rounds, tables changed, entries
+        // written), and its progress stays within it.
         assert!(
             seen.iter()
-                .any(|(p, _, total)| p == "blockers" && *total == before),
-            "the blockers phase counts the deleted customers: {seen:?}"
+                .filter(|(phase, _, _)| !phase.is_empty())
+                .all(|(_, done, total)| *total > 0 && done <= total),
+            "each phase's progress is within its length: {seen:?}"
         );
         // The job did what the dry run planned (as the job book keeps plans: without
         // personal values).
