@@ -413,7 +413,7 @@ impl JobBook {
     pub fn claim_next(&mut self) -> Result<Option<Job>, StoreError> {
         let now = Value::Text(DateTime::now().to_string());
         let sql = format!(
-            "UPDATE offboard_jobs SET status = 'running', started_at = {}, phase = 'candidates'
+            "UPDATE offboard_jobs SET status = 'running', started_at = {}, phase = 'candidates', done = 0, total = 1
              WHERE id = (SELECT min(id) FROM offboard_jobs WHERE status = 'queued')
                AND NOT EXISTS (SELECT 1 FROM offboard_jobs WHERE status = 'running')
              RETURNING id",
