@@ -26,7 +26,10 @@ pub fn no_nul(params: &[Value]) -> Result<(), StoreError> {
 }
 
 /// A bulk loader for one table: rows in, one at a time, as fast as the backend allows
-/// (a prepared INSERT reused in SQLite, binary COPY in PostgreSQL).
+/// (a prepared INSERT of a batch of rows reused in SQLite, binary COPY in PostgreSQL). A sink
+/// may hold rows back to write them in batches: only [`BulkSink::finish`] guarantees every
+/// row written is in the table (a sink dropped without it, as an import that found a problem
+/// drops its own, leaves the held rows out).
 pub trait BulkSink {
     fn write(&mut self, row: &[Value]) -> Result<(), StoreError>;
     fn finish(self: Box<Self>) -> Result<u64, StoreError>;

@@ -2,10 +2,10 @@
 //! into the database in one transaction. Every bad cell or row is reported with file, line
 //! and column, and nothing is imported unless everything is valid.
 //!
-//! Speed: rows go through a reused prepared INSERT (SQLite) or binary COPY (PostgreSQL);
-//! tables that start empty have their secondary indexes (and, in PostgreSQL, foreign keys)
-//! dropped during the load and rebuilt set-based afterwards. Links are checked in memory
-//! against compact id sets, so memory stays bounded whatever the size.
+//! Speed: rows go through a reused prepared INSERT of up to 100 rows at a time (SQLite) or
+//! binary COPY (PostgreSQL); tables that start empty have their secondary indexes (and, in
+//! PostgreSQL, foreign keys) dropped during the load and rebuilt set-based afterwards. Links
+//! are checked in memory against compact id sets, so memory stays bounded whatever the size.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
