@@ -60,15 +60,8 @@ pub(crate) fn trigram_query(text: &str) -> String {
 
 /// SQLite, three characters or more: the ids (`rowid`) of customers whose `columns` (of
 /// `customers`) contain `text` in any case, as a subquery; its parameters are pushed to
-/// `params`. The index finds the candidates, [`CONTAINS`] keeps the true ones; `extra` adds
-/// conditions on the customer (alias `x`) and `tail` a LIMIT.
-pub fn matching_ids(
-    text: &str,
-    columns: &[&str],
-    extra: &str,
-    tail: &str,
-    params: &mut Vec<Value>,
-) -> String {
+/// `params`. The index finds the candidates, [`CONTAINS`] keeps the true ones.
+pub fn matching_ids(text: &str, columns: &[&str], params: &mut Vec<Value>) -> String {
     params.push(Value::Text(trigram_query(text)));
     let m = ph(Dialect::Sqlite, params.len());
     params.push(Value::Text(text.to_string()));
@@ -79,7 +72,7 @@ pub fn matching_ids(
         .collect::<Vec<_>>()
         .join(" OR ");
     format!(
-        "SELECT x.id FROM customers_search s JOIN customers x ON x.id = s.rowid WHERE s.customers_search MATCH {m} AND ({confirm}){extra}{tail}"
+        "SELECT x.id FROM customers_search s JOIN customers x ON x.id = s.rowid WHERE s.customers_search MATCH {m} AND ({confirm})"
     )
 }
 
@@ -314,7 +307,7 @@ pub fn condition(d: Dialect, text: &str, any_number: bool, params: &mut Vec<Valu
         } else {
             &["name", "email"]
         };
-        let found = matching_ids(text, columns, "", "", params);
+        let found = matching_ids(text, columns, params);
         params.push(Value::Text(text.to_string()));
         let n = ph(d, params.len());
         return format!("c.id IN ({found} UNION SELECT id FROM customers WHERE number = {n})");
@@ -463,27 +456,33 @@ pub fn suggest(
     }
     // 3. Names and emails containing it: the first matches of the search index, by name.
     let mut params = Vec::new();
-    let pool = match d {
-        Dialect::Sqlite => matching_ids(
-            text,
-            &["name", "email"],
-            "",
-            &format!(" LIMIT {SUGGEST_POOL}"),
-            &mut params,
-        ),
+    let sql = match d {
+        Dialect::Sqlite => {
+            // The index's candidates confirmed and filtered on the customer row read once (the
+            // index drives: CROSS JOIN keeps it first, `+` keeps the status index out).
+            params.push(Value::Text(trigram_query(text)));
+            params.push(Value::Text(text.to_string()));
+            let marks = status_list(&mut params);
+            format!(
+                "SELECT id FROM (SELECT x.id, x.name FROM customers_search s CROSS JOIN customers x ON x.id = s.rowid \
+                 WHERE s.customers_search MATCH ?1 AND +x.status IN ({marks}) \
+                 AND ({CONTAINS}(x.name, ?2) OR {CONTAINS}(x.email, ?2)) LIMIT {SUGGEST_POOL}) \
+                 ORDER BY name, id LIMIT {limit}"
+            )
+        }
         Dialect::Postgres => {
             params.push(Value::Text(format!("%{}%", text.to_lowercase())));
             let p = ph(d, 1);
-            format!(
+            let pool = format!(
                 "SELECT id FROM (SELECT id FROM customers WHERE lower(name) LIKE {p} LIMIT {SUGGEST_POOL}) a \
                  UNION SELECT id FROM (SELECT id FROM customers WHERE lower(email) LIKE {p} LIMIT {SUGGEST_POOL}) b"
+            );
+            let marks = status_list(&mut params);
+            format!(
+                "SELECT c.id FROM customers c WHERE c.id IN ({pool}) AND c.status IN ({marks}) ORDER BY c.name, c.id LIMIT {limit}"
             )
         }
     };
-    let marks = status_list(&mut params);
-    let sql = format!(
-        "SELECT c.id FROM customers c WHERE c.id IN ({pool}) AND c.status IN ({marks}) ORDER BY c.name, c.id LIMIT {limit}"
-    );
     take(db, &sql, &params, &mut out)?;
     Ok(out)
 }
