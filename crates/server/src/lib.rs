@@ -710,13 +710,24 @@ async fn same_origin(
 /// Background jobs run meanwhile; at the end the running job commits or rolls back before
 /// this returns (queued ones wait for the next start).
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    serve_until(listener, state, Shutdown::listen()).await
+}
+
+/// [`serve`] with the stop signals listened for already: taken before the listener is bound,
+/// a SIGTERM that comes as soon as the port answers stops the server cleanly rather than
+/// killing it.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
     state.start_jobs();
     state.start_scheduler();
     let served = axum::serve(
         listener,
         router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(shutdown.wait())
     .await;
     if let Some(runner) = state.stop_jobs() {
         tracing::info!("waiting for the running job to commit or roll back");
@@ -725,20 +736,41 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     served
 }
 
-/// Ctrl-C or SIGTERM: the server stops accepting, finishes the requests in flight (an
-/// operation commits or rolls back in its one transaction), then returns.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Ctrl-C or SIGTERM, listened for from the moment [`Shutdown::listen`] is called (inside the
+/// runtime): the server stops accepting, finishes the requests in flight (an operation commits
+/// or rolls back in its one transaction), then returns.
+pub struct Shutdown {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    /// Starts listening for the stop signals (their default action, ending the process at
+    /// once, no longer applies).
+    pub fn listen() -> Shutdown {
+        use tokio::signal::unix::{signal, SignalKind};
+        Shutdown {
+            terminate: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
     }
-    tracing::info!("shutting down: finishing the requests in flight");
+
+    async fn wait(mut self) {
+        let next = |s: &mut Option<tokio::signal::unix::Signal>| {
+            let mut s = s.take();
+            async move {
+                match s.as_mut() {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::select! {
+            _ = next(&mut self.interrupt) => {}
+            _ = next(&mut self.terminate) => {}
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+    }
 }

@@ -37,6 +37,8 @@ pub(super) fn serve(
         .build()
         .context("cannot start the server's runtime")?;
     runtime.block_on(async {
+        // Before the port answers: a stop signal from then on ends the server cleanly.
+        let shutdown = offboard_server::Shutdown::listen();
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -45,7 +47,7 @@ pub(super) fn serve(
         if can_log_in == 0 {
             eprintln!("no user can log in yet: offboard users add NAME --role admin, then offboard users password NAME (API clients: offboard users token NAME)");
         }
-        offboard_server::serve(listener, state)
+        offboard_server::serve_until(listener, state, shutdown)
             .await
             .context("the server stopped")
     })
