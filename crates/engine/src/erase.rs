@@ -43,7 +43,7 @@ pub(crate) fn erase(
     let checks = plain.len() + blocking_kinds.clone().count();
     let mut clock = Phases::start(&mut *ctx.report, "blockers", checks as u64)?;
     let mut blockers: Blockers = HashMap::new();
-    for rule in &plain {
+    clock.each(&plain, |rule| {
         rule_blockers(
             model,
             db,
@@ -51,9 +51,8 @@ pub(crate) fn erase(
             CAND,
             None,
             &mut blockers,
-        )?;
-        clock.tick()?;
-    }
+        )
+    })?;
     // Records that block erasure of their customer.
     for kind in blocking_kinds {
         clock.tick()?;

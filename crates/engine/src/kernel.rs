@@ -154,6 +154,20 @@ impl<'a> Phases<'a> {
         self.advance(self.at + 1)
     }
 
+    /// Does `step` for each of `items`, each one a step of the current phase (as the rules a
+    /// blockers phase checks one by one).
+    pub(crate) fn each<T>(
+        &mut self,
+        items: &[T],
+        mut step: impl FnMut(&T) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in items {
+            step(item)?;
+            self.tick()?;
+        }
+        Ok(())
+    }
+
     /// A phase whose length is not known beforehand (the orphan fixpoint's rounds): `done`
     /// steps are done and at least one more is to come.
     pub(crate) fn advance_open(&mut self, done: u64) -> Result<(), StoreError> {

@@ -295,7 +295,7 @@ pub(crate) fn status_change(
             .collect();
         remove_ids(db, GO, skipped.iter())?;
         let (plain, on_customers) = split_rules(model, op);
-        for rule in &plain {
+        clock.each(&plain, |rule| {
             rule_blockers(
                 model,
                 db,
@@ -303,19 +303,17 @@ pub(crate) fn status_change(
                 GO,
                 None,
                 &mut blockers,
-            )?;
-            clock.tick()?;
-        }
+            )
+        })?;
         let resolvable: Vec<_> = model
             .rules_for(op)
             .filter(|r| r.resolve.is_some())
             .collect();
         if opts.open_items.is_none() {
             let mut open = HashMap::new();
-            for rule in &resolvable {
-                rule_blockers(model, db, std::slice::from_ref(rule), GO, None, &mut open)?;
-                clock.tick()?;
-            }
+            clock.each(&resolvable, |rule| {
+                rule_blockers(model, db, std::slice::from_ref(rule), GO, None, &mut open)
+            })?;
             for (id, list) in open {
                 for mut b in list {
                     b.message = format!("{}: choose to complete or remove them", b.message);

@@ -240,14 +240,10 @@ fn list_sql_for(
             ..query.clone()
         },
     );
-    params.push(Value::Text(crate::search::trigram_query(text)));
-    let m = ph(Dialect::Sqlite, params.len());
-    params.push(Value::Text(text.to_string()));
-    let t = ph(Dialect::Sqlite, params.len());
-    let contains = crate::search::CONTAINS;
+    let found = crate::search::index_match(text, "c", &["name", "email"], &mut params);
     let dir = if query.sort.descending { "DESC" } else { "ASC" };
     let mut sql = format!(
-        "SELECT {columns} FROM customers_search s JOIN customers c ON c.id = s.rowid WHERE s.customers_search MATCH {m} AND ({contains}(c.name, {t}) OR {contains}(c.email, {t})) AND {filter} ORDER BY s.rowid {dir}"
+        "SELECT {columns} FROM customers_search s JOIN customers c ON c.id = s.rowid WHERE {found} AND {filter} ORDER BY s.rowid {dir}"
     );
     if let Some(limit) = query.limit {
         sql.push_str(&format!(" LIMIT {limit}"));

@@ -40,7 +40,7 @@ pub fn contains_any_case(text: &str, part: &str) -> bool {
 const MAX_TRIGRAMS: usize = 24;
 
 /// The FTS5 query for rows holding every trigram of `text` (three characters or more).
-pub(crate) fn trigram_query(text: &str) -> String {
+fn trigram_query(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut seen: Vec<String> = Vec::new();
     for w in chars.windows(3) {
@@ -58,22 +58,33 @@ pub(crate) fn trigram_query(text: &str) -> String {
         .join(" AND ")
 }
 
-/// SQLite, three characters or more: the ids (`rowid`) of customers whose `columns` (of
-/// `customers`) contain `text` in any case, as a subquery; its parameters are pushed to
-/// `params`. The index finds the candidates, [`CONTAINS`] keeps the true ones.
-pub fn matching_ids(text: &str, columns: &[&str], params: &mut Vec<Value>) -> String {
+/// SQLite, three characters or more: the condition that keeps the customers (alias `alias`,
+/// joined to the index as `s` on its rowid) whose `columns` contain `text` in any case. Every
+/// trigram of the text in the index finds the candidates, [`CONTAINS`] on the customer's own
+/// columns confirms them. Its parameters are pushed to `params`.
+pub(crate) fn index_match(
+    text: &str,
+    alias: &str,
+    columns: &[&str],
+    params: &mut Vec<Value>,
+) -> String {
     params.push(Value::Text(trigram_query(text)));
     let m = ph(Dialect::Sqlite, params.len());
     params.push(Value::Text(text.to_string()));
     let t = ph(Dialect::Sqlite, params.len());
     let confirm = columns
         .iter()
-        .map(|c| format!("{CONTAINS}(x.{c}, {t})"))
+        .map(|c| format!("{CONTAINS}({alias}.{c}, {t})"))
         .collect::<Vec<_>>()
         .join(" OR ");
-    format!(
-        "SELECT x.id FROM customers_search s JOIN customers x ON x.id = s.rowid WHERE s.customers_search MATCH {m} AND ({confirm})"
-    )
+    format!("s.customers_search MATCH {m} AND ({confirm})")
+}
+
+/// SQLite, three characters or more: the ids of customers whose `columns` contain `text` in
+/// any case ([`index_match`]), as a subquery.
+pub fn matching_ids(text: &str, columns: &[&str], params: &mut Vec<Value>) -> String {
+    let found = index_match(text, "x", columns, params);
+    format!("SELECT x.id FROM customers_search s JOIN customers x ON x.id = s.rowid WHERE {found}")
 }
 
 const TRIGGERS: [(&str, &str); 3] = [
@@ -460,13 +471,11 @@ pub fn suggest(
         Dialect::Sqlite => {
             // The index's candidates confirmed and filtered on the customer row read once (the
             // index drives: CROSS JOIN keeps it first, `+` keeps the status index out).
-            params.push(Value::Text(trigram_query(text)));
-            params.push(Value::Text(text.to_string()));
+            let found = index_match(text, "x", &["name", "email"], &mut params);
             let marks = status_list(&mut params);
             format!(
                 "SELECT id FROM (SELECT x.id, x.name FROM customers_search s CROSS JOIN customers x ON x.id = s.rowid \
-                 WHERE s.customers_search MATCH ?1 AND +x.status IN ({marks}) \
-                 AND ({CONTAINS}(x.name, ?2) OR {CONTAINS}(x.email, ?2)) LIMIT {SUGGEST_POOL}) \
+                 WHERE {found} AND +x.status IN ({marks}) LIMIT {SUGGEST_POOL}) \
                  ORDER BY name, id LIMIT {limit}"
             )
         }

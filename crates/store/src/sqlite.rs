@@ -84,9 +84,14 @@ impl ToSql for P<'_> {
 }
 
 fn bind(stmt: &mut CachedStatement<'_>, params: &[Value]) -> Result<(), StoreError> {
+    bind_at(stmt, 0, params)
+}
+
+/// Binds `params` to the statement's parameters after the first `at` (a batch's row).
+fn bind_at(stmt: &mut CachedStatement<'_>, at: usize, params: &[Value]) -> Result<(), StoreError> {
     crate::db::no_nul(params)?;
     for (i, p) in params.iter().enumerate() {
-        stmt.raw_bind_parameter(i + 1, P(p))?;
+        stmt.raw_bind_parameter(at + i + 1, P(p))?;
     }
     Ok(())
 }
@@ -218,11 +223,7 @@ impl SqliteSink<'_> {
 
 impl BulkSink for SqliteSink<'_> {
     fn write(&mut self, row: &[Value]) -> Result<(), StoreError> {
-        crate::db::no_nul(row)?;
-        let at = self.pending * self.width;
-        for (i, p) in row.iter().enumerate() {
-            self.stmt.raw_bind_parameter(at + i + 1, P(p))?;
-        }
+        bind_at(&mut self.stmt, self.pending * self.width, row)?;
         self.pending += 1;
         if self.pending == self.batch {
             self.flush()?;

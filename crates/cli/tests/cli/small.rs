@@ -186,30 +186,6 @@ conformance!(the_server_stops_cleanly_on_sigterm, |db: TestDb| {
     assert!(err.contains("shutting down"), "{err}");
 });
 
-conformance!(
-    offboard_trace_sql_prints_each_statement_and_its_time,
-    |db: TestDb| {
-        let cli = Cli::new(&db);
-        cli.run(&["init", "--preset", "services"]).ok();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_offboard"))
-            .current_dir(&cli.dir)
-            .env("OFFBOARD_DB", &cli.db)
-            .env("OFFBOARD_TRACE_SQL", "1")
-            .args(["purge", "--dry-run"])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.lines()
-                .any(|l| l.starts_with("sql ") && l.contains(" ms ") && l.contains("customers")),
-            "{err}"
-        );
-        // Off by default: nothing of it on standard error.
-        let quiet = cli.run(&["purge", "--dry-run"]);
-        assert!(!quiet.stderr.contains(" ms  "), "{}", quiet.stderr);
-    }
-);
-
 /// Runs `offboard ARGS` with `OFFBOARD_TRACE_SQL=1`: (exit code, standard error).
 fn traced(cli: &Cli, args: &[&str]) -> (Option<i32>, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_offboard"))
@@ -224,6 +200,23 @@ fn traced(cli: &Cli, args: &[&str]) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr).into(),
     )
 }
+
+conformance!(
+    offboard_trace_sql_prints_each_statement_and_its_time,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "services"]).ok();
+        let (_, err) = traced(&cli, &["purge", "--dry-run"]);
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with("sql ") && l.contains(" ms ") && l.contains("customers")),
+            "{err}"
+        );
+        // Off by default: nothing of it on standard error.
+        let quiet = cli.run(&["purge", "--dry-run"]);
+        assert!(!quiet.stderr.contains(" ms  "), "{}", quiet.stderr);
+    }
+);
 
 conformance!(
     an_erasure_of_a_few_leaves_the_search_index_at_once_and_a_big_one_merges_it,
