@@ -204,52 +204,85 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such API route; see /api/v1/openapi.json")
 }
 
-/// The user a request acts for, found before the body is read: a request without valid
-/// credentials is a 401 whatever its body.
-pub struct Caller(pub Actor);
+/// The user a request acts for. A request that carries a body (every changing one) has its
+/// credentials checked before the body is read, so one without valid credentials is a 401
+/// whatever its body. A read (`GET`, `HEAD`) has them checked in the same trip to the database
+/// as its work: one pooled connection per request instead of two.
+#[derive(Clone)]
+pub struct Caller {
+    credentials: Credentials,
+    known: Option<Actor>,
+}
+
+impl Caller {
+    /// The acting user: already known, or looked up on `store` (401 when the credentials are
+    /// not, or no longer, valid).
+    fn resolve(self, store: &mut offboard_store::Store) -> Result<Actor, ApiError> {
+        match self.known {
+            Some(actor) => Ok(actor),
+            None => self.credentials.actor(store),
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let creds = Credentials::of(&parts.headers);
-        if matches!(creds, Credentials::None) {
+        let credentials = Credentials::of(&parts.headers);
+        if matches!(credentials, Credentials::None) {
             return Err(ApiError::unauthenticated());
         }
-        Ok(Caller(state.run(move |store| creds.actor(store)).await?))
+        let reads = matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        let known = if reads {
+            None
+        } else {
+            let creds = credentials.clone();
+            Some(state.run(move |store| creds.actor(store)).await?)
+        };
+        Ok(Caller { credentials, known })
     }
 }
 
 /// Runs `f` with the engine acting for the caller.
 pub(crate) async fn act<T: Send + 'static>(
     state: &AppState,
-    actor: Actor,
+    caller: Caller,
     f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     state
-        .run(move |store| f(&mut Engine::new(store, actor)))
+        .run(move |store| {
+            let actor = caller.resolve(store)?;
+            f(&mut Engine::new(store, actor))
+        })
         .await
 }
 
 /// [`act`] for a lifecycle operation: it queues for one of the few plan slots.
 pub(crate) async fn act_heavy<T: Send + 'static>(
     state: &AppState,
-    actor: Actor,
+    caller: Caller,
     f: impl FnOnce(&mut Engine<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     state
-        .run_heavy(move |store| f(&mut Engine::new(store, actor)))
+        .run_heavy(move |store| {
+            let actor = caller.resolve(store)?;
+            f(&mut Engine::new(store, actor))
+        })
         .await
 }
 
 /// Like [`act`], for reading: checks `op` (view, audit) and hands over a read-only view.
 pub(crate) async fn read<T: Send + 'static>(
     state: &AppState,
-    actor: Actor,
+    caller: Caller,
     op: Operation,
     f: impl FnOnce(&mut Reader<'_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    act(state, actor, move |e| {
+    act(state, caller, move |e| {
         e.allow(op)?;
         f(&mut e.read())
     })
@@ -289,29 +322,23 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
         .into_response())
 }
 
-async fn me(State(state): State<AppState>, Caller(actor): Caller) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, |e| {
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    act(&state, caller, |e| {
         let a = e.actor();
         Ok(Json(json!({ "user": a.name, "role": a.role.name() })))
     })
     .await
 }
 
-async fn model(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::View, |s| {
+async fn model(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    read(&state, caller, Operation::View, |s| {
         Ok(Json(serde_json::to_value(s.model()).unwrap_or(Value::Null)))
     })
     .await
 }
 
-async fn stats(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::View, |s| {
+async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    read(&state, caller, Operation::View, |s| {
         Ok(Json(
             serde_json::to_value(s.stats()?).unwrap_or(Value::Null),
         ))
@@ -353,7 +380,7 @@ pub(crate) fn signals(
 /// `GET /api/v1/duplicates`: possible duplicates, best first.
 async fn duplicates(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<DuplicatesParams>,
 ) -> Result<Json<Value>, ApiError> {
     let by = signals(p.by.as_deref())?;
@@ -362,7 +389,7 @@ async fn duplicates(
         0 => 1000,
         n => n.min(1000),
     };
-    read(&state, actor, Operation::View, move |s| {
+    read(&state, caller, Operation::View, move |s| {
         let pairs = s.duplicates(&by, p.kind.as_deref(), limit)?;
         Ok(Json(serde_json::to_value(pairs).unwrap_or(Value::Null)))
     })
@@ -378,10 +405,10 @@ struct BinParams {
 /// `GET /api/v1/deleted-records`: the records bin, newest first (`customer` filters).
 async fn deleted_records(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<BinParams>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.binned_records(p.customer)?)))
     })
     .await
@@ -402,10 +429,10 @@ struct RestoreBody {
 /// refused (409 when none came back, the report in `details`).
 async fn restore_deleted_records(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<RestoreBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let done = act(&state, actor, move |e| {
+    let done = act(&state, caller, move |e| {
         e.expect_plan(b.plan);
         Ok(e.restore_records(&b.entries, b.dry_run)?)
     })
@@ -432,11 +459,11 @@ async fn restore_deleted_records(
 
 async fn list_customers(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let counts = state.clone();
-    read(&state, actor, Operation::View, move |s| {
+    read(&state, caller, Operation::View, move |s| {
         let (query, list, total, exact) = params.fetch(s, counts.counts())?;
         let next = ListParams::next_cursor(&query, &list)
             .map(|c| format!("/api/v1/customers?{}", params.query_string(&c)));
@@ -482,10 +509,10 @@ struct NewCustomerBody {
 
 async fn create_customer(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(body): Body<NewCustomerBody>,
 ) -> Result<Response, ApiError> {
-    let c = act(&state, actor, move |e| {
+    let c = act(&state, caller, move |e| {
         Ok(e.create_customer(NewCustomer {
             kind: body.kind,
             name: body.name,
@@ -512,10 +539,10 @@ struct SuggestParams {
 /// to 50) customers, best first: id, number, name, kind, status.
 async fn suggest_customers(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<SuggestParams>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::View, move |s| {
+    read(&state, caller, Operation::View, move |s| {
         let view = match p.view.as_deref() {
             None => offboard_model::model::View::Active,
             Some(v) => offboard_model::model::View::parse(v).ok_or_else(|| {
@@ -550,10 +577,10 @@ struct ForgetBody {
 /// (needs `purge`); answers what was masked.
 async fn forget(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<ForgetBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let report = act(&state, actor, move |e| {
+    let report = act(&state, caller, move |e| {
         e.expect_plan(b.plan);
         Ok(e.forget(b.customer, b.dry_run)?)
     })
@@ -566,10 +593,10 @@ async fn forget(
 /// of access). Needs `export`.
 async fn access_document(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
-    let doc = act(&state, actor, move |e| Ok(e.access_document(id)?)).await?;
+    let doc = act(&state, caller, move |e| Ok(e.access_document(id)?)).await?;
     let number = doc["customer"]["number"]
         .as_str()
         .unwrap_or_default()
@@ -589,17 +616,22 @@ async fn access_document(
 
 async fn show_customer(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     // A merged-away customer's id answers with where it went: a permanent redirect.
-    let shown = read(&state, actor, Operation::View, move |s| {
-        if s.find_customer(id)?.is_none() {
-            if let Some(into) = s.merged_into(id)? {
-                return Ok(Err(into));
-            }
+    let shown = read(&state, caller, Operation::View, move |s| {
+        match s.find_customer(id)? {
+            Some(c) => Ok(Ok(show_one(s, c)?)),
+            None => match s.merged_into(id)? {
+                Some(into) => Ok(Err(into)),
+                // Not found, in the engine's words.
+                None => {
+                    let c = s.customer(id)?;
+                    Ok(Ok(show_one(s, c)?))
+                }
+            },
         }
-        Ok(Ok(show_one(s, id)?))
     })
     .await?;
     Ok(match shown {
@@ -613,25 +645,25 @@ async fn show_customer(
     })
 }
 
-fn show_one(s: &mut offboard_engine::Reader<'_>, id: i64) -> Result<Json<Value>, ApiError> {
-    {
-        let c = s.customer(id)?;
-        let counts: BTreeMap<String, i64> = s.customer_record_counts(id)?.into_iter().collect();
-        let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
-        if let Some(o) = v.as_object_mut() {
-            o.insert("records".into(), json!(counts));
-        }
-        Ok(Json(v))
+fn show_one(
+    s: &mut offboard_engine::Reader<'_>,
+    c: offboard_store::customers::Customer,
+) -> Result<Json<Value>, ApiError> {
+    let counts: BTreeMap<String, i64> = s.customer_record_counts(c.id)?.into_iter().collect();
+    let mut v = serde_json::to_value(&c).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("records".into(), json!(counts));
     }
+    Ok(Json(v))
 }
 
 async fn update_customer(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         let c = e.update_customer(id, &cells(&fields))?;
         Ok(Json(serde_json::to_value(c).unwrap_or(Value::Null)))
     })
@@ -646,11 +678,11 @@ struct Limit {
 
 async fn customer_records(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path((id, kind)): Path<(i64, String)>,
     Query(l): Query<Limit>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::View, move |s| {
+    read(&state, caller, Operation::View, move |s| {
         s.customer(id)?;
         let mut list = Vec::new();
         s.customer_records(
@@ -669,11 +701,11 @@ async fn customer_records(
 
 async fn create_record(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(kind): Path<String>,
     Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Response, ApiError> {
-    let r = act(&state, actor, move |e| {
+    let r = act(&state, caller, move |e| {
         Ok(e.create_record(&kind, &cells(&fields))?)
     })
     .await?;
@@ -682,10 +714,10 @@ async fn create_record(
 
 async fn show_record(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path((kind, id)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::View, move |s| {
+    read(&state, caller, Operation::View, move |s| {
         Ok(Json(
             serde_json::to_value(s.record(&kind, id)?).unwrap_or(Value::Null),
         ))
@@ -695,11 +727,11 @@ async fn show_record(
 
 async fn update_record(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path((kind, id)): Path<(String, i64)>,
     Body(fields): Body<serde_json::Map<String, Value>>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         let r = e.update_record(&kind, id, &cells(&fields))?;
         Ok(Json(serde_json::to_value(r).unwrap_or(Value::Null)))
     })
@@ -715,10 +747,10 @@ struct AuditParams {
 
 async fn audit(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::Audit, move |s| {
+    read(&state, caller, Operation::Audit, move |s| {
         let list = s.audit(p.customer, Some(p.limit.unwrap_or(100).min(10_000)))?;
         Ok(Json(json!(list)))
     })
@@ -727,9 +759,9 @@ async fn audit(
 
 async fn audit_verify(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    read(&state, actor, Operation::Audit, |s| {
+    read(&state, caller, Operation::Audit, |s| {
         Ok(Json(json!(s.verify_audit()?)))
     })
     .await

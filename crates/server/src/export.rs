@@ -77,7 +77,7 @@ impl Write for ToBody {
 
 async fn export(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<ExportParams>,
 ) -> Result<Response, ApiError> {
     let format = match p.format.as_deref().unwrap_or("csv") {
@@ -115,7 +115,7 @@ async fn export(
         ..Default::default()
     };
     // The permission and the query are checked before anything is sent.
-    let query: ListQuery = act(&state, actor.clone(), move |e| {
+    let query: ListQuery = act(&state, caller.clone(), move |e| {
         e.allow(Operation::Export)?;
         let mut q = params.query(e.read().model().default_view)?;
         if let Some(k) = &q.kind {
@@ -141,7 +141,7 @@ async fn export(
     let failed = tx.clone();
     let writer_state = state.clone();
     tokio::spawn(async move {
-        let result = act(&writer_state, actor, move |e| {
+        let result = act(&writer_state, caller, move |e| {
             let mut out = ToBody {
                 tx,
                 buf: Vec::with_capacity(64 * 1024),

@@ -96,11 +96,11 @@ pub(crate) fn job_json(job: &Job) -> Value {
 /// Queues `command` for `actor`, once the actor's permission for it is checked.
 pub(crate) async fn submit(
     state: &AppState,
-    actor: Actor,
+    caller: Caller,
     command: Command,
 ) -> Result<Response, ApiError> {
     let book_state = state.clone();
-    let job = act(state, actor, move |e| {
+    let job = act(state, caller, move |e| {
         command.allow(e)?;
         let a = e.actor().clone();
         book_state.with_book(|book| {
@@ -129,7 +129,7 @@ struct ListParams {
 /// `GET /api/v1/jobs`: newest first; `status` and `operation` filter.
 async fn list(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let status = match p.status.as_deref() {
@@ -150,7 +150,7 @@ async fn list(
         }
     }
     let book_state = state.clone();
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         e.allow(Operation::View)?;
         let jobs = book_state.with_book(|book| {
             Ok(book.list(status, p.operation.as_deref(), p.limit.unwrap_or(100))?)
@@ -163,11 +163,11 @@ async fn list(
 /// `GET /api/v1/jobs/{id}`.
 async fn show(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let book_state = state.clone();
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         e.allow(Operation::View)?;
         let job = book_state.with_book(|book| Ok(book.get(id)?))?;
         job.map(|j| Json(job_json(&j)))
@@ -181,11 +181,11 @@ async fn show(
 /// caller needs the permission of the job's operation.
 async fn cancel(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let book_state = state.clone();
-    let job = act(&state, actor, move |e| {
+    let job = act(&state, caller, move |e| {
         let job = book_state
             .with_book(|book| Ok(book.get(id)?))?
             .ok_or_else(|| ApiError::not_found(format!("there is no job {id}")))?;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use offboard_engine::records::RecordSelection;
-use offboard_engine::{Actor, Allowed, DeactivateOptions, Engine, OpenItems, Plan};
+use offboard_engine::{Allowed, DeactivateOptions, Engine, OpenItems, Plan};
 use offboard_model::model::Operation;
 
 use crate::api::{act_heavy, unprocessable, Body, Caller};
@@ -451,17 +451,17 @@ impl RecordDeleteJob {
 /// `Location: /api/v1/jobs/{id}`).
 pub(crate) async fn run_command(
     state: &AppState,
-    actor: Actor,
+    caller: Caller,
     command: Command,
     background: bool,
 ) -> Result<Response, ApiError> {
     command.check()?;
     if background {
-        return crate::jobs::submit(state, actor, command).await;
+        return crate::jobs::submit(state, caller, command).await;
     }
     // Refused as a whole when the caller may not run it (a viewer's schedule run is a 403,
     // not a 200 with every schedule "failed").
-    act_heavy(state, actor, move |e| {
+    act_heavy(state, caller, move |e| {
         command.allow(e)?;
         command.execute(e)
     })
@@ -520,7 +520,7 @@ fn needs_customers(customers: &[i64]) -> Result<(), ApiError> {
 
 async fn delete_records(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(kind): Path<String>,
     Body(body): Body<DeleteRecords>,
 ) -> Result<Response, ApiError> {
@@ -533,80 +533,80 @@ async fn delete_records(
         dry_run: body.dry_run,
         plan: body.plan,
     });
-    run_command(&state, actor, command, background).await
+    run_command(&state, caller, command, background).await
 }
 
 async fn deactivate(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<DeactivateBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Deactivate(b), background).await
+    run_command(&state, caller, Command::Deactivate(b), background).await
 }
 
 async fn reactivate(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<CustomersBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Reactivate(b), background).await
+    run_command(&state, caller, Command::Reactivate(b), background).await
 }
 
 async fn delete(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<DeleteBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Delete(b), background).await
+    run_command(&state, caller, Command::Delete(b), background).await
 }
 
 async fn undelete(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<CustomersBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Undelete(b), background).await
+    run_command(&state, caller, Command::Undelete(b), background).await
 }
 
 async fn purge(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<PurgeBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Purge(b), background).await
+    run_command(&state, caller, Command::Purge(b), background).await
 }
 
 /// `POST /erase`: `{"customers": [1042], "dry_run": true}` — an erasure request.
 async fn erase(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<CustomersBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Erase(b), background).await
+    run_command(&state, caller, Command::Erase(b), background).await
 }
 
 async fn transfer(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<Pair>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Transfer(b), background).await
+    run_command(&state, caller, Command::Transfer(b), background).await
 }
 
 async fn merge(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<MergeBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    run_command(&state, actor, Command::Merge(b), background).await
+    run_command(&state, caller, Command::Merge(b), background).await
 }
 
 /// `POST /undo`.
@@ -626,10 +626,10 @@ pub struct UndoBody {
 /// nothing could come back, with the plan in `details`).
 async fn undo(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<UndoBody>,
 ) -> Result<Response, ApiError> {
-    let plan = act_heavy(&state, actor, move |e| {
+    let plan = act_heavy(&state, caller, move |e| {
         e.expect_plan(b.plan.clone());
         Ok(e.undo(b.entry, b.dry_run)?)
     })

@@ -69,7 +69,7 @@ struct ListParams {
 /// most urgent first, each with `due_on` and `overdue`. Needs `edit`.
 async fn list(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = RequestFilter {
@@ -79,7 +79,7 @@ async fn list(
         open: p.open,
         customer_id: p.customer,
     };
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.requests(&filter)?)))
     })
     .await
@@ -141,7 +141,7 @@ pub(crate) fn log_request_of(
 
 async fn add(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<AddBody>,
 ) -> Result<Json<Value>, ApiError> {
     let new = log_request_of(
@@ -153,15 +153,18 @@ async fn add(
         b.assignee,
         b.notes,
     )?;
-    act(&state, actor, move |e| Ok(Json(json!(e.log_request(new)?)))).await
+    act(&state, caller, move |e| {
+        Ok(Json(json!(e.log_request(new)?)))
+    })
+    .await
 }
 
 async fn show(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| Ok(Json(json!(e.request(id)?)))).await
+    act(&state, caller, move |e| Ok(Json(json!(e.request(id)?)))).await
 }
 
 #[derive(Deserialize)]
@@ -173,11 +176,11 @@ struct MethodBody {
 /// `POST …/{id}/verify`: `{"method": "ID card seen at the desk"}`. Needs `privacy`.
 async fn verify(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Body(b): Body<MethodBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.verify_request(id, &b.method)?)))
     })
     .await
@@ -191,11 +194,11 @@ struct UserBody {
 
 async fn assign(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Body(b): Body<UserBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.assign_request(id, &b.user)?)))
     })
     .await
@@ -209,11 +212,11 @@ struct ReasonBody {
 
 async fn extend(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Body(b): Body<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.extend_request(id, &b.reason)?)))
     })
     .await
@@ -221,11 +224,11 @@ async fn extend(
 
 async fn refuse(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Body(b): Body<ReasonBody>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.refuse_request(id, &b.reason)?)))
     })
     .await
@@ -244,12 +247,12 @@ struct RunBody {
 
 async fn run(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Body(b): Body<RunBody>,
 ) -> Result<Json<Value>, ApiError> {
     let cells: Vec<(String, String)> = b.set.into_iter().collect();
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.run_request(id, &cells, b.dry_run)?)))
     })
     .await
@@ -257,10 +260,10 @@ async fn run(
 
 async fn complete(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         Ok(Json(json!(e.complete_request(id)?)))
     })
     .await
@@ -276,7 +279,7 @@ struct ReceiptParams {
 /// `GET …/{id}/receipt?format=json|html`: the receipt of a completed request, as a file.
 async fn receipt(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Query(p): Query<ReceiptParams>,
 ) -> Result<Response, ApiError> {
@@ -289,7 +292,7 @@ async fn receipt(
             )))
         }
     };
-    let r = act(&state, actor, move |e| Ok(e.request(id)?)).await?;
+    let r = act(&state, caller, move |e| Ok(e.request(id)?)).await?;
     let Some(receipt) = r.receipt.clone() else {
         return Err(ApiError::new(
             axum::http::StatusCode::CONFLICT,
@@ -321,10 +324,10 @@ async fn receipt(
 /// place in the audit chain and whether the request holds it. Needs `audit`.
 async fn verify_receipt(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(receipt): Body<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         let check = e.verify_receipt(&receipt)?;
         let ok = check.ok();
         let mut v = json!(check);
@@ -347,7 +350,7 @@ struct LocateParams {
 /// where the person still appears. Needs `privacy`.
 async fn locate(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(p): Query<LocateParams>,
 ) -> Result<Json<Value>, ApiError> {
     let target = match (p.customer, p.email) {
@@ -361,7 +364,7 @@ async fn locate(
     };
     let files = offboard_store::inventory::database_files(state.url());
     let url = state.url().to_string();
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         let mut book = offboard_store::jobs::JobBook::open(&url).ok();
         let found = e.locate(&target, p.bytes.then_some(files.as_slice()), book.as_mut())?;
         Ok(Json(json!(found)))

@@ -36,11 +36,8 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /api/v1/schedules`: each schedule, whether it is due, its last run, a run waiting.
-async fn list(
-    State(state): State<AppState>,
-    Caller(actor): Caller,
-) -> Result<Json<Value>, ApiError> {
-    act(&state, actor, move |e| {
+async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    act(&state, caller, move |e| {
         Ok(Json(
             serde_json::to_value(e.schedules()?).unwrap_or(Value::Null),
         ))
@@ -52,11 +49,11 @@ async fn list(
 /// ran in this period; `dry_run` says what each would do), now or as a job.
 async fn run(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Body(b): Body<ScheduleBody>,
 ) -> Result<Response, ApiError> {
     let background = b.background;
-    crate::lifecycle::run_command(&state, actor, Command::Schedule(b), background).await
+    crate::lifecycle::run_command(&state, caller, Command::Schedule(b), background).await
 }
 
 #[derive(Deserialize)]
@@ -71,7 +68,7 @@ struct RunsQuery {
 /// `GET /api/v1/schedules/runs`: newest first; `state=review` is the review queue.
 async fn runs(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wanted = match q.state.as_deref() {
@@ -86,7 +83,7 @@ async fn runs(
             )))
         }
     };
-    act(&state, actor, move |e| {
+    act(&state, caller, move |e| {
         let runs = e.schedule_runs(q.schedule.as_deref(), wanted, q.limit.unwrap_or(50))?;
         Ok(Json(serde_json::to_value(runs).unwrap_or(Value::Null)))
     })
@@ -106,11 +103,11 @@ struct ApproveQuery {
 /// customers that still match), as the approver, who needs the schedule's review role.
 async fn approve(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
     Query(q): Query<ApproveQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let out = crate::api::act_heavy(&state, actor, move |e| {
+    let out = crate::api::act_heavy(&state, caller, move |e| {
         if q.dry_run {
             return Ok(e.approval_preview(id)?);
         }
@@ -125,10 +122,10 @@ async fn approve(
 /// `POST /api/v1/schedules/runs/{id}/reject`: nothing is applied; the run is closed.
 async fn reject(
     State(state): State<AppState>,
-    Caller(actor): Caller,
+    caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let run = act(&state, actor, move |e| Ok(e.reject_run(id)?)).await?;
+    let run = act(&state, caller, move |e| Ok(e.reject_run(id)?)).await?;
     Ok(Json(json!(run)))
 }
 
