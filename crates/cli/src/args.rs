@@ -691,8 +691,27 @@ pub enum UsersCmd {
         #[arg(long)]
         label: Option<String>,
     },
-    /// Remove every API token of a user.
-    Revoke { name: String },
+    /// Remove every API token of a user (and end their sessions), or with `--token ID` one
+    /// token (its id from `users tokens`).
+    Revoke {
+        name: String,
+        /// The one token to revoke (the id `users tokens` lists).
+        #[arg(long, value_name = "ID")]
+        token: Option<String>,
+    },
+    /// List API tokens (of one user, or of everyone): ids, labels and dates, never secrets.
+    Tokens { name: Option<String> },
+    /// Disable a user: kept (the audit log names them), but unable to log in or use a token.
+    Disable { name: String },
+    /// Enable a disabled user again.
+    Enable { name: String },
+    /// Remove a user with their tokens and sessions (the audit log keeps their name).
+    Remove {
+        name: String,
+        /// Do not ask first (at a terminal, removing a user asks).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
 }
 
 /// `KIND=REASON` of `--reason-for`.

@@ -77,6 +77,13 @@ pub enum Act {
     SetPassword,
     CreateToken,
     RevokeTokens,
+    /// One API token revoked (the entry names its id, never the secret).
+    RevokeToken,
+    /// A user disabled (kept, but unable to log in or use a token) or enabled again.
+    DisableUser,
+    EnableUser,
+    /// A user removed with their tokens and sessions.
+    RemoveUser,
     /// A kind's deactivation reasons edited (or set back to the model file's).
     SetReasons,
     /// A value taken off the no-resurrection blocklist (the log keeps the field, not the value).
@@ -117,6 +124,10 @@ impl Act {
             Act::SetPassword => "set-password",
             Act::CreateToken => "create-token",
             Act::RevokeTokens => "revoke-tokens",
+            Act::RevokeToken => "revoke-token",
+            Act::DisableUser => "disable-user",
+            Act::EnableUser => "enable-user",
+            Act::RemoveUser => "remove-user",
             Act::SetReasons => "set-reasons",
             Act::LiftBlock => "lift-block",
             Act::Forget => "forget",
@@ -734,6 +745,55 @@ pub fn list_filtered(db: &mut dyn Db, filter: &AuditFilter) -> Result<Vec<Entry>
         None => "ORDER BY a.seq DESC".to_string(),
     };
     read_entries(db, &where_, &params, &order)
+}
+
+/// Which operations were taken back, and by which undo: `(first, last, undo)` for each undo
+/// in the log — it took back entries `first`–`last`, and its own operation starts at `undo`.
+pub fn undone(db: &mut dyn Db) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let rows = db.query(
+        "SELECT seq, op, details FROM offboard_audit WHERE operation = 'undo' ORDER BY seq",
+        &[],
+        &[FieldType::Int, FieldType::Int, FieldType::Text],
+    )?;
+    let mut out: Vec<(i64, i64, i64)> = Vec::new();
+    for r in rows {
+        let (Some(seq), Some(text)) = (r[0].as_i64(), r[2].as_str()) else {
+            continue;
+        };
+        let undo = r[1].as_i64().unwrap_or(seq);
+        let Ok(details) = serde_json::from_str::<serde_json::Value>(text) else {
+            continue;
+        };
+        // An entry about a customer keeps its details masked (numbers stay as they are).
+        let range = details.get("masked").unwrap_or(&details)["undoes"].clone();
+        if let (Some(first), Some(last)) = (range[0].as_i64(), range[1].as_i64()) {
+            if !out.iter().any(|(f, l, _)| (*f, *l) == (first, last)) {
+                out.push((first, last, undo));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// How many entries each of these operations wrote (an operation is numbered by its first
+/// entry); operations not in the log are left out.
+pub fn operation_sizes(
+    db: &mut dyn Db,
+    ops: &[i64],
+) -> Result<std::collections::BTreeMap<i64, i64>, StoreError> {
+    if ops.is_empty() {
+        return Ok(Default::default());
+    }
+    let list = ops.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    Ok(db
+        .query(
+            &format!("SELECT op, count(*) FROM offboard_audit WHERE op IN ({list}) GROUP BY op"),
+            &[],
+            &[FieldType::Int, FieldType::Int],
+        )?
+        .iter()
+        .filter_map(|r| Some((r[0].as_i64()?, r[1].as_i64()?)))
+        .collect())
 }
 
 /// The actors and operations the log holds (for a filter's choices).

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde_json::{json, Map, Value as Json};
 
 use offboard_model::model::Operation;
+use offboard_store::credentials::TokenInfo;
 use offboard_store::customers::{Customer, NewCustomer};
 use offboard_store::import::ImportReport;
 use offboard_store::records::Record;
@@ -290,6 +291,53 @@ impl Engine<'_> {
                 offboard_store::StoreError::NotFound(format!("there is no user `{name}`"))
             })
         })
+    }
+
+    /// Removes one API token of a user, named by its id (permission `users`).
+    pub fn revoke_token(&mut self, name: &str, id: &str) -> Result<TokenInfo, EngineError> {
+        self.allow(Operation::Users)?;
+        let actor = self.actor.name.clone();
+        self.store.atomically(|s| {
+            let t = s.revoke_token(name, id)?;
+            let mut entry = user_entry(&s.user(name)?.ok_or_else(|| {
+                offboard_store::StoreError::NotFound(format!("there is no user `{name}`"))
+            })?);
+            entry.details["token"] = json!({ "id": t.id, "label": t.label });
+            audit::append(s.db(), &actor, Act::RevokeToken, &[entry])?;
+            Ok(t)
+        })
+    }
+
+    /// The API tokens of a user, or of everyone (permission `users`): ids and labels, never
+    /// the secrets.
+    pub fn tokens(&mut self, name: Option<&str>) -> Result<Vec<TokenInfo>, EngineError> {
+        self.allow(Operation::Users)?;
+        if let Some(n) = name {
+            if self.store.user(n)?.is_none() {
+                return Err(offboard_store::StoreError::NotFound(format!(
+                    "there is no user `{n}`"
+                ))
+                .into());
+            }
+        }
+        Ok(self.store.tokens(name)?)
+    }
+
+    /// Disables a user (permission `users`): their sessions end, their tokens stop working;
+    /// the last enabled admin cannot be disabled. `false` enables them again.
+    pub fn set_user_disabled(&mut self, name: &str, disabled: bool) -> Result<User, EngineError> {
+        let act = if disabled {
+            Act::DisableUser
+        } else {
+            Act::EnableUser
+        };
+        self.user_change(act, |s| s.set_disabled(name, disabled))
+    }
+
+    /// Removes a user with their tokens and sessions (permission `users`); the audit log keeps
+    /// their name on what they did. The last admin cannot be removed.
+    pub fn remove_user(&mut self, name: &str) -> Result<User, EngineError> {
+        self.user_change(Act::RemoveUser, |s| s.remove_user(name))
     }
 
     /// Sets the deactivation reasons of a customer kind (`None`: back to the model file's

@@ -170,6 +170,20 @@ impl<'a> Reader<'a> {
         audit::list_filtered(self.store.db(), filter)
     }
 
+    /// How many entries each operation (numbered by its first entry) wrote.
+    pub fn audit_operation_sizes(
+        &mut self,
+        ops: &[i64],
+    ) -> Result<std::collections::BTreeMap<i64, i64>, StoreError> {
+        audit::operation_sizes(self.store.db(), ops)
+    }
+
+    /// The undos in the audit log: `(first, last, undo)` — entries `first`–`last` were taken
+    /// back by the undo whose operation starts at entry `undo`.
+    pub fn audit_undone(&mut self) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        audit::undone(self.store.db())
+    }
+
     /// The actors and the operations the audit log holds.
     pub fn audit_facets(&mut self) -> Result<(Vec<String>, Vec<String>), StoreError> {
         audit::facets(self.store.db())

@@ -13,8 +13,21 @@ use offboard_model::{DateTime, FieldType, Value};
 
 use crate::db::ph;
 use crate::error::StoreError;
-use crate::users::User;
+use crate::users::{user_of, User};
 use crate::Store;
+
+/// How many hex digits of a token's hash name it (in lists, to revoke it).
+pub const TOKEN_ID_LEN: usize = 12;
+
+/// An API token as an admin sees it: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub user: String,
+    pub label: Option<String>,
+    /// When it was made (`YYYY-MM-DD HH:MM:SS`, UTC).
+    pub created_at: Option<String>,
+}
 
 /// How long a login session lasts.
 pub const SESSION_HOURS: i64 = 12;
@@ -119,7 +132,10 @@ impl Store {
             FieldType::Text,
         )?;
         match stored.as_ref().and_then(Value::as_str) {
-            Some(hash) if password_matches(hash, password) => self.user(name),
+            // A disabled user's right password opens nothing, like a wrong one.
+            Some(hash) if password_matches(hash, password) => {
+                Ok(self.user(name)?.filter(|u| !u.disabled))
+            }
             Some(_) => Ok(None),
             None => {
                 // As slow for an unknown user as for a wrong password: the time of the answer
@@ -174,22 +190,100 @@ impl Store {
         )
     }
 
-    /// The user a token belongs to.
+    /// The API tokens of one user (or of everyone), oldest first: never the secret, only a
+    /// short id (the start of its hash) to revoke it by, its label and when it was made.
+    pub fn tokens(&mut self, user: Option<&str>) -> Result<Vec<TokenInfo>, StoreError> {
+        let db = self.db();
+        let d = db.dialect();
+        let (filter, params) = match user {
+            Some(u) => (
+                format!(" WHERE user_name = {}", ph(d, 1)),
+                vec![Value::Text(u.into())],
+            ),
+            None => (String::new(), Vec::new()),
+        };
+        let rows = db.query(
+            &format!(
+                "SELECT hash, user_name, label, created_at FROM offboard_tokens{filter} \
+                 ORDER BY created_at, label, hash"
+            ),
+            &params,
+            &[
+                FieldType::Text,
+                FieldType::Text,
+                FieldType::Text,
+                FieldType::DateTime,
+            ],
+        )?;
+        rows.into_iter()
+            .map(|row| {
+                let mut cells = row.into_iter();
+                let (Some(Value::Text(hash)), Some(Value::Text(user))) =
+                    (cells.next(), cells.next())
+                else {
+                    return Err(StoreError::Invalid(
+                        "a token row without a hash or a user".into(),
+                    ));
+                };
+                let label = match cells.next() {
+                    Some(Value::Text(l)) => Some(l),
+                    _ => None,
+                };
+                let created_at = match cells.next() {
+                    Some(Value::DateTime(t)) => Some(t.to_string()),
+                    _ => None,
+                };
+                Ok(TokenInfo {
+                    id: hash.chars().take(TOKEN_ID_LEN).collect(),
+                    user,
+                    label,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes one token of a user, named by its id (as [`tokens`](Self::tokens) lists it).
+    pub fn revoke_token(&mut self, user: &str, id: &str) -> Result<TokenInfo, StoreError> {
+        let found = self
+            .tokens(Some(user))?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "`{user}` has no token `{id}`; `offboard users tokens {user}` lists them"
+                ))
+            })?;
+        let db = self.db();
+        let d = db.dialect();
+        // The id is the hash's start: the prefix match stays within this user's tokens, and
+        // ids are long enough (48 bits) that two of one user's never share one.
+        db.execute(
+            &format!(
+                "DELETE FROM offboard_tokens WHERE user_name = {} AND substr(hash, 1, {TOKEN_ID_LEN}) = {}",
+                ph(d, 1),
+                ph(d, 2)
+            ),
+            &[Value::Text(user.into()), Value::Text(id.into())],
+        )?;
+        Ok(found)
+    }
+
+    /// The user a token belongs to (one statement: every API request asks it).
     pub fn token_user(&mut self, token: &str) -> Result<Option<User>, StoreError> {
         let db = self.db();
         let d = db.dialect();
-        let name = db.query_value(
+        let row = db.query(
             &format!(
-                "SELECT user_name FROM offboard_tokens WHERE hash = {}",
+                "SELECT u.name, u.role FROM offboard_tokens t \
+                 JOIN offboard_users u ON u.name = t.user_name \
+                 WHERE t.hash = {} AND u.disabled_at IS NULL",
                 ph(d, 1)
             ),
             &[Value::Text(sha256_hex(token))],
-            FieldType::Text,
+            &[FieldType::Text, FieldType::Text],
         )?;
-        match name.as_ref().and_then(Value::as_str) {
-            Some(n) => self.user(n),
-            None => Ok(None),
-        }
+        row.into_iter().next().map(user_of).transpose()
     }
 
     /// Starts a login session for a user; returns its secret (the cookie's value).
@@ -227,9 +321,11 @@ impl Store {
     pub fn session_user(&mut self, secret: &str) -> Result<Option<User>, StoreError> {
         let db = self.db();
         let d = db.dialect();
-        let name = db.query_value(
+        let row = db.query(
             &format!(
-                "SELECT user_name FROM offboard_sessions WHERE hash = {} AND expires_at > {}",
+                "SELECT u.name, u.role FROM offboard_sessions s \
+                 JOIN offboard_users u ON u.name = s.user_name \
+                 WHERE s.hash = {} AND s.expires_at > {} AND u.disabled_at IS NULL",
                 ph(d, 1),
                 ph(d, 2)
             ),
@@ -237,12 +333,9 @@ impl Store {
                 Value::Text(sha256_hex(secret)),
                 Value::DateTime(DateTime::now()),
             ],
-            FieldType::Text,
+            &[FieldType::Text, FieldType::Text],
         )?;
-        match name.as_ref().and_then(Value::as_str) {
-            Some(n) => self.user(n),
-            None => Ok(None),
-        }
+        row.into_iter().next().map(user_of).transpose()
     }
 
     /// Ends a session (logging out).

@@ -19,6 +19,7 @@ const SQLITE: &[&str] = &[
     include_str!("../migrations/sqlite/0010_deleted_records.sql"),
     include_str!("../migrations/sqlite/0011_audit_op.sql"),
     include_str!("../migrations/sqlite/0012_privacy_requests.sql"),
+    include_str!("../migrations/sqlite/0013_user_disabled.sql"),
 ];
 const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0001_core.sql"),
@@ -33,6 +34,7 @@ const POSTGRES: &[&str] = &[
     include_str!("../migrations/postgres/0010_deleted_records.sql"),
     include_str!("../migrations/postgres/0011_audit_op.sql"),
     include_str!("../migrations/postgres/0012_privacy_requests.sql"),
+    include_str!("../migrations/postgres/0013_user_disabled.sql"),
 ];
 
 /// Brings offboard's own tables up to the latest version; returns the version found before.

@@ -191,9 +191,64 @@ pub(super) fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
             println!("{token}");
             return Ok(());
         }
-        UsersCmd::Revoke { name } => {
+        UsersCmd::Revoke { name, token: None } => {
             engine(g, &mut store)?.revoke_tokens(&name)?;
-            println!("every token of {name} is revoked");
+            println!("every token of {name} is revoked, and their sessions ended");
+            return Ok(());
+        }
+        UsersCmd::Revoke {
+            name,
+            token: Some(id),
+        } => {
+            let t = engine(g, &mut store)?.revoke_token(&name, &id)?;
+            if g.json {
+                return output::json(&t);
+            }
+            match &t.label {
+                Some(l) => println!("token {} ({l}) of {name} is revoked", t.id),
+                None => println!("token {} of {name} is revoked", t.id),
+            }
+            return Ok(());
+        }
+        UsersCmd::Tokens { name } => {
+            let list = engine(g, &mut store)?.tokens(name.as_deref())?;
+            if g.json {
+                return output::json(&list);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.id.clone(),
+                        t.user.clone(),
+                        t.label.clone().unwrap_or_default(),
+                        t.created_at.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            return output::table(&["ID", "USER", "LABEL", "CREATED"], &rows);
+        }
+        UsersCmd::Disable { name } => {
+            vec![engine(g, &mut store)?.set_user_disabled(&name, true)?]
+        }
+        UsersCmd::Enable { name } => {
+            vec![engine(g, &mut store)?.set_user_disabled(&name, false)?]
+        }
+        UsersCmd::Remove { name, yes } => {
+            if !yes
+                && !g.json
+                && super::lifecycle::asks()
+                && !super::lifecycle::yes_to(&format!(
+                    "Remove user {name} with their tokens and sessions? [y/N] "
+                ))?
+            {
+                anyhow::bail!("nothing was removed");
+            }
+            let u = engine(g, &mut store)?.remove_user(&name)?;
+            if g.json {
+                return output::json(&u);
+            }
+            println!("{} is removed; the audit log keeps what they did", u.name);
             return Ok(());
         }
         UsersCmd::Add { name, role } => vec![engine(g, &mut store)?.add_user(&name, &role)?],
@@ -208,9 +263,15 @@ pub(super) fn users(g: &Global, cmd: UsersCmd) -> anyhow::Result<()> {
     }
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|u| vec![u.name.clone(), u.role.name().to_string()])
+        .map(|u| {
+            vec![
+                u.name.clone(),
+                u.role.name().to_string(),
+                if u.disabled { "disabled" } else { "" }.to_string(),
+            ]
+        })
         .collect();
-    output::table(&["USER", "ROLE"], &rows)
+    output::table(&["USER", "ROLE", "STATUS"], &rows)
 }
 
 /// `offboard jobs list|show|cancel`: the job book of the database.

@@ -337,6 +337,10 @@ fn actor(g: &Global, store: &mut Store) -> anyhow::Result<Actor> {
     match &g.as_user {
         None => Ok(Actor::local_admin()),
         Some(name) => match store.user(name)? {
+            Some(u) if u.disabled => Err(StoreError::Refused(format!(
+                "user `{name}` is disabled; an admin enables them with `offboard users enable {name}`"
+            ))
+            .into()),
             Some(u) => Ok(Actor {
                 name: u.name,
                 role: u.role,

@@ -404,6 +404,83 @@ conformance!(
         assert!(r2.stderr.contains("no user `nobody`"), "{}", r2.stderr);
         let audit = cli.run(&["audit", "--json"]).ok().json();
         assert_eq!(audit[0]["actor"], "max");
+
+        // Tokens one by one: listed by id and label (never the secret), revoked by id.
+        let first = cli
+            .run(&["users", "token", "cleo", "--label", "laptop", "--json"])
+            .ok()
+            .json();
+        cli.run(&["users", "token", "cleo", "--label", "sync"]).ok();
+        let tokens = cli.run(&["users", "tokens", "cleo", "--json"]).ok().json();
+        let tokens = tokens.as_array().unwrap();
+        assert_eq!(tokens.len(), 2, "{tokens:?}");
+        let laptop = tokens
+            .iter()
+            .find(|t| t["label"] == "laptop")
+            .unwrap_or_else(|| panic!("{tokens:?}"))["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(!first["token"].as_str().unwrap().contains(&laptop));
+        let table = cli.run(&["users", "tokens"]).ok().stdout;
+        assert!(
+            table.contains("laptop") && table.contains("sync"),
+            "{table}"
+        );
+        let r = cli.run(&["users", "revoke", "cleo", "--token", "feedfeedfeed"]);
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stderr.contains("has no token `feedfeedfeed`"),
+            "{}",
+            r.stderr
+        );
+        let out = cli
+            .run(&["users", "revoke", "cleo", "--token", &laptop])
+            .ok();
+        assert!(
+            out.stdout.contains("(laptop) of cleo is revoked"),
+            "{}",
+            out.stdout
+        );
+        let left = cli.run(&["users", "tokens", "cleo", "--json"]).ok().json();
+        assert_eq!(left.as_array().unwrap().len(), 1);
+        assert_eq!(left[0]["label"], "sync");
+
+        // Disabled: listed so, and may not act; enabled again, may.
+        cli.run(&["users", "disable", "cleo"]).ok();
+        let list = cli.run(&["users", "list", "--json"]).ok().json();
+        let cleo = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == "cleo")
+            .unwrap()
+            .clone();
+        assert_eq!(cleo["disabled"], true);
+        let r = cli.run(&["stats", "--as", "cleo"]);
+        assert_eq!(r.code, 1);
+        assert!(r.stderr.contains("`cleo` is disabled"), "{}", r.stderr);
+        cli.run(&["users", "enable", "cleo"]).ok();
+        cli.run(&["stats", "--as", "cleo"]).ok();
+        // Removed: gone, and the audit log still names what they did.
+        cli.run(&["users", "remove", "cleo", "--yes"]).ok();
+        let list = cli.run(&["users", "list", "--json"]).ok().json();
+        assert!(list.as_array().unwrap().iter().all(|u| u["name"] != "cleo"));
+        let audit = cli.run(&["audit", "--json", "--limit", "100"]).ok().json();
+        let ops: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["operation"].as_str())
+            .collect();
+        for op in ["revoke-token", "disable-user", "enable-user", "remove-user"] {
+            assert!(ops.contains(&op), "{op} in {ops:?}");
+        }
+        assert!(audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "cleo"));
     }
 );
 

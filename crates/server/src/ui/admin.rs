@@ -73,13 +73,15 @@ pub async fn audit(
             from: day(&q.from, "from")?,
             to: day(&q.to, "to")?,
             before: q.before,
-            limit: Some(AUDIT_PAGE + 1),
+            // Entries, not rows: a page shows up to AUDIT_PAGE operations, however many
+            // entries a bulk one wrote (its rest is counted, not listed).
+            limit: Some(AUDIT_PAGE * 10 + 1),
         };
         let mut r = e.read();
         let verified = r.verify_audit()?;
         let mut list = r.audit_filtered(&filter)?;
-        let more = list.len() as u64 > AUDIT_PAGE;
-        list.truncate(AUDIT_PAGE as usize);
+        let more = list.len() as u64 > AUDIT_PAGE * 10;
+        list.truncate((AUDIT_PAGE * 10) as usize);
         let (actors, operations) = r.audit_facets()?;
         // Which of the entries' customers still exist (one query): the others link to their
         // log, not to a page that is gone.
@@ -90,24 +92,76 @@ pub async fn audit(
             offboard_store::customers::ListQuery::view(offboard_model::model::View::All);
         q_ids.ids = Some(ids);
         let present: std::collections::HashSet<i64> = r.customer_ids(&q_ids)?.into_iter().collect();
-        Ok((actor, verified, list, more, actors, operations, q, present))
+        let undone = r.audit_undone()?;
+        let mut ops: Vec<i64> = list.iter().filter_map(|e| e.op).collect();
+        ops.dedup();
+        let sizes = r.audit_operation_sizes(&ops)?;
+        Ok((
+            actor, verified, list, more, actors, operations, q, present, undone, sizes,
+        ))
     })
     .await;
-    let (actor, verified, list, more, actors, operations, q, present) = match result {
+    let (actor, verified, list, more, actors, operations, q, present, undone, sizes) = match result
+    {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let entries: Vec<serde_json::Value> = list
+    // One row per operation (a bulk delete of 2,543 is one row, its customers inside it),
+    // numbered by the operation's first entry — the one an undo names.
+    let mut groups = group_operations(&list);
+    let more = more || groups.len() > AUDIT_PAGE as usize;
+    groups.truncate(AUDIT_PAGE as usize);
+    let entries: Vec<serde_json::Value> = groups
         .iter()
-        .map(|e| {
+        .map(|g| {
+            let e = g[0];
+            let key = e.op.unwrap_or(e.seq);
             let mut v = json!(e);
-            v["lines"] = json!(describe_lines(&e.details));
+            v["seq"] = json!(key);
+            v["lines"] = json!(if g.len() == 1 {
+                describe_lines(&e.details)
+            } else {
+                Vec::new()
+            });
             v["operation_text"] = json!(crate::ui::customers::human(&e.operation));
             v["at_text"] = json!(super::when(&e.at));
             v["gone"] = json!(e.customer_id.is_some_and(|c| !present.contains(&c)));
-            // Operations an undo takes back (the preview says whether it still can).
+            // The whole operation's size, also when the page shows only part of it.
+            let count =
+                e.op.and_then(|op| sizes.get(&op).copied())
+                    .unwrap_or(g.len() as i64)
+                    .max(g.len() as i64);
+            v["count"] = json!(count);
+            v["count_text"] = json!(super::plural(
+                usize::try_from(count).unwrap_or(0),
+                "customer"
+            ));
+            v["members"] = json!(g
+                .iter()
+                .map(|m| json!({
+                    "id": m.customer_id,
+                    "number": m.customer_number,
+                    "name": m.customer_name,
+                    "gone": m.customer_id.is_some_and(|c| !present.contains(&c)),
+                    "lines": describe_lines(&m.details),
+                }))
+                .collect::<Vec<_>>());
+            // The reason, when every entry of the operation gives the same one.
+            v["reason"] = json!(g
+                .iter()
+                .all(|m| m.reason == e.reason)
+                .then(|| e.reason.clone())
+                .flatten());
+            let undone_by = undone
+                .iter()
+                .find(|(first, last, _)| (*first..=*last).contains(&key))
+                .map(|(_, _, by)| *by);
+            v["undone_by"] = json!(undone_by);
+            // Operations an undo takes back (the preview says whether it still can); one
+            // taken back already offers none.
             v["undo"] = json!(
                 actor.may_undo()
+                    && undone_by.is_none()
                     && match e.operation.as_str() {
                         "deactivate" | "delete" => true,
                         "merge" => e.details.get("merged").is_some(),
@@ -133,11 +187,14 @@ pub async fn audit(
     }
     let kept = kept.finish();
     let older = if more {
+        // The next page starts below the last operation shown, not inside it.
         list.last().map(|e| {
+            let e = groups.last().map_or(e, |g| g[0]);
+            let seq = e.op.unwrap_or(e.seq).min(e.seq);
             format!(
                 "/audit?{kept}{}before={}",
                 if kept.is_empty() { "" } else { "&" },
-                e.seq
+                seq
             )
         })
     } else {
@@ -180,16 +237,22 @@ async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>
     let refused = matches!(said, Some(Said::Refused(_)));
     let result = ui(state, headers, |e| {
         e.allow(Operation::View)?;
-        let users = if e.allow(Operation::Users).is_ok() {
-            e.read().users()?
+        let (users, tokens) = if e.allow(Operation::Users).is_ok() {
+            (e.read().users()?, e.tokens(None)?)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let edited = e.allow(Operation::Settings).is_ok();
-        Ok((Viewer::of(e), e.read().model().clone(), users, edited))
+        Ok((
+            Viewer::of(e),
+            e.read().model().clone(),
+            users,
+            tokens,
+            edited,
+        ))
     })
     .await;
-    let (actor, model, users, may_edit_reasons) = match result {
+    let (actor, model, users, tokens, may_edit_reasons) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -206,7 +269,11 @@ async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>
             json!({
                 "id": r.id,
                 "on": r.on.iter().map(|o| crate::ui::customers::human(o.name())).collect::<Vec<_>>(),
-                "message": r.message,
+                // What a person reads when the rule blocks, for two of them: "2 open orders
+                // (€1,200.00)" rather than the template's `{count} open {order|orders}`.
+                "message": offboard_model::model::plural(&r.message, 2)
+                    .replace("{count}", "2")
+                    .replace("{amount}", &crate::ui::customers::money_in(123_456, model.currency.as_deref())),
             })
         })
         .collect();
@@ -238,7 +305,12 @@ async fn settings_page(state: &AppState, headers: &HeaderMap, said: Option<Said>
             "reasons": reasons,
             "rules": rules,
             "permissions": permissions,
-            "users": users,
+            "users": users.iter().map(|u| json!({
+                "name": u.name,
+                "role": u.role.name(),
+                "disabled": u.disabled,
+                "tokens": tokens.iter().filter(|t| t.user == u.name).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "roles": ["viewer", "clerk", "manager", "admin"],
             "may_edit_reasons": may_edit_reasons,
             "said": said,
@@ -300,8 +372,10 @@ pub async fn reasons_form(
 }
 
 /// `POST /settings/users`: what an admin does to users and tokens, through the engine (which
-/// checks the `users` permission and audits each change). `do` is add, role, password, token
-/// or revoke.
+/// checks the `users` permission and audits each change). `do` is add, role, password, token,
+/// revoke (every token), revoke-token (one, `token` its id), disable, enable or remove. A
+/// change that is hard to take back (a role, a revocation, disabling, removing) is asked once
+/// more first: it is done only with `confirm=yes`.
 pub async fn users_form(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -309,7 +383,7 @@ pub async fn users_form(
 ) -> Response {
     let f = super::form(&body);
     let get = |k: &str| super::field(&f, k).unwrap_or_default();
-    let (action, name, role, password, label) = (
+    let (action, name, role, password, label, token) = (
         get("do"),
         get("user"),
         get("role"),
@@ -318,16 +392,23 @@ pub async fn users_form(
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
         get("label"),
+        get("token"),
     );
+    let confirmed = get("confirm") == "yes";
     let result = ui(&state, &headers, move |e| {
         if name.is_empty() {
-            return Ok(Said::Refused("name the user".into()));
+            return Ok(Outcome::Said(Said::Refused("name the user".into())));
+        }
+        if !confirmed {
+            if let Some(ask) = ask_first(e, &action, &name, &role, &token)? {
+                return Ok(Outcome::Ask(Viewer::of(e), ask));
+            }
         }
         let outcome = match action.as_str() {
             "add" if password.is_empty() => {
-                return Ok(Said::Refused(format!(
+                return Ok(Outcome::Said(Said::Refused(format!(
                     "give {name} a password, so they can log in (at least 8 characters)"
-                )))
+                ))))
             }
             "add" => e
                 .add_user_with_password(&name, &role, &password)
@@ -347,26 +428,203 @@ pub async fn users_form(
                     Some(&label).filter(|l| !l.is_empty()).map(String::as_str),
                 )
                 .map(|(u, t)| Said::Token(u.name, t)),
-            "revoke" => e
-                .revoke_tokens(&name)
-                .map(|u| Said::Done(format!("Every API token of {} was revoked.", u.name))),
+            "revoke" => e.revoke_tokens(&name).map(|u| {
+                Said::Done(format!(
+                    "Every API token of {} was revoked, and their sessions ended.",
+                    u.name
+                ))
+            }),
+            "revoke-token" => e.revoke_token(&name, &token).map(|t| {
+                Said::Done(format!(
+                    "The token {} of {name} was revoked.",
+                    t.label.unwrap_or(t.id)
+                ))
+            }),
+            "disable" => e.set_user_disabled(&name, true).map(|u| {
+                Said::Done(format!(
+                    "{} is disabled: they cannot log in or use their tokens until enabled again.",
+                    u.name
+                ))
+            }),
+            "enable" => e
+                .set_user_disabled(&name, false)
+                .map(|u| Said::Done(format!("{} is enabled again.", u.name))),
+            "remove" => e.remove_user(&name).map(|u| {
+                Said::Done(format!(
+                    "{} was removed; the audit log keeps what they did.",
+                    u.name
+                ))
+            }),
             other => {
-                return Ok(Said::Refused(format!(
+                return Ok(Outcome::Said(Said::Refused(format!(
                     "`{other}` is not something done to a user"
-                )))
+                ))))
             }
         };
-        Ok(match outcome {
+        Ok(Outcome::Said(match outcome {
             Ok(said) => said,
             // Refused (a weak password, a name in use, no permission): said on the page.
             Err(err) => refused(err)?,
-        })
+        }))
     })
     .await;
     match result {
-        Ok(said) => settings_page(&state, &headers, Some(said)).await,
+        Ok(Outcome::Said(said)) => settings_page(&state, &headers, Some(said)).await,
+        Ok(Outcome::Ask(viewer, ask)) => render(
+            "ask.html",
+            &ask.title,
+            Some(&viewer),
+            json!({
+                "message": ask.message,
+                "action": "/settings/users",
+                "hidden": ask.fields,
+                "button": ask.button,
+                "danger": ask.danger,
+                "cancel": "/settings#users",
+            }),
+        ),
         Err(page) => page,
     }
+}
+
+enum Outcome {
+    Said(Said),
+    Ask(Viewer, Ask),
+}
+
+/// A change asked once more before it is done.
+struct Ask {
+    title: String,
+    message: String,
+    button: String,
+    danger: bool,
+    /// The form's fields, sent again with `confirm=yes`.
+    fields: Vec<(&'static str, String)>,
+}
+
+/// What to ask before `action` on `name`, or nothing (done at once). The permission is
+/// checked first: a clerk is refused, not asked.
+fn ask_first(
+    e: &mut offboard_engine::Engine<'_>,
+    action: &str,
+    name: &str,
+    role: &str,
+    token: &str,
+) -> Result<Option<Ask>, ApiError> {
+    if !matches!(
+        action,
+        "role" | "revoke" | "revoke-token" | "disable" | "remove"
+    ) {
+        return Ok(None);
+    }
+    e.allow(Operation::Users)?;
+    let Some(user) = e.read().users()?.into_iter().find(|u| u.name == name) else {
+        // Said by the change itself ("there is no user …").
+        return Ok(None);
+    };
+    // The last enabled admin is not asked about stepping down: the change refuses it, in
+    // words, at once.
+    let admins = e
+        .read()
+        .users()?
+        .iter()
+        .filter(|u| u.role == offboard_model::model::Role::Admin && !u.disabled)
+        .count();
+    let last_admin =
+        user.role == offboard_model::model::Role::Admin && !user.disabled && admins <= 1;
+    if last_admin && matches!(action, "role" | "disable" | "remove") {
+        return Ok(None);
+    }
+    let fields = |extra: &[(&'static str, &str)]| {
+        let mut f = vec![("do", action.to_string()), ("user", name.to_string())];
+        f.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+        f
+    };
+    Ok(Some(match action {
+        "role" if user.role.name() == role => return Ok(None),
+        "role" => Ask {
+            title: format!("Make {name} {}", article(role)),
+            message: format!(
+                "{name} is {} now. As {}, what they may do changes at once, in the sessions they have open too.",
+                article(user.role.name()),
+                article(role)
+            ),
+            button: format!("Make {name} {}", article(role)),
+            danger: false,
+            fields: fields(&[("role", role)]),
+        },
+        "revoke" => Ask {
+            title: format!("Revoke every API token of {name}"),
+            message: format!(
+                "Every script or integration using a token of {name} stops working at once, and their sessions end (they can log in again). New tokens can be made; these cannot be brought back."
+            ),
+            button: "Revoke all".into(),
+            danger: true,
+            fields: fields(&[]),
+        },
+        "revoke-token" => {
+            let t = e
+                .tokens(Some(name))?
+                .into_iter()
+                .find(|t| t.id == token)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("{name} has no token `{token}` (any more)"))
+                })?;
+            let what = t.label.clone().unwrap_or_else(|| format!("token {}", t.id));
+            Ask {
+                title: format!("Revoke {what} of {name}"),
+                message: format!(
+                    "Whatever uses {what} stops working at once. It cannot be brought back; a new token can be made."
+                ),
+                button: "Revoke".into(),
+                danger: true,
+                fields: fields(&[("token", token)]),
+            }
+        }
+        "disable" => Ask {
+            title: format!("Disable {name}"),
+            message: format!(
+                "{name} is logged out, and cannot log in or use their API tokens until an admin enables them again. Nothing they did changes."
+            ),
+            button: format!("Disable {name}"),
+            danger: true,
+            fields: fields(&[]),
+        },
+        _ => Ask {
+            title: format!("Remove {name}"),
+            message: format!(
+                "{name} and their API tokens are removed: they cannot log in again. The audit log keeps their name on what they did. This cannot be undone (disabling can)."
+            ),
+            button: format!("Remove {name}"),
+            danger: true,
+            fields: fields(&[]),
+        },
+    }))
+}
+
+/// "a viewer", "an admin".
+fn article(role: &str) -> String {
+    match role.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {role}"),
+        _ => format!("a {role}"),
+    }
+}
+
+/// Consecutive entries of one operation together (the log is newest first, and an
+/// operation's entries are consecutive); an entry without an operation id stands alone.
+fn group_operations(
+    list: &[offboard_engine::audit::Entry],
+) -> Vec<Vec<&offboard_engine::audit::Entry>> {
+    let mut groups: Vec<Vec<&offboard_engine::audit::Entry>> = Vec::new();
+    for e in list {
+        match (groups.last_mut(), e.op) {
+            (Some(g), Some(op)) if g[0].op == Some(op) && g[0].operation == e.operation => {
+                g.push(e);
+            }
+            _ => groups.push(vec![e]),
+        }
+    }
+    groups
 }
 
 /// An audit entry's details as a list, one line per thing recorded: an edit's fields as

@@ -361,7 +361,9 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
                 rows_out.push(json!({ "id": r.id, "cells": cells }));
             }
             let rows = rows_out;
-            let deletable = e.allow_record(Operation::RecordDelete, &kind).is_ok();
+            // A deleted customer's records wait with it in the bin: nothing to delete there.
+            let deletable = c.status != Status::Deleted
+                && e.allow_record(Operation::RecordDelete, &kind).is_ok();
             records.push(json!({
                 "kind": kind,
                 "heading": heading,

@@ -7,6 +7,8 @@
 mod admin;
 mod customers;
 mod duplicates;
+mod home;
+mod jobs;
 mod merge;
 mod operations;
 mod privacy;
@@ -16,13 +18,13 @@ mod schedules;
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use minijinja::Environment;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use offboard_engine::Engine;
@@ -32,7 +34,7 @@ use crate::{ApiError, AppState};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/customers") }))
+        .route("/", get(home::page))
         .route("/assets/app.css", get(stylesheet))
         .route("/favicon.svg", get(favicon))
         .route("/assets/app.js", get(script))
@@ -79,7 +81,9 @@ pub fn routes() -> Router<AppState> {
             "/forget",
             get(operations::forget_preview).post(operations::forget),
         )
-        .route("/jobs/{id}", get(operations::job_page))
+        .route("/jobs", get(jobs::page))
+        .route("/jobs/{id}", get(jobs::job_page))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/audit", get(admin::audit))
         .route("/duplicates", get(duplicates::page))
         .route("/records/restore", post(records::restore))
@@ -108,6 +112,72 @@ pub fn with_readable_errors(router: Router<AppState>, state: AppState) -> Router
     router.layer(axum::middleware::from_fn_with_state(state, readable_errors))
 }
 
+/// Whether a page answered "log in first" (no session, or one that ended).
+fn needs_login(res: &Response) -> bool {
+    res.status().is_redirection()
+        && res
+            .headers()
+            .get(header::LOCATION)
+            .is_some_and(|l| l.as_bytes() == b"/login")
+}
+
+/// The login page, as a whole page even when a dialog asked (htmx follows `HX-Redirect`
+/// with a full navigation), saying the session expired when the request carried one, and
+/// remembering where the person was: the page, or for a dialog's form the page beneath it.
+/// After logging in they are back there and confirm again what they were doing.
+fn to_login(method: &axum::http::Method, uri: &axum::http::Uri, headers: &HeaderMap) -> Response {
+    let local = |v: &str| -> Option<String> {
+        // An absolute URL of this site (htmx's, a Referer) becomes its path and query.
+        let path = match v.find("://") {
+            Some(i) => {
+                let rest = &v[i + 3..];
+                &rest[rest.find('/').unwrap_or(rest.len())..]
+            }
+            None => v,
+        };
+        safe_next(path).map(String::from)
+    };
+    let htmx = headers.contains_key("hx-request");
+    let back = if htmx {
+        headers
+            .get("hx-current-url")
+            .and_then(|v| v.to_str().ok())
+            .and_then(local)
+    } else if method == axum::http::Method::GET {
+        uri.path_and_query().and_then(|p| local(p.as_str()))
+    } else {
+        headers
+            .get(header::REFERER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(local)
+    };
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(b) = back
+        .as_deref()
+        .filter(|b| *b != "/" && !b.starts_with("/login"))
+    {
+        query.append_pair("next", b);
+    }
+    if session_cookie(headers).is_some() {
+        query.append_pair("expired", "1");
+    }
+    let query = query.finish();
+    let to = if query.is_empty() {
+        "/login".to_string()
+    } else {
+        format!("/login?{query}")
+    };
+    if htmx {
+        return (StatusCode::OK, [("HX-Redirect", to)]).into_response();
+    }
+    Redirect::to(&to).into_response()
+}
+
+/// `next` after a login: a path of this site only (never `//host` or a full URL elsewhere).
+fn safe_next(path: &str) -> Option<&str> {
+    (path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')).then_some(path)
+}
+
 /// What the framework answers by itself (a path or form that does not parse, a wrong
 /// method, no such page) becomes a page in the UI's layout, with the navigation, that says
 /// it in words, not a bare line of text.
@@ -117,7 +187,11 @@ async fn readable_errors(
     next: axum::middleware::Next,
 ) -> Response {
     let headers = req.headers().clone();
+    let (method, uri) = (req.method().clone(), req.uri().clone());
     let res = next.run(req).await;
+    if needs_login(&res) && uri.path() != "/logout" {
+        return to_login(&method, &uri, &headers);
+    }
     let plain = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -162,6 +236,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("macros.html", include_str!("../../templates/macros.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("job.html", include_str!("../../templates/job.html")),
+    ("jobs.html", include_str!("../../templates/jobs.html")),
+    ("home.html", include_str!("../../templates/home.html")),
     ("login.html", include_str!("../../templates/login.html")),
     (
         "customers.html",
@@ -176,6 +252,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/deactivate.html"),
     ),
     ("confirm.html", include_str!("../../templates/confirm.html")),
+    ("ask.html", include_str!("../../templates/ask.html")),
     ("result.html", include_str!("../../templates/result.html")),
     (
         "records_deleted.html",
@@ -274,6 +351,8 @@ fn section(template: &str, context: &Value) -> &'static str {
         "schedules.html" => "schedules",
         "requests.html" | "request.html" => "requests",
         "duplicates.html" => "duplicates",
+        "jobs.html" | "job.html" => "jobs",
+        "home.html" => "home",
         "customers.html" if context["view"] == "deleted" => "bin",
         "customers.html" | "customer.html" => "customers",
         _ => "",
@@ -667,8 +746,25 @@ impl From<&offboard_engine::Blocker> for BlockerView {
 
 // ---- login ------------------------------------------------------------------------------
 
-async fn login_page() -> Response {
-    render("login.html", "Log in", None, json!({}))
+#[derive(Deserialize, Default)]
+struct LoginQuery {
+    next: Option<String>,
+    expired: Option<String>,
+}
+
+async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    let next = q.next.as_deref().and_then(safe_next);
+    render(
+        "login.html",
+        "Log in",
+        None,
+        json!({
+            "next": next,
+            "notice": q.expired.is_some().then_some(
+                "Your session expired. Log in again to go on where you were; anything you had not confirmed yet was not done."
+            ),
+        }),
+    )
 }
 
 async fn login_form(
@@ -684,10 +780,11 @@ async fn login_form(
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
     );
+    let next = field(&f, "next").filter(|n| safe_next(n).is_some());
     match crate::session::start(&state, &from, user, password).await {
         Ok((_, secret)) => (
             [(header::SET_COOKIE, state.set_cookie_header(Some(&secret)))],
-            Redirect::to("/customers"),
+            Redirect::to(next.as_deref().unwrap_or("/customers")),
         )
             .into_response(),
         Err(e) => {
@@ -695,7 +792,7 @@ async fn login_form(
                 "login.html",
                 "Log in",
                 None,
-                json!({ "message": e.message }),
+                json!({ "message": e.message, "next": next }),
             );
             *page.status_mut() = e.status;
             page

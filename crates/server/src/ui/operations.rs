@@ -839,7 +839,14 @@ pub async fn delete_preview(
                 } else {
                     format!("Delete {} customers", plan.done)
                 },
-                confirm_text: None,
+                // Erased at once: a tick first, as the cleanup asks.
+                confirm_text: (mode == DeleteMode::Hard).then(|| match &who {
+                    Some(w) => format!("I understand that {w} is erased and this cannot be undone"),
+                    None => format!(
+                        "I understand that erasing {} cannot be undone",
+                        super::plural(plan.done, "customer")
+                    ),
+                }),
                 cancel: "/customers",
                 move_to: single
                     .filter(|_| mode == DeleteMode::Hard && target.is_none())
@@ -862,14 +869,27 @@ pub async fn delete(State(state): State<AppState>, headers: HeaderMap, body: Byt
             "moving data to another customer works for one customer at a time",
         ));
     }
+    // A delete that erases at once (the model's `delete = "hard"`) is done only when ticked.
+    let confirmed = field(&form(&body), "confirm").as_deref() == Some("yes");
+    let erases_unconfirmed = move |e: &mut Engine<'_>| {
+        if e.read().model().delete == DeleteMode::Hard && !confirmed {
+            return Err(ApiError::bad_request(
+                "confirm that the erasure cannot be undone (tick the box)",
+            ));
+        }
+        Ok(())
+    };
     if field(&form(&body), "background").as_deref() == Some("1") {
         let expected = planned(&body);
-        return background_for(&state, &headers, b.customers, move |list| {
-            crate::lifecycle::Command::delete(list).with_plan(expected)
+        return queue(&state, &headers, move |e| {
+            erases_unconfirmed(e)?;
+            let list = b.customers.resolve(e)?;
+            Ok(crate::lifecycle::Command::delete(list).with_plan(expected))
         })
         .await;
     }
     apply(&state, &headers, planned(&body), "Deleted", move |e| {
+        erases_unconfirmed(e)?;
         let list = b.customers.resolve(e)?;
         Ok(match (b.move_to.as_deref(), list.as_slice()) {
             (Some(to), [one]) => {
@@ -980,115 +1000,6 @@ pub(crate) async fn queue(
         }
         Err(page) => page,
     }
-}
-
-/// `GET /jobs/{id}`: a background job's progress (the page reloads itself while it runs), then
-/// its report.
-pub async fn job_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    axum::extract::Path(id): axum::extract::Path<i64>,
-) -> Response {
-    let book = state.clone();
-    let result = ui(&state, &headers, move |e| {
-        e.allow(offboard_model::model::Operation::View)?;
-        let job = book
-            .with_book(|b| Ok(b.get(id)?))?
-            .ok_or_else(|| ApiError::not_found(format!("there is no job {id}")))?;
-        Ok((Viewer::of(e), job))
-    })
-    .await;
-    let (actor, job) = match result {
-        Ok(v) => v,
-        Err(page) => return page,
-    };
-    let running = !job.status.is_final();
-    let phase = job.phase.clone().unwrap_or_default();
-    let phase_text = match phase.as_str() {
-        "candidates" => "Reading the customers".to_string(),
-        "blockers" => "Checking what blocks each customer".to_string(),
-        "orphan_fixpoint" => "Checking what would be left without its customer".to_string(),
-        "effects" => "Erasing".to_string(),
-        "audit" => "Writing the audit log".to_string(),
-        "commit" => "Saving".to_string(),
-        other => other.to_string(),
-    };
-    // The bar: the phases passed, and within a phase its count where it has one.
-    let order = [
-        "candidates",
-        "blockers",
-        "orphan_fixpoint",
-        "effects",
-        "audit",
-        "commit",
-    ];
-    let at = order.iter().position(|p| *p == phase).unwrap_or(0) as f64;
-    let within = if job.progress.total > 0 {
-        job.progress.done as f64 / job.progress.total as f64
-    } else {
-        0.0
-    };
-    let percent = if running {
-        ((at + within) / order.len() as f64 * 100.0).round()
-    } else {
-        100.0
-    };
-    let plan = job.plan.clone().unwrap_or(Value::Null);
-    let counts: Vec<(String, i64)> = plan
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| v.as_i64().map(|n| (k.clone(), n)))
-        .collect();
-    // A schedule job ran several schedules: one line each.
-    let lines: Vec<String> = plan
-        .get("schedules")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|o| {
-            format!(
-                "{}: {}",
-                o["label"].as_str().unwrap_or_default(),
-                o["message"].as_str().unwrap_or_default()
-            )
-        })
-        .collect();
-    let mut page = super::changed(render(
-        "job.html",
-        &format!(
-            "{} (job {id})",
-            match job.operation.as_str() {
-                "purge" => "Cleanup of the recycle bin".to_string(),
-                "deactivate" => "Deactivation".to_string(),
-                "reactivate" => "Reactivation".to_string(),
-                "delete" => "Deletion".to_string(),
-                "undelete" => "Undeletion".to_string(),
-                "record_delete" => "Deletion of records".to_string(),
-                "schedule" => "Scheduled runs".to_string(),
-                other => crate::ui::customers::human(other),
-            }
-        ),
-        Some(&actor),
-        json!({
-            "job": job,
-            "started": job.started_at.as_deref().map(super::when),
-            "finished": job.finished_at.as_deref().map(super::when),
-            "running": running,
-            "phase_text": phase_text,
-            "percent": percent,
-            "counts": counts,
-            "lines": lines,
-            "error": job.error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str),
-        }),
-    ));
-    if running {
-        page.headers_mut().insert(
-            axum::http::header::REFRESH,
-            axum::http::HeaderValue::from_static("1"),
-        );
-    }
-    page
 }
 
 #[derive(Deserialize)]

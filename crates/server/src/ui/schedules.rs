@@ -176,7 +176,7 @@ fn run_view(r: &Run) -> Value {
     json!({
         "id": r.id,
         "schedule": r.schedule,
-        "period": r.period,
+        "period": period_words(&r.period),
         "at": when(&r.ran_at),
         "actor": r.actor,
         "state": r.state.name(),
@@ -194,7 +194,16 @@ pub async fn approve(
     body: axum::body::Bytes,
 ) -> Response {
     let expected = super::operations::planned(&body);
+    // An approval applies the run to every customer listed: the reviewer ticks that they
+    // looked first.
+    let checked = super::field(&super::form(&body), "confirm").as_deref() == Some("yes");
     let result = ui_heavy(&state, &headers, move |e| {
+        if !checked {
+            e.allow(offboard_model::model::Operation::View)?;
+            return Ok(Said::Refused(format!(
+                "Run {id} was not approved: tick that you have checked its customers first."
+            )));
+        }
         e.expect_plan(expected);
         Ok(match e.approve_run(id) {
             Ok(o) => Said::Done(format!(
@@ -251,4 +260,37 @@ fn refused(err: offboard_engine::EngineError) -> Result<Said, crate::ApiError> {
         return Err(err);
     }
     Ok(Said::Refused(err.message))
+}
+
+/// A run's period as people say it: "week 50, 2026" for `2026-W50`, "December 2026" for
+/// `2026-12`, "7 Dec 2026" for a day, "7 Dec 2026, 14:00" for an hour.
+fn period_words(period: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    if let Some((year, week)) = period.split_once("-W") {
+        if let Ok(w) = week.parse::<u32>() {
+            return format!("week {w}, {year}");
+        }
+    }
+    match period.len() {
+        7 => match period[5..].parse::<usize>() {
+            Ok(m @ 1..=12) => format!("{} {}", MONTHS[m - 1], &period[..4]),
+            _ => period.to_string(),
+        },
+        10 => when(period),
+        13 => format!("{}, {}:00", when(&period[..10]), &period[11..]),
+        _ => period.to_string(),
+    }
 }

@@ -225,6 +225,11 @@ impl Browser {
         self.keys(&keys)
     }
 
+    /// Presses Enter once; the focused element's outer HTML afterwards.
+    pub(crate) fn enter(&self) -> String {
+        self.keys("\u{E007}")
+    }
+
     /// Presses Shift+Tab once; the focused element's outer HTML.
     pub(crate) fn shift_tab(&self) -> String {
         use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -373,6 +378,13 @@ fn dialog_with(b: &Browser, text: &str) -> String {
     }
 }
 
+/// Picks the first reason of every reason list in the dialog (none is chosen beforehand).
+fn choose_reasons(b: &Browser) {
+    b.run(
+        "document.querySelectorAll('#modal select[name^=\"reason.\"]').forEach(s => { s.selectedIndex = 1; }); return null",
+    );
+}
+
 fn dialog_closed(b: &Browser) {
     let started = Instant::now();
     while b.run("return document.getElementById('modal').open") == json!(true) {
@@ -424,6 +436,11 @@ conformance!(
         );
         b.axe();
         b.click("#modal input[name=open_activities][value=remove]");
+        // No reason is chosen for the clerk: the form is not sent until one is.
+        b.click("#modal form[action='/deactivate'] button");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(b.text("#modal").contains("can be deactivated"));
+        choose_reasons(&b);
         b.click("#modal form[action='/deactivate'] button");
         let result = dialog_with(&b, "1 deactivated:");
         assert!(
@@ -483,6 +500,90 @@ conformance!(
         // Focus is back on what opened the dialog.
         let focused = b.run("return document.activeElement.getAttribute('href')");
         assert_eq!(focused, json!("/deactivate?ids=11"));
+    }
+);
+
+conformance!(
+    in_a_browser_an_erasing_delete_is_never_one_enter_away,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers/16"));
+        b.click("a[href='/delete?ids=16']");
+        let dialog = dialog_with(&b, "cannot be undone");
+        assert!(dialog.contains("Delete K16 Acme Corp"), "{dialog}");
+        b.axe();
+        // Acme can be erased (nothing blocks it). The dialog opens on Cancel: Enter closes it; Enter again (on Delete…, which has the
+        // focus back) opens it on Cancel again — never erasing.
+        let focused = b.run("return document.activeElement.textContent");
+        assert_eq!(focused, json!("Cancel"));
+        b.enter();
+        dialog_closed(&b);
+        b.enter();
+        dialog_with(&b, "cannot be undone");
+        let focused = b.run("return document.activeElement.textContent");
+        assert_eq!(focused, json!("Cancel"));
+        b.enter();
+        dialog_closed(&b);
+        let acme = s.api("GET", "/api/v1/customers/16", &s.admin, Value::Null);
+        assert_eq!(acme.json()["status"], "active", "{}", acme.body);
+        // Erasing needs the tick: the browser refuses the form without it.
+        std::thread::sleep(Duration::from_millis(200));
+        b.click("a[href='/delete?ids=16']");
+        dialog_with(&b, "cannot be undone");
+        b.click("#modal form[action='/delete'] button.danger");
+        std::thread::sleep(Duration::from_millis(300));
+        let acme = s.api("GET", "/api/v1/customers/16", &s.admin, Value::Null);
+        assert_eq!(acme.json()["status"], "active", "{}", acme.body);
+        b.click("#modal input[name=confirm]");
+        b.click("#modal form[action='/delete'] button.danger");
+        dialog_with(&b, "1 deleted");
+        let acme = s.api("GET", "/api/v1/customers/16", &s.admin, Value::Null);
+        assert_eq!(acme.status, 404, "{}", acme.body);
+    }
+);
+
+conformance!(
+    in_a_browser_a_session_that_ends_under_a_dialog_leads_to_a_full_login_and_back,
+    |db: TestDb| {
+        let s = start_legal(&db, 0);
+        let Some(b) = Browser::start() else {
+            return;
+        };
+        let base = format!("http://{}", s.addr);
+        b.log_in(&base, "ada", "admin-pass");
+        b.open(&format!("{base}/customers/14"));
+        b.click("a[href='/deactivate?ids=14']");
+        dialog_with(&b, "Deactivate K14 Ed Clean");
+        // Every session of ada ends (as when an admin revokes her) while the dialog is open.
+        let (mut store, _) = offboard_store::Database::connect(&db.url)
+            .unwrap()
+            .with_model(crate::strict::s_model(&db))
+            .unwrap();
+        store.revoke_tokens("ada").unwrap();
+        choose_reasons(&b);
+        b.click("#modal form[action='/deactivate'] button:not(.secondary)");
+        // A whole page, not a form inside the dialog; it says why.
+        b.url_with("/login?next=%2Fcustomers%2F14&expired=1");
+        let page = b.page_with("Your session expired");
+        assert!(!page.contains("offboard users password"), "{page}");
+        assert_eq!(
+            b.run("const d = document.getElementById('modal'); return !!(d && d.open)"),
+            json!(false)
+        );
+        b.axe();
+        b.type_into("input[name=user]", "ada");
+        b.type_into("input[name=password]", "admin-pass");
+        b.click("form[action='/login'] button");
+        // Back on the customer's page; nothing was done while logged out.
+        b.url_with("/customers/14");
+        b.page_with("Ed Clean");
+        let ed = store.customer(14).unwrap();
+        assert_eq!(ed.status.name(), "active");
     }
 );
 
@@ -548,6 +649,7 @@ conformance!(
         b.click("button[value=deactivate]");
         let dialog = dialog_with(&b, "40 customers can be deactivated");
         assert!(dialog.contains("Deactivate 40 customers"), "{dialog}");
+        choose_reasons(&b);
         b.click("#modal form[action='/deactivate'] button");
         dialog_with(&b, "40 deactivated:");
         let r = s
@@ -1077,6 +1179,7 @@ conformance!(
         b.open(&format!("{base}/customers/16"));
         b.click("a[href='/delete?ids=16']");
         dialog_with(&b, "Delete K16 Acme Corp");
+        b.click("#modal .decide input[name=confirm]");
         b.click("#modal .decide button");
         dialog_with(&b, "1 deleted:");
         b.click("#modal .modal-bar [data-close]");
@@ -1204,6 +1307,7 @@ conformance!(the_schedules_page_and_its_review_pass_axe, |db: TestDb| {
     }
     b.page_with("Approve: delete 2 customers");
     b.axe();
+    b.click("form[action$='/approve'] input[name=confirm]");
     b.click("form[action$='/approve'] button");
     b.page_with("Approved run");
     b.axe();

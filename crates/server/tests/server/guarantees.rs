@@ -194,7 +194,7 @@ conformance!(settings_never_save_what_they_refuse, |db: TestDb| {
         "POST",
         "/settings/users",
         &cookie,
-        "do=role&user=tina&role=clerk",
+        "do=role&user=tina&role=clerk&confirm=yes",
     );
     assert!(r.body.contains("tina is now clerk"), "{}", r.body);
     assert!(users(&db).contains(&("tina".into(), "clerk".into())));
@@ -409,7 +409,26 @@ conformance!(
         );
         assert_eq!(r.status, 201, "{}", r.body);
         let before = statuses(&s);
+        // Legal deletes erase at once: unticked, nothing is done.
         let r = s.page("POST", "/delete", &cookie, &format!("ids=24&plan={fp}"));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("cannot be undone"), "{}", r.body);
+        assert!(
+            page.body.contains("is erased and this cannot be undone"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("data-close autofocus>Cancel</a>"),
+            "the red button has no focus: {}",
+            page.body
+        );
+        let r = s.page(
+            "POST",
+            "/delete",
+            &cookie,
+            &format!("ids=24&plan={fp}&confirm=yes"),
+        );
         assert_eq!(r.status, 409, "{}", r.body);
         assert!(r.body.contains("plan changed"), "{}", r.body);
         // The page says what it would do now, by number and name.

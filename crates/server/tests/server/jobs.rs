@@ -446,6 +446,65 @@ conformance!(
 );
 
 conformance!(
+    the_jobs_page_lists_what_runs_and_cancels_it_for_who_may,
+    |db: TestDb| {
+        // Long steps: the job is still running while the pages are looked at.
+        let s = server(&db, Duration::from_millis(1500));
+        let before = deleted(&s);
+        let cookie = s.session("ada", "admin-pass");
+        let viewer = s.session("vic", "viewer-pass");
+        let empty = s.page("GET", "/jobs", &cookie, "");
+        assert_eq!(empty.status, 200, "{}", empty.body);
+        assert!(empty.body.contains("No jobs yet"), "{}", empty.body);
+        assert!(
+            empty.body.contains("href=\"/jobs\" class=\"on\""),
+            "the nav marks Jobs"
+        );
+        let r = s.page("POST", "/purge", &cookie, "confirm=yes&background=1");
+        assert_eq!(r.status, 303, "{}", r.body);
+        let at = r.header("location").unwrap().to_string();
+        let id: i64 = at.strip_prefix("/jobs/").unwrap().parse().unwrap();
+        // Listed while it has not finished: its title, who asked, progress and Cancel.
+        let list = s.page("GET", "/jobs", &cookie, "");
+        assert!(
+            list.body.contains("Cleanup of the recycle bin"),
+            "{}",
+            list.body
+        );
+        assert!(list.body.contains("<progress"), "{}", list.body);
+        assert!(
+            list.body.contains(&format!("action=\"/jobs/{id}/cancel\"")),
+            "{}",
+            list.body
+        );
+        assert_eq!(list.header("refresh"), Some("2"));
+        // A viewer sees it, without Cancel, and may not cancel it.
+        let seen = s.page("GET", "/jobs", &viewer, "");
+        assert!(seen.body.contains("Cleanup of the recycle bin"));
+        assert!(!seen.body.contains("/cancel"), "{}", seen.body);
+        let r = s.page("POST", &format!("/jobs/{id}/cancel"), &viewer, "");
+        assert_eq!(r.status, 403, "{}", r.body);
+        let page = s.page("GET", &at, &cookie, "");
+        assert!(page.body.contains("Cancel job"), "{}", page.body);
+        // Cancelled from the page: it ends so, and nothing was purged.
+        let r = s.page("POST", &format!("/jobs/{id}/cancel"), &cookie, "");
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some(at.as_str())),
+            "{}",
+            r.body
+        );
+        let (over, _) = until_over(&s, id);
+        assert_eq!(over["status"], "cancelled", "{over}");
+        assert_eq!(deleted(&s), before, "a cancelled cleanup purged nothing");
+        let list = s.page("GET", "/jobs", &cookie, "");
+        assert!(list.body.contains("cancelled"), "{}", list.body);
+        assert!(!list.body.contains("/cancel\""), "{}", list.body);
+        assert!(list.header("refresh").is_none());
+    }
+);
+
+conformance!(
     a_job_keeps_no_personal_value_of_the_customers_it_erased_or_merged,
     |db: TestDb| {
         // Markers in the names and emails: none may be in what the job book keeps.

@@ -473,11 +473,34 @@ conformance!(
         );
         assert_eq!(again.status, 422);
         assert!(again.body.contains("class=\"error\""), "{}", again.body);
-        let role = s.page(
+        // A role change is asked once more (Cancel has the focus) and done only when confirmed.
+        let ask = s.page(
             "POST",
             "/settings/users",
             &cookie,
             "do=role&user=cleo&role=manager",
+        );
+        assert_eq!(ask.status, 200, "{}", ask.body);
+        assert!(ask.body.contains("Make cleo a manager"), "{}", ask.body);
+        assert!(
+            ask.body.contains("data-close autofocus>Cancel</a>"),
+            "{}",
+            ask.body
+        );
+        assert!(
+            ask.body.contains("name=\"confirm\" value=\"yes\""),
+            "{}",
+            ask.body
+        );
+        assert!(!s
+            .page("GET", "/settings", &cookie, "")
+            .body
+            .contains("cleo is now"));
+        let role = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=role&user=cleo&role=manager&confirm=yes",
         );
         assert!(role.body.contains("cleo is now manager."), "{}", role.body);
         // A token is shown once, and works for the API until revoked.
@@ -492,10 +515,78 @@ conformance!(
         let secret = token.body[start..].split('<').next().unwrap().to_string();
         let me = s.api("GET", "/api/v1/customers?limit=1", &secret, Value::Null);
         assert_eq!(me.status, 200, "{}", me.body);
-        let revoke = s.page("POST", "/settings/users", &cookie, "do=revoke&user=cleo");
-        assert!(revoke.body.contains("Every API token of cleo was revoked."));
+        // Tokens are listed one by one (label, id, never the secret) and revoked one by one.
+        let second = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=token&user=cleo&label=billing+sync",
+        );
+        let start =
+            second.body.find("<code class=\"token\">").unwrap() + "<code class=\"token\">".len();
+        let other = second.body[start..].split('<').next().unwrap().to_string();
+        let settings = s.page("GET", "/settings", &cookie, "").body;
+        assert!(settings.contains("laptop") && settings.contains("billing sync"));
+        assert!(!settings.contains(&secret) && !settings.contains(&other));
+        assert_eq!(
+            settings
+                .matches("name=\"user\" value=\"cleo\"><input type=\"hidden\" name=\"token\"")
+                .count(),
+            2,
+            "{settings}"
+        );
+        // The laptop's token, by the id its row shows.
+        let laptop = settings
+            .split("<span>laptop</span> <small class=\"muted\">")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("{settings}"))
+            .to_string();
+        assert_eq!(laptop.len(), 12, "{laptop}");
+        let ask = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            &format!("do=revoke-token&user=cleo&token={laptop}"),
+        );
+        assert!(ask.body.contains("Revoke laptop of cleo"), "{}", ask.body);
         assert_eq!(
             s.api("GET", "/api/v1/customers?limit=1", &secret, Value::Null)
+                .status,
+            200,
+            "asking revoked nothing"
+        );
+        let one = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            &format!("do=revoke-token&user=cleo&token={laptop}&confirm=yes"),
+        );
+        assert!(
+            one.body.contains("The token laptop of cleo was revoked."),
+            "{}",
+            one.body
+        );
+        assert_eq!(
+            s.api("GET", "/api/v1/customers?limit=1", &secret, Value::Null)
+                .status,
+            401
+        );
+        assert_eq!(
+            s.api("GET", "/api/v1/customers?limit=1", &other, Value::Null)
+                .status,
+            200,
+            "the other token still works"
+        );
+        let revoke = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=revoke&user=cleo&confirm=yes",
+        );
+        assert!(revoke.body.contains("Every API token of cleo was revoked"));
+        assert_eq!(
+            s.api("GET", "/api/v1/customers?limit=1", &other, Value::Null)
                 .status,
             401
         );
@@ -509,7 +600,13 @@ conformance!(
             .iter()
             .filter_map(|e| e["operation"].as_str())
             .collect();
-        for op in ["add-user", "set-role", "create-token", "revoke-tokens"] {
+        for op in [
+            "add-user",
+            "set-role",
+            "create-token",
+            "revoke-token",
+            "revoke-tokens",
+        ] {
             assert!(ops.contains(&op), "{op} in {ops:?}");
         }
         // A manager sees the model, not the users, and may not change them.
@@ -523,6 +620,89 @@ conformance!(
             "do=role&user=ada&role=viewer",
         );
         assert_eq!(refused.status, 403, "{}", refused.body);
+
+        // Disabled: logged out at once, no login, no token; enabled again, both work.
+        let token = s.page("POST", "/settings/users", &cookie, "do=token&user=cleo");
+        let start =
+            token.body.find("<code class=\"token\">").unwrap() + "<code class=\"token\">".len();
+        let secret = token.body[start..].split('<').next().unwrap().to_string();
+        let ask = s.page("POST", "/settings/users", &cookie, "do=disable&user=cleo");
+        assert!(ask.body.contains("Disable cleo"), "{}", ask.body);
+        assert_eq!(s.page("GET", "/customers", &manager, "").status, 200);
+        let disabled = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=disable&user=cleo&confirm=yes",
+        );
+        assert!(
+            disabled.body.contains("cleo is disabled"),
+            "{}",
+            disabled.body
+        );
+        assert!(
+            disabled
+                .body
+                .contains("<span class=\"badge\">disabled</span>"),
+            "{}",
+            disabled.body
+        );
+        assert_ne!(s.page("GET", "/customers", &manager, "").status, 200);
+        let status = |t: &str| {
+            s.api("GET", "/api/v1/customers?limit=1", t, Value::Null)
+                .status
+        };
+        assert_eq!(status(&secret), 401);
+        let login = s.api(
+            "POST",
+            "/api/v1/login",
+            "",
+            json!({ "user": "cleo", "password": "clerk-pass-123" }),
+        );
+        assert_eq!(login.status, 401, "{}", login.body);
+        let enabled = s.page("POST", "/settings/users", &cookie, "do=enable&user=cleo");
+        assert!(
+            enabled.body.contains("cleo is enabled again."),
+            "{}",
+            enabled.body
+        );
+        assert_eq!(status(&secret), 200);
+        // Removed: gone with their tokens; the audit log keeps what they did.
+        let removed = s.page(
+            "POST",
+            "/settings/users",
+            &cookie,
+            "do=remove&user=cleo&confirm=yes",
+        );
+        assert!(
+            removed.body.contains("cleo was removed"),
+            "{}",
+            removed.body
+        );
+        assert_eq!(status(&secret), 401);
+        let audit = s
+            .api("GET", "/api/v1/audit?limit=50", &s.admin, Value::Null)
+            .json();
+        let ops: Vec<&str> = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["operation"].as_str())
+            .collect();
+        for op in ["disable-user", "enable-user", "remove-user"] {
+            assert!(ops.contains(&op), "{op} in {ops:?}");
+        }
+        // The only admin is neither asked nor able to disable or remove itself.
+        for action in ["disable", "remove"] {
+            let r = s.page(
+                "POST",
+                "/settings/users",
+                &cookie,
+                &format!("do={action}&user=ada&confirm=yes"),
+            );
+            assert_eq!(r.status, 422, "{}", r.body);
+            assert!(r.body.contains("only"), "{}", r.body);
+        }
     }
 );
 
@@ -758,5 +938,50 @@ conformance!(
             "{}",
             page.body
         );
+    }
+);
+
+conformance!(
+    the_home_page_says_what_needs_attention_each_linked_to_its_page,
+    |db: TestDb| {
+        let s = crate::start(&db, "legal", &crate::legal());
+        let admin = crate::log_in(&s);
+        // A deactivation of two customers: one line under the latest operations.
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            json!({ "customers": [14], "reason": "Moved away", "open_activities": "complete" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/privacy/requests",
+            &s.admin,
+            json!({ "type": "access", "customer": 11, "received_on": "2020-01-02" }),
+        );
+        assert!(r.status == 201 || r.status == 200, "{}", r.body);
+        let home = s.page("GET", "/", &admin, "");
+        assert_eq!(home.status, 200, "{}", home.body);
+        assert!(home.body.contains("<title>Today"), "{}", home.body);
+        assert!(
+            home.body.contains(
+                "<a href=\"/customers?view=deactivated\"><strong>1</strong> deactivated</a>"
+            ),
+            "{}",
+            home.body
+        );
+        assert!(home.body.contains("Latest operations"), "{}", home.body);
+        assert!(home.body.contains("Deactivate"), "{}", home.body);
+        assert!(home.body.contains("1 open"), "{}", home.body);
+        assert!(home.body.contains("past due"), "{}", home.body);
+        assert!(home.body.contains("Nothing runs in the background"));
+        // A viewer sees the customers, not the audit log nor the privacy requests.
+        let viewer = s.session("vic", "viewer-pass");
+        let home = s.page("GET", "/", &viewer, "");
+        assert_eq!(home.status, 200, "{}", home.body);
+        assert!(home.body.contains("deactivated</a>"), "{}", home.body);
+        assert!(!home.body.contains("Latest operations"), "{}", home.body);
+        assert!(!home.body.contains("Privacy requests"), "{}", home.body);
     }
 );

@@ -419,8 +419,74 @@ conformance!(
     the_web_ui_logs_in_and_runs_the_deactivate_dialog,
     |db: TestDb| {
         let s = start(&db, "legal", &legal());
-        let r = s.call("GET", "/customers", &[], "");
-        assert_eq!((r.status, r.header("location")), (303, Some("/login")));
+        let r = s.call("GET", "/customers/10", &[], "");
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/login?next=%2Fcustomers%2F10"))
+        );
+        // A session that ended (revoked, expired) while a dialog was open: its form's answer
+        // is a whole-page login (htmx follows HX-Redirect), which says so and leads back to
+        // the page beneath the dialog.
+        let r = s.call(
+            "POST",
+            "/deactivate",
+            &[
+                ("Cookie", "offboard_session=ended"),
+                ("HX-Request", "true"),
+                (
+                    "HX-Current-URL",
+                    "http://localhost/customers/10?tab=records",
+                ),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            "ids=10&reason=Deceased",
+        );
+        assert_eq!(
+            (r.status, r.header("hx-redirect")),
+            (
+                200,
+                Some("/login?next=%2Fcustomers%2F10%3Ftab%3Drecords&expired=1")
+            ),
+            "{}",
+            r.body
+        );
+        let login = s.call(
+            "GET",
+            "/login?next=%2Fcustomers%2F10%3Ftab%3Drecords&expired=1",
+            &[],
+            "",
+        );
+        assert!(
+            login.body.contains("Your session expired"),
+            "{}",
+            login.body
+        );
+        assert!(
+            login
+                .body
+                .contains("name=\"next\" value=\"&#x2f;customers&#x2f;10?tab=records\""),
+            "{}",
+            login.body
+        );
+        assert!(!login.body.contains("offboard users password"));
+        // Elsewhere than this site is never where a login leads.
+        let r = s.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "user=ada&password=admin-pass&next=%2F%2Fevil.example%2F",
+        );
+        assert_eq!((r.status, r.header("location")), (303, Some("/customers")));
+        let r = s.call(
+            "POST",
+            "/login",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "user=ada&password=admin-pass&next=%2Fcustomers%2F10",
+        );
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/customers/10"))
+        );
         let r = s.call(
             "POST",
             "/login",

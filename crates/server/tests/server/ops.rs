@@ -408,3 +408,91 @@ conformance!(
         assert_eq!(p3["paid_on"], "2024-04-01");
     }
 );
+
+conformance!(
+    the_audit_page_shows_one_row_per_operation_and_what_undid_it,
+    |db: TestDb| {
+        let s = start(
+            &db,
+            "services",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status\n1,1,person,Ann Lee,active\n2,2,person,Bo Ek,active\n3,3,person,Cy Oh,active\n",
+            )],
+        );
+        let admin = s.session("ada", "admin-pass");
+        let r = s.api(
+            "POST",
+            "/api/v1/delete",
+            &s.admin,
+            serde_json::json!({ "customers": [1, 2, 3] }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let api = s
+            .api("GET", "/api/v1/audit?limit=10", &s.admin, Value::Null)
+            .json();
+        let seqs: Vec<i64> = api
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["operation"] == "delete")
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect();
+        assert_eq!(seqs.len(), 3, "{api}");
+        let first = *seqs.iter().min().unwrap();
+        let log = s.page("GET", "/audit", &admin, "");
+        // One row, numbered by the operation's first entry, its three customers inside.
+        assert_eq!(
+            log.body.matches("aria-label=\"Undo operation").count(),
+            1,
+            "{}",
+            log.body
+        );
+        assert!(
+            log.body.contains(&format!("href=\"/undo?entry={first}\"")),
+            "{}",
+            log.body
+        );
+        assert!(
+            log.body.contains("<summary>3 customers</summary>"),
+            "{}",
+            log.body
+        );
+        for name in ["Ann Lee", "Bo Ek", "Cy Oh"] {
+            assert!(log.body.contains(name), "{name}: {}", log.body);
+        }
+        // The undo preview names that same entry.
+        let preview = s.page("GET", &format!("/undo?entry={first}"), &admin, "");
+        assert!(
+            preview.body.contains(&format!("entry {first}")),
+            "{}",
+            preview.body
+        );
+        let r = s.api(
+            "POST",
+            "/api/v1/undo",
+            &s.admin,
+            serde_json::json!({ "entry": first }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let undo = s
+            .api("GET", "/api/v1/audit?limit=1", &s.admin, Value::Null)
+            .json()[0]
+            .clone();
+        let by = undo["op"].as_i64().unwrap_or(undo["seq"].as_i64().unwrap());
+        let log = s.page("GET", "/audit", &admin, "");
+        assert!(
+            log.body.contains(&format!(
+                "undone by <a href=\"/audit?before={}\">#{by}</a>",
+                by + 1
+            )),
+            "{}",
+            log.body
+        );
+        assert!(
+            !log.body.contains(&format!("href=\"/undo?entry={first}\"")),
+            "an undone operation offers no Undo: {}",
+            log.body
+        );
+    }
+);

@@ -146,11 +146,25 @@ conformance!(
         );
         // The button was bound to what the page showed (2 deleted): that approval changes
         // nothing, and the page shows what approving does now.
+        // An approval without the reviewer's tick applies nothing and says why.
         let page = s.page(
             "POST",
             &format!("/schedules/runs/{id}/approve"),
             &admin,
             &format!("plan={stale}"),
+        );
+        assert_eq!(page.status, 422, "{}", page.body);
+        assert!(
+            page.body
+                .contains("tick that you have checked its customers first"),
+            "{}",
+            page.body
+        );
+        let page = s.page(
+            "POST",
+            &format!("/schedules/runs/{id}/approve"),
+            &admin,
+            &format!("plan={stale}&confirm=yes"),
         );
         assert_eq!(page.status, 422, "{}", page.body);
         assert!(page.body.contains("plan changed"), "{}", page.body);
@@ -166,7 +180,7 @@ conformance!(
             "POST",
             &format!("/schedules/runs/{id}/approve"),
             &admin,
-            &format!("plan={fresh}"),
+            &format!("plan={fresh}&confirm=yes"),
         );
         assert_eq!(page.status, 200, "{}", page.body);
         assert!(page.body.contains("1 customer deleted"), "{}", page.body);

@@ -465,7 +465,7 @@ conformance!(
             "POST",
             "/delete",
             &cookie,
-            &format!("ids={cy}&move_to=14&reason=Moved+away"),
+            &format!("ids={cy}&move_to=14&reason=Moved+away&confirm=yes"),
         );
         assert_eq!(r.status, 200, "{}", r.body);
         let c = s
@@ -533,7 +533,7 @@ conformance!(
         assert_eq!(page.status, 200, "{}", page.body);
         assert!(
             page.body
-                .contains("Delete activity 2 of K14 Ed Clean? This cannot be undone."),
+                .contains("Delete activity 2 of K14 Ed Clean? It goes to the records recycle bin"),
             "{}",
             page.body
         );
