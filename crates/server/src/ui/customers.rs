@@ -48,12 +48,43 @@ async fn list_page(
         let may = may(e);
         let mut s = e.read();
         let (query, list, total, exact) = asked.fetch(&mut s, counts.counts())?;
+        // A search that finds nothing in this view: where it would find something ("1 in
+        // Deactivated"), so the person is not left with "No customers match".
+        let mut elsewhere: Vec<(String, usize)> = Vec::new();
+        if list.is_empty() && query.search.is_some() && query.view != View::All {
+            let all = offboard_store::customers::ListQuery {
+                view: View::All,
+                limit: Some(100),
+                offset: 0,
+                after: None,
+                after_value: None,
+                ids: None,
+                ..query.clone()
+            };
+            s.list_customers(&all, &mut |c| {
+                let status = c.status.name().to_string();
+                match elsewhere.iter_mut().find(|(st, _)| *st == status) {
+                    Some((_, n)) => *n += 1,
+                    None => elsewhere.push((status, 1)),
+                }
+                Ok(())
+            })?;
+        }
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
-        Ok((actor, query, list, (total, exact), cleanup, kinds, may))
+        Ok((
+            actor,
+            query,
+            list,
+            (total, exact),
+            cleanup,
+            kinds,
+            may,
+            elsewhere,
+        ))
     })
     .await;
-    let (actor, query, list, (total, exact), cleanup, kinds, may) = match result {
+    let (actor, query, list, (total, exact), cleanup, kinds, may, elsewhere) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -217,6 +248,17 @@ async fn list_page(
         json!({
             "views": views,
             "view": query.view.name(),
+            "elsewhere": elsewhere.iter().map(|(status, n)| json!({
+                "href": format!(
+                    "/customers?{}",
+                    form_urlencoded::Serializer::new(String::new())
+                        .append_pair("view", status)
+                        .append_pair("search", query.search.as_deref().unwrap_or_default())
+                        .finish()
+                ),
+                "label": if status == "deleted" { "the recycle bin".to_string() } else { human(status) },
+                "n": n,
+            })).collect::<Vec<_>>(),
             "search": search,
             "first": if list.is_empty() { 0 } else { start },
             "last": last,
@@ -256,7 +298,12 @@ pub async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<i64>,
+    axum::extract::RawQuery(raw): axum::extract::RawQuery,
 ) -> Response {
+    // After a record came back from the bin, the page says so.
+    let restored = form_urlencoded::parse(raw.as_deref().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "restored")
+        .map(|(_, v)| v.into_owned());
     // A merged-away customer's page is its survivor's.
     let merged = super::ui(&state, &headers, move |e| {
         e.allow(Operation::View)?;
@@ -271,7 +318,7 @@ pub async fn show(
         Ok(Some(into)) => {
             axum::response::Redirect::permanent(&format!("/customers/{into}")).into_response()
         }
-        Ok(None) => page(&state, &headers, id, None).await,
+        Ok(None) => page(&state, &headers, id, None, restored).await,
         Err(r) => r,
     }
 }
@@ -285,7 +332,13 @@ pub(crate) struct Edited {
 }
 
 /// One customer's page; after a refused edit, with the typed values and the error inline.
-async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edited>) -> Response {
+async fn page(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: i64,
+    edited: Option<Edited>,
+    restored: Option<String>,
+) -> Response {
     let refused = edited.is_some();
     let result = ui_heavy(state, headers, move |e| {
         e.allow(Operation::View)?;
@@ -580,6 +633,7 @@ async fn page(state: &AppState, headers: &HeaderMap, id: i64, edited: Option<Edi
             "cleanup": cleanup,
             "linking": linking,
             "binned": binned,
+            "restored": restored,
         }),
     );
     if refused {
@@ -787,6 +841,7 @@ pub async fn edit(
                     field,
                     error: err.message,
                 }),
+                None,
             )
             .await
         }

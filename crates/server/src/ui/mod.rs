@@ -283,6 +283,13 @@ fn templates() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        // Counts as people read them: `{{ total | count }}` → "2,543". Anything else (none,
+        // a word) is shown as it is.
+        env.add_filter("count", |v: minijinja::Value| match i64::try_from(v.clone()) {
+            Ok(n) => count(n),
+            Err(_) if v.is_none() || v.is_undefined() => String::new(),
+            Err(_) => v.to_string(),
+        });
         for (name, source) in TEMPLATES {
             // The templates are part of the binary and covered by the tests; one that does
             // not parse is logged here, and its pages answer 500 naming it.
@@ -427,12 +434,32 @@ pub(crate) fn changed(mut page: Response) -> Response {
     page
 }
 
-/// A word for `n` things: "1 company", "2 companies", "3 matches".
+/// A count with thousands separators, as every page and message writes one: "2,543".
+pub(crate) fn count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// A word for `n` things: "1 company", "2 companies", "2,543 matches".
 pub(crate) fn plural(n: usize, one: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {
-        format!("{n} {}", plural_word(one))
+        format!(
+            "{} {}",
+            count(i64::try_from(n).unwrap_or(i64::MAX)),
+            plural_word(one)
+        )
     }
 }
 

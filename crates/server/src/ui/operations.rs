@@ -595,7 +595,10 @@ pub async fn deactivate_dialog(
         (Selection::Ids(l), Some(c)) if l.len() == 1 => {
             format!("Deactivate {} {}", c.number, c.name)
         }
-        _ => format!("Deactivate {} customers", plan.customers.len()),
+        _ => format!(
+            "Deactivate {}",
+            super::plural(plan.customers.len(), "customer")
+        ),
     };
     render(
         "deactivate.html",
@@ -837,7 +840,7 @@ pub async fn delete_preview(
                 button: if plan.done == 1 {
                     "Delete 1 customer".to_string()
                 } else {
-                    format!("Delete {} customers", plan.done)
+                    format!("Delete {}", super::plural(plan.done, "customer"))
                 },
                 // Erased at once: a tick first, as the cleanup asks.
                 confirm_text: (mode == DeleteMode::Hard).then(|| match &who {

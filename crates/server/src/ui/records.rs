@@ -397,10 +397,22 @@ pub async fn restore(
                 "refused",
                 format!("the record was not restored: {why}"),
             )),
-            None => super::changed(
-                axum::response::Redirect::to(&format!("/customers/{customer}#deleted-records"))
+            None => {
+                let what = r
+                    .entries
+                    .first()
+                    .map(|x| format!("{} {}", crate::ui::customers::human(&x.kind), x.record_id))
+                    .unwrap_or_else(|| "The record".into());
+                let mut q = form_urlencoded::Serializer::new(String::new());
+                q.append_pair("restored", &what);
+                super::changed(
+                    axum::response::Redirect::to(&format!(
+                        "/customers/{customer}?{}#records",
+                        q.finish()
+                    ))
                     .into_response(),
-            ),
+                )
+            }
         },
         Err(page) => page,
     }

@@ -758,7 +758,7 @@ conformance!(
         dialog_with(&b, "This page follows it");
         assert!(b.has("#modal progress"));
         let report = dialog_with(&b, "Done");
-        assert!(report.contains("1050 purged"), "{report}");
+        assert!(report.contains("1,050 purged"), "{report}");
         assert_eq!(
             s.api(
                 "GET",

@@ -534,6 +534,19 @@ conformance!(
         assert!(list.body.contains("Ed Clean") && !list.body.contains("Fay Gone"));
         let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
         assert!(bin.body.contains("Fay Gone"));
+        // A search that finds no one in this view says where it would.
+        let none = s.page("GET", "/customers?search=Fay", &cookie, "");
+        assert!(
+            none.body.contains("No current customers match."),
+            "{}",
+            none.body
+        );
+        assert!(
+            none.body
+                .contains("view=deleted&amp;search=Fay\">1 in the recycle bin</a>"),
+            "{}",
+            none.body
+        );
         // Why can't I deactivate this? The customer's page says, at a glance.
         let page = s.page("GET", "/customers/11", &cookie, "");
         assert!(

@@ -387,6 +387,16 @@ conformance!(
             &format!("entry={}&customer=1", entry_of(2)),
         );
         assert_eq!(r.status, 303, "{}", r.body);
+        // The page it leads to says what came back.
+        let at = r.header("location").unwrap().to_string();
+        assert_eq!(at, "/customers/1?restored=Payment+2#records");
+        let back = s.page("GET", at.split('#').next().unwrap(), &admin, "");
+        assert!(
+            back.body
+                .contains("<strong>Restored:</strong> Payment 2 is back among the records below."),
+            "{}",
+            back.body
+        );
         let r = s.api(
             "POST",
             "/api/v1/deleted-records/restore",
