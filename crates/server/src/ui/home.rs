@@ -72,7 +72,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
             .map(|j| {
                 json!({
                     "id": j.id,
-                    "title": super::jobs::title(&j.operation),
+                    "title": super::jobs::job_title(j),
                     "status": j.status.name(),
                     "percent": super::jobs::percent(j),
                     "actor": j.actor,

@@ -40,6 +40,17 @@ pub(crate) fn title(operation: &str) -> String {
     }
 }
 
+/// A job's title, saying so when it only previews ("Cleanup of the recycle bin (preview)").
+pub(crate) fn job_title(job: &Job) -> String {
+    let preview = job.request.get("dry_run") == Some(&serde_json::Value::Bool(true));
+    let title = title(&job.operation);
+    if preview {
+        format!("{title} (preview)")
+    } else {
+        title
+    }
+}
+
 /// The phase a running job is in, in words.
 pub(crate) fn phase_text(phase: &str) -> String {
     match phase {
@@ -87,7 +98,7 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
             .map(|j| {
                 json!({
                     "id": j.id,
-                    "title": title(&j.operation),
+                    "title": job_title(j),
                     "status": j.status.name(),
                     "running": !j.status.is_final(),
                     "cancelling": j.cancel_requested && !j.status.is_final(),
@@ -174,7 +185,7 @@ pub async fn job_page(
         .collect();
     let mut page = super::changed(render(
         "job.html",
-        &format!("{} (job {id})", title(&job.operation)),
+        &format!("{} (job {id})", job_title(&job)),
         Some(&actor),
         json!({
             "job": job,
