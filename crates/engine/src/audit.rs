@@ -796,6 +796,32 @@ pub fn operation_sizes(
         .collect())
 }
 
+/// Who last deleted each of these customers, by the log (a customer imported as deleted has
+/// no entry, and is left out).
+pub fn deleted_by(
+    db: &mut dyn Db,
+    ids: &[i64],
+) -> Result<std::collections::BTreeMap<i64, String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let mut out = std::collections::BTreeMap::new();
+    for r in db.query(
+        &format!(
+            "SELECT customer_id, actor FROM offboard_audit \
+             WHERE operation = 'delete' AND customer_id IN ({list}) ORDER BY seq"
+        ),
+        &[],
+        &[FieldType::Int, FieldType::Text],
+    )? {
+        if let (Some(id), Some(actor)) = (r[0].as_i64(), r[1].as_str()) {
+            out.insert(id, actor.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// The actors and operations the log holds (for a filter's choices).
 pub fn facets(db: &mut dyn Db) -> Result<(Vec<String>, Vec<String>), StoreError> {
     let column = |db: &mut dyn Db, c: &str| -> Result<Vec<String>, StoreError> {

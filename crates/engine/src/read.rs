@@ -178,6 +178,14 @@ impl<'a> Reader<'a> {
         audit::operation_sizes(self.store.db(), ops)
     }
 
+    /// Who last deleted each of these customers (by the audit log).
+    pub fn deleted_by(
+        &mut self,
+        ids: &[i64],
+    ) -> Result<std::collections::BTreeMap<i64, String>, StoreError> {
+        audit::deleted_by(self.store.db(), ids)
+    }
+
     /// The undos in the audit log: `(first, last, undo)` — entries `first`–`last` were taken
     /// back by the undo whose operation starts at entry `undo`.
     pub fn audit_undone(&mut self) -> Result<Vec<(i64, i64, i64)>, StoreError> {

@@ -70,6 +70,13 @@ async fn list_page(
                 Ok(())
             })?;
         }
+        // In the recycle bin: who deleted each one (one query for the page).
+        let deleted_by = if query.view == View::Deleted {
+            let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
+            s.deleted_by(&ids)?
+        } else {
+            Default::default()
+        };
         let cleanup = s.model().purge != PurgeMode::None;
         let kinds = s.model().customer.kinds.clone();
         Ok((
@@ -80,14 +87,15 @@ async fn list_page(
             cleanup,
             kinds,
             may,
-            elsewhere,
+            (elsewhere, deleted_by),
         ))
     })
     .await;
-    let (actor, query, list, (total, exact), cleanup, kinds, may, elsewhere) = match result {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (actor, query, list, (total, exact), cleanup, kinds, may, (elsewhere, deleted_by)) =
+        match result {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
     // A model that never deletes softly has no recycle bin to show (unless one is asked for).
     let soft = state.model().delete == offboard_model::model::DeleteMode::Soft;
     let views: Vec<Value> = ["active", "deactivated", "current", "deleted", "all"]
@@ -170,6 +178,12 @@ async fn list_page(
                 v["email_at"] = json!([local, domain]);
             }
             if query.view == View::Deleted {
+                v["deleted_on"] = json!(match &c.deleted_at {
+                    offboard_model::Value::DateTime(d) => super::when(&d.to_string()),
+                    offboard_model::Value::Text(t) => super::when(t),
+                    _ => "–".to_string(),
+                });
+                v["deleted_by"] = json!(deleted_by.get(&c.id));
                 let text = if model.purge == PurgeMode::None {
                     "kept (no cleanup runs)".to_string()
                 } else {

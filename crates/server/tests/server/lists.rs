@@ -892,6 +892,31 @@ conformance!(
         let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
         assert!(bin.body.contains("<th>Erased</th>"), "{}", bin.body);
         assert!(bin.body.contains("at the next cleanup"), "{}", bin.body);
+        // When and by whom each was deleted: the import knows when, the log who.
+        assert!(
+            bin.body.contains("<th>Deleted on</th><th>Deleted by</th>"),
+            "{}",
+            bin.body
+        );
+        assert!(
+            bin.body
+                .contains("<td class=\"when\">1 Jan 2024, 00:00</td><td>–</td>"),
+            "{}",
+            bin.body
+        );
+        let r = s.api(
+            "POST",
+            "/api/v1/delete",
+            &s.admin,
+            json!({ "customers": [1] }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let bin = s.page("GET", "/customers?view=deleted", &cookie, "");
+        assert!(
+            bin.body.contains("</td><td>ada</td>"),
+            "the one ada deleted says so: {}",
+            bin.body
+        );
         // Where no cleanup runs (legal), the bin says they are kept.
         let other = TestDb::new(db.backend).expect("a second database");
         let legal = crate::start(&other, "legal", &crate::legal());
