@@ -230,6 +230,8 @@ async fn list_page(
         ("Email", None),
     ]
     .iter()
+    // In the recycle bin every status is "deleted": its place goes to when and by whom.
+    .filter(|(label, _)| !(query.view == View::Deleted && *label == "Status"))
     .map(|(label, key)| match key {
         Some(key) => {
             let on = query.sort.key.name() == *key;
