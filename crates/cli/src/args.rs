@@ -332,7 +332,8 @@ pub struct PlanArgs {
     /// Show the plan without changing anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Erase without asking (at a terminal, an erasure shows its plan and asks first).
+    /// Do not ask first. At a terminal an operation that erases (a purge, an erasure, a hard
+    /// delete) shows its plan and asks; the others never ask.
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Apply only what the plan with this fingerprint (from `--dry-run`) showed: when the
