@@ -518,15 +518,14 @@ fn ask_first(
         return Ok(None);
     }
     e.allow(Operation::Users)?;
-    let Some(user) = e.read().users()?.into_iter().find(|u| u.name == name) else {
+    let users = e.read().users()?;
+    let Some(user) = users.iter().find(|u| u.name == name) else {
         // Said by the change itself ("there is no user …").
         return Ok(None);
     };
     // The last enabled admin is not asked about stepping down: the change refuses it, in
     // words, at once.
-    let admins = e
-        .read()
-        .users()?
+    let admins = users
         .iter()
         .filter(|u| u.role == offboard_model::model::Role::Admin && !u.disabled)
         .count();

@@ -122,17 +122,22 @@ pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response
     // Unfinished first (the list is newest first within each group).
     rows.sort_by_key(|r| !r["running"].as_bool().unwrap_or(false));
     let running = rows.iter().any(|r| r["running"] == true);
-    let mut page = render(
+    let page = render(
         "jobs.html",
         "Jobs",
         Some(&viewer),
         json!({ "jobs": rows, "running": running, "shown": SHOWN }),
     );
+    // Without scripts the page follows the running jobs by reloading itself.
+    following(page, running, "2")
+}
+
+/// A page that follows unfinished jobs reloads itself every `seconds` (without scripts too).
+fn following(mut page: Response, running: bool, seconds: &'static str) -> Response {
     if running {
-        // Without scripts the page follows the running jobs by reloading itself.
         page.headers_mut().insert(
             axum::http::header::REFRESH,
-            axum::http::HeaderValue::from_static("2"),
+            axum::http::HeaderValue::from_static(seconds),
         );
     }
     page
@@ -183,7 +188,7 @@ pub async fn job_page(
             )
         })
         .collect();
-    let mut page = super::changed(render(
+    let page = super::changed(render(
         "job.html",
         &format!("{} (job {id})", job_title(&job)),
         Some(&actor),
@@ -200,13 +205,7 @@ pub async fn job_page(
             "error": job.error.as_ref().and_then(|e| e.get("message")).and_then(Value::as_str),
         }),
     ));
-    if running {
-        page.headers_mut().insert(
-            axum::http::header::REFRESH,
-            axum::http::HeaderValue::from_static("1"),
-        );
-    }
-    page
+    following(page, running, "1")
 }
 
 /// `POST /jobs/{id}/cancel`: a queued job is cancelled at once, a running one at its next
