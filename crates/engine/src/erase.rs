@@ -74,9 +74,17 @@ pub(crate) fn erase(
             blockers.entry(id).or_default().push(Blocker {
                 rule: format!("remaining-{}", kind.name),
                 message: format!(
-                    "{count} {} remain ({list}{}); delete them first",
-                    kind.name,
-                    if count > 5 { ", ..." } else { "" }
+                    "{} {} ({} {list}{}); {}",
+                    kind.count_words(count),
+                    if count == 1 { "remains" } else { "remain" },
+                    if ids.len() == 1 { "id" } else { "ids" },
+                    if count > 5 { ", ..." } else { "" },
+                    match (count == 1, kind.transferable) {
+                        (true, true) => "delete it or move it to another customer first",
+                        (true, false) => "delete it first",
+                        (false, true) => "delete them or move them to another customer first",
+                        (false, false) => "delete them first",
+                    }
                 ),
                 count,
                 amount: None,

@@ -167,11 +167,19 @@ fn add_effects(plan: &mut Plan, other: &Plan) {
     }
 }
 
-/// "3 invoice (cannot be moved), 1 note (not chosen)".
-fn stayed_text(stayed: &[(String, i64, &str)]) -> String {
+/// How many records of `kind` in words: "3 invoices", "1 fund movement".
+fn counted(model: &Model, kind: &str, n: i64) -> String {
+    match model.record(kind) {
+        Some(k) => k.count_words(n),
+        None => format!("{n} {kind}"),
+    }
+}
+
+/// "3 invoices (cannot be moved), 1 note (not chosen)".
+fn stayed_text(model: &Model, stayed: &[(String, i64, &str)]) -> String {
     stayed
         .iter()
-        .map(|(k, n, why)| format!("{n} {k} ({why})"))
+        .map(|(k, n, why)| format!("{} ({why})", counted(model, k, *n)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -361,7 +369,7 @@ impl Engine<'_> {
             };
             let stayed = move_rows(&model, tx, from, to, &Which::Transferable(kinds), &mut plan)?;
             if !stayed.is_empty() {
-                plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&stayed)));
+                plan.customers[0].why = Some(format!("stayed: {}", stayed_text(&model, &stayed)));
             }
             if !dry_run {
                 let mut entries = move_entries(&source, &target, &plan);
@@ -488,7 +496,8 @@ impl Engine<'_> {
                     .collect();
                 format!("deactivated instead: {}", reasons.join("; "))
             } else {
-                let list: Vec<String> = stayed.iter().map(|(k, n, _)| format!("{n} {k}")).collect();
+                let list: Vec<String> =
+                    stayed.iter().map(|(k, n, _)| counted(model, k, *n)).collect();
                 format!(
                     "deactivated instead: {} cannot be moved to another customer",
                     list.join(", ")

@@ -191,9 +191,15 @@ fn blockers(
             &[],
             &[FieldType::Int, FieldType::Int, FieldType::Text],
         )?;
-        let name = child.name.clone();
-        push(rows, &format!("remaining-{name}"), &|n, ids, _| {
-            format!("{n} {name} remain ({}); delete them first", list(ids, n))
+        push(rows, &format!("remaining-{}", child.name), &|n, ids, _| {
+            format!(
+                "{} {} ({} {}); delete {} first",
+                child.count_words(n),
+                if n == 1 { "remains" } else { "remain" },
+                if ids.len() == 1 { "id" } else { "ids" },
+                list(ids, n),
+                if n == 1 { "it" } else { "them" }
+            )
         });
     }
     // Ordered kinds go newest first: a later sibling that is not deleted too blocks.
@@ -217,9 +223,9 @@ fn blockers(
             &[],
             &[FieldType::Int, FieldType::Int, FieldType::Text],
         )?;
-        let name = kind.name.clone();
         push(rows, "newer-first", &|n, ids, _| {
-            format!("{n} later {name} must be deleted first ({})", list(ids, n))
+            let later = kind.count_words(n).replacen(' ', " later ", 1);
+            format!("{later} must be deleted first ({})", list(ids, n))
         });
     }
     // The model's rules on deleting this kind: siblings under the same owner.

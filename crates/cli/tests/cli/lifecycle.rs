@@ -314,7 +314,7 @@ conformance!(
         assert_eq!(r.code, 1);
         assert!(
             r.stdout
-                .contains("2 later process must be deleted first (2, 3)"),
+                .contains("2 later processes must be deleted first (2, 3)"),
             "{}",
             r.stdout
         );

@@ -25,15 +25,15 @@ conformance!(
             .map(|b| b.message.as_str())
             .collect();
         assert!(
-            msgs.contains(&"2 contract remain (17, 18); delete them first"),
+            msgs.contains(&"2 contracts remain (ids 17, 18); delete them first"),
             "{msgs:?}"
         );
         assert!(
-            msgs.contains(&"1 application remain (1); delete them first"),
+            msgs.contains(&"1 application remains (id 1); delete it first"),
             "{msgs:?}"
         );
         assert!(
-            msgs.contains(&"1 monitoring remain (1); delete them first"),
+            msgs.contains(&"1 monitoring remains (id 1); delete it first"),
             "{msgs:?}"
         );
         // Nothing depends on these: erased at once, numbers free.
@@ -103,7 +103,7 @@ conformance!(
         assert_eq!(plan.deleted, 0);
         assert_eq!(
             plan.blocked[0].message,
-            "2 later process must be deleted first (12, 13)"
+            "2 later processes must be deleted first (12, 13)"
         );
         let plan = del(&mut s, "process", RecordSelection::Ids(vec![13]));
         assert_eq!(plan.deleted, 1);
@@ -233,11 +233,11 @@ conformance!(
         assert_eq!(plan.deleted, 0);
         let msgs: Vec<&str> = plan.blocked.iter().map(|b| b.message.as_str()).collect();
         assert!(
-            msgs.contains(&"2 payment remain (1, 2); delete them first"),
+            msgs.contains(&"2 payments remain (ids 1, 2); delete them first"),
             "{msgs:?}"
         );
         assert!(
-            msgs.contains(&"4 process remain (10, 11, 12, 13); delete them first"),
+            msgs.contains(&"4 processes remain (ids 10, 11, 12, 13); delete them first"),
             "{msgs:?}"
         );
         assert_eq!(
@@ -252,7 +252,7 @@ conformance!(
         let app = del(&mut s, "application", RecordSelection::Ids(vec![1]));
         assert_eq!(
             app.blocked[0].message,
-            "1 contract remain (17); delete them first"
+            "1 contract remains (id 17); delete it first"
         );
         assert_eq!(
             del(&mut s, "monitoring", RecordSelection::Ids(vec![1])).deleted,

@@ -515,7 +515,33 @@ pub struct RecordKind {
     pub demo_weights: Vec<u32>,
 }
 
+/// The plural of an English word: "company" → "companies", "match" → "matches".
+pub fn plural_word(one: &str) -> String {
+    if one.ends_with('y') && !one.ends_with("ay") && !one.ends_with("ey") && !one.ends_with("oy") {
+        format!("{}ies", &one[..one.len() - 1])
+    } else if one.ends_with('s') || one.ends_with('x') || one.ends_with("ch") || one.ends_with("sh")
+    {
+        format!("{one}es")
+    } else {
+        format!("{one}s")
+    }
+}
+
 impl RecordKind {
+    /// How many records of the kind, in words: "1 fund movement", "3 fund movements" (the
+    /// plural is the kind's `label` where the model gives one).
+    pub fn count_words(&self, n: i64) -> String {
+        let one = self.name.replace('_', " ");
+        if n == 1 {
+            return format!("1 {one}");
+        }
+        let many = match &self.label {
+            Some(label) => label.to_lowercase(),
+            None => plural_word(&one),
+        };
+        format!("{n} {many}")
+    }
+
     /// Every link: the owner first.
     pub fn all_links(&self) -> impl Iterator<Item = &Link> {
         std::iter::once(&self.owner).chain(self.links.iter())

@@ -626,11 +626,54 @@ fn group_operations(
     groups
 }
 
+/// What an entry keeps only to be undone (rows as they were, ids moved): not for reading.
+const UNDO_DATA: &[&str] = &[
+    "undo",
+    "undoes",
+    "moved_ids",
+    "removed_ids",
+    "completed_rows",
+];
+
+/// Keys whose value is another customer's or a record's id (`into`, `merged`): shown by the
+/// number the entry keeps beside it (`into_number`), else not at all.
+const ID_KEYS: &[&str] = &["into", "to", "from", "merged", "restored"];
+
+/// An entry's details as people may read them: the undo data left out, ids replaced by the
+/// numbers kept beside them.
+fn readable(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| {
+                    !UNDO_DATA.contains(&k.as_str())
+                        && !k.ends_with("_number")
+                        && !k.ends_with("_numbers")
+                })
+                .filter_map(|(k, val)| {
+                    if ID_KEYS.contains(&k.as_str()) {
+                        let number = map
+                            .get(&format!("{k}_number"))
+                            .or_else(|| map.get(&format!("{k}_numbers")))?;
+                        return Some((k.clone(), number.clone()));
+                    }
+                    Some((k.clone(), readable(val)))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(readable).collect()),
+        other => other.clone(),
+    }
+}
+
 /// An audit entry's details as a list, one line per thing recorded: an edit's fields as
-/// "Name: Ada → Ada Lovelace", a deactivation's "Status: deactivated".
+/// "Name: Ada → Ada Lovelace", a deactivation's "Status: deactivated". What is kept only to
+/// undo it is not shown, and other customers are named by number, not id.
 pub(crate) fn describe_lines(v: &serde_json::Value) -> Vec<String> {
     use crate::ui::customers::human;
     use serde_json::Value;
+    let v = &readable(v);
     // An edit's changes: {"changed": {"name": ["Ed", "Edward"]}} → "Name: Ed → Edward".
     let change = |k: &str, val: &Value| -> Option<String> {
         let pair = val.as_array().filter(|a| a.len() == 2)?;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use offboard_model::model::{Operation, PurgeMode, Status, View};
 use offboard_store::customers::NewCustomer;
 
-use super::{cell_text, field, form, may, render, ui, ui_heavy, BlockerView, Viewer};
+use super::{cell_text, field, form, may, render, ui, ui_heavy, BlockerView, Names, Viewer};
 use crate::requests::ListParams;
 use crate::{ApiError, AppState};
 
@@ -373,8 +373,16 @@ async fn page(
                     true,
                 )?
                 .customers
-                .first()
-                .map(|p| p.blockers.iter().map(BlockerView::from).collect())
+                .into_iter()
+                .next()
+                .map(|p| -> Result<Vec<BlockerView>, ApiError> {
+                    let names = Names::of(e, &p.blockers)?;
+                    Ok(p.blockers
+                        .iter()
+                        .map(|b| BlockerView::named(b, &names))
+                        .collect())
+                })
+                .transpose()?
                 .unwrap_or_default()
             } else {
                 Vec::new()
@@ -427,7 +435,15 @@ async fn page(
                     let v = r.values.get(&c.name).cloned().unwrap_or(Value::Null);
                     cells.push(shown(&mut s, &v, c, model.currency.as_deref())?);
                 }
-                rows_out.push(json!({ "id": r.id, "cells": cells }));
+                let href = format!("/records/{kind}/{}", r.id);
+                let (linked, title) = match model.record(&kind) {
+                    Some(k) => (
+                        super::records::link_own_cell(k, &cols, &mut cells, &href),
+                        super::records::title(k, r),
+                    ),
+                    None => (false, format!("{} #{}", human(&kind), r.id)),
+                };
+                rows_out.push(json!({ "id": r.id, "cells": cells, "href": href, "linked": linked, "title": title }));
             }
             let rows = rows_out;
             // A deleted customer's records wait with it in the bin: nothing to delete there.
@@ -514,10 +530,17 @@ async fn page(
                     ));
                 }
             }
+            // Named by its number where the kind numbers its records; its values say the rest.
+            let number = model
+                .record(&b.kind)
+                .and_then(|k| k.numbered.as_ref())
+                .and_then(|n| b.record.get(&n.field))
+                .filter(|v| !v.is_null())
+                .map(super::cell_text);
             binned.push(json!({
                 "id": b.id,
                 "kind": human(&b.kind),
-                "record_id": b.record_id,
+                "number": number,
                 "what": what.join(", "),
                 "deleted": super::when(&b.deleted_at),
                 "by": b.deleted_by,
@@ -726,6 +749,18 @@ pub(crate) fn shown(
             return Ok(json!({ "text": text, "href": format!("/customers/{id}") }));
         }
     }
+    // A link to another record (lending's payment to its contract): its number, its page.
+    if let Some(offboard_model::model::Target::Record(k)) = &c.link {
+        if let Some(id) = v.as_i64() {
+            let kind = s.model().record(k).cloned();
+            let found = s.records_by_ids(k, &[id])?;
+            let text = match (kind, found.first()) {
+                (Some(kind), Some(r)) => super::records::title(&kind, r),
+                _ => format!("{} #{id}", human(k)),
+            };
+            return Ok(json!({ "text": text, "href": format!("/records/{k}/{id}") }));
+        }
+    }
     let text = match (c.ty, v) {
         (FieldType::Money, Value::Number(n)) => money_in(n.as_i64().unwrap_or(0), currency),
         (FieldType::Bool, Value::Bool(b)) => if *b { "✓" } else { "–" }.to_string(),
@@ -759,6 +794,10 @@ fn cleanup_verdict(
         return Ok(json!({ "large": deleted }));
     }
     let plan = e.purge(true)?;
+    let names = match plan.customers.iter().find(|p| p.id == c.id) {
+        Some(p) => Names::of(e, &p.blockers)?,
+        None => Names::default(),
+    };
     Ok(match plan.customers.iter().find(|p| p.id == c.id) {
         Some(p) => json!({
             "outcome": match p.outcome {
@@ -769,7 +808,7 @@ fn cleanup_verdict(
                 }
             },
             "why": p.why,
-            "blockers": p.blockers.iter().map(BlockerView::from).collect::<Vec<_>>(),
+            "blockers": p.blockers.iter().map(|b| BlockerView::named(b, &names)).collect::<Vec<_>>(),
         }),
         // Deleted too recently for the model's retention.
         None => json!({ "outcome": "waiting" }),

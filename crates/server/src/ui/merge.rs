@@ -83,15 +83,46 @@ pub async fn page(
         e.allow(Operation::Merge)?;
         let dups: Vec<i64> = a.ids.iter().copied().filter(|i| *i != a.into).collect();
         let plan = e.merge_many(&dups, a.into, &a.take, true)?;
+        let names = super::Names::of_plan(e, &plan, 500)?;
+        // A field that links to a customer (a person's company) shows that customer by
+        // number and name, not its id.
+        let model = e.read().model().clone();
+        let link_columns: Vec<String> = model
+            .customer
+            .links
+            .iter()
+            .map(|l| l.link.column.clone())
+            .collect();
+        let mut linked_ids: Vec<i64> = plan
+            .merge
+            .as_ref()
+            .and_then(|m| m["fields"].as_array())
+            .into_iter()
+            .flatten()
+            .filter(|f| link_columns.iter().any(|c| f["field"] == c.as_str()))
+            .flat_map(|f| f["candidates"].as_array().into_iter().flatten())
+            .filter_map(|c| c["value"].as_i64())
+            .collect();
+        linked_ids.sort_unstable();
+        linked_ids.dedup();
+        let mut linked = std::collections::HashMap::new();
+        if !linked_ids.is_empty() {
+            let mut q = offboard_store::customers::ListQuery::view(offboard_model::model::View::All);
+            q.ids = Some(linked_ids);
+            e.read().list_customers(&q, &mut |c| {
+                linked.insert(c.id, format!("{} {}", c.number, c.name));
+                Ok(())
+            })?;
+        }
         let mut people = Vec::new();
         for id in &a.ids {
             let c = e.read().customer(*id)?;
             people.push(json!({ "id": c.id, "number": c.number, "name": c.name, "status": c.status.name(), "survivor": c.id == a.into }));
         }
-        Ok((Viewer::of(e), plan, people))
+        Ok((Viewer::of(e), plan, people, names, (link_columns, linked)))
     })
     .await;
-    let (viewer, plan, people) = match result {
+    let (viewer, plan, people, names, (link_columns, linked)) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -101,6 +132,7 @@ pub async fn page(
         .into_iter()
         .flatten()
         .map(|f| {
+            let is_link = link_columns.iter().any(|c| f["field"] == c.as_str());
             let cells: Vec<Value> = people
                 .iter()
                 .map(|p| {
@@ -110,6 +142,18 @@ pub async fn page(
                         .flatten()
                         .find(|c| c["customer"] == p["id"]);
                     let v = c.map(|c| &c["value"]).unwrap_or(&Value::Null);
+                    let named = v
+                        .as_i64()
+                        .filter(|_| is_link)
+                        .map(|id| (linked.get(&id).cloned().unwrap_or_else(|| format!("customer {id}")), format!("/customers/{id}")));
+                    if let Some((text, href)) = named {
+                        return json!({
+                            "customer": p["id"],
+                            "text": text,
+                            "href": href,
+                            "chosen": c.is_some_and(|c| c["customer"] == f["winner"]),
+                        });
+                    }
                     json!({
                         "customer": p["id"],
                         "text": match v { Value::Null => "–".to_string(), Value::String(s) if s.is_empty() => "–".to_string(), Value::String(s) => s.clone(), o => o.to_string() },
@@ -148,12 +192,12 @@ pub async fn page(
             "moves": merge["moves"].as_array().into_iter().flatten().map(|m| {
                 let who = people.iter().find(|p| p["id"] == m["customer"]).cloned().unwrap_or(Value::Null);
                 let what: Vec<String> = m["records"].as_object().into_iter().flatten().map(|(k, ids)| {
-                    let ids: Vec<String> = ids.as_array().into_iter().flatten().map(|i| format!("#{i}")).collect();
-                    format!("{} {}", crate::ui::customers::human(k), ids.join(", "))
+                    let n = ids.as_array().map_or(0, Vec::len);
+                    super::plural(n, &crate::ui::customers::human(k).to_lowercase())
                 }).collect();
                 json!({ "from": format!("{} {}", who["number"].as_str().unwrap_or_default(), who["name"].as_str().unwrap_or_default()), "what": what })
             }).collect::<Vec<_>>(),
-            "result": super::operations::plan_view(&plan),
+            "result": super::operations::plan_view(&plan, &names),
             "fingerprint": plan.fingerprint,
         }),
     )

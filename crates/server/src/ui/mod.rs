@@ -463,17 +463,7 @@ pub(crate) fn plural(n: usize, one: &str) -> String {
     }
 }
 
-/// The plural of a word: "company" → "companies", "match" → "matches".
-pub(crate) fn plural_word(one: &str) -> String {
-    if one.ends_with('y') && !one.ends_with("ay") && !one.ends_with("ey") && !one.ends_with("oy") {
-        format!("{}ies", &one[..one.len() - 1])
-    } else if one.ends_with('s') || one.ends_with('x') || one.ends_with("ch") || one.ends_with("sh")
-    {
-        format!("{one}es")
-    } else {
-        format!("{one}s")
-    }
-}
+pub(crate) use offboard_model::model::plural_word;
 
 /// A rule as people read it: `remaining-fund_movement` → "fund movements still there",
 /// `open-invoices` → "open invoices".
@@ -731,7 +721,100 @@ fn may(e: &Engine<'_>) -> Value {
     Value::Object(map)
 }
 
-/// A blocker as the templates show it (amounts formatted, a few record ids).
+/// What blockers' ids point at, as the office names it — a customer by number and name, a
+/// record by its number — each with its page. Read once for a page: one query for the
+/// customers, one per record kind.
+#[derive(Default)]
+pub(crate) struct Names {
+    /// Each blocker rule's table.
+    tables: std::collections::HashMap<String, String>,
+    /// (table, id) → (text, page).
+    rows: std::collections::HashMap<(String, i64), (String, String)>,
+}
+
+impl Names {
+    /// The names of what `blockers` point at.
+    pub(crate) fn of<'b>(
+        e: &mut Engine<'_>,
+        blockers: impl IntoIterator<Item = &'b offboard_engine::Blocker>,
+    ) -> Result<Names, ApiError> {
+        let model = e.read().model().clone();
+        let mut wanted: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+        let mut names = Names::default();
+        for b in blockers {
+            if let Some(table) = blocker_table(&model, &b.rule) {
+                wanted.entry(table.clone()).or_default().extend(&b.ids);
+                names.tables.insert(b.rule.clone(), table);
+            }
+        }
+        for (table, mut ids) in wanted {
+            ids.sort_unstable();
+            ids.dedup();
+            if table == "customers" {
+                let mut q =
+                    offboard_store::customers::ListQuery::view(offboard_model::model::View::All);
+                q.ids = Some(ids);
+                e.read().list_customers(&q, &mut |c| {
+                    names.rows.insert(
+                        ("customers".into(), c.id),
+                        (
+                            format!("{} {}", c.number, c.name),
+                            format!("/customers/{}", c.id),
+                        ),
+                    );
+                    Ok(())
+                })?;
+            } else if let Some(kind) = model.record(&table) {
+                for r in e.read().records_by_ids(&table, &ids)? {
+                    names.rows.insert(
+                        (table.clone(), r.id),
+                        (
+                            records::title(kind, &r),
+                            format!("/records/{table}/{}", r.id),
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// The names of what the first `listed` customers of a plan not done are blocked by.
+    pub(crate) fn of_plan(
+        e: &mut Engine<'_>,
+        plan: &offboard_engine::Plan,
+        listed: usize,
+    ) -> Result<Names, ApiError> {
+        let blockers = plan
+            .customers
+            .iter()
+            .filter(|c| c.outcome != offboard_engine::Outcome::Proceeds)
+            .take(listed)
+            .flat_map(|c| &c.blockers);
+        Names::of(e, blockers)
+    }
+}
+
+/// The table a blocker's ids are rows of: the customers (a company's subsidiaries, a link in
+/// use), a record kind (the rule's records, the records still there), or none known (the
+/// orphan check names rows of several tables).
+fn blocker_table(model: &offboard_model::Model, rule: &str) -> Option<String> {
+    use offboard_model::model::RuleSubject;
+    if let Some(kind) = rule.strip_prefix("remaining-") {
+        return Some(kind.to_string());
+    }
+    if rule.ends_with("-in-use") || rule.ends_with("-in-recycle-bin") {
+        return Some("customers".into());
+    }
+    match &model.rules.iter().find(|r| r.id == rule)?.subject {
+        RuleSubject::Records { kind, .. } | RuleSubject::Siblings { kind, .. } => {
+            Some(kind.clone())
+        }
+        RuleSubject::Customers { .. } => Some("customers".into()),
+    }
+}
+
+/// A blocker as the templates show it (amounts formatted, what blocks by name with its page).
 #[derive(Serialize)]
 struct BlockerView {
     rule: String,
@@ -739,6 +822,24 @@ struct BlockerView {
     count: i64,
     amount: Option<String>,
     ids: Vec<i64>,
+    /// What blocks, named and linked (where the names were read).
+    refs: Vec<Value>,
+}
+
+impl BlockerView {
+    /// The blocker with what blocks named from `names`.
+    fn named(b: &offboard_engine::Blocker, names: &Names) -> BlockerView {
+        let mut view = BlockerView::from(b);
+        if let Some(table) = names.tables.get(&b.rule) {
+            view.refs = b
+                .ids
+                .iter()
+                .filter_map(|id| names.rows.get(&(table.clone(), *id)))
+                .map(|(text, href)| json!({ "text": text, "href": href }))
+                .collect();
+        }
+        view
+    }
 }
 
 impl From<&offboard_engine::Blocker> for BlockerView {
@@ -767,6 +868,7 @@ impl From<&offboard_engine::Blocker> for BlockerView {
             count: b.count,
             amount: b.amount.map(|a| customers::money_in(a, None)),
             ids: b.ids.clone(),
+            refs: Vec::new(),
         }
     }
 }

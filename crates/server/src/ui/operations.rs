@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use offboard_engine::{CustomerPlan, DeactivateOptions, Engine, OpenItems, Outcome, Plan};
 use offboard_model::model::{DeleteMode, Operation, View};
 
-use super::{error_page, field, form, id_list, ids, render, ui_heavy, BlockerView, Viewer};
+use super::{error_page, field, form, id_list, ids, render, ui_heavy, BlockerView, Names, Viewer};
 use crate::{ApiError, AppState};
 
 /// How many not-processed customers a page lists.
@@ -31,7 +31,7 @@ struct CustomerView {
     blockers: Vec<BlockerView>,
 }
 
-fn customer_view(c: &CustomerPlan) -> CustomerView {
+fn customer_view(c: &CustomerPlan, names: &Names) -> CustomerView {
     CustomerView {
         id: c.id,
         number: c.number.clone(),
@@ -43,12 +43,17 @@ fn customer_view(c: &CustomerPlan) -> CustomerView {
             Outcome::Deactivated => "deactivated instead",
         },
         why: c.why.clone(),
-        blockers: c.blockers.iter().map(BlockerView::from).collect(),
+        blockers: c
+            .blockers
+            .iter()
+            .map(|b| BlockerView::named(b, names))
+            .collect(),
     }
 }
 
-/// A plan as the templates show it: counts, effects, and the customers not processed.
-pub(crate) fn plan_view(plan: &Plan) -> Value {
+/// A plan as the templates show it: counts, effects, and the customers not processed (what
+/// blocks each named from `names`, [`Names::of_plan`]).
+pub(crate) fn plan_view(plan: &Plan, names: &Names) -> Value {
     let not_done: Vec<&CustomerPlan> = plan
         .customers
         .iter()
@@ -64,7 +69,7 @@ pub(crate) fn plan_view(plan: &Plan) -> Value {
         "effects": effect_lines(&plan.effects),
         "candidates_text": super::plural(plan.candidates, "candidate"),
         "dry_run": plan.dry_run,
-        "not_done": not_done.iter().take(LISTED).map(|c| customer_view(c)).collect::<Vec<_>>(),
+        "not_done": not_done.iter().take(LISTED).map(|c| customer_view(c, names)).collect::<Vec<_>>(),
         "done_list": plan.customers.iter().filter(|c| c.outcome == Outcome::Proceeds).take(LISTED)
             .map(|c| json!({ "id": c.id, "number": c.number, "name": c.name })).collect::<Vec<_>>(),
         "done_more": plan.done.saturating_sub(LISTED),
@@ -90,11 +95,13 @@ pub(crate) async fn apply(
 ) -> Response {
     match ui_heavy(state, headers, move |e| {
         e.expect_plan(expected);
-        Ok((Viewer::of(e), f(e)?))
+        let plan = f(e)?;
+        let names = Names::of_plan(e, &plan, LISTED)?;
+        Ok((Viewer::of(e), plan, names))
     })
     .await
     {
-        Ok((actor, plan)) => {
+        Ok((actor, plan, names)) => {
             // A delete that had to deactivate instead says so in its title.
             let title = if plan.done == 0 && plan.deactivated > 0 {
                 "Deactivated instead"
@@ -105,7 +112,7 @@ pub(crate) async fn apply(
                 "result.html",
                 title,
                 Some(&actor),
-                json!({ "result": plan_view(&plan), "offer": undelete_both(&plan), "undo": undo_offer(&plan, &actor) }),
+                json!({ "result": plan_view(&plan, &names), "offer": undelete_both(&plan), "undo": undo_offer(&plan, &actor) }),
             ))
         }
         Err(r) => r,
@@ -299,11 +306,12 @@ async fn preview(
 ) -> Response {
     match ui_heavy(state, headers, move |e| {
         let (plan, extra) = dry_run(e)?;
-        Ok((Viewer::of(e), plan, extra))
+        let names = Names::of_plan(e, &plan, LISTED)?;
+        Ok((Viewer::of(e), plan, extra, names))
     })
     .await
     {
-        Ok((actor, plan, extra)) => {
+        Ok((actor, plan, extra, names)) => {
             let mut c = confirm(&plan, &extra);
             // What the person confirms is what happens: the apply is bound to this plan.
             c.hidden.push(("plan", plan.fingerprint.clone()));
@@ -313,7 +321,7 @@ async fn preview(
                 Some(&actor),
                 json!({
                     "note": c.note,
-                    "plan": plan_view(&plan),
+                    "plan": plan_view(&plan, &names),
                     "action": c.action,
                     "hidden": c.hidden,
                     "button": c.button,
@@ -517,10 +525,12 @@ pub async fn deactivate_dialog(
                 bound.push((format!("plan.{name}"), p.fingerprint));
             }
         }
-        Ok((Viewer::of(e), plan, model, bound))
+        // The dialog lists the blocked customers with what blocks them, by name.
+        let names = Names::of_plan(e, &plan, LISTED)?;
+        Ok((Viewer::of(e), plan, model, bound, names))
     })
     .await;
-    let (actor, plan, model, bound) = match result {
+    let (actor, plan, model, bound, names) = match result {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -541,7 +551,7 @@ pub async fn deactivate_dialog(
                 .blockers
                 .iter()
                 .filter(|b| !resolves(b))
-                .map(BlockerView::from)
+                .map(|b| BlockerView::named(b, &names))
                 .collect();
             json!({ "id": c.id, "number": c.number, "name": c.name, "items": items })
         })

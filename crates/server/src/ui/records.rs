@@ -24,17 +24,52 @@ use crate::AppState;
 /// How many records of a kind a page lists.
 const LISTED: u64 = 50;
 
-/// A record as the office names it: "Contract K-000012", "Payment 3", "Process #88".
-fn title(kind: &RecordKind, r: &Record) -> String {
+/// A record as the office names it: "Contract K-000012", "Payment 3", by its first text
+/// where the kind numbers none ("Activity: Call back"), "Process #88" where it has no text.
+pub(crate) fn title(kind: &RecordKind, r: &Record) -> String {
     let name = human(&kind.name);
-    match kind
+    let number = kind
         .numbered
         .as_ref()
         .and_then(|n| r.values.get(&n.field))
-        .filter(|v| !v.is_null())
-    {
-        Some(v) => format!("{name} {}", super::cell_text(v)),
+        .filter(|v| !v.is_null());
+    if let Some(v) = number {
+        return format!("{name} {}", super::cell_text(v));
+    }
+    let text = kind
+        .fields
+        .iter()
+        .filter(|f| f.ty == FieldType::Text && f.values.is_none())
+        .find_map(|f| r.values.get(&f.name).and_then(Value::as_str))
+        .filter(|t| !t.trim().is_empty());
+    match text {
+        Some(t) => format!("{name}: {t}"),
         None => format!("{name} #{}", r.id),
+    }
+}
+
+/// Makes one cell of a record's row the link to its page, as a list's name links to a
+/// customer: the record's number where the kind numbers its records, else its first cell that
+/// links nowhere yet. Says whether a cell took it (a row of only links keeps an "Open" link).
+pub(crate) fn link_own_cell(
+    kind: &RecordKind,
+    cols: &[offboard_model::model::Column],
+    cells: &mut [Value],
+    href: &str,
+) -> bool {
+    let numbered = kind
+        .numbered
+        .as_ref()
+        .and_then(|n| cols.iter().position(|c| c.name == n.field));
+    let at = numbered
+        .filter(|i| cells.get(*i).is_some_and(|c| c.get("href").is_none()))
+        .or_else(|| cells.iter().position(|c| c.get("href").is_none()));
+    match at.and_then(|i| cells.get_mut(i)) {
+        Some(Value::Object(cell)) => {
+            cell.insert("href".into(), Value::String(href.to_string()));
+            true
+        }
+        _ => false,
     }
 }
 
@@ -66,7 +101,9 @@ fn rows(e: &mut Engine<'_>, kind: &RecordKind, list: &[Record]) -> Result<Vec<Va
             let v = rec.values.get(&c.name).cloned().unwrap_or(Value::Null);
             cells.push(shown(&mut r, &v, c, currency.as_deref())?);
         }
-        out.push(json!({ "id": rec.id, "cells": cells, "href": format!("/records/{}/{}", kind.name, rec.id) }));
+        let href = format!("/records/{}/{}", kind.name, rec.id);
+        let linked = link_own_cell(kind, &cols, &mut cells, &href);
+        out.push(json!({ "id": rec.id, "cells": cells, "href": href, "linked": linked, "title": title(kind, rec) }));
     }
     Ok(out)
 }

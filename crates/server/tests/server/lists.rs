@@ -873,7 +873,110 @@ conformance!(
             "{}",
             preview.body
         );
-        assert!(preview.body.contains("(#2, #3)"), "{}", preview.body);
+        // Each named and linked to its own page, not by an internal id.
+        assert!(
+            preview.body.contains(r#"<a href="&#x2f;records&#x2f;activity&#x2f;2">Activity: Call back</a>, <a href="&#x2f;records&#x2f;activity&#x2f;3">Activity: Write</a>"#),
+            "{}",
+            preview.body
+        );
+        assert!(!preview.body.contains("(#2, #3)"), "{}", preview.body);
+    }
+);
+
+conformance!(
+    a_blocker_names_the_customer_that_blocks_and_links_to_it,
+    |db: TestDb| {
+        // legal: a subsidiary blocks its parent's deactivation.
+        let s = crate::start(
+            &db,
+            "legal",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status,parent_id\n20,K000020,company,Holding AG,active,\n21,K000021,company,Daughter GmbH,active,20\n",
+            )],
+        );
+        let cookie = crate::log_in(&s);
+        let dialog = s.page("GET", "/deactivate?ids=20", &cookie, "");
+        assert_eq!(dialog.status, 200, "{}", dialog.body);
+        assert!(
+            dialog.body.contains("1 active subsidiary"),
+            "{}",
+            dialog.body
+        );
+        // The subsidiary by number and name, linking to its page — not "record 21" on the
+        // blocked customer's own page.
+        assert!(
+            dialog
+                .body
+                .contains(r#"<a href="&#x2f;customers&#x2f;21">K000021 Daughter GmbH</a>"#),
+            "{}",
+            dialog.body
+        );
+        assert!(!dialog.body.contains("record 21"), "{}", dialog.body);
+        let page = s.page("GET", "/customers/20", &cookie, "");
+        assert!(
+            page.body
+                .contains(r#"<a href="&#x2f;customers&#x2f;21">K000021 Daughter GmbH</a>"#),
+            "the customer page's blockers too: {}",
+            page.body
+        );
+    }
+);
+
+conformance!(
+    records_are_named_by_their_numbers_not_internal_ids,
+    |db: TestDb| {
+        // lending: a contract names its application, a payment its contract, by number.
+        let l = crate::start(
+            &db,
+            "lending",
+            &[
+                ("customers.csv", "id,number,kind,name,email,status\n1,L0000001,client,Ann Lee,ann@example.com,active\n"),
+                ("application.csv", "id,customer_id,number,amount,applied_on\n56,1,A-56,100000,2024-01-01\n"),
+                ("contract.csv", "id,application_id,number,principal,signed_on\n44,56,K-000044,100000,2024-01-05\n"),
+                ("payment.csv", "id,contract_id,number,amount,paid_on\n7,44,1,1000,2024-02-01\n"),
+            ],
+        );
+        let cookie = crate::log_in(&l);
+        let page = l.page("GET", "/customers/1", &cookie, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(
+            !page.body.contains("<th class=\"num\">#</th>"),
+            "no internal id column: {}",
+            page.body
+        );
+        // The application's own number links to its page; the contract's application is
+        // named by its number.
+        assert!(
+            page.body
+                .contains(r#"<a href="&#x2f;records&#x2f;application&#x2f;56">A-56</a>"#),
+            "{}",
+            page.body
+        );
+        let contract = l.page("GET", "/records/contract/44", &cookie, "");
+        assert!(
+            contract.body.contains(
+                r#"<a href="&#x2f;records&#x2f;application&#x2f;56">Application A-56</a>"#
+            ),
+            "{}",
+            contract.body
+        );
+        assert!(
+            !contract.body.contains("<th class=\"num\">#</th>"),
+            "{}",
+            contract.body
+        );
+        let payment = l.page("GET", "/records/payment/7", &cookie, "");
+        assert!(
+            payment.body.contains("Contract K-000044"),
+            "{}",
+            payment.body
+        );
+        assert!(
+            !payment.body.contains(">44<"),
+            "no bare id: {}",
+            payment.body
+        );
     }
 );
 
@@ -1008,5 +1111,43 @@ conformance!(
         assert!(home.body.contains("deactivated</a>"), "{}", home.body);
         assert!(!home.body.contains("Latest operations"), "{}", home.body);
         assert!(!home.body.contains("Privacy requests"), "{}", home.body);
+    }
+);
+
+conformance!(
+    the_merge_wizard_and_the_audit_log_name_customers_by_number_not_id,
+    |db: TestDb| {
+        let s = crate::start(
+            &db,
+            "legal",
+            &[
+                ("customers.csv", "id,number,kind,name,status,company_id\n30,K000030,company,Acme AG,active,\n31,K000031,company,Beta AG,active,\n21,K000021,person,Ann Lee,active,30\n22,K000022,person,Ann Lee,active,31\n"),
+                ("activity.csv", "id,customer_id,subject,critical,done,due_on\n5,22,Call back,0,1,2024-05-01\n6,22,Write,0,1,2024-05-02\n"),
+            ],
+        );
+        let cookie = crate::log_in(&s);
+        let page = s.page("GET", "/merge/many?ids=21,22&into=21", &cookie, "");
+        assert_eq!(page.status, 200, "{}", page.body);
+        // The company each has, by number and name — not "30" and "31".
+        assert!(page.body.contains("K000030 Acme AG"), "{}", page.body);
+        assert!(page.body.contains("K000031 Beta AG"), "{}", page.body);
+        // What moves, counted in words, not by record ids.
+        assert!(page.body.contains("2 activities"), "{}", page.body);
+        assert!(!page.body.contains("#5, #6"), "{}", page.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/merge",
+            &s.admin,
+            serde_json::json!({ "duplicate": 22, "into": 21 }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let log = s.page("GET", "/audit", &cookie, "");
+        assert_eq!(log.status, 200, "{}", log.body);
+        // The survivor's entry names what was merged by number; the undo data stays inside.
+        assert!(log.body.contains("Merged: K000022"), "{}", log.body);
+        assert!(!log.body.contains("Undo:"), "{}", log.body);
+        assert!(!log.body.contains("Duplicates:"), "{}", log.body);
+        assert!(!log.body.contains("Merged: 22"), "{}", log.body);
+        assert!(log.body.contains("Into: K000021"), "{}", log.body);
     }
 );

@@ -222,7 +222,7 @@ conformance!(
             "the most recent non-empty",
             r#"name="take.email" value="3" checked"#,
             "2 would be merged",
-            "From 3 A. Lee: Note #2.",
+            "From 3 A. Lee: 1 note.",
         ] {
             assert!(page.body.contains(text), "{text} in {}", page.body);
         }
