@@ -300,13 +300,36 @@ pub enum Command {
         #[arg(long)]
         bytes: bool,
     },
-    /// The audit log: every change, hash-chained.
+    /// The audit log: every change, hash-chained, newest first — filtered by customer,
+    /// operation, user and days, a page at a time (--before the last entry shown).
     Audit {
         #[command(subcommand)]
         cmd: Option<AuditCmd>,
         /// Only entries about this customer (id).
         #[arg(long)]
         customer: Option<i64>,
+        /// Only entries about the customer with this number (an erased one's too).
+        #[arg(long)]
+        number: Option<String>,
+        /// Only entries of this operation: deactivate, delete, merge, edit, import, set-role, ...
+        #[arg(long)]
+        operation: Option<String>,
+        /// Only entries by this user.
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// Only the last N days, today included.
+        #[arg(long, value_name = "N")]
+        days: Option<i32>,
+        /// From this day on (YYYY-MM-DD).
+        #[arg(long, value_name = "DAY")]
+        from: Option<String>,
+        /// Up to this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DAY")]
+        to: Option<String>,
+        /// The next page: entries before this one (the SEQ of the last entry shown).
+        #[arg(long, value_name = "SEQ")]
+        before: Option<i64>,
+        /// At most this many entries (0: all).
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },

@@ -142,6 +142,110 @@ impl Act {
     }
 }
 
+impl Act {
+    /// What the log is about besides the lifecycle operations, by the names it keeps.
+    /// (A new kind of entry fails to compile in [`Act::listed`] until it is added here too.)
+    const OTHERS: [Act; 26] = [
+        Act::MoveTo,
+        Act::CreateCustomer,
+        Act::EditCustomer,
+        Act::CreateRecord,
+        Act::EditRecord,
+        Act::DeleteRecords,
+        Act::Import,
+        Act::AddUser,
+        Act::SetRole,
+        Act::SetPassword,
+        Act::CreateToken,
+        Act::RevokeTokens,
+        Act::RevokeToken,
+        Act::DisableUser,
+        Act::EnableUser,
+        Act::RemoveUser,
+        Act::SetReasons,
+        Act::LiftBlock,
+        Act::Forget,
+        Act::Review,
+        Act::Restore,
+        Act::Reseal,
+        Act::Access,
+        Act::Undo,
+        Act::RestoreRecords,
+        Act::Request,
+    ];
+
+    /// Every kind of entry, matched exhaustively: the reminder to list a new one in
+    /// [`Act::OTHERS`].
+    #[cfg(test)]
+    fn listed(self) -> bool {
+        match self {
+            Act::Op(_) => true,
+            Act::MoveTo
+            | Act::CreateCustomer
+            | Act::EditCustomer
+            | Act::CreateRecord
+            | Act::EditRecord
+            | Act::DeleteRecords
+            | Act::Import
+            | Act::AddUser
+            | Act::SetRole
+            | Act::SetPassword
+            | Act::CreateToken
+            | Act::RevokeTokens
+            | Act::RevokeToken
+            | Act::DisableUser
+            | Act::EnableUser
+            | Act::RemoveUser
+            | Act::SetReasons
+            | Act::LiftBlock
+            | Act::Forget
+            | Act::Review
+            | Act::Restore
+            | Act::Reseal
+            | Act::Access
+            | Act::Undo
+            | Act::RestoreRecords
+            | Act::Request => Act::OTHERS.contains(&self),
+        }
+    }
+
+    /// Every name an entry's operation may have, to filter the log by.
+    pub fn names() -> Vec<&'static str> {
+        // The lifecycle's operations; the others (view, users, ...) write entries of their own
+        // kinds (set-role, ...) or none.
+        let lifecycle = [
+            Operation::Deactivate,
+            Operation::Reactivate,
+            Operation::Delete,
+            Operation::Undelete,
+            Operation::Purge,
+            Operation::Transfer,
+            Operation::Merge,
+        ];
+        let mut names: Vec<&'static str> = lifecycle
+            .iter()
+            .map(|o| o.name())
+            .chain(Act::OTHERS.iter().map(|a| a.name()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+/// Refuses an operation name the log never keeps (a typo would otherwise list nothing).
+pub fn check_operation_name(name: &str) -> Result<(), StoreError> {
+    let names = Act::names();
+    if names.contains(&name) {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "no operation is called `{name}`; the log's operations are: {}",
+            names.join(", ")
+        )))
+    }
+}
+
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 fn hex(bytes: &[u8]) -> String {
@@ -934,4 +1038,33 @@ pub fn verify(db: &mut dyn Db) -> Result<Verification, StoreError> {
         entries: expected_seq,
         problem,
     })
+}
+
+#[cfg(test)]
+mod names_tests {
+    use super::{Act, Operation};
+
+    #[test]
+    fn every_kind_of_entry_can_be_filtered_by_its_name() {
+        let names = Act::names();
+        for a in Act::OTHERS {
+            assert!(a.listed());
+            assert!(names.contains(&a.name()), "{}", a.name());
+        }
+        for op in [
+            Operation::Deactivate,
+            Operation::Delete,
+            Operation::Purge,
+            Operation::Merge,
+        ] {
+            assert!(names.contains(&Act::Op(op).name()));
+        }
+        assert!(!names.contains(&"view"), "view writes no entry: {names:?}");
+        assert!(super::check_operation_name("merge").is_ok());
+        let refused = super::check_operation_name("marge").map_err(|e| e.to_string());
+        assert!(
+            matches!(&refused, Err(m) if m.contains("no operation is called `marge`")),
+            "{refused:?}"
+        );
+    }
 }

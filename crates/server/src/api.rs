@@ -742,7 +742,57 @@ async fn update_record(
 #[serde(deny_unknown_fields)]
 struct AuditParams {
     customer: Option<i64>,
+    number: Option<String>,
+    operation: Option<String>,
+    actor: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    days: Option<i32>,
+    before: Option<i64>,
     limit: Option<u64>,
+}
+
+impl AuditParams {
+    /// The filter the parameters ask for; a day that is not one, an unknown operation or a
+    /// count of days below one is refused, naming the parameter.
+    fn filter(self) -> Result<offboard_engine::audit::AuditFilter, ApiError> {
+        use offboard_model::value::Date;
+        let day = |v: &Option<String>, what: &str| -> Result<Option<Date>, ApiError> {
+            match v.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+                None => Ok(None),
+                Some(t) => Date::parse(t).map(Some).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`{t}` is not a day for `{what}`; use YYYY-MM-DD, e.g. 2026-01-31"
+                    ))
+                }),
+            }
+        };
+        if let Some(op) = &self.operation {
+            offboard_engine::audit::check_operation_name(op)
+                .map_err(|e| ApiError::bad_request(format!("`operation`: {e}")))?;
+        }
+        let mut from = day(&self.from, "from")?;
+        if let Some(days) = self.days {
+            if days < 1 {
+                return Err(ApiError::bad_request(
+                    "`days` counts days back from today, today included: 1 or more",
+                ));
+            }
+            let today = offboard_model::DateTime::now().date();
+            let since = Date::from_days(today.days() - (days - 1));
+            from = Some(from.map_or(since, |f| if f.days() > since.days() { f } else { since }));
+        }
+        Ok(offboard_engine::audit::AuditFilter {
+            customer: self.customer,
+            number: self.number.filter(|n| !n.trim().is_empty()),
+            operation: self.operation,
+            actor: self.actor.filter(|a| !a.trim().is_empty()),
+            from,
+            to: day(&self.to, "to")?,
+            before: self.before,
+            limit: Some(self.limit.unwrap_or(100).min(10_000)),
+        })
+    }
 }
 
 async fn audit(
@@ -750,8 +800,9 @@ async fn audit(
     caller: Caller,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Value>, ApiError> {
+    let filter = p.filter()?;
     read(&state, caller, Operation::Audit, move |s| {
-        let list = s.audit(p.customer, Some(p.limit.unwrap_or(100).min(10_000)))?;
+        let list = s.audit_filtered(&filter)?;
         Ok(Json(json!(list)))
     })
     .await

@@ -283,6 +283,48 @@ fn paths(model: &Model) -> Value {
             "only jobs of this operation"
         ),
         param(
+            "number",
+            "query",
+            json!({ "type": "string" }),
+            "only entries about the customer with this number (as the log recorded it: an erased customer's too)"
+        ),
+        param(
+            "operation",
+            "query",
+            json!({ "type": "string" }),
+            "only entries of this operation (deactivate, delete, merge, edit, import, set-role, ...)"
+        ),
+        param(
+            "actor",
+            "query",
+            json!({ "type": "string" }),
+            "only entries by this user"
+        ),
+        param(
+            "from",
+            "query",
+            json!({ "type": "string", "format": "date" }),
+            "from this day on"
+        ),
+        param(
+            "to",
+            "query",
+            json!({ "type": "string", "format": "date" }),
+            "up to this day"
+        ),
+        param(
+            "days",
+            "query",
+            json!({ "type": "integer" }),
+            "the last this many days, today included"
+        ),
+        param(
+            "before",
+            "query",
+            json!({ "type": "integer" }),
+            "the next page: entries before this one (the `seq` of the last entry of a page)"
+        ),
+        param(
             "limit",
             "query",
             json!({ "type": "integer", "default": 100 }),

@@ -53,12 +53,65 @@ pub(super) fn serve(
     })
 }
 
-pub(super) fn audit(
-    g: &Global,
-    cmd: Option<AuditCmd>,
-    customer: Option<i64>,
-    limit: u64,
-) -> anyhow::Result<()> {
+/// What `audit` lists: its filters and page.
+pub(super) struct AuditArgs {
+    pub customer: Option<i64>,
+    pub number: Option<String>,
+    pub operation: Option<String>,
+    pub user: Option<String>,
+    pub days: Option<i32>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub before: Option<i64>,
+    pub limit: u64,
+}
+
+impl AuditArgs {
+    /// The filter asked for; a day that is not one, an unknown operation or fewer than one
+    /// day is a usage error naming the flag.
+    fn filter(&self) -> anyhow::Result<offboard_engine::audit::AuditFilter> {
+        use offboard_model::value::Date;
+        let day = |v: &Option<String>, flag: &str| -> anyhow::Result<Option<Date>> {
+            match v.as_deref().map(str::trim) {
+                None => Ok(None),
+                Some(t) => Date::parse(t).map(Some).ok_or_else(|| {
+                    Usage(format!(
+                        "{flag} `{t}` is not a day; use YYYY-MM-DD, e.g. 2026-01-31"
+                    ))
+                    .into()
+                }),
+            }
+        };
+        if let Some(op) = &self.operation {
+            offboard_engine::audit::check_operation_name(op)
+                .map_err(|e| Usage(format!("--operation: {e}")))?;
+        }
+        let mut from = day(&self.from, "--from")?;
+        if let Some(days) = self.days {
+            if days < 1 {
+                return Err(Usage(
+                    "--days counts days back from today, today included: 1 or more".into(),
+                )
+                .into());
+            }
+            let today = offboard_model::DateTime::now().date();
+            let since = Date::from_days(today.days() - (days - 1));
+            from = Some(from.map_or(since, |f| if f.days() > since.days() { f } else { since }));
+        }
+        Ok(offboard_engine::audit::AuditFilter {
+            customer: self.customer,
+            number: self.number.clone(),
+            operation: self.operation.clone(),
+            actor: self.user.clone(),
+            from,
+            to: day(&self.to, "--to")?,
+            before: self.before,
+            limit: (self.limit > 0).then_some(self.limit),
+        })
+    }
+}
+
+pub(super) fn audit(g: &Global, cmd: Option<AuditCmd>, args: AuditArgs) -> anyhow::Result<()> {
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::Audit)?;
     match cmd {
@@ -78,10 +131,14 @@ pub(super) fn audit(
             Ok(())
         }
         None => {
-            let entries =
-                offboard_engine::audit::list(store.db(), customer, (limit > 0).then_some(limit))?;
+            let filter = args.filter()?;
+            let entries = offboard_engine::audit::list_filtered(store.db(), &filter)?;
             if g.json {
                 return output::json(&entries);
+            }
+            if entries.is_empty() {
+                eprintln!("no entries match");
+                return Ok(());
             }
             let rows: Vec<Vec<String>> = entries
                 .iter()
@@ -110,7 +167,18 @@ pub(super) fn audit(
                     "REASON",
                 ],
                 &rows,
-            )
+            )?;
+            // A full page: where the next one starts.
+            if let (Some(last), Some(limit)) = (entries.last(), filter.limit) {
+                if entries.len() as u64 == limit && last.seq > 1 {
+                    eprintln!(
+                        "{} shown; the next page: add --before {}",
+                        entries.len(),
+                        last.seq
+                    );
+                }
+            }
+            Ok(())
         }
     }
 }

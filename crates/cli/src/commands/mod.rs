@@ -210,8 +210,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             cmd,
             customer,
+            number,
+            operation,
+            user,
+            days,
+            from,
+            to,
+            before,
             limit,
-        } => audit(g, cmd, customer, limit),
+        } => audit(
+            g,
+            cmd,
+            admin::AuditArgs {
+                customer,
+                number,
+                operation,
+                user,
+                days,
+                from,
+                to,
+                before,
+                limit,
+            },
+        ),
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),

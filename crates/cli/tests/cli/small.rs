@@ -281,3 +281,70 @@ conformance!(
         assert!(err.contains("'optimize'"), "{err}");
     }
 );
+
+conformance!(
+    the_audit_log_filters_by_operation_user_and_days_a_page_at_a_time,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        legal(&cli);
+        cli.run(&["deactivate", "2", "--reason", "Moved away"]).ok();
+        cli.run(&["reactivate", "2"]).ok();
+        cli.run(&["deactivate", "2", "--reason", "Deceased"]).ok();
+        let all = cli.run(&["audit", "--json", "--limit", "0"]).ok().json();
+        let all = all.as_array().unwrap().clone();
+        let deactivations = cli
+            .run(&["audit", "--operation", "deactivate", "--json"])
+            .ok()
+            .json();
+        let deactivations = deactivations.as_array().unwrap();
+        assert_eq!(deactivations.len(), 2, "{deactivations:?}");
+        assert!(deactivations.iter().all(|e| e["operation"] == "deactivate"));
+        // The user who ran them (the CLI's own), and the days: today's are in the last day.
+        let actor = deactivations[0]["actor"].as_str().unwrap().to_string();
+        let by = cli
+            .run(&[
+                "audit", "--user", &actor, "--days", "1", "--json", "--limit", "0",
+            ])
+            .ok()
+            .json();
+        assert_eq!(by.as_array().unwrap().len(), all.len());
+        let nobody = cli.run(&["audit", "--user", "nobody"]).ok();
+        assert!(
+            nobody.stderr.contains("no entries match"),
+            "{}",
+            nobody.stderr
+        );
+        // A page at a time: the next one starts before the last one shown.
+        let page = cli.run(&["audit", "--limit", "2"]).ok();
+        let last = all[1]["seq"].as_i64().unwrap();
+        assert!(
+            page.stderr
+                .contains(&format!("the next page: add --before {last}")),
+            "{}",
+            page.stderr
+        );
+        let next = cli
+            .run(&[
+                "audit",
+                "--before",
+                &last.to_string(),
+                "--json",
+                "--limit",
+                "0",
+            ])
+            .ok()
+            .json();
+        assert_eq!(next.as_array().unwrap().len(), all.len() - 2);
+        assert_eq!(next[0]["seq"], all[2]["seq"]);
+        // A typo in the operation is said, not an empty list.
+        let typo = cli.run(&["audit", "--operation", "deactivated"]);
+        assert_eq!(typo.code, 2, "{}", typo.stderr);
+        assert!(
+            typo.stderr.contains("no operation is called `deactivated`"),
+            "{}",
+            typo.stderr
+        );
+        let bad = cli.run(&["audit", "--days", "0"]);
+        assert_eq!(bad.code, 2, "{}", bad.stderr);
+    }
+);

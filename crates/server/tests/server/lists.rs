@@ -1151,3 +1151,73 @@ conformance!(
         assert!(log.body.contains("Into: K000021"), "{}", log.body);
     }
 );
+
+conformance!(
+    the_api_filters_the_audit_log_as_the_audit_page_does,
+    |db: TestDb| {
+        let s = crate::start(&db, "legal", &crate::legal());
+        let r = s.api(
+            "POST",
+            "/api/v1/deactivate",
+            &s.admin,
+            serde_json::json!({ "customers": [14], "reason": "Moved away", "open_activities": "complete" }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.api(
+            "POST",
+            "/api/v1/customers",
+            &s.admin,
+            serde_json::json!({ "kind": "person", "name": "New Person" }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = s.api(
+            "GET",
+            "/api/v1/audit?operation=deactivate",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let list = r.json();
+        let list = list.as_array().unwrap();
+        assert!(!list.is_empty());
+        assert!(
+            list.iter().all(|e| e["operation"] == "deactivate"),
+            "{list:?}"
+        );
+        let all = s
+            .api(
+                "GET",
+                "/api/v1/audit?days=1&limit=1000",
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        let all = all.as_array().unwrap();
+        assert!(all.len() > list.len());
+        let first = all[0]["seq"].as_i64().unwrap();
+        let next = s
+            .api(
+                "GET",
+                &format!("/api/v1/audit?before={first}&limit=1000"),
+                &s.admin,
+                Value::Null,
+            )
+            .json();
+        assert_eq!(next.as_array().unwrap().len(), all.len() - 1);
+        let none = s
+            .api("GET", "/api/v1/audit?actor=nobody", &s.admin, Value::Null)
+            .json();
+        assert_eq!(none, serde_json::json!([]));
+        let r = s.api(
+            "GET",
+            "/api/v1/audit?operation=deactivated",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("no operation is called"), "{}", r.body);
+        let r = s.api("GET", "/api/v1/audit?from=yesterday", &s.admin, Value::Null);
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("`from`"), "{}", r.body);
+    }
+);
