@@ -88,7 +88,16 @@ impl Engine<'_> {
         match self.store.model().delete {
             DeleteMode::Soft => self.set_status(&allowed, Operation::Delete, ids, &none, dry_run),
             DeleteMode::Deactivate => {
-                self.set_status(&allowed, Operation::Deactivate, ids, &none, dry_run)
+                let mut plan =
+                    self.set_status(&allowed, Operation::Deactivate, ids, &none, dry_run)?;
+                if plan.done > 0 {
+                    let model = self.store.model();
+                    plan.notes.push(format!(
+                        "a delete in the {} model only deactivates: the customers stay, inactive, with every document; reactivate brings one back",
+                        model.name
+                    ));
+                }
+                Ok(plan)
             }
             DeleteMode::Hard => self.within(dry_run, false, |ctx, tx| {
                 let cands = load_ids(tx, ids, ctx.dry_run)?;
@@ -241,6 +250,11 @@ pub(crate) fn status_change(
         if !from.contains(&c.status) {
             return Some(match (op, c.status) {
                 (Operation::Reactivate, Status::Active) => "already active".into(),
+                // Not in the recycle bin (an erp "delete" only inactivates): said as such.
+                (Operation::Undelete, Status::Deactivated) => {
+                    "is deactivated, not deleted: reactivate it instead".into()
+                }
+                (Operation::Undelete, Status::Active) => "is active, not deleted".into(),
                 (_, Status::Deleted) => "is deleted".into(),
                 (_, Status::Active) => "is active".into(),
                 (_, s) => format!("already {s}"),

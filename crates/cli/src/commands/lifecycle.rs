@@ -20,6 +20,13 @@ pub(super) fn lifecycle(
         ids.push(find_customer(&mut store, c, Purpose::Change)?.id);
     }
     if let Some(sel) = select {
+        if sel.select_view.is_some() && !customers.is_empty() {
+            return Err(Usage(format!(
+                "name the customers ({}) or choose them with --select-view, not both: which did you mean?",
+                customers.join(", ")
+            ))
+            .into());
+        }
         if let Some(view) = &sel.select_view {
             let view = View::parse(view).ok_or_else(|| {
                 Usage(format!("unknown view `{view}`; views are: {}", View::NAMES))
@@ -73,8 +80,12 @@ pub(super) fn lifecycle(
             return Ok(());
         }
         if !yes_to(&format!(
-            "{what} {} customer(s) for good? This cannot be undone. [y/N] ",
-            plan.done
+            "{what} {} for good? This cannot be undone. [y/N] ",
+            if plan.done == 1 {
+                "1 customer".to_string()
+            } else {
+                format!("{} customers", plan.done)
+            }
         ))? {
             return Err(Refused("nothing was changed".into()).into());
         }
@@ -297,14 +308,19 @@ pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
     } else {
         ""
     };
+    // A dry run says what would happen: "3 would be deleted".
+    let done_key = if plan.dry_run {
+        format!("would be {}", plan.done_key())
+    } else {
+        plan.done_key().to_string()
+    };
     writeln!(
         out,
-        "{}{mode}: {} candidate{}, {} {}, {} blocked, {} skipped",
+        "{}{mode}: {} candidate{}, {} {done_key}, {} blocked, {} skipped",
         plan.operation,
         plan.candidates,
         if plan.candidates == 1 { "" } else { "s" },
         plan.done,
-        plan.done_key(),
         plan.blocked,
         plan.skipped
     )?;
@@ -342,14 +358,7 @@ pub(super) fn print_plan(g: &Global, plan: &Plan) -> anyhow::Result<()> {
         .collect();
     if done.len() <= SHOWN {
         for c in &done {
-            writeln!(
-                out,
-                "  {} {} (id {}): {}",
-                c.number,
-                c.name,
-                c.id,
-                plan.done_key()
-            )?;
+            writeln!(out, "  {} {} (id {}): {done_key}", c.number, c.name, c.id)?;
         }
     }
     let not_done: Vec<_> = plan

@@ -348,3 +348,48 @@ conformance!(
         assert_eq!(bad.code, 2, "{}", bad.stderr);
     }
 );
+
+conformance!(
+    an_erp_delete_says_it_only_deactivates_and_undelete_points_to_reactivate,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "erp"]).ok();
+        std::fs::create_dir_all(cli.dir.join("data")).unwrap();
+        std::fs::write(
+            cli.dir.join("data/customers.csv"),
+            "id,number,kind,name,status\n1,CU1,company,Acme,active\n2,CU2,company,Beta,active\n",
+        )
+        .unwrap();
+        cli.run(&["import", "data"]).ok();
+        // A dry run says what would happen.
+        let dry = cli.run(&["delete", "1", "--dry-run"]).ok().stdout;
+        assert!(dry.contains("1 would be deleted"), "{dry}");
+        assert!(dry.contains("CU1 Acme (id 1): would be deleted"), "{dry}");
+        let out = cli.run(&["delete", "1"]).ok().stdout;
+        assert!(
+            out.contains("a delete in the erp model only deactivates"),
+            "{out}"
+        );
+        let back = cli.run(&["undelete", "1"]);
+        assert_eq!(back.code, 1, "{}", back.stdout);
+        assert!(
+            back.stdout
+                .contains("is deactivated, not deleted: reactivate it instead"),
+            "{}",
+            back.stdout
+        );
+        // Ids and a selection together: which did the user mean? Refused, nothing done.
+        let both = cli.run(&[
+            "deactivate",
+            "2",
+            "--select-view",
+            "active",
+            "--reason",
+            "Inactive",
+        ]);
+        assert_eq!(both.code, 2, "{}", both.stderr);
+        assert!(both.stderr.contains("not both"), "{}", both.stderr);
+        let two = cli.run(&["customers", "show", "2", "--json"]).ok().json();
+        assert_eq!(two["status"], "active");
+    }
+);
