@@ -277,7 +277,7 @@ fn schedules_are_read_and_each_mistake_is_reported_where_it_is() {
     assert_eq!(d.review, vec![Role::Manager, Role::Admin]);
     assert_eq!(
         d.describe(),
-        "delete customers where status = 'deactivated' and kind = 'person', deactivated_on over 7 years ago, every week, approved by a manager first"
+        "delete customers where status is deactivated and kind is person, deactivated on more than 7 years ago, every week, approved by a manager first"
     );
     assert_eq!(
         m.schedules[0].describe(),

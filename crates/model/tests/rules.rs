@@ -488,3 +488,34 @@ proptest! {
         prop_assert_eq!(r.eval(&get), Some(true));
     }
 }
+
+#[test]
+fn a_rule_reads_in_words_for_people_who_do_not_write_rules() {
+    let words = |src: &str, kind: RuleKind| {
+        compile(src, &TestScope, kind)
+            .unwrap_or_else(|e| panic!("{src}: {e}"))
+            .words()
+    };
+    assert_eq!(
+        words(
+            "stage = 'OPEN' and (total > 100 or due_on < 2024-01-31)",
+            RuleKind::Row
+        ),
+        "stage is OPEN and (total is more than 100.00 or due on is before 2024-01-31)"
+    );
+    assert_eq!(
+        words(
+            "stage not in ('WON', 'LOST') and paid_on is null and not settled",
+            RuleKind::Row
+        ),
+        "(stage is not one of WON, LOST and paid on is empty) and not (settled)"
+    );
+    assert_eq!(
+        words("payment.paid_on >= 2024-02-01", RuleKind::Row),
+        "the payment's paid on is on or after 2024-02-01"
+    );
+    assert_eq!(
+        words("count() > 2 and sum(total) <= 5000", RuleKind::Aggregate),
+        "the number of them is more than 2 and the sum of total is at most 5000.00"
+    );
+}

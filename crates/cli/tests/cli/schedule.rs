@@ -205,7 +205,7 @@ conformance!(
         let listed = cli.run(&["schedule", "list"]).ok().stdout;
         assert!(listed.contains("due now"), "{listed}");
         assert!(
-            listed.contains("deactivate customers where status = 'active', last_order_on over 3 years ago, every month, approved by a manager first"),
+            listed.contains("deactivate customers where status is active, last order on more than 3 years ago, every month, approved by a manager first"),
             "{listed}"
         );
 

@@ -214,8 +214,8 @@ fn ser_rule<S: serde::Serializer>(r: &Option<Rule>, s: S) -> Result<S::Ok, S::Er
 }
 
 impl Schedule {
-    /// In words: "delete customers where status = 'deactivated', deactivated_on over 7 years
-    /// ago, every week, approved by a manager".
+    /// In words: "delete customers where status is deactivated, deactivated on more than 7
+    /// years ago, every week, approved by a manager first".
     pub fn describe(&self) -> String {
         let mut out = match self.run {
             ScheduleRun::Purge => "purge the recycle bin past its retention".to_string(),
@@ -223,7 +223,7 @@ impl Schedule {
             run => format!("{} customers", run.name()),
         };
         if let Some(c) = &self.customers {
-            out.push_str(&format!(" where {}", c.source()));
+            out.push_str(&format!(" where {}", c.words()));
         }
         if let (Some(age), Some(since)) = (&self.older_than, &self.since) {
             let joint = if self.customers.is_some() {
@@ -231,7 +231,10 @@ impl Schedule {
             } else {
                 " whose"
             };
-            out.push_str(&format!("{joint} {since} over {age} ago"));
+            out.push_str(&format!(
+                "{joint} {} more than {age} ago",
+                since.replace('_', " ")
+            ));
         }
         out.push_str(&format!(", every {}", self.every.name()));
         if let Some(r) = self.review.first() {

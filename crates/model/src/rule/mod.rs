@@ -14,6 +14,7 @@ mod parser;
 mod sql;
 pub mod suggest;
 mod typed;
+mod words;
 
 use std::fmt;
 use std::ops::Range;
@@ -105,6 +106,12 @@ impl Rule {
     /// The rule text as written.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The rule in words, for people who do not write rules: `status = 'deactivated'` →
+    /// "status is deactivated".
+    pub fn words(&self) -> String {
+        words::cond(&self.cond)
     }
 
     pub fn kind(&self) -> RuleKind {

@@ -604,6 +604,16 @@ async fn page(
     ];
     let model = state.model();
     for (k, v) in &c.fields {
+        // A link the customer's kind cannot have (a person's parent company) is not offered:
+        // the save would refuse it.
+        let inapplicable = model
+            .customer
+            .links
+            .iter()
+            .any(|l| &l.link.column == k && !l.kinds.is_empty() && !l.kinds.contains(&c.kind));
+        if inapplicable && v.is_null() {
+            continue;
+        }
         let field = model.customer.fields.iter().find(|f| &f.name == k);
         let label = field
             .and_then(|f| f.label.clone())
@@ -894,7 +904,7 @@ pub async fn edit(
                 Some(Edited {
                     values: typed,
                     field,
-                    error: err.message,
+                    error: super::for_people(&err.message),
                 }),
                 None,
             )
@@ -941,7 +951,7 @@ pub async fn create(State(state): State<AppState>, headers: HeaderMap, body: Byt
                 Some(Edited {
                     values: f,
                     field,
-                    error: err.message,
+                    error: super::for_people(&err.message),
                 }),
                 None,
             )

@@ -491,6 +491,19 @@ fn error_page(e: ApiError) -> Response {
     error_page_for(e, None)
 }
 
+/// An error as office staff read it: advice written for the command line (`an admin can lift
+/// it with `offboard blocklist lift …``) said without the command.
+pub(crate) fn for_people(message: &str) -> String {
+    const LIFT: &str = "an admin can lift it with `offboard blocklist";
+    match message.find(LIFT) {
+        Some(at) => format!(
+            "{}an admin can take it off the blocklist if the person asks to come back",
+            &message[..at]
+        ),
+        None => message.to_string(),
+    }
+}
+
 /// [`error_page`] inside the layout with the navigation of who is logged in.
 fn error_page_for(e: ApiError, viewer: Option<&Viewer>) -> Response {
     if e.status == StatusCode::UNAUTHORIZED {
@@ -505,7 +518,7 @@ fn error_page_for(e: ApiError, viewer: Option<&Viewer>) -> Response {
             error_title(e.status)
         },
         viewer,
-        json!({ "message": e.message, "status": e.status.as_u16(), "changed": changed }),
+        json!({ "message": for_people(&e.message), "status": e.status.as_u16(), "changed": changed }),
     );
     *page.status_mut() = e.status;
     page

@@ -1221,3 +1221,58 @@ conformance!(
         assert!(r.body.contains("`from`"), "{}", r.body);
     }
 );
+
+conformance!(
+    the_edit_form_offers_only_what_applies_and_errors_speak_the_office_s_words,
+    |db: TestDb| {
+        let s = crate::start(
+            &db,
+            "legal",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,email,status\n30,K000030,company,Acme AG,,active\n31,K000031,person,Ann Lee,ann@example.com,active\n",
+            )],
+        );
+        let cookie = crate::log_in(&s);
+        // A person has a company, not a parent company: the form does not offer one.
+        let person = s.page("GET", "/customers/31", &cookie, "");
+        assert!(
+            person.body.contains("id=\"f-company_id\""),
+            "{}",
+            person.body
+        );
+        assert!(
+            !person.body.contains("id=\"f-parent_id\""),
+            "{}",
+            person.body
+        );
+        let company = s.page("GET", "/customers/30", &cookie, "");
+        assert!(
+            company.body.contains("id=\"f-parent_id\""),
+            "{}",
+            company.body
+        );
+        assert!(
+            !company.body.contains("id=\"f-company_id\""),
+            "{}",
+            company.body
+        );
+        // An erased person's email may not come back: said without a command to type.
+        let r = s.api(
+            "POST",
+            "/api/v1/erase",
+            &s.admin,
+            serde_json::json!({ "customers": [31] }),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = s.page(
+            "POST",
+            "/customers/new",
+            &cookie,
+            "kind=person&name=Ann+Again&email=ann%40example.com",
+        );
+        assert!(r.body.contains("may not come back"), "{}", r.body);
+        assert!(r.body.contains("take it off the blocklist"), "{}", r.body);
+        assert!(!r.body.contains("offboard blocklist"), "{}", r.body);
+    }
+);

@@ -117,7 +117,7 @@ conformance!(
             "Di Old",
             "Approve: delete 2 customers",
             "Delete customers deactivated over a year ago",
-            "Delete customers where status = &#x27;deactivated&#x27;, deactivated_on over 1 year ago",
+            "Delete customers where status is deactivated, deactivated on more than 1 year ago",
         ] {
             assert!(page.body.contains(text), "{text} in {}", page.body);
         }
