@@ -94,15 +94,11 @@ pub struct ListParams {
 /// A keyset cursor: the sort, and the last row's sort value and id, as hex of their JSON (URL
 /// safe, opaque to clients).
 fn encode_cursor(sort: Sort, c: &Customer) -> String {
-    let value = match sort.key {
-        SortKey::Id => serde_json::Value::Null,
-        SortKey::Number => c.number.clone().into(),
-        SortKey::Name => c.name.clone().into(),
-        SortKey::CreatedAt => match &c.created_at {
-            Value::DateTime(d) => d.to_string().into(),
-            other => serde_json::to_value(other).unwrap_or_default(),
-        },
-        SortKey::Status => c.status.name().into(),
+    let value = match c.sort_value(sort.key) {
+        None => serde_json::Value::Null,
+        Some(Value::DateTime(d)) => d.to_string().into(),
+        Some(Value::Text(t)) => t.into(),
+        Some(other) => serde_json::to_value(other).unwrap_or_default(),
     };
     let json = serde_json::json!([sort.name(), value, c.id]).to_string();
     json.bytes().map(|b| format!("{b:02x}")).collect()
@@ -133,7 +129,7 @@ fn decode_cursor(text: &str, sort: Sort) -> Result<(i64, Option<Value>), ApiErro
     let id = v[2].as_i64().ok_or_else(bad)?;
     let value = match (sort.key, &v[1]) {
         (SortKey::Id, _) => None,
-        (SortKey::CreatedAt, serde_json::Value::String(t)) => {
+        (SortKey::CreatedAt | SortKey::DeletedAt, serde_json::Value::String(t)) => {
             Some(Value::DateTime(DateTime::parse(t).ok_or_else(bad)?))
         }
         (_, serde_json::Value::String(t)) => Some(Value::Text(t.clone())),

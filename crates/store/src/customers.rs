@@ -28,6 +28,25 @@ pub struct Customer {
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
+impl Customer {
+    /// Its value of a list's sort column: where a keyset page after it starts (`None` when the
+    /// list is sorted by id, which the id alone says).
+    pub fn sort_value(&self, key: SortKey) -> Option<Value> {
+        match key {
+            SortKey::Id => None,
+            SortKey::Number => Some(Value::Text(self.number.clone())),
+            SortKey::Name => Some(Value::Text(self.name.clone())),
+            SortKey::Status => Some(Value::Text(self.status.name().into())),
+            SortKey::CreatedAt => Some(self.created_at.clone()),
+            SortKey::DeletedAt => Some(if self.deleted_at.is_null() {
+                self.created_at.clone()
+            } else {
+                self.deleted_at.clone()
+            }),
+        }
+    }
+}
+
 /// The columns a customer is read with, in order.
 fn read_columns(model: &Model) -> Vec<Column> {
     model
@@ -113,11 +132,14 @@ pub enum SortKey {
     Name,
     CreatedAt,
     Status,
+    /// When it was deleted (the recycle bin's order); one deleted without a known date sorts
+    /// by when it was created.
+    DeletedAt,
 }
 
 impl SortKey {
     pub const NAMES: &'static str =
-        "id, number, name, created_at, status (a leading - sorts descending)";
+        "id, number, name, created_at, status, deleted_at (a leading - sorts descending)";
 
     pub fn name(self) -> &'static str {
         match self {
@@ -126,14 +148,28 @@ impl SortKey {
             SortKey::Name => "name",
             SortKey::CreatedAt => "created_at",
             SortKey::Status => "status",
+            SortKey::DeletedAt => "deleted_at",
         }
+    }
+
+    /// What the list is ordered by, in SQL over `customers c`.
+    fn expr(self) -> String {
+        match self {
+            SortKey::DeletedAt => "COALESCE(c.deleted_at, c.created_at)".into(),
+            k => format!("c.{}", q(k.name())),
+        }
+    }
+
+    /// Whether an index of its own serves the order (SQLite then walks it).
+    fn indexed(self) -> bool {
+        !matches!(self, SortKey::Id | SortKey::DeletedAt)
     }
 
     /// The column's type, for a cursor's value.
     pub fn field_type(self) -> FieldType {
         match self {
             SortKey::Id => FieldType::Int,
-            SortKey::CreatedAt => FieldType::DateTime,
+            SortKey::CreatedAt | SortKey::DeletedAt => FieldType::DateTime,
             _ => FieldType::Text,
         }
     }
@@ -159,6 +195,7 @@ impl Sort {
             SortKey::Name,
             SortKey::CreatedAt,
             SortKey::Status,
+            SortKey::DeletedAt,
         ]
         .into_iter()
         .find(|k| k.name() == name)?;
@@ -261,13 +298,12 @@ fn list_sql(dialect: Dialect, query: &ListQuery, columns: &str) -> (String, Vec<
     // Sorted by a column of its own, SQLite walks that column's index and filters the status
     // as it goes (`+c.status`): with the status index it would sort every customer of the view.
     // (A search drives the query from its matches instead.)
-    let by_index =
-        dialect == Dialect::Sqlite && query.sort.key != SortKey::Id && query.search.is_none();
+    let by_index = dialect == Dialect::Sqlite && query.sort.key.indexed() && query.search.is_none();
     let (filter, params) = list_filter_as(dialect, query, by_index);
     let dir = if query.sort.descending { "DESC" } else { "ASC" };
     let order = match query.sort.key {
         SortKey::Id => format!("c.id {dir}"),
-        k => format!("c.{} {dir}, c.id {dir}", q(k.name())),
+        k => format!("{} {dir}, c.id {dir}", k.expr()),
     };
     let mut sql = format!("SELECT {columns} FROM customers c WHERE {filter} ORDER BY {order}");
     if let Some(limit) = query.limit {
@@ -734,10 +770,7 @@ fn list_filter_as(d: Dialect, query: &ListQuery, by_index: bool) -> (String, Vec
             (k, Some(v)) => {
                 let pv = push(&mut params, v.clone());
                 let pid = push(&mut params, Value::Int(after));
-                filter.push_str(&format!(
-                    " AND (c.{}, c.id) {cmp} ({pv}, {pid})",
-                    q(k.name())
-                ));
+                filter.push_str(&format!(" AND ({}, c.id) {cmp} ({pv}, {pid})", k.expr()));
             }
         }
     }

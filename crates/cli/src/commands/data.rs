@@ -390,18 +390,9 @@ pub(super) fn customers(g: &Global, cmd: CustomersCmd) -> anyhow::Result<()> {
                 })?,
             };
             // Keyset paging after a customer: its value of the sort column too.
-            let after_value = match (after, sort.key) {
-                (Some(id), SortKey::Number) => {
-                    Some(offboard_model::Value::Text(store.customer(id)?.number))
-                }
-                (Some(id), SortKey::Name) => {
-                    Some(offboard_model::Value::Text(store.customer(id)?.name))
-                }
-                (Some(id), SortKey::Status) => Some(offboard_model::Value::Text(
-                    store.customer(id)?.status.name().into(),
-                )),
-                (Some(id), SortKey::CreatedAt) => Some(store.customer(id)?.created_at),
-                _ => None,
+            let after_value = match after {
+                Some(id) => store.customer(id)?.sort_value(sort.key),
+                None => None,
             };
             let view = match view {
                 Some(v) => View::parse(&v).ok_or_else(|| {

@@ -222,6 +222,12 @@ async fn list_page(
             v
         })
         .collect();
+    // In the recycle bin: when and by whom each was deleted, newest first on a click.
+    let bin: &[(&str, Option<&str>)] = if query.view == View::Deleted {
+        &[("Deleted on", Some("deleted_at")), ("Deleted by", None)]
+    } else {
+        &[]
+    };
     let columns: Vec<Value> = [
         ("Number", Some("number")),
         ("Name", Some("name")),
@@ -230,6 +236,7 @@ async fn list_page(
         ("Email", None),
     ]
     .iter()
+    .chain(bin)
     // In the recycle bin every status is "deleted": its place goes to when and by whom.
     .filter(|(label, _)| !(query.view == View::Deleted && *label == "Status"))
     .map(|(label, key)| match key {

@@ -997,10 +997,16 @@ conformance!(
         assert!(bin.body.contains("at the next cleanup"), "{}", bin.body);
         // When and by whom each was deleted: the import knows when, the log who.
         assert!(
-            bin.body.contains("<th>Deleted on</th><th>Deleted by</th>"),
+            bin.body.contains(">Deleted on</a></th><th>Deleted by</th>"),
             "{}",
             bin.body
         );
+        // The cleanup is above the list, not below fifty rows.
+        let button = bin
+            .body
+            .find("Clean up the recycle bin")
+            .expect("a cleanup button");
+        assert!(button < bin.body.find("<table").unwrap(), "{}", bin.body);
         assert!(
             bin.body
                 .contains("<td class=\"when\">1 Jan 2024, 00:00</td><td>–</td>"),
@@ -1020,6 +1026,66 @@ conformance!(
             "the one ada deleted says so: {}",
             bin.body
         );
+        // Sorted by when they were deleted, either way, a page at a time.
+        let at = |body: &str, name: &str| {
+            body.find(name)
+                .unwrap_or_else(|| panic!("{name} in {body}"))
+        };
+        let oldest = s.page(
+            "GET",
+            "/customers?view=deleted&sort=deleted_at",
+            &cookie,
+            "",
+        );
+        assert!(
+            at(&oldest.body, "Gone Guy") < at(&oldest.body, "Ann Lee"),
+            "{}",
+            oldest.body
+        );
+        let newest = s.page(
+            "GET",
+            "/customers?view=deleted&sort=-deleted_at",
+            &cookie,
+            "",
+        );
+        assert!(
+            at(&newest.body, "Ann Lee") < at(&newest.body, "Gone Guy"),
+            "{}",
+            newest.body
+        );
+        let first = s.page(
+            "GET",
+            "/customers?view=deleted&sort=-deleted_at&limit=1",
+            &cookie,
+            "",
+        );
+        assert_eq!(first.status, 200, "{}", first.body);
+        let next = first
+            .body
+            .split("href=\"")
+            .map(|h| {
+                h.split('"')
+                    .next()
+                    .unwrap_or_default()
+                    .replace("&amp;", "&")
+                    .replace("&#x2f;", "/")
+            })
+            .find(|h| h.contains("cursor="))
+            .unwrap_or_else(|| panic!("a next page: {}", first.body));
+        let second = s.page("GET", &next, &cookie, "");
+        assert_eq!(second.status, 200, "{}", second.body);
+        assert!(
+            second.body.contains("Gone Guy") && !second.body.contains("Ann Lee"),
+            "{}",
+            second.body
+        );
+        let api = s.api(
+            "GET",
+            "/api/v1/customers?view=deleted&sort=-deleted_at",
+            &s.admin,
+            Value::Null,
+        );
+        assert_eq!(api.status, 200, "{}", api.body);
         // Where no cleanup runs (legal), the bin says they are kept.
         let other = TestDb::new(db.backend).expect("a second database");
         let legal = crate::start(&other, "legal", &crate::legal());
