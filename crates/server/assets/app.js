@@ -129,6 +129,28 @@ document.addEventListener("change", function (ev) {
   var form = all.closest("form");
   if (!form) return;
   form.querySelectorAll("input[name=id]").forEach(function (box) { box.checked = all.checked; });
+  if (!all.checked) {
+    var every = form.querySelector("input[name=all]");
+    if (every) every.checked = false;
+  }
+});
+
+// "Select all N customers of this list" means every row too; a row unticked afterwards means
+// not all of them any more: the selection is what the boxes show.
+document.addEventListener("change", function (ev) {
+  "use strict";
+  var box = ev.target;
+  var form = box.closest && box.closest("form.selection");
+  if (!form) return;
+  var every = form.querySelector("input[name=all]");
+  var page = form.querySelector("input[data-check-page]");
+  if (box.matches("input[name=all]") && box.checked) {
+    form.querySelectorAll("input[name=id]").forEach(function (b) { b.checked = true; });
+    if (page) page.checked = true;
+  } else if (box.matches("input[name=id]") && !box.checked) {
+    if (every) every.checked = false;
+    if (page) page.checked = false;
+  }
 });
 
 // A form marked data-autosubmit (the merge wizard) shows its new preview as soon as a choice

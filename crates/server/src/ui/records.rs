@@ -49,8 +49,8 @@ pub(crate) fn title(kind: &RecordKind, r: &Record) -> String {
 }
 
 /// Makes one cell of a record's row the link to its page, as a list's name links to a
-/// customer: the record's number where the kind numbers its records, else its first cell that
-/// links nowhere yet. Says whether a cell took it (a row of only links keeps an "Open" link).
+/// customer: the record's number where the kind numbers its records, else its first date or
+/// text that links nowhere yet (an amount only where there is nothing else). Says whether a cell took it (a row of only links keeps an "Open" link).
 pub(crate) fn link_own_cell(
     kind: &RecordKind,
     cols: &[offboard_model::model::Column],
@@ -61,9 +61,13 @@ pub(crate) fn link_own_cell(
         .numbered
         .as_ref()
         .and_then(|n| cols.iter().position(|c| c.name == n.field));
+    let free = |c: &Value| c.get("href").is_none();
+    // Else a date or a text rather than an amount.
+    let words = |c: &Value| free(c) && c.get("num") != Some(&Value::Bool(true));
     let at = numbered
-        .filter(|i| cells.get(*i).is_some_and(|c| c.get("href").is_none()))
-        .or_else(|| cells.iter().position(|c| c.get("href").is_none()));
+        .filter(|i| cells.get(*i).is_some_and(free))
+        .or_else(|| cells.iter().position(words))
+        .or_else(|| cells.iter().position(free));
     match at.and_then(|i| cells.get_mut(i)) {
         Some(Value::Object(cell)) => {
             cell.insert("href".into(), Value::String(href.to_string()));

@@ -653,12 +653,28 @@ conformance!(
         b.log_in(&base, "ada", "admin-pass");
         b.open(&format!("{base}/customers?search=Member&limit=25"));
         b.page_with("Member 000");
+        // Ticking the first row does not push the table down (the toolbar keeps its place).
+        let top = "return Math.round(document.querySelector('form.selection table').getBoundingClientRect().top)";
+        let before = b.run(top);
         b.click("input[name=id][value='100']");
+        assert_eq!(b.run(top), before, "the table moved when a row was ticked");
         b.click("input[name=all]");
         assert_eq!(
             b.run("return document.querySelector('form.selection .count .n').dataset.all"),
             json!("All 40")
         );
+        // All of them means every box on the page too; one unticked is not all any more.
+        let ticked =
+            "return document.querySelectorAll('form.selection input[name=id]:checked').length";
+        assert_eq!(b.run(ticked), json!(25));
+        b.click("input[name=id][value='101']");
+        assert_eq!(
+            b.run("return document.querySelector('input[name=all]').checked"),
+            json!(false)
+        );
+        assert_eq!(b.run(ticked), json!(24));
+        b.click("input[name=all]");
+        assert_eq!(b.run(ticked), json!(25));
         b.click("button[value=deactivate]");
         let dialog = dialog_with(&b, "40 customers can be deactivated");
         assert!(dialog.contains("Deactivate 40 customers"), "{dialog}");
