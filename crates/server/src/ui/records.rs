@@ -25,7 +25,8 @@ use crate::AppState;
 const LISTED: u64 = 50;
 
 /// A record as the office names it: "Contract K-000012", "Payment 3", by its first text
-/// where the kind numbers none ("Activity: Call back"), "Process #88" where it has no text.
+/// where the kind numbers none ("Activity: Call back"), else by its date ("Fund movement of
+/// 3 Mar 2024"), "Process #88" where it has neither.
 pub(crate) fn title(kind: &RecordKind, r: &Record) -> String {
     let name = human(&kind.name);
     let number = kind
@@ -42,15 +43,24 @@ pub(crate) fn title(kind: &RecordKind, r: &Record) -> String {
         .filter(|f| f.ty == FieldType::Text && f.values.is_none())
         .find_map(|f| r.values.get(&f.name).and_then(Value::as_str))
         .filter(|t| !t.trim().is_empty());
-    match text {
-        Some(t) => format!("{name}: {t}"),
+    if let Some(t) = text {
+        return format!("{name}: {t}");
+    }
+    // Else by its date (a fund movement of 3 Mar 2024).
+    let day = kind
+        .fields
+        .iter()
+        .filter(|f| matches!(f.ty, FieldType::Date | FieldType::DateTime))
+        .find_map(|f| r.values.get(&f.name).and_then(Value::as_str));
+    match day {
+        Some(d) => format!("{name} of {}", super::when(d)),
         None => format!("{name} #{}", r.id),
     }
 }
 
 /// Makes one cell of a record's row the link to its page, as a list's name links to a
-/// customer: the record's number where the kind numbers its records, else its first date or
-/// text that links nowhere yet (an amount only where there is nothing else). Says whether a cell took it (a row of only links keeps an "Open" link).
+/// customer: the record's number where the kind numbers its records, else its first free
+/// text, else its first date (an amount only where there is nothing else). Says whether a cell took it (a row of only links keeps an "Open" link).
 pub(crate) fn link_own_cell(
     kind: &RecordKind,
     cols: &[offboard_model::model::Column],
@@ -61,13 +71,28 @@ pub(crate) fn link_own_cell(
         .numbered
         .as_ref()
         .and_then(|n| cols.iter().position(|c| c.name == n.field));
-    let free = |c: &Value| c.get("href").is_none();
-    // Else a date or a text rather than an amount.
-    let words = |c: &Value| free(c) && c.get("num") != Some(&Value::Bool(true));
+    let free = |i: usize| cells.get(i).is_some_and(|c| c.get("href").is_none());
+    // Else what names it best: a free text (a subject, a title), a date, anything but an
+    // amount — a tick or a status from a list says little.
+    let of = |i: usize| {
+        cols.get(i)
+            .and_then(|c| kind.fields.iter().find(|f| f.name == c.name))
+    };
+    let text = |i: usize| of(i).is_some_and(|f| f.ty == FieldType::Text && f.values.is_none());
+    let date =
+        |i: usize| of(i).is_some_and(|f| matches!(f.ty, FieldType::Date | FieldType::DateTime));
+    let not_num = |i: usize| {
+        cells
+            .get(i)
+            .is_some_and(|c| c.get("num") != Some(&Value::Bool(true)))
+    };
+    let n = cells.len();
     let at = numbered
-        .filter(|i| cells.get(*i).is_some_and(free))
-        .or_else(|| cells.iter().position(words))
-        .or_else(|| cells.iter().position(free));
+        .filter(|i| free(*i))
+        .or_else(|| (0..n).find(|i| free(*i) && text(*i)))
+        .or_else(|| (0..n).find(|i| free(*i) && date(*i)))
+        .or_else(|| (0..n).find(|i| free(*i) && not_num(*i)))
+        .or_else(|| (0..n).find(|i| free(*i)));
     match at.and_then(|i| cells.get_mut(i)) {
         Some(Value::Object(cell)) => {
             cell.insert("href".into(), Value::String(href.to_string()));

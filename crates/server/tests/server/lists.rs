@@ -880,6 +880,14 @@ conformance!(
             preview.body
         );
         assert!(!preview.body.contains("(#2, #3)"), "{}", preview.body);
+        // On the customer's page an activity links from its subject, not from its tick.
+        let page = s.page("GET", "/customers/11", &cookie, "");
+        assert!(
+            page.body
+                .contains(r#"<a href="&#x2f;records&#x2f;activity&#x2f;2">Call back</a>"#),
+            "{}",
+            page.body
+        );
     }
 );
 
