@@ -107,7 +107,7 @@ fn from_row(cols: &[Column], row: Vec<Value>) -> Customer {
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub view: View,
-    /// Matches a name or email containing it (any case), or a number exactly.
+    /// Matches a name or email containing it (any case), or a number containing it (`2014` finds K002014).
     pub search: Option<String>,
     pub kind: Option<String>,
     /// At most this many (`None`: every match).
@@ -277,7 +277,7 @@ fn list_sql_for(
             ..query.clone()
         },
     );
-    let found = crate::search::index_match(text, "c", &["name", "email"], &mut params);
+    let found = crate::search::index_match(text, "c", &["number", "name", "email"], &mut params);
     let dir = if query.sort.descending { "DESC" } else { "ASC" };
     let mut sql = format!(
         "SELECT {columns} FROM customers_search s JOIN customers c ON c.id = s.rowid WHERE {found} AND {filter} ORDER BY s.rowid {dir}"
@@ -757,7 +757,7 @@ fn list_filter_as(d: Dialect, query: &ListQuery, by_index: bool) -> (String, Vec
         }
     }
     if let Some(s) = query.search.as_deref().filter(|s| !s.is_empty()) {
-        let cond = crate::search::condition(d, s, false, &mut params);
+        let cond = crate::search::condition(d, s, true, &mut params);
         filter.push_str(&format!(" AND {cond}"));
     }
     if let Some(after) = query.after {

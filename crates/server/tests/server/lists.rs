@@ -1350,3 +1350,36 @@ conformance!(
         assert!(!r.body.contains("offboard blocklist"), "{}", r.body);
     }
 );
+
+conformance!(
+    a_list_search_finds_a_customer_by_part_of_its_number,
+    |db: TestDb| {
+        let s = crate::start(
+            &db,
+            "legal",
+            &[(
+                "customers.csv",
+                "id,number,kind,name,status\n1,K002014,person,Ann Lee,active\n2,K000777,person,Bo Chan,active\n",
+            )],
+        );
+        let r = s.api(
+            "GET",
+            "/api/v1/customers?search=2014",
+            &s.viewer,
+            Value::Null,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        let list = r.json();
+        let numbers: Vec<&str> = list["customers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["number"].as_str())
+            .collect();
+        assert_eq!(numbers, ["K002014"], "{}", r.body);
+        let cookie = crate::log_in(&s);
+        let page = s.page("GET", "/customers?search=2014", &cookie, "");
+        assert!(page.body.contains("Ann Lee"), "{}", page.body);
+        assert!(!page.body.contains("Bo Chan"), "{}", page.body);
+    }
+);
