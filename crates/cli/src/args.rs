@@ -593,13 +593,23 @@ pub enum RecordsCmd {
     },
     /// Show one record.
     Show { kind: String, id: i64 },
-    /// List a customer's records of a kind.
+    /// List a customer's records of a kind (`--customer 4`), or those under one owner record,
+    /// newest first, as a contract's payments: `records list payment --contract 43`.
     List {
         kind: String,
+        /// The customer (id or number).
         #[arg(long)]
-        customer: String,
+        customer: Option<String>,
         #[command(flatten)]
         paging: Paging,
+        /// `--OWNER ID`: the records under this owner record (the owner's name, as in
+        /// `records delete`).
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--OWNER ID"
+        )]
+        owner: Vec<String>,
     },
     /// Delete records: by id (`records delete process 88`), every record under one owner
     /// (`--contract 17`), or from a date-time on (`--contract 17 --from "2024-02-01T00:00"`).

@@ -721,21 +721,54 @@ pub(super) fn records(g: &Global, cmd: RecordsCmd) -> anyhow::Result<()> {
         RecordsCmd::List {
             kind,
             customer,
-            paging,
+            mut paging,
+            owner,
         } => {
-            let c = find_customer(&mut store, &customer, Purpose::Read)?;
-            let mut list = Vec::new();
-            let limit = (paging.limit > 0).then_some(paging.limit + paging.offset);
-            store.customer_records(&kind, c.id, limit, &mut |r| {
-                list.push(r);
-                Ok(())
-            })?;
+            let (under, json) = owner_of(&store, &kind, &owner, &mut paging)?;
+            let (list, whose) = match (customer, under) {
+                (Some(customer), None) => {
+                    let c = find_customer(&mut store, &customer, Purpose::Read)?;
+                    let mut list = Vec::new();
+                    let limit = (paging.limit > 0).then_some(paging.limit + paging.offset);
+                    store.customer_records(&kind, c.id, limit, &mut |r| {
+                        list.push(r);
+                        Ok(())
+                    })?;
+                    (list, format!("customer {}", c.id))
+                }
+                (None, Some((name, id))) => {
+                    // The owner must exist: an unknown one is said, not an empty list.
+                    let owner_kind = store
+                        .model()
+                        .record(&kind)
+                        .and_then(|k| match &k.owner.target {
+                            offboard_model::model::Target::Record(o) => Some(o.clone()),
+                            offboard_model::model::Target::Customer => None,
+                        })
+                        .unwrap_or_default();
+                    store.record(&owner_kind, id)?;
+                    let limit = match paging.limit {
+                        0 => i64::MAX as u64,
+                        l => l + paging.offset,
+                    };
+                    (
+                        store.owner_records(&kind, id, limit)?.0,
+                        format!("{name} {id}"),
+                    )
+                }
+                _ => {
+                    return Err(Usage(format!(
+                        "give --customer ID, or the owner: records list {kind} --OWNER ID"
+                    ))
+                    .into())
+                }
+            };
             let list: Vec<_> = list.into_iter().skip(paging.offset as usize).collect();
-            if g.json {
+            if g.json || json {
                 return output::json(&list);
             }
             let Some(first) = list.first() else {
-                println!("customer {} has no {kind} records", c.id);
+                println!("{whose} has no {kind} records");
                 return Ok(());
             };
             let mut header = vec!["ID".to_string()];
@@ -868,4 +901,60 @@ pub(super) fn stats(g: &Global) -> anyhow::Result<()> {
         println!("  {k:<20} {n}");
     }
     Ok(())
+}
+
+/// The owner a `records list` names after its kind (`--contract 43`), with `--limit`,
+/// `--offset` and `--json` given after it; `None` when none is named.
+fn owner_of(
+    store: &Store,
+    kind: &str,
+    args: &[String],
+    paging: &mut crate::args::Paging,
+) -> anyhow::Result<(Option<(String, i64)>, bool)> {
+    if args.is_empty() {
+        return Ok((None, false));
+    }
+    let Some(k) = store.model().record(kind) else {
+        return Err(Usage(format!("unknown record kind `{kind}`")).into());
+    };
+    let owner_name = match &k.owner.target {
+        offboard_model::model::Target::Record(_) => k.owner.name.clone(),
+        offboard_model::model::Target::Customer => {
+            return Err(Usage(format!(
+                "{kind} records belong to a customer: records list {kind} --customer ID"
+            ))
+            .into())
+        }
+    };
+    let mut owner = None;
+    let mut json = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut number = |flag: &str| -> anyhow::Result<u64> {
+            let v = it
+                .next()
+                .ok_or_else(|| Usage(format!("{flag} needs a value")))?;
+            v.parse::<u64>()
+                .map_err(|_| Usage(format!("{flag} {v}: expected a number")).into())
+        };
+        match a.as_str() {
+            "--json" => json = true,
+            "--limit" => paging.limit = number("--limit")?,
+            "--offset" => paging.offset = number("--offset")?,
+            flag if flag
+                .strip_prefix("--")
+                .is_some_and(|n| n == owner_name || n == k.owner.column) =>
+            {
+                let id = number(flag)?;
+                owner = Some((owner_name.clone(), i64::try_from(id).unwrap_or(i64::MAX)));
+            }
+            other => {
+                return Err(Usage(format!(
+                    "`{other}`: expected --{owner_name} ID (the {owner_name} whose {kind} records to list)"
+                ))
+                .into())
+            }
+        }
+    }
+    Ok((owner, json))
 }

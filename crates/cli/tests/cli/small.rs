@@ -393,3 +393,60 @@ conformance!(
         assert_eq!(two["status"], "active");
     }
 );
+
+conformance!(
+    records_list_shows_one_contracts_payments_newest_first,
+    |db: TestDb| {
+        let cli = Cli::new(&db);
+        cli.run(&["init", "--preset", "lending"]).ok();
+        std::fs::create_dir_all(cli.dir.join("data")).unwrap();
+        for (file, text) in [
+            ("customers.csv", "id,number,kind,name,email,status\n1,L1,client,Ann Lee,ann@example.com,active\n"),
+            ("application.csv", "id,customer_id,number,amount,applied_on\n1,1,A-1,100000,2024-01-01\n"),
+            ("contract.csv", "id,application_id,number,principal,signed_on\n43,1,K-000043,100000,2024-01-05\n44,1,K-000044,100000,2024-01-06\n"),
+            ("payment.csv", "id,contract_id,number,amount,paid_on\n1,43,1,1000,2024-02-01\n2,43,2,1000,2024-03-01\n3,44,1,1000,2024-04-01\n"),
+        ] {
+            std::fs::write(cli.dir.join("data").join(file), text).unwrap();
+        }
+        cli.run(&["import", "data"]).ok();
+        let list = cli
+            .run(&["records", "list", "payment", "--contract", "43", "--json"])
+            .ok()
+            .json();
+        let ids: Vec<i64> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(ids, [2, 1], "contract 43's payments, newest first: {list}");
+        let one = cli
+            .run(&[
+                "records",
+                "list",
+                "payment",
+                "--contract",
+                "43",
+                "--limit",
+                "1",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(one.as_array().unwrap().len(), 1);
+        let none = cli.run(&["records", "list", "payment", "--contract", "99"]);
+        assert_eq!(none.code, 1, "{}", none.stderr);
+        assert!(
+            none.stderr.contains("no contract with id 99"),
+            "{}",
+            none.stderr
+        );
+        let bad = cli.run(&["records", "list", "payment", "--invoice", "43"]);
+        assert_eq!(bad.code, 2, "{}", bad.stderr);
+        assert!(
+            bad.stderr.contains("expected --contract ID"),
+            "{}",
+            bad.stderr
+        );
+    }
+);
