@@ -124,9 +124,17 @@ fn select(
                         kind.name
                     )));
                 };
-                let normal = text.replace('T', " ");
-                let v = Value::parse_cell(field.ty, &normal)
-                    .map_err(|e| StoreError::Invalid(format!("--from: {e}")))?;
+                let normal = text.trim().replace('T', " ");
+                // A day for a date-time field: from the start of that day.
+                let v = match (field.ty, offboard_model::Date::parse(&normal)) {
+                    (FieldType::DateTime, Some(day)) => Value::DateTime(day.at_midnight()),
+                    _ => Value::parse_cell(field.ty, &normal).map_err(|e| {
+                        StoreError::Invalid(format!(
+                            "`from` (the {} from which on): {e}",
+                            field.name
+                        ))
+                    })?,
+                };
                 params.push(v);
                 sql.push_str(&format!(" AND {} >= {}", q(&field.name), ph(d, 2)));
             }

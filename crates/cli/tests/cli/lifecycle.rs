@@ -333,6 +333,35 @@ conformance!(
             .ok()
             .json();
         assert_eq!(dry["ids"], serde_json::json!([2, 3]));
+        // A day for a date-time field: from the start of that day.
+        let by_day = cli
+            .run(&[
+                "records",
+                "delete",
+                "process",
+                "--contract",
+                &k,
+                "--from",
+                "2024-02-01",
+                "--dry-run",
+                "--json",
+            ])
+            .ok()
+            .json();
+        assert_eq!(by_day["ids"], serde_json::json!([2, 3]));
+        let wrong = cli.run(&[
+            "records",
+            "delete",
+            "process",
+            "--contract",
+            &k,
+            "--from",
+            "February",
+            "--dry-run",
+        ]);
+        assert_ne!(wrong.code, 0);
+        assert!(wrong.stderr.contains("`from`"), "{}", wrong.stderr);
+        assert!(!wrong.stderr.contains("--from:"), "{}", wrong.stderr);
         let done = cli
             .run(&["records", "delete", "process", "--contract", &k, "--json"])
             .ok()
