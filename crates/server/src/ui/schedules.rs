@@ -46,13 +46,40 @@ async fn schedules_page(state: &AppState, headers: &HeaderMap, said: Option<Said
                 ids: Some(ids),
                 ..ListQuery::view(View::All)
             };
+            // The date the schedule goes by (a last order, a deactivation), as a reviewer
+            // checks it beside the status and the reason.
+            let since = schedules
+                .iter()
+                .find(|s| s.schedule.id == run.schedule)
+                .and_then(|s| s.schedule.since.clone());
             e.read().list_customers(&query, &mut |c| {
+                let day = |v: &offboard_model::Value| match v.to_cell() {
+                    t if t.is_empty() => "–".to_string(),
+                    t => when(&t),
+                };
+                let since_value = since.as_deref().map(|f| match f {
+                    "deactivated_on" => day(&c.deactivated_on),
+                    "deleted_at" => day(&c.deleted_at),
+                    "created_at" => day(&c.created_at),
+                    other => c
+                        .fields
+                        .get(other)
+                        .and_then(Value::as_str)
+                        .map_or_else(|| "–".to_string(), when),
+                });
                 rows.push(json!({
                     "id": c.id, "number": c.number, "name": c.name,
                     "status": c.status.name(), "kind": c.kind,
+                    "deactivated": day(&c.deactivated_on),
+                    "reason": c.deactivation_reason,
+                    "since": since_value,
                 }));
                 Ok(())
             })?;
+            let since_label = since
+                .as_deref()
+                .filter(|f| *f != "deactivated_on")
+                .map(super::customers::human);
             let review = schedules
                 .iter()
                 .find(|s| s.schedule.id == run.schedule)
@@ -70,7 +97,14 @@ async fn schedules_page(state: &AppState, headers: &HeaderMap, said: Option<Said
                 .iter()
                 .find(|s| s.schedule.id == run.schedule)
                 .map_or_else(|| run.schedule.clone(), |s| s.schedule.label.clone());
-            proposed.push((run.clone(), rows, decides, reviewer, label, now));
+            proposed.push((
+                run.clone(),
+                rows,
+                decides,
+                reviewer,
+                (label, since_label),
+                now,
+            ));
         }
         Ok((Viewer::of(e), schedules, proposed, recent, may_run))
     })
@@ -95,20 +129,23 @@ async fn schedules_page(state: &AppState, headers: &HeaderMap, said: Option<Said
         .collect();
     let waiting: Vec<Value> = proposed
         .iter()
-        .map(|(run, rows, decides, reviewer, label, now)| {
-            let mut v = run_view(run);
-            if let Some(now) = now {
-                v["now"] = json!(now.message);
-                v["plan"] = now.plan["fingerprint"].clone();
-            }
-            v["customers"] = json!(rows);
-            v["more"] = json!(run.customers.len().saturating_sub(rows.len()));
-            v["count"] = json!(run.customers.len());
-            v["decides"] = json!(decides);
-            v["reviewer"] = json!(reviewer);
-            v["label"] = json!(label);
-            v
-        })
+        .map(
+            |(run, rows, decides, reviewer, (label, since_label), now)| {
+                let mut v = run_view(run);
+                if let Some(now) = now {
+                    v["now"] = json!(now.message);
+                    v["plan"] = now.plan["fingerprint"].clone();
+                }
+                v["customers"] = json!(rows);
+                v["more"] = json!(run.customers.len().saturating_sub(rows.len()));
+                v["count"] = json!(run.customers.len());
+                v["decides"] = json!(decides);
+                v["reviewer"] = json!(reviewer);
+                v["label"] = json!(label);
+                v["since_label"] = json!(since_label);
+                v
+            },
+        )
         .collect();
     let said = said.map(|s| match s {
         Said::Done(m) => json!({ "ok": true, "message": m }),

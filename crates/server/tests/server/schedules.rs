@@ -121,6 +121,24 @@ conformance!(
         ] {
             assert!(page.body.contains(text), "{text} in {}", page.body);
         }
+        // What a reviewer checks is beside each customer: when it was deactivated, and why.
+        let year = offboard_model::DateTime::from_seconds(
+            offboard_model::DateTime::now().seconds() - 730 * 86_400,
+        )
+        .date()
+        .to_string()[..4]
+            .to_string();
+        assert!(
+            page.body.contains("<th>Deactivated on</th><th>Reason</th>"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body
+                .contains(&format!(" {year}</td><td>Moved away</td>")),
+            "{}",
+            page.body
+        );
         // The Approve button is bound to what the page showed.
         let stale = plan_in(&page.body);
         // A viewer sees it, cannot decide it.
