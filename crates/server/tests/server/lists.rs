@@ -254,10 +254,11 @@ conformance!(pages_show_values_as_people_read_them, |db: TestDb| {
         list.body
     );
     assert!(list.body.contains("sort=name"), "{}", list.body);
-    // A customer's invoice: money with two decimals, the owner column left out.
+    // A customer's invoice: money with two decimals in the model's currency (legal: EUR),
+    // the owner column left out.
     let page = s.page("GET", "/customers/11", &cookie, "");
     assert!(
-        page.body.contains(">25.00<") && page.body.contains(">100.00<"),
+        page.body.contains(">€25.00<") && page.body.contains(">€100.00<"),
         "{}",
         page.body
     );
