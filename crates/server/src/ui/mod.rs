@@ -743,6 +743,8 @@ pub(crate) struct Names {
     tables: std::collections::HashMap<String, String>,
     /// (table, id) → (text, page).
     rows: std::collections::HashMap<(String, i64), (String, String)>,
+    /// The model's currency, for the amounts blockers name.
+    currency: Option<String>,
 }
 
 impl Names {
@@ -753,7 +755,10 @@ impl Names {
     ) -> Result<Names, ApiError> {
         let model = e.read().model().clone();
         let mut wanted: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
-        let mut names = Names::default();
+        let mut names = Names {
+            currency: model.currency.clone(),
+            ..Names::default()
+        };
         for b in blockers {
             if let Some(table) = blocker_table(&model, &b.rule) {
                 wanted.entry(table.clone()).or_default().extend(&b.ids);
@@ -843,6 +848,13 @@ impl BlockerView {
     /// The blocker with what blocks named from `names`.
     fn named(b: &offboard_engine::Blocker, names: &Names) -> BlockerView {
         let mut view = BlockerView::from(b);
+        // Amounts in the model's currency: "customer funds of -€24.17".
+        if let (Some(a), Some(_)) = (b.amount, &names.currency) {
+            let plain = customers::money_in(a, None);
+            let shown = customers::money_in(a, names.currency.as_deref());
+            view.message = view.message.replace(&plain, &shown);
+            view.amount = Some(shown);
+        }
         if let Some(table) = names.tables.get(&b.rule) {
             view.refs = b
                 .ids

@@ -861,7 +861,11 @@ conformance!(
         );
         let cookie = crate::log_in(&s);
         let dialog = s.page("GET", "/deactivate?ids=11", &cookie, "");
-        assert!(dialog.body.contains("2,500.00"), "{}", dialog.body);
+        assert!(
+            dialog.body.contains("€2,500.00"),
+            "in the model's currency: {}",
+            dialog.body
+        );
         assert!(
             !dialog.body.contains("[open-invoices"),
             "no rule ids in the text: {}",
