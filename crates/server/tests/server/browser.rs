@@ -441,7 +441,7 @@ conformance!(
         b.click("button[value=deactivate]");
         let dialog = dialog_with(&b, "can be deactivated");
         assert!(dialog.contains("Deactivate 2 customers"), "{dialog}");
-        assert!(dialog.contains("1 open invoice (25.00)"), "{dialog}");
+        assert!(dialog.contains("1 open invoice (€25.00)"), "{dialog}");
         assert!(dialog.contains("1 customer can be deactivated"), "{dialog}");
         assert!(
             b.url().ends_with("/customers"),
@@ -503,7 +503,7 @@ conformance!(
         b.click("a[href='/deactivate?ids=11']");
         let dialog = dialog_with(&b, "cannot be deactivated");
         assert!(dialog.contains("Deactivate K11 Bo Owes"), "{dialog}");
-        assert!(dialog.contains("1 open invoice (25.00)"), "{dialog}");
+        assert!(dialog.contains("1 open invoice (€25.00)"), "{dialog}");
         assert!(
             !b.has("#modal form[action='/deactivate']"),
             "no way to go on"

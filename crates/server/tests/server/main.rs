@@ -555,7 +555,7 @@ conformance!(
             page.body
         );
         assert!(
-            page.body.contains("1 open invoice (25.00)"),
+            page.body.contains("1 open invoice (€25.00)"),
             "{}",
             page.body
         );
