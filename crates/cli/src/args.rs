@@ -305,34 +305,41 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         cmd: Option<AuditCmd>,
-        /// Only entries about this customer (id).
-        #[arg(long)]
-        customer: Option<i64>,
-        /// Only entries about the customer with this number (an erased one's too).
-        #[arg(long)]
-        number: Option<String>,
-        /// Only entries of this operation: deactivate, delete, merge, edit, import, set-role, ...
-        #[arg(long)]
-        operation: Option<String>,
-        /// Only entries by this user.
-        #[arg(long, value_name = "NAME")]
-        user: Option<String>,
-        /// Only the last N days, today included.
-        #[arg(long, value_name = "N")]
-        days: Option<i32>,
-        /// From this day on (YYYY-MM-DD).
-        #[arg(long, value_name = "DAY")]
-        from: Option<String>,
-        /// Up to this day (YYYY-MM-DD).
-        #[arg(long, value_name = "DAY")]
-        to: Option<String>,
-        /// The next page: entries before this one (the SEQ of the last entry shown).
-        #[arg(long, value_name = "SEQ")]
-        before: Option<i64>,
-        /// At most this many entries (0: all).
-        #[arg(long, default_value_t = 50)]
-        limit: u64,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
     },
+}
+
+/// Which audit entries `audit` lists: filters and a page.
+#[derive(Debug, Args)]
+pub struct AuditFilterArgs {
+    /// Only entries about this customer (id).
+    #[arg(long)]
+    pub customer: Option<i64>,
+    /// Only entries about the customer with this number (an erased one's too).
+    #[arg(long)]
+    pub number: Option<String>,
+    /// Only entries of this operation: deactivate, delete, merge, edit, import, set-role, ...
+    #[arg(long)]
+    pub operation: Option<String>,
+    /// Only entries by this user.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Only the last N days, today included.
+    #[arg(long, value_name = "N")]
+    pub days: Option<i32>,
+    /// From this day on (YYYY-MM-DD).
+    #[arg(long, value_name = "DAY")]
+    pub from: Option<String>,
+    /// Up to this day (YYYY-MM-DD).
+    #[arg(long, value_name = "DAY")]
+    pub to: Option<String>,
+    /// The next page: entries before this one (the SEQ of the last entry shown).
+    #[arg(long, value_name = "SEQ")]
+    pub before: Option<i64>,
+    /// At most this many entries (0: all).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u64,
 }
 
 /// Chooses the customers of a bulk operation instead of listing them: every customer of a

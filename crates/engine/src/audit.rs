@@ -233,6 +233,31 @@ impl Act {
     }
 }
 
+/// The first day a filter keeps: `from`, narrowed to the last `days` days (today included)
+/// when those are given. `None` when neither is; fewer than one day is refused.
+pub fn first_day(
+    from: Option<offboard_model::value::Date>,
+    days: Option<i32>,
+) -> Result<Option<offboard_model::value::Date>, StoreError> {
+    let Some(days) = days else {
+        return Ok(from);
+    };
+    if days < 1 {
+        return Err(StoreError::Invalid(
+            "days count back from today, today included: 1 or more".into(),
+        ));
+    }
+    let today = DateTime::now().date();
+    let since = offboard_model::value::Date::from_days(today.days() - (days - 1));
+    Ok(Some(from.map_or(since, |f| {
+        if f.days() > since.days() {
+            f
+        } else {
+            since
+        }
+    })))
+}
+
 /// Refuses an operation name the log never keeps (a typo would otherwise list nothing).
 pub fn check_operation_name(name: &str) -> Result<(), StoreError> {
     let names = Act::names();

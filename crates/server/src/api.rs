@@ -771,17 +771,8 @@ impl AuditParams {
             offboard_engine::audit::check_operation_name(op)
                 .map_err(|e| ApiError::bad_request(format!("`operation`: {e}")))?;
         }
-        let mut from = day(&self.from, "from")?;
-        if let Some(days) = self.days {
-            if days < 1 {
-                return Err(ApiError::bad_request(
-                    "`days` counts days back from today, today included: 1 or more",
-                ));
-            }
-            let today = offboard_model::DateTime::now().date();
-            let since = Date::from_days(today.days() - (days - 1));
-            from = Some(from.map_or(since, |f| if f.days() > since.days() { f } else { since }));
-        }
+        let from = offboard_engine::audit::first_day(day(&self.from, "from")?, self.days)
+            .map_err(|e| ApiError::bad_request(format!("`days`: {e}")))?;
         Ok(offboard_engine::audit::AuditFilter {
             customer: self.customer,
             number: self.number.filter(|n| !n.trim().is_empty()),

@@ -53,20 +53,7 @@ pub(super) fn serve(
     })
 }
 
-/// What `audit` lists: its filters and page.
-pub(super) struct AuditArgs {
-    pub customer: Option<i64>,
-    pub number: Option<String>,
-    pub operation: Option<String>,
-    pub user: Option<String>,
-    pub days: Option<i32>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub before: Option<i64>,
-    pub limit: u64,
-}
-
-impl AuditArgs {
+impl crate::args::AuditFilterArgs {
     /// The filter asked for; a day that is not one, an unknown operation or fewer than one
     /// day is a usage error naming the flag.
     fn filter(&self) -> anyhow::Result<offboard_engine::audit::AuditFilter> {
@@ -86,18 +73,8 @@ impl AuditArgs {
             offboard_engine::audit::check_operation_name(op)
                 .map_err(|e| Usage(format!("--operation: {e}")))?;
         }
-        let mut from = day(&self.from, "--from")?;
-        if let Some(days) = self.days {
-            if days < 1 {
-                return Err(Usage(
-                    "--days counts days back from today, today included: 1 or more".into(),
-                )
-                .into());
-            }
-            let today = offboard_model::DateTime::now().date();
-            let since = Date::from_days(today.days() - (days - 1));
-            from = Some(from.map_or(since, |f| if f.days() > since.days() { f } else { since }));
-        }
+        let from = offboard_engine::audit::first_day(day(&self.from, "--from")?, self.days)
+            .map_err(|e| Usage(format!("--days: {e}")))?;
         Ok(offboard_engine::audit::AuditFilter {
             customer: self.customer,
             number: self.number.clone(),
@@ -111,7 +88,11 @@ impl AuditArgs {
     }
 }
 
-pub(super) fn audit(g: &Global, cmd: Option<AuditCmd>, args: AuditArgs) -> anyhow::Result<()> {
+pub(super) fn audit(
+    g: &Global,
+    cmd: Option<AuditCmd>,
+    args: crate::args::AuditFilterArgs,
+) -> anyhow::Result<()> {
     let mut store = open(g)?;
     authorize(g, &mut store, Operation::Audit)?;
     match cmd {

@@ -207,32 +207,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Blocklist(cmd) => blocklist(g, cmd),
         Command::Requests(cmd) => requests(g, cmd),
         Command::Locate { who, bytes } => locate(g, &who, bytes),
-        Command::Audit {
-            cmd,
-            customer,
-            number,
-            operation,
-            user,
-            days,
-            from,
-            to,
-            before,
-            limit,
-        } => audit(
-            g,
-            cmd,
-            admin::AuditArgs {
-                customer,
-                number,
-                operation,
-                user,
-                days,
-                from,
-                to,
-                before,
-                limit,
-            },
-        ),
+        Command::Audit { cmd, filter } => audit(g, cmd, filter),
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
